@@ -1,0 +1,149 @@
+"""The backend seam: a device string in, an array namespace ``xp`` and a device out.
+
+This is the only module that knows NumPy from CuPy. Everything else calls
+functions of the Python array API standard on ``backend.xp`` and moves host data
+with :meth:`Backend.asarray` / :meth:`Backend.to_host`.
+"""
+
+from __future__ import annotations
+
+import platform
+import re
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from .errors import GpunetError
+
+CUDA_HINT = (
+    "install CuPy with `pip install 'gpunet[cuda12]'` (or 'gpunet[cuda13]'), "
+    "or run the gpunet CUDA Docker image; use --device cpu to train without a GPU"
+)
+
+
+DEVICE_RE = re.compile(r"cpu|auto|cuda(?::(\d+))?")
+
+
+class BackendError(GpunetError):
+    """The requested device cannot be used."""
+
+
+@dataclass(frozen=True)
+class Backend:
+    """An array namespace and the device its arrays live on."""
+
+    xp: Any  # the array API namespace
+    device: Any  # the device object passed as ``device=`` to creation functions
+    name: str  # "cpu", "cuda:0", ...
+    description: str  # human-readable device name
+    library: str  # "numpy 2.1.0", "cupy 14.0.0", ...
+    note: str = ""  # why `auto` fell back to the CPU, if it did
+
+    def asarray(self, host, dtype=None):
+        """Copy a host (NumPy) array onto the device: the one host->device door."""
+        return self.xp.asarray(host, dtype=dtype, device=self.device)
+
+    def to_host(self, a) -> np.ndarray:
+        """Copy a device array back into a NumPy array."""
+        if hasattr(a, "get"):  # CuPy
+            return a.get()
+        return np.asarray(np.from_dlpack(a))
+
+    def dtype(self, name: str):
+        return getattr(self.xp, name)
+
+    def synchronize(self) -> None:
+        """Wait for queued device work (a no-op on the CPU), before reading clocks."""
+        if self.name.startswith("cuda"):
+            import cupy
+
+            cupy.cuda.get_current_stream().synchronize()
+
+
+def get_backend(spec: str = "auto") -> Backend:
+    """Turn ``cpu``, ``cuda``, ``cuda:N`` or ``auto`` into a :class:`Backend`."""
+    spec = spec.strip().lower()
+    if spec == "cpu":
+        return _cpu()
+    if spec == "auto":
+        try:
+            return _cuda(0)
+        except BackendError as e:
+            return _cpu(note=f"no usable GPU ({e}); falling back to the CPU")
+    m = DEVICE_RE.fullmatch(spec)
+    if m is None:
+        raise BackendError(f"unknown device {spec!r}: use cpu, cuda, cuda:N or auto")
+    return _cuda(int(m.group(1) or 0))
+
+
+def _cpu(note: str = "") -> Backend:
+    import array_api_compat.numpy as xp
+
+    return Backend(
+        xp=xp,
+        device="cpu",
+        name="cpu",
+        description=_cpu_name(),
+        library=f"numpy {np.__version__}",
+        note=note,
+    )
+
+
+def _cpu_name() -> str:
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine() or "CPU"
+
+
+def _first_line(e: BaseException) -> str:
+    text = str(e).strip().splitlines()
+    return f"{type(e).__name__}: {text[0]}" if text else type(e).__name__
+
+
+def _cuda(index: int) -> Backend:
+    try:
+        import cupy
+    except ImportError as e:
+        if getattr(e, "name", None) == "cupy":
+            raise BackendError(f"CUDA requested but CuPy is not installed; {CUDA_HINT}") from None
+        raise BackendError(f"CuPy failed to import ({_first_line(e)}); {CUDA_HINT}") from None
+    # CuPy imports fine without a driver: ask it, then run a tiny kernel to be sure.
+    try:
+        available = cupy.is_available()
+    except Exception:  # noqa: BLE001 - any failure here means "not usable"
+        available = False
+    if not available:
+        raise BackendError(
+            "CUDA requested but no CUDA driver or GPU was found (cupy.is_available() is False); "
+            "install the NVIDIA driver (and, in Docker, run with --gpus all), or use --device cpu"
+        )
+    try:
+        count = cupy.cuda.runtime.getDeviceCount()
+    except Exception as e:  # noqa: BLE001
+        raise BackendError(f"cannot count CUDA devices ({_first_line(e)}); {CUDA_HINT}") from None
+    if index >= count:
+        raise BackendError(f"cuda:{index} requested but only {count} CUDA device(s) found; use cuda:0..cuda:{count - 1}")
+    try:
+        cupy.cuda.Device(index).use()  # later kernels launch on this device
+        x = cupy.exp(cupy.arange(4, dtype=cupy.float32))
+        float((x @ x).get())
+        name = cupy.cuda.runtime.getDeviceProperties(index)["name"]
+    except Exception as e:  # noqa: BLE001 - e.g. NVRTC or cuBLAS missing
+        raise BackendError(
+            f"CuPy found a GPU but a CUDA library is missing or broken ({_first_line(e)}); {CUDA_HINT}"
+        ) from None
+    import array_api_compat.cupy as xp
+
+    return Backend(
+        xp=xp,
+        device=cupy.cuda.Device(index),
+        name=f"cuda:{index}",
+        description=name.decode() if isinstance(name, bytes) else str(name),
+        library=f"cupy {cupy.__version__}",
+    )

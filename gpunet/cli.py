@@ -1,0 +1,138 @@
+"""The ``gpunet`` command line: ``gpunet train`` and friends."""
+
+from __future__ import annotations
+
+import argparse
+import math
+import sys
+
+import numpy as np
+
+from . import __version__
+from .errors import ConfigError, GpunetError
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse, but a usage error is one line (and exit status 2)."""
+
+    def error(self, message):
+        self.exit(2, f"{self.prog}: error: {message} (see '{self.prog} --help')\n")
+
+
+def _sizes(text: str) -> list[int]:
+    try:
+        sizes = [int(s) for s in text.split(",")]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected comma-separated layer sizes like 784,30,10, got {text!r}") from None
+    if len(sizes) < 2 or min(sizes) < 1:
+        raise argparse.ArgumentTypeError(f"need at least an input and an output layer, all >= 1, got {text!r}")
+    return sizes
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a whole number >= 1, got {text!r}")
+    return value
+
+
+def _count(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = -1
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"expected a whole number >= 0, got {text!r}")
+    return value
+
+
+def _eta(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not (math.isfinite(value) and value > 0):
+        raise argparse.ArgumentTypeError(f"the learning rate must be a finite number > 0, got {text!r}")
+    return value
+
+
+def _device(text: str) -> str:
+    from .backend import DEVICE_RE
+
+    if not DEVICE_RE.fullmatch(text.strip().lower()):
+        raise argparse.ArgumentTypeError(f"expected cpu, cuda, cuda:N or auto, got {text!r}")
+    return text.strip().lower()
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="gpunet", description="The network of Nielsen's 'Neural Networks and Deep Learning', ch. 1.")
+    parser.add_argument("--version", action="version", version=f"gpunet {__version__}")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser, required=True)
+
+    train = commands.add_parser(
+        "train",
+        help="train a network by mini-batch SGD and print test accuracy per epoch",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    train.add_argument("--device", type=_device, default="auto", help="cpu, cuda, cuda:N or auto (CUDA if usable)")
+    train.add_argument("--sizes", type=_sizes, default=[784, 30, 10], metavar="N,N,...", help="layer sizes")
+    train.add_argument("--epochs", type=_count, default=30, help="passes over the training data")
+    train.add_argument("--batch-size", type=_positive_int, default=10, help="mini-batch size")
+    train.add_argument("--eta", type=_eta, default=3.0, help="learning rate")
+    train.add_argument("--seed", type=_count, default=None, help="random seed (default: a fresh one, printed)")
+    train.add_argument("--dtype", choices=["float32", "float64"], default="float32", help="floating-point type")
+    train.add_argument("--data-dir", default=None, help="folder with the IDX files (default: $GPUNET_DATA or ./data)")
+    train.add_argument("--validation-size", type=_count, default=10_000, help="training images held out for validation")
+    train.add_argument(
+        "--eval", choices=["test", "validation", "none"], default="test", help="data scored after each epoch"
+    )
+    train.set_defaults(run=cmd_train)
+    return parser
+
+
+def cmd_train(args) -> int:
+    from .backend import get_backend
+    from .data import load_host, pin
+    from .network import Network
+
+    backend = get_backend(args.device)
+    if backend.note:
+        print(f"gpunet: {backend.note}", file=sys.stderr)
+    host = load_host(args.data_dir, args.validation_size)
+    n_inputs = host.image_shape[0] * host.image_shape[1]
+    if args.sizes[0] != n_inputs:
+        raise ConfigError(f"--sizes must start with {n_inputs} (the {host.image_shape[0]}x{host.image_shape[1]} image size), got {args.sizes[0]}")
+    if args.sizes[-1] < host.n_classes:
+        raise ConfigError(f"--sizes must end with at least {host.n_classes} outputs (one per class), got {args.sizes[-1]}")
+    if args.eval == "validation" and args.validation_size == 0:
+        raise ConfigError("--eval validation needs --validation-size > 0")
+    seed = args.seed if args.seed is not None else int(np.random.SeedSequence().entropy % 2**32)
+
+    net = Network(args.sizes, seed=seed, device=backend, dtype=args.dtype)
+    data = pin(host, backend, net.dtype)
+    n_train = data.training_data[0].shape[0]
+    print(f"gpunet {__version__} | device {backend.name} ({backend.description}) | {backend.library} | {args.dtype}")
+    print(
+        f"sizes {args.sizes} | {n_train} train / {args.validation_size} validation / {len(host.test[1])} test | "
+        f"{data.nbytes / 1e6:.1f} MB pinned on {backend.name}"
+    )
+    print(f"epochs {args.epochs} | mini-batch {args.batch_size} | eta {args.eta:g} | seed {seed} | eval {args.eval}", flush=True)
+    evaluation = {"test": data.test_data, "validation": data.validation_data, "none": None}[args.eval]
+    net.SGD(data.training_data, args.epochs, args.batch_size, args.eta, test_data=evaluation,
+            callback=lambda result: print(result, flush=True))
+    return 0
+
+
+def main(argv=None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.run(args)
+    except GpunetError as e:
+        print(f"gpunet: error: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("gpunet: interrupted", file=sys.stderr)
+        return 130

@@ -1,0 +1,185 @@
+"""MNIST (or any IDX image set): strict file parsing on the host, then pinned on the device once."""
+
+from __future__ import annotations
+
+import gzip
+import math
+import os
+import struct
+import zlib
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from .errors import GpunetError
+
+# IDX type codes (http://yann.lecun.com/exdb/mnist/): all multi-byte values are big-endian.
+IDX_DTYPES = {
+    0x08: np.dtype(np.uint8),
+    0x09: np.dtype(np.int8),
+    0x0B: np.dtype(">i2"),
+    0x0C: np.dtype(">i4"),
+    0x0D: np.dtype(">f4"),
+    0x0E: np.dtype(">f8"),
+}
+MAX_IDX_BYTES = 1 << 34  # a header promising more than 16 GiB is corrupt, not a dataset
+_CHUNK = 1 << 24
+
+FILES = {
+    "train_images": "train-images-idx3-ubyte",
+    "train_labels": "train-labels-idx1-ubyte",
+    "test_images": "t10k-images-idx3-ubyte",
+    "test_labels": "t10k-labels-idx1-ubyte",
+}
+DATA_HINT = "pass --data-dir or set GPUNET_DATA to a folder holding the four MNIST IDX files (.gz or raw)"
+
+
+class DataError(GpunetError):
+    """A data file is missing, unreadable or malformed."""
+
+
+def read_idx(path) -> np.ndarray:
+    """Read one IDX file (gzip-compressed or raw), checking the header against the payload."""
+    path = Path(path)
+    try:
+        with open(path, "rb") as raw:
+            gzipped = raw.read(2) == b"\x1f\x8b"
+        if path.suffix == ".gz" and not gzipped:
+            raise DataError(f"{path}: not gzip data, though the name ends in .gz")
+        with (gzip.open(path, "rb") if gzipped else open(path, "rb")) as f:
+            return _parse_idx(f, path)
+    except FileNotFoundError:
+        raise DataError(f"{path}: file not found; {DATA_HINT}") from None
+    except (OSError, EOFError, zlib.error) as e:  # cut or corrupt gzip stream, unreadable file
+        raise DataError(f"{path}: cannot read ({e})") from None
+
+
+def _parse_idx(f, path: Path) -> np.ndarray:
+    head = f.read(4)
+    if len(head) < 4:
+        raise DataError(f"{path}: empty or truncated IDX header ({len(head)} bytes)")
+    if head[0] != 0 or head[1] != 0 or head[2] not in IDX_DTYPES or head[3] == 0:
+        raise DataError(f"{path}: not an IDX file (magic bytes {head.hex()})")
+    dtype, ndim = IDX_DTYPES[head[2]], head[3]
+    dims_raw = f.read(4 * ndim)
+    if len(dims_raw) < 4 * ndim:
+        raise DataError(f"{path}: truncated IDX header (expected {ndim} dimensions)")
+    shape = struct.unpack(f">{ndim}I", dims_raw)
+    nbytes = math.prod(shape) * dtype.itemsize
+    if nbytes > MAX_IDX_BYTES:
+        raise DataError(f"{path}: header claims an absurd size {shape} ({nbytes} bytes); the file is corrupt")
+    chunks, got = [], 0
+    while got < nbytes:  # read in bounded chunks: never trust the header with an allocation
+        chunk = f.read(min(_CHUNK, nbytes - got))
+        if not chunk:
+            raise DataError(f"{path}: truncated: header promises {nbytes} bytes of data for shape {shape}, found {got}")
+        chunks.append(chunk)
+        got += len(chunk)
+    if f.read(1):
+        raise DataError(f"{path}: trailing bytes after the {nbytes} bytes of data the header describes")
+    return np.frombuffer(b"".join(chunks), dtype=dtype).reshape(shape).astype(dtype.newbyteorder("="))
+
+
+def data_dir(path=None) -> Path:
+    """The data folder: ``path`` if given, else $GPUNET_DATA, else ./data."""
+    return Path(path or os.environ.get("GPUNET_DATA") or "data")
+
+
+def find_file(folder: Path, stem: str) -> Path:
+    """``stem.gz`` if present, else the raw ``stem``."""
+    for name in (stem + ".gz", stem):
+        if (folder / name).is_file():
+            return folder / name
+    raise DataError(f"{folder / (stem + '.gz')}: file not found; {DATA_HINT}")
+
+
+def read_images_labels(images_path: Path, labels_path: Path) -> tuple[np.ndarray, np.ndarray]:
+    images, labels = read_idx(images_path), read_idx(labels_path)
+    if images.ndim != 3 or images.dtype != np.uint8:
+        raise DataError(f"{images_path}: expected uint8 images of shape (n, rows, cols), got {images.dtype} {images.shape}")
+    if labels.ndim != 1 or labels.dtype.kind not in "iu":
+        raise DataError(f"{labels_path}: expected a 1-d array of integer labels, got {labels.dtype} {labels.shape}")
+    if len(images) != len(labels):
+        raise DataError(f"{labels_path}: {len(labels)} labels for {len(images)} images in {images_path.name}")
+    if len(labels) and labels.min() < 0:
+        raise DataError(f"{labels_path}: negative label {labels.min()}")
+    return images, labels
+
+
+@dataclass
+class HostData:
+    """The three splits on the host: uint8 images (n, rows*cols) and integer labels (n,)."""
+
+    train: tuple[np.ndarray, np.ndarray]
+    validation: tuple[np.ndarray, np.ndarray]
+    test: tuple[np.ndarray, np.ndarray]
+    image_shape: tuple[int, int]
+    n_classes: int
+
+
+def load_host(folder=None, validation_size: int = 10_000) -> HostData:
+    """Read the IDX files and split training into train + the last ``validation_size`` as validation."""
+    folder = data_dir(folder)
+    paths = {k: find_file(folder, stem) for k, stem in FILES.items()}
+    train_x, train_y = read_images_labels(paths["train_images"], paths["train_labels"])
+    test_x, test_y = read_images_labels(paths["test_images"], paths["test_labels"])
+    if train_x.shape[1:] != test_x.shape[1:]:
+        raise DataError(f"{paths['test_images']}: images are {test_x.shape[1:]}, training images are {train_x.shape[1:]}")
+    if not 0 <= validation_size < len(train_x):
+        raise DataError(
+            f"{paths['train_images']}: validation size {validation_size} does not fit {len(train_x)} training images"
+        )
+    n_train = len(train_x) - validation_size
+    flat = lambda a: a.reshape(len(a), -1)  # noqa: E731
+    n_classes = int(max(train_y.max(initial=0), test_y.max(initial=0))) + 1
+    return HostData(
+        train=(flat(train_x[:n_train]), train_y[:n_train]),
+        validation=(flat(train_x[n_train:]), train_y[n_train:]),
+        test=(flat(test_x), test_y),
+        image_shape=tuple(train_x.shape[1:]),
+        n_classes=n_classes,
+    )
+
+
+@dataclass
+class DeviceData:
+    """The splits pinned on one device, in the shapes ``Network.SGD`` takes."""
+
+    training_data: tuple  # (x (n, n_in) in [0, 1], one-hot y (n, n_classes))
+    validation_data: tuple  # (x, labels)
+    test_data: tuple  # (x, labels)
+    n_inputs: int
+    n_classes: int
+    nbytes: int  # bytes held on the device
+
+
+def pin(host: HostData, backend, dtype) -> DeviceData:
+    """Copy every split to the device once: uint8 pixels cross, then are scaled there."""
+    xp = backend.xp
+    arrays = []
+
+    def to_device(images, labels):
+        x = xp.astype(backend.asarray(images), dtype) / 255.0
+        y = backend.asarray(labels.astype(np.int64))
+        arrays.extend((x, y))
+        return x, y
+
+    train_x, train_y = to_device(*host.train)
+    classes = xp.arange(host.n_classes, dtype=xp.int64, device=backend.device)
+    one_hot = xp.astype(xp.expand_dims(train_y, axis=1) == classes, dtype)
+    arrays.append(one_hot)
+    validation, test = to_device(*host.validation), to_device(*host.test)
+    return DeviceData(
+        training_data=(train_x, one_hot),
+        validation_data=validation,
+        test_data=test,
+        n_inputs=host.image_shape[0] * host.image_shape[1],
+        n_classes=host.n_classes,
+        nbytes=sum(_nbytes(xp, a) for a in arrays),
+    )
+
+
+def _nbytes(xp, a) -> int:
+    info = xp.finfo if xp.isdtype(a.dtype, "real floating") else xp.iinfo
+    return a.size * info(a.dtype).bits // 8

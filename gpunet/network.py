@@ -1,0 +1,192 @@
+"""The book's network (chapter 1, ``network.py``) in matrix form over the mini-batch.
+
+The maths are pure functions of the parameters. Activations are columns, as in
+the book: ``a`` has shape ``(..., n, m)`` for ``m`` examples, ``w`` is
+``(..., n_out, n_in)`` with ``w[j, k]`` joining neuron ``k`` of one layer to
+neuron ``j`` of the next, and ``b`` is ``(..., n_out, 1)``; leading axes
+broadcast, so several networks can be stacked. Only functions of the Python
+array API standard are called, on the namespace of the arrays passed in.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass
+from typing import Callable, Sequence
+
+import numpy as np
+from array_api_compat import array_namespace
+
+from .backend import Backend, get_backend
+from .errors import ConfigError
+
+
+def sigmoid(xp, z):
+    """σ(z) = 1 / (1 + e^(-z)) (eq. 3); z is clipped from below so e^(-z) cannot overflow."""
+    lowest = -math.floor(math.log(xp.finfo(z.dtype).max))
+    return 1.0 / (1.0 + xp.exp(-xp.clip(z, min=lowest)))
+
+
+def sigmoid_prime_of(a):
+    """σ'(z) = σ(z)(1 - σ(z)), written in terms of the activation a = σ(z)."""
+    return a * (1.0 - a)
+
+
+def cost_derivative(output_activations, y):
+    """∂C_x/∂a for the quadratic cost C_x = ½‖y - a^L‖² (eq. 6)."""
+    return output_activations - y
+
+
+def feedforward(weights, biases, a):
+    """The network's output for input columns ``a``: a' = σ(w a + b) (eq. 22)."""
+    xp = array_namespace(a)
+    for w, b in zip(weights, biases):
+        a = sigmoid(xp, w @ a + b)
+    return a
+
+
+def backprop(weights, biases, x, y):
+    """Gradients of the quadratic cost summed over the columns of ``x``: (nabla_b, nabla_w).
+
+    The book's ``backprop`` handles one example; here every column of ``x`` and
+    ``y`` is an example, and each of BP1-BP4 is one array expression.
+    """
+    xp = array_namespace(x)
+    activations = [x]  # a^1 = x, then a^l = σ(z^l), z^l = w^l a^(l-1) + b^l
+    for w, b in zip(weights, biases):
+        activations.append(sigmoid(xp, w @ activations[-1] + b))
+    nabla_b = [None] * len(biases)
+    nabla_w = [None] * len(weights)
+    # BP1: δ^L = ∇_a C ⊙ σ'(z^L)
+    delta = cost_derivative(activations[-1], y) * sigmoid_prime_of(activations[-1])
+    for l in range(1, len(weights) + 1):  # the book's l counts back from the output
+        if l > 1:
+            # BP2: δ^l = ((w^(l+1))^T δ^(l+1)) ⊙ σ'(z^l)
+            delta = (xp.matrix_transpose(weights[-l + 1]) @ delta) * sigmoid_prime_of(activations[-l])
+        # BP3: ∂C/∂b^l = δ^l, summed over the mini-batch
+        nabla_b[-l] = xp.sum(delta, axis=-1, keepdims=True)
+        # BP4: ∂C/∂w^l_jk = a^(l-1)_k δ^l_j, summed over the mini-batch: δ^l (a^(l-1))^T
+        nabla_w[-l] = delta @ xp.matrix_transpose(activations[-l - 1])
+    return nabla_b, nabla_w
+
+
+def sgd_step(weights, biases, x, y, eta):
+    """One step of gradient descent on a mini-batch of columns (eqs. 20-21)."""
+    nabla_b, nabla_w = backprop(weights, biases, x, y)
+    scale = eta / x.shape[-1]
+    weights = [w - scale * nw for w, nw in zip(weights, nabla_w)]
+    biases = [b - scale * nb for b, nb in zip(biases, nabla_b)]
+    return weights, biases
+
+
+@dataclass(frozen=True)
+class EpochResult:
+    epoch: int
+    correct: int | None  # None when there is no evaluation data
+    total: int
+    seconds: float  # training time of the epoch (shuffle and updates)
+    eval_seconds: float
+
+    def __str__(self) -> str:  # the book's line, then the time
+        if self.correct is None:
+            return f"Epoch {self.epoch} complete ({self.seconds:.2f} s)"
+        return f"Epoch {self.epoch}: {self.correct} / {self.total} ({self.seconds:.2f} s)"
+
+
+class Network:
+    """The book's ``Network``, with the same names, on any array backend."""
+
+    def __init__(self, sizes: Sequence[int], seed=None, device: str | Backend = "auto", dtype: str = "float32"):
+        sizes = list(sizes)
+        if len(sizes) < 2 or any(not isinstance(n, int) or isinstance(n, bool) or n < 1 for n in sizes):
+            raise ConfigError(f"sizes must be two or more positive layer sizes, got {sizes}")
+        if dtype not in ("float32", "float64"):
+            raise ConfigError(f"dtype must be float32 or float64, got {dtype!r}")
+        self.backend = device if isinstance(device, Backend) else get_backend(device)
+        self.xp = self.backend.xp
+        self.dtype = self.backend.dtype(dtype)
+        self.num_layers = len(sizes)
+        self.sizes = sizes
+        # One host generator drives the initial parameters and every epoch's shuffle,
+        # so a seed means the same numbers on every device. N(0, 1), in the book's order.
+        self.rng = np.random.default_rng(seed)
+        biases = [self.rng.standard_normal((y, 1)) for y in sizes[1:]]
+        weights = [self.rng.standard_normal((y, x)) for x, y in zip(sizes[:-1], sizes[1:])]
+        self.biases = [self.backend.asarray(b, dtype=self.dtype) for b in biases]
+        self.weights = [self.backend.asarray(w, dtype=self.dtype) for w in weights]
+
+    def feedforward(self, a):
+        """Output for input columns ``a`` of shape (sizes[0], m)."""
+        return feedforward(self.weights, self.biases, a)
+
+    def backprop(self, x, y):
+        """(nabla_b, nabla_w) of the quadratic cost, summed over the columns of x and y."""
+        return backprop(self.weights, self.biases, x, y)
+
+    def cost_derivative(self, output_activations, y):
+        return cost_derivative(output_activations, y)
+
+    def update_mini_batch(self, x, y, eta: float):
+        """Apply one gradient-descent step for a mini-batch given as rows: x (m, n_in), y (m, n_out)."""
+        t = self.xp.matrix_transpose
+        self.weights, self.biases = sgd_step(self.weights, self.biases, t(x), t(y), eta)
+
+    def SGD(
+        self,
+        training_data,
+        epochs: int,
+        mini_batch_size: int,
+        eta: float,
+        test_data=None,
+        callback: Callable[[EpochResult], None] | None = print,
+    ) -> list[EpochResult]:
+        """Train by mini-batch stochastic gradient descent.
+
+        ``training_data`` is ``(x, y)``: inputs as rows ``(n, sizes[0])`` and one-hot
+        targets ``(n, sizes[-1])``; ``test_data`` is ``(x, labels)``. Arrays already on
+        the device stay there; each epoch sends only the shuffle permutation to the
+        device and reads back only the number of correct test answers.
+        """
+        _check_training(epochs, mini_batch_size, eta)
+        xp = self.xp
+        x, y = (self.backend.asarray(a, dtype=self.dtype) for a in training_data)
+        n = x.shape[0]
+        results = []
+        for j in range(epochs):
+            start = time.perf_counter()
+            perm = self.backend.asarray(self.rng.permutation(n))
+            for k in range(0, n, mini_batch_size):
+                batch = perm[k : min(k + mini_batch_size, n)]
+                self.update_mini_batch(xp.take(x, batch, axis=0), xp.take(y, batch, axis=0), eta)
+            self.backend.synchronize()
+            trained = time.perf_counter()
+            correct = self.evaluate(test_data) if test_data is not None else None
+            total = test_data[0].shape[0] if test_data is not None else 0
+            result = EpochResult(j, correct, total, trained - start, time.perf_counter() - trained)
+            results.append(result)
+            if callback is not None:
+                callback(result)
+        return results
+
+    def evaluate(self, test_data, chunk: int = 10_000) -> int:
+        """Number of inputs whose most active output neuron is the right label."""
+        xp = self.xp
+        x, labels = test_data
+        x = self.backend.asarray(x, dtype=self.dtype)
+        labels = xp.astype(self.backend.asarray(labels), xp.int64)
+        n, correct = x.shape[0], 0
+        for k in range(0, n, chunk):
+            out = self.feedforward(xp.matrix_transpose(x[k : min(k + chunk, n), ...]))
+            hits = xp.argmax(out, axis=-2) == labels[k : min(k + chunk, n)]
+            correct += int(xp.sum(xp.astype(hits, xp.int64)))
+        return correct
+
+
+def _check_training(epochs, mini_batch_size, eta) -> None:
+    if not isinstance(epochs, int) or epochs < 0:
+        raise ConfigError(f"epochs must be a whole number >= 0, got {epochs!r}")
+    if not isinstance(mini_batch_size, int) or mini_batch_size < 1:
+        raise ConfigError(f"mini-batch size must be a whole number >= 1, got {mini_batch_size!r}")
+    if not (isinstance(eta, (int, float)) and math.isfinite(eta) and eta > 0):
+        raise ConfigError(f"eta (the learning rate) must be a finite number > 0, got {eta!r}")

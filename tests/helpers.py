@@ -1,0 +1,48 @@
+"""Test helpers: the book's initialisation contract, replayed independently of gpunet."""
+
+import gzip
+import struct
+
+import numpy as np
+
+
+def book_parameters(sizes, seed):
+    """What ``Network(sizes, seed)`` must start from, and the generator left after drawing it."""
+    rng = np.random.default_rng(seed)
+    biases = [rng.standard_normal((y, 1)) for y in sizes[1:]]
+    weights = [rng.standard_normal((y, x)) for x, y in zip(sizes[:-1], sizes[1:])]
+    return biases, weights, rng
+
+
+def synthetic_data(rng, n, n_in, n_out):
+    """n random examples: inputs in [0, 1) as rows, one-hot targets, and the labels."""
+    x = rng.random((n, n_in))
+    labels = rng.integers(0, n_out, n)
+    return x, np.eye(n_out)[labels], labels
+
+
+def write_idx(path, array, code=None, compress=None):
+    """Write ``array`` as an IDX file (gzip-compressed when the name ends in .gz)."""
+    codes = {np.uint8: 0x08, np.int8: 0x09, np.int16: 0x0B, np.int32: 0x0C, np.float32: 0x0D, np.float64: 0x0E}
+    array = np.asarray(array)
+    code = codes[array.dtype.type] if code is None else code
+    header = bytes([0, 0, code, array.ndim]) + struct.pack(f">{array.ndim}I", *array.shape)
+    payload = header + array.astype(array.dtype.newbyteorder(">")).tobytes()
+    compress = str(path).endswith(".gz") if compress is None else compress
+    path.write_bytes(gzip.compress(payload) if compress else payload)
+    return path
+
+
+def write_mnist_like(folder, n_train, n_test, rows=28, cols=28, n_classes=10, seed=0, raw=False):
+    """A small IDX dataset in the MNIST file layout, with random images and labels."""
+    rng = np.random.default_rng(seed)
+    folder.mkdir(parents=True, exist_ok=True)
+    ext = "" if raw else ".gz"
+    out = {}
+    for prefix, n in (("train", n_train), ("t10k", n_test)):
+        images = rng.integers(0, 256, (n, rows, cols), dtype=np.uint8)
+        labels = rng.integers(0, n_classes, n).astype(np.uint8)
+        write_idx(folder / f"{prefix}-images-idx3-ubyte{ext}", images)
+        write_idx(folder / f"{prefix}-labels-idx1-ubyte{ext}", labels)
+        out[prefix] = (images, labels)
+    return out

@@ -128,7 +128,9 @@ def _cuda(index: int) -> Backend:
     except Exception as e:  # noqa: BLE001
         raise BackendError(f"cannot count CUDA devices ({_first_line(e)}); {CUDA_HINT}") from None
     if index >= count:
-        raise BackendError(f"cuda:{index} requested but only {count} CUDA device(s) found; use cuda:0..cuda:{count - 1}")
+        raise BackendError(
+            f"cuda:{index} requested but only {count} CUDA device(s) found; use cuda:0..cuda:{count - 1}"
+        )
     try:
         cupy.cuda.Device(index).use()  # later kernels launch on this device
         x = cupy.exp(cupy.arange(4, dtype=cupy.float32))

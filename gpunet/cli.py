@@ -19,6 +19,13 @@ class _Parser(argparse.ArgumentParser):
         self.exit(2, f"{self.prog}: error: {message} (see '{self.prog} --help')\n")
 
 
+class _Formatter(argparse.ArgumentDefaultsHelpFormatter):
+    """Show defaults, except where there is none (the help text then says what happens)."""
+
+    def _get_help_string(self, action):
+        return action.help if action.default is None else super()._get_help_string(action)
+
+
 def _sizes(text: str) -> list[int]:
     try:
         sizes = [int(s) for s in text.split(",")]
@@ -75,14 +82,16 @@ def build_parser() -> argparse.ArgumentParser:
     train = commands.add_parser(
         "train",
         help="train a network by mini-batch SGD and print test accuracy per epoch",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        formatter_class=_Formatter,
     )
     train.add_argument("--device", type=_device, default="auto", help="cpu, cuda, cuda:N or auto (CUDA if usable)")
-    train.add_argument("--sizes", type=_sizes, default=[784, 30, 10], metavar="N,N,...", help="layer sizes")
+    train.add_argument("--sizes", type=_sizes, default="784,30,10", metavar="N,N,...", help="layer sizes")
     train.add_argument("--epochs", type=_count, default=30, help="passes over the training data")
     train.add_argument("--batch-size", type=_positive_int, default=10, help="mini-batch size")
     train.add_argument("--eta", type=_eta, default=3.0, help="learning rate")
-    train.add_argument("--seed", type=_count, default=None, help="random seed (default: a fresh one, printed)")
+    train.add_argument(
+        "--seed", type=_count, default=None, help="random seed (default: a fresh one, printed in the header)"
+    )
     train.add_argument("--dtype", choices=["float32", "float64"], default="float32", help="floating-point type")
     train.add_argument("--data-dir", default=None, help="folder with the IDX files (default: $GPUNET_DATA or ./data)")
     train.add_argument("--validation-size", type=_count, default=10_000, help="training images held out for validation")
@@ -102,11 +111,16 @@ def cmd_train(args) -> int:
     if backend.note:
         print(f"gpunet: {backend.note}", file=sys.stderr)
     host = load_host(args.data_dir, args.validation_size)
-    n_inputs = host.image_shape[0] * host.image_shape[1]
+    rows, cols = host.image_shape
+    n_inputs = rows * cols
     if args.sizes[0] != n_inputs:
-        raise ConfigError(f"--sizes must start with {n_inputs} (the {host.image_shape[0]}x{host.image_shape[1]} image size), got {args.sizes[0]}")
+        raise ConfigError(
+            f"--sizes must start with {n_inputs} (the {rows}x{cols} image size), got {args.sizes[0]}"
+        )
     if args.sizes[-1] < host.n_classes:
-        raise ConfigError(f"--sizes must end with at least {host.n_classes} outputs (one per class), got {args.sizes[-1]}")
+        raise ConfigError(
+            f"--sizes must end with at least {host.n_classes} outputs (one per class), got {args.sizes[-1]}"
+        )
     if args.eval == "validation" and args.validation_size == 0:
         raise ConfigError("--eval validation needs --validation-size > 0")
     seed = args.seed if args.seed is not None else int(np.random.SeedSequence().entropy % 2**32)
@@ -119,10 +133,19 @@ def cmd_train(args) -> int:
         f"sizes {args.sizes} | {n_train} train / {args.validation_size} validation / {len(host.test[1])} test | "
         f"{data.nbytes / 1e6:.1f} MB pinned on {backend.name}"
     )
-    print(f"epochs {args.epochs} | mini-batch {args.batch_size} | eta {args.eta:g} | seed {seed} | eval {args.eval}", flush=True)
+    print(
+        f"epochs {args.epochs} | mini-batch {args.batch_size} | eta {args.eta:g} | seed {seed} | eval {args.eval}",
+        flush=True,
+    )
     evaluation = {"test": data.test_data, "validation": data.validation_data, "none": None}[args.eval]
-    net.SGD(data.training_data, args.epochs, args.batch_size, args.eta, test_data=evaluation,
-            callback=lambda result: print(result, flush=True))
+    net.SGD(
+        data.training_data,
+        args.epochs,
+        args.batch_size,
+        args.eta,
+        test_data=evaluation,
+        callback=lambda result: print(result, flush=True),
+    )
     return 0
 
 

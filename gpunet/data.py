@@ -47,7 +47,7 @@ def read_idx(path) -> np.ndarray:
             gzipped = raw.read(2) == b"\x1f\x8b"
         if path.suffix == ".gz" and not gzipped:
             raise DataError(f"{path}: not gzip data, though the name ends in .gz")
-        with (gzip.open(path, "rb") if gzipped else open(path, "rb")) as f:
+        with gzip.open(path, "rb") if gzipped else open(path, "rb") as f:
             return _parse_idx(f, path)
     except FileNotFoundError:
         raise DataError(f"{path}: file not found; {DATA_HINT}") from None
@@ -97,7 +97,9 @@ def find_file(folder: Path, stem: str) -> Path:
 def read_images_labels(images_path: Path, labels_path: Path) -> tuple[np.ndarray, np.ndarray]:
     images, labels = read_idx(images_path), read_idx(labels_path)
     if images.ndim != 3 or images.dtype != np.uint8:
-        raise DataError(f"{images_path}: expected uint8 images of shape (n, rows, cols), got {images.dtype} {images.shape}")
+        raise DataError(
+            f"{images_path}: expected uint8 images of shape (n, rows, cols), got {images.dtype} {images.shape}"
+        )
     if labels.ndim != 1 or labels.dtype.kind not in "iu":
         raise DataError(f"{labels_path}: expected a 1-d array of integer labels, got {labels.dtype} {labels.shape}")
     if len(images) != len(labels):
@@ -125,13 +127,15 @@ def load_host(folder=None, validation_size: int = 10_000) -> HostData:
     train_x, train_y = read_images_labels(paths["train_images"], paths["train_labels"])
     test_x, test_y = read_images_labels(paths["test_images"], paths["test_labels"])
     if train_x.shape[1:] != test_x.shape[1:]:
-        raise DataError(f"{paths['test_images']}: images are {test_x.shape[1:]}, training images are {train_x.shape[1:]}")
+        raise DataError(
+            f"{paths['test_images']}: images are {test_x.shape[1:]}, training images are {train_x.shape[1:]}"
+        )
     if not 0 <= validation_size < len(train_x):
         raise DataError(
             f"{paths['train_images']}: validation size {validation_size} does not fit {len(train_x)} training images"
         )
     n_train = len(train_x) - validation_size
-    flat = lambda a: a.reshape(len(a), -1)  # noqa: E731
+    flat = lambda a: a.reshape(len(a), math.prod(a.shape[1:]))  # noqa: E731
     n_classes = int(max(train_y.max(initial=0), test_y.max(initial=0))) + 1
     return HostData(
         train=(flat(train_x[:n_train]), train_y[:n_train]),

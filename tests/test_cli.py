@@ -1,0 +1,206 @@
+"""``gpunet`` as a user runs it: a subprocess, its exit status, its output."""
+
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from helpers import write_mnist_like
+
+ROOT = Path(__file__).resolve().parents[1]
+MNIST = ROOT / "data"
+FAKE_CUPY_NO_DRIVER = """
+import sys, types
+cupy = types.ModuleType("cupy"); cupy.__version__ = "14.0.0"; cupy.is_available = lambda: False
+sys.modules["cupy"] = cupy
+"""
+
+
+def gpunet(*args, env=None, cwd=ROOT, prelude=""):
+    code = prelude + "import sys; from gpunet.cli import main; sys.exit(main(sys.argv[1:]))"
+    return subprocess.run(
+        [sys.executable, "-c", code, *args],
+        capture_output=True,
+        text=True,
+        cwd=cwd,
+        env={**os.environ, "COLUMNS": "200", **(env or {})},
+        timeout=600,
+    )
+
+
+def assert_one_line_error(run, *fragments):
+    assert run.returncode == 2, run.stderr
+    lines = run.stderr.strip().splitlines()
+    assert len(lines) == 1, run.stderr
+    assert "Traceback" not in run.stderr
+    for fragment in fragments:
+        assert fragment in lines[0], lines[0]
+
+
+def test_version_and_help_show_defaults():
+    assert gpunet("--version").stdout.startswith("gpunet ")
+    help_text = gpunet("train", "--help").stdout
+    for default in ("default: auto", "default: 784,30,10", "default: 30", "default: 3.0", "default: float32"):
+        assert default in help_text
+
+
+@pytest.mark.parametrize(
+    "args, fragment",
+    [
+        (["--sizes", "784"], "--sizes"),
+        (["--sizes", "784,a,10"], "--sizes"),
+        (["--eta", "-1"], "--eta"),
+        (["--eta", "nan"], "--eta"),
+        (["--batch-size", "0"], "--batch-size"),
+        (["--epochs", "-2"], "--epochs"),
+        (["--device", "gpu"], "--device"),
+        (["--dtype", "float16"], "--dtype"),
+        (["--sizes", "100,30,10"], "must start with 784"),
+        (["--sizes", "784,30,5"], "at least 10 outputs"),
+        (["--validation-size", "60000"], "does not fit"),
+        (["--eval", "validation", "--validation-size", "0"], "--validation-size > 0"),
+    ],
+)
+def test_invalid_settings_are_one_line_and_exit_2(args, fragment):
+    assert_one_line_error(gpunet("train", "--device", "cpu", "--epochs", "1", *args), fragment)
+
+
+def test_missing_data_names_the_file(tmp_path):
+    run = gpunet("train", "--device", "cpu", "--data-dir", str(tmp_path / "none"))
+    assert_one_line_error(run, "train-images-idx3-ubyte.gz", "file not found", "--data-dir")
+
+
+def test_corrupt_data_names_the_file(tmp_path):
+    write_mnist_like(tmp_path, 20, 5)
+    (tmp_path / "t10k-images-idx3-ubyte.gz").write_bytes(b"\x1f\x8b\x08garbage")
+    assert_one_line_error(gpunet("train", "--device", "cpu", "--data-dir", str(tmp_path)), "t10k-images-idx3-ubyte.gz")
+
+
+def test_cuda_without_cupy_is_one_line():
+    run = gpunet("train", "--device", "cuda", prelude="import sys; sys.modules['cupy'] = None\n")
+    assert_one_line_error(run, "CuPy is not installed", "pip install 'gpunet[cuda12]'")
+
+
+def test_cuda_with_cupy_but_no_driver_is_one_line():
+    assert_one_line_error(gpunet("train", "--device", "cuda", prelude=FAKE_CUPY_NO_DRIVER), "no CUDA driver or GPU")
+
+
+def test_cuda_on_this_machine_fails_cleanly_or_trains():
+    """With whatever CuPy this environment really has (usually none in CI)."""
+    run = gpunet("train", "--device", "cuda", "--epochs", "0")
+    if run.returncode != 0:
+        assert_one_line_error(run, "--device cpu")
+
+
+def test_other_idx_datasets_train_end_to_end(tmp_path):
+    """8x8 images, 4 classes: the input size and class count come from the files."""
+    write_mnist_like(tmp_path, 300, 50, rows=8, cols=8, n_classes=4)
+    run = gpunet(
+        "train",
+        "--device",
+        "cpu",
+        "--data-dir",
+        str(tmp_path),
+        "--sizes",
+        "64,16,4",
+        "--epochs",
+        "2",
+        "--validation-size",
+        "100",
+        "--eval",
+        "validation",
+        "--seed",
+        "1",
+    )
+    assert run.returncode == 0, run.stderr
+    assert re.findall(r"^Epoch (\d): \d+ / 100 \(", run.stdout, re.M) == ["0", "1"]
+
+
+def test_auto_says_when_it_falls_back(tmp_path):
+    write_mnist_like(tmp_path, 30, 10, rows=4, cols=4, n_classes=2)
+    run = gpunet(
+        "train",
+        "--data-dir",
+        str(tmp_path),
+        "--sizes",
+        "16,2",
+        "--epochs",
+        "1",
+        "--validation-size",
+        "0",
+        prelude="import sys; sys.modules['cupy'] = None\n",
+    )
+    assert run.returncode == 0 and "falling back to the CPU" in run.stderr and "device cpu" in run.stdout
+
+
+def test_same_seed_same_run(tmp_path):
+    write_mnist_like(tmp_path, 200, 50, rows=6, cols=6)
+    args = (
+        "train",
+        "--device",
+        "cpu",
+        "--data-dir",
+        str(tmp_path),
+        "--sizes",
+        "36,12,10",
+        "--epochs",
+        "3",
+        "--validation-size",
+        "0",
+        "--seed",
+        "5",
+    )
+    strip = lambda out: re.sub(r"\([\d.]+ s\)", "", out)  # noqa: E731 - timings differ
+    first, second = gpunet(*args), gpunet(*args)
+    assert first.returncode == 0 and strip(first.stdout) == strip(second.stdout)
+
+
+def test_env_var_points_at_the_data(tmp_path):
+    write_mnist_like(tmp_path, 30, 10, rows=4, cols=4, n_classes=2)
+    run = gpunet(
+        "train",
+        "--device",
+        "cpu",
+        "--sizes",
+        "16,2",
+        "--epochs",
+        "1",
+        "--validation-size",
+        "0",
+        env={"GPUNET_DATA": str(tmp_path)},
+        cwd=tmp_path.parent,
+    )
+    assert run.returncode == 0, run.stderr
+
+
+def test_one_epoch_on_real_mnist_reaches_90_percent():
+    run = gpunet("train", "--device", "cpu", "--epochs", "1", "--seed", "0", "--data-dir", str(MNIST))
+    assert run.returncode == 0, run.stderr
+    assert "50000 train / 10000 validation / 10000 test" in run.stdout
+    correct = int(re.search(r"^Epoch 0: (\d+) / 10000", run.stdout, re.M).group(1))
+    assert correct >= 9000
+
+
+def test_tiny_learning_rate_learns_little_and_huge_one_warns_nothing():
+    slow = gpunet(
+        "train", "--device", "cpu", "--epochs", "5", "--eta", "0.001", "--seed", "0", "--data-dir", str(MNIST)
+    )
+    last = int(re.findall(r"^Epoch \d: (\d+) / 10000", slow.stdout, re.M)[-1])
+    assert slow.returncode == 0 and last < 6000
+    wild = gpunet(
+        "train",
+        "--device",
+        "cpu",
+        "--epochs",
+        "1",
+        "--eta",
+        "100",
+        "--seed",
+        "0",
+        "--data-dir",
+        str(MNIST),
+        env={"PYTHONWARNINGS": "error"},
+    )
+    assert wild.returncode == 0 and wild.stderr == "", wild.stderr

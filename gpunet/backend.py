@@ -7,6 +7,7 @@ with :meth:`Backend.asarray` / :meth:`Backend.to_host`.
 
 from __future__ import annotations
 
+import importlib.util
 import platform
 import re
 from dataclasses import dataclass
@@ -49,6 +50,23 @@ class Backend:
         if hasattr(a, "get"):  # CuPy
             return a.get()
         return np.asarray(np.from_dlpack(a))
+
+    @property
+    def fused(self) -> str:
+        """Which compiled whole-epoch path this device has, or why none ("" on CUDA for now)."""
+        if self.name != "cpu":
+            return ""
+        return "numba" if importlib.util.find_spec("numba") else ""
+
+    def fused_epoch(self, x, y, weights, biases):
+        """A compiled trainer of whole epochs over (x, y), or None where this device has none."""
+        if self.fused != "numba":
+            return None
+        from .fused_cpu import FusedEpoch
+
+        epoch = FusedEpoch(x, y)
+        epoch.compile(weights, biases)
+        return epoch
 
     def dtype(self, name: str):
         return getattr(self.xp, name)

@@ -74,6 +74,17 @@ def _device(text: str) -> str:
     return text.strip().lower()
 
 
+def _devices(text: str) -> list[str]:
+    return [_device(d) for d in text.split(",")]
+
+
+def _add_data_arguments(parser) -> None:
+    parser.add_argument("--data-dir", default=None, help="folder with the IDX files (default: $GPUNET_DATA or ./data)")
+    parser.add_argument(
+        "--validation-size", type=_count, default=10_000, help="training images held out (the last) for validation"
+    )
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="gpunet", description="The network of Nielsen's 'Neural Networks and Deep Learning', ch. 1.")
     parser.add_argument("--version", action="version", version=f"gpunet {__version__}")
@@ -93,12 +104,39 @@ def build_parser() -> argparse.ArgumentParser:
         "--seed", type=_count, default=None, help="random seed (default: a fresh one, printed in the header)"
     )
     train.add_argument("--dtype", choices=["float32", "float64"], default="float32", help="floating-point type")
-    train.add_argument("--data-dir", default=None, help="folder with the IDX files (default: $GPUNET_DATA or ./data)")
-    train.add_argument("--validation-size", type=_count, default=10_000, help="training images held out for validation")
+    _add_data_arguments(train)
     train.add_argument(
         "--eval", choices=["test", "validation", "none"], default="test", help="data scored after each epoch"
     )
+    train.add_argument(
+        "--no-fused",
+        dest="fused",
+        action="store_false",
+        help="always use the portable array-API path, even where a compiled whole-epoch path exists",
+    )
     train.set_defaults(run=cmd_train)
+
+    bench = commands.add_parser(
+        "bench",
+        help="time training epochs of every path against the book's per-example loop",
+        formatter_class=_Formatter,
+        description="Times SGD epochs (no evaluation) on MNIST. Without --sizes/--batch-size it measures "
+        "784,30,10 at batch 10 and 100, and 784,100,10 at batch 10.",
+    )
+    bench.add_argument("--device", type=_devices, default="cpu", help="comma-separated devices, e.g. cpu,cuda")
+    bench.add_argument("--sizes", type=_sizes, default=None, help="one network to time (default: the three above)")
+    bench.add_argument("--batch-size", type=_positive_int, default=None, help="one mini-batch size to time")
+    bench.add_argument("--dtype", choices=["float32", "float64"], default="float32", help="floating-point type")
+    bench.add_argument("--epochs", type=_positive_int, default=3, help="timed epochs per path")
+    bench.add_argument(
+        "--book-examples",
+        type=_count,
+        default=50_000,
+        help="examples the book's loop is timed on (scaled to an epoch; 0 skips it)",
+    )
+    _add_data_arguments(bench)
+    bench.add_argument("--json", action="store_true", help="print the results as JSON")
+    bench.set_defaults(run=cmd_bench)
     return parser
 
 
@@ -114,9 +152,7 @@ def cmd_train(args) -> int:
     rows, cols = host.image_shape
     n_inputs = rows * cols
     if args.sizes[0] != n_inputs:
-        raise ConfigError(
-            f"--sizes must start with {n_inputs} (the {rows}x{cols} image size), got {args.sizes[0]}"
-        )
+        raise ConfigError(f"--sizes must start with {n_inputs} (the {rows}x{cols} image size), got {args.sizes[0]}")
     if args.sizes[-1] < host.n_classes:
         raise ConfigError(
             f"--sizes must end with at least {host.n_classes} outputs (one per class), got {args.sizes[-1]}"
@@ -128,10 +164,11 @@ def cmd_train(args) -> int:
     net = Network(args.sizes, seed=seed, device=backend, dtype=args.dtype)
     data = pin(host, backend, net.dtype)
     n_train = data.training_data[0].shape[0]
+    path = f"fused ({backend.fused})" if args.fused and backend.fused else "portable"
     print(f"gpunet {__version__} | device {backend.name} ({backend.description}) | {backend.library} | {args.dtype}")
     print(
         f"sizes {args.sizes} | {n_train} train / {args.validation_size} validation / {len(host.test[1])} test | "
-        f"{data.nbytes / 1e6:.1f} MB pinned on {backend.name}"
+        f"{data.nbytes / 1e6:.1f} MB pinned on {backend.name} | {path} path"
     )
     print(
         f"epochs {args.epochs} | mini-batch {args.batch_size} | eta {args.eta:g} | seed {seed} | eval {args.eval}",
@@ -145,7 +182,31 @@ def cmd_train(args) -> int:
         args.eta,
         test_data=evaluation,
         callback=lambda result: print(result, flush=True),
+        fused=args.fused,
     )
+    return 0
+
+
+def cmd_bench(args) -> int:
+    import json
+    import os
+
+    from . import bench
+    from .backend import get_backend
+
+    if args.sizes is None and args.batch_size is None:
+        configs = bench.BOOK_CONFIGS
+    else:
+        configs = [(args.sizes or [784, 30, 10], args.batch_size or 10)]
+    cpu = get_backend("cpu")
+    machine = f"{cpu.description}, {os.cpu_count()} cores | {cpu.library}"
+    if not args.json:
+        print(f"gpunet {__version__} bench | {machine} | {args.epochs} timed epochs per path, no evaluation")
+        print(bench.HEADER, flush=True)
+    report = (lambda row: None) if args.json else (lambda row: print(bench.format_row(row), flush=True))
+    rows = bench.run(args.device, configs, args.dtype, args.epochs, args.book_examples, args, report)
+    if args.json:
+        print(json.dumps({"gpunet": __version__, "machine": machine, "rows": rows}, indent=2))
     return 0
 
 

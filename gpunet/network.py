@@ -140,25 +140,33 @@ class Network:
         eta: float,
         test_data=None,
         callback: Callable[[EpochResult], None] | None = print,
+        fused: bool = True,
     ) -> list[EpochResult]:
         """Train by mini-batch stochastic gradient descent.
 
         ``training_data`` is ``(x, y)``: inputs as rows ``(n, sizes[0])`` and one-hot
         targets ``(n, sizes[-1])``; ``test_data`` is ``(x, labels)``. Arrays already on
         the device stay there; each epoch sends only the shuffle permutation to the
-        device and reads back only the number of correct test answers.
+        device and reads back only the number of correct test answers. With
+        ``fused`` (the default) a device that has a compiled whole-epoch path
+        (``backend.fused``) uses it; it computes the same updates in the same order.
         """
         _check_training(epochs, mini_batch_size, eta)
         xp = self.xp
         x, y = (self.backend.asarray(a, dtype=self.dtype) for a in training_data)
         n = x.shape[0]
+        fused_epoch = self.backend.fused_epoch(x, y, self.weights, self.biases) if fused else None
         results = []
         for j in range(epochs):
             start = time.perf_counter()
-            perm = self.backend.asarray(self.rng.permutation(n))
-            for k in range(0, n, mini_batch_size):
-                batch = perm[k : min(k + mini_batch_size, n)]
-                self.update_mini_batch(xp.take(x, batch, axis=0), xp.take(y, batch, axis=0), eta)
+            if fused_epoch is not None:
+                order = self.rng.permutation(n)
+                self.weights, self.biases = fused_epoch(self.weights, self.biases, order, mini_batch_size, eta)
+            else:
+                perm = self.backend.asarray(self.rng.permutation(n))
+                for k in range(0, n, mini_batch_size):
+                    batch = perm[k : min(k + mini_batch_size, n)]
+                    self.update_mini_batch(xp.take(x, batch, axis=0), xp.take(y, batch, axis=0), eta)
             self.backend.synchronize()
             trained = time.perf_counter()
             correct = self.evaluate(test_data) if test_data is not None else None

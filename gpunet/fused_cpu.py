@@ -1,0 +1,125 @@
+"""The fused CPU path: a whole SGD epoch compiled with numba, for NumPy arrays only.
+
+Same maths and the same order of updates as the portable path in
+:mod:`gpunet.network` (one update per mini-batch, gradients from the weights
+before the update), with two changes that only change speed: the epoch's loop
+runs compiled, without a Python call per step, and the two large products of the
+first layer, z = w x (eq. 22) and ∂C/∂w = δ xᵀ (BP4), skip the zero pixels of each
+input (about 80% of MNIST's). Chosen by the backend seam; tested equal to the
+portable path.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numba
+import numpy as np
+
+
+@numba.njit(cache=True, nogil=True)
+def _sigmoid_rows(z, lowest, one):
+    """In place, σ(z) = 1 / (1 + e^(-z)) (eq. 3), z clipped from below as in the portable path."""
+    for i in range(z.shape[0]):
+        for j in range(z.shape[1]):
+            v = z[i, j]
+            if v < lowest:
+                v = lowest
+            z[i, j] = one / (one + math.exp(-v))
+
+
+@numba.njit(cache=True, nogil=True)
+def _epoch(wts, bs, acts, deltas, indptr, indices, values, y, perm, batch, eta_over, lowest, one):
+    """One epoch of mini-batch SGD over ``perm``; updates ``wts`` (wᵀ per layer) and ``bs`` in place.
+
+    ``indptr, indices, values`` hold the inputs in compressed-row form (non-zero pixels only);
+    ``acts[l]`` and ``deltas[l]`` are (batch, n_l) scratch buffers; ``eta_over[m - 1]`` is eta / m.
+    """
+    layers = len(wts)
+    n = perm.shape[0]
+    for start in range(0, n, batch):
+        m = min(batch, n - start)
+        scale = eta_over[m - 1]
+        # Feedforward (eq. 22), first layer over non-zero pixels only.
+        a = acts[0]
+        w0 = wts[0]
+        for i in range(m):
+            e = perm[start + i]
+            a[i, :] = bs[0]
+            for p in range(indptr[e], indptr[e + 1]):
+                k, v = indices[p], values[p]
+                for j in range(w0.shape[1]):
+                    a[i, j] += v * w0[k, j]
+        _sigmoid_rows(a[:m], lowest, one)
+        for l in range(1, layers):
+            prev, a, w = acts[l - 1], acts[l], wts[l]
+            for i in range(m):
+                a[i, :] = bs[l]
+                for k in range(w.shape[0]):
+                    v = prev[i, k]
+                    for j in range(w.shape[1]):
+                        a[i, j] += v * w[k, j]
+            _sigmoid_rows(a[:m], lowest, one)
+        # BP1: δ^L = (a^L - y) ⊙ a^L (1 - a^L)
+        a, d = acts[layers - 1], deltas[layers - 1]
+        for i in range(m):
+            e = perm[start + i]
+            for j in range(a.shape[1]):
+                d[i, j] = (a[i, j] - y[e, j]) * a[i, j] * (one - a[i, j])
+        # BP2: δ^l = (w^(l+1))ᵀ δ^(l+1) ⊙ a^l (1 - a^l), all from the weights before this update
+        for l in range(layers - 2, -1, -1):
+            a, d, d_next, w = acts[l], deltas[l], deltas[l + 1], wts[l + 1]
+            for i in range(m):
+                for k in range(w.shape[0]):
+                    s = d_next[i, 0] * w[k, 0]
+                    for j in range(1, w.shape[1]):
+                        s += d_next[i, j] * w[k, j]
+                    d[i, k] = s * a[i, k] * (one - a[i, k])
+        # BP3 and BP4, then w -= (eta/m) ∂C/∂w, b -= (eta/m) ∂C/∂b (eqs. 20-21)
+        for l in range(layers - 1, 0, -1):
+            prev, d, w, b = acts[l - 1], deltas[l], wts[l], bs[l]
+            for i in range(m):
+                for k in range(w.shape[0]):
+                    v = scale * prev[i, k]
+                    for j in range(w.shape[1]):
+                        w[k, j] -= v * d[i, j]
+                for j in range(b.shape[0]):
+                    b[j] -= scale * d[i, j]
+        d, b = deltas[0], bs[0]
+        for i in range(m):
+            e = perm[start + i]
+            for p in range(indptr[e], indptr[e + 1]):
+                k, v = indices[p], scale * values[p]
+                for j in range(w0.shape[1]):
+                    w0[k, j] -= v * d[i, j]
+            for j in range(b.shape[0]):
+                b[j] -= scale * d[i, j]
+
+
+class FusedEpoch:
+    """Compiled SGD epochs over one training set held in NumPy arrays."""
+
+    def __init__(self, x: np.ndarray, y: np.ndarray):
+        rows, cols = np.nonzero(x)  # row-major order: the non-zero pixels of each input in turn
+        self.indptr = np.concatenate(([0], np.cumsum(np.bincount(rows, minlength=x.shape[0])))).astype(np.int64)
+        self.indices = cols.astype(np.int64)
+        self.values = np.ascontiguousarray(x[rows, cols])
+        self.y = np.ascontiguousarray(y)
+        self.dtype = x.dtype
+
+    def compile(self, weights, biases) -> None:
+        """Compile (or load from numba's cache) for these shapes, outside any timed epoch."""
+        self(weights, biases, np.empty(0, np.int64), 1, 1.0)
+
+    def __call__(self, weights, biases, perm, batch: int, eta: float):
+        """Run one epoch in the order ``perm``; return the new (weights, biases) like ``sgd_step``."""
+        dt = self.dtype.type
+        wts = tuple(np.ascontiguousarray(w.T) for w in weights)
+        bs = tuple(np.ascontiguousarray(b[:, 0]) for b in biases)
+        acts = tuple(np.empty((batch, w.shape[0]), self.dtype) for w in weights)
+        deltas = tuple(np.empty_like(a) for a in acts)
+        lowest = -math.floor(math.log(np.finfo(self.dtype).max))
+        eta_over = (eta / np.arange(1, batch + 1)).astype(self.dtype)
+        _epoch(wts, bs, acts, deltas, self.indptr, self.indices, self.values, self.y,
+               np.asarray(perm, np.int64), batch, eta_over, dt(lowest), dt(1))  # fmt: skip
+        return [w.T.copy() for w in wts], [b[:, None].copy() for b in bs]

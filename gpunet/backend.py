@@ -154,6 +154,7 @@ def _cuda(index: int) -> Backend:
         x = cupy.exp(cupy.arange(4, dtype=cupy.float32))
         float((x @ x).get())
         name = cupy.cuda.runtime.getDeviceProperties(index)["name"]
+        runtime, driver = cupy.cuda.runtime.runtimeGetVersion(), cupy.cuda.runtime.driverGetVersion()
     except Exception as e:  # noqa: BLE001 - e.g. NVRTC or cuBLAS missing
         raise BackendError(
             f"CuPy found a GPU but a CUDA library is missing or broken ({_first_line(e)}); {CUDA_HINT}"
@@ -165,5 +166,10 @@ def _cuda(index: int) -> Backend:
         device=cupy.cuda.Device(index),
         name=f"cuda:{index}",
         description=name.decode() if isinstance(name, bytes) else str(name),
-        library=f"cupy {cupy.__version__}",
+        library=f"cupy {cupy.__version__}, CUDA runtime {_cuda_version(runtime)}, driver {_cuda_version(driver)}",
     )
+
+
+def _cuda_version(v: int) -> str:
+    """CUDA's integer versions: 12080 -> "12.8"."""
+    return f"{v // 1000}.{v % 1000 // 10}"

@@ -137,6 +137,10 @@ def build_parser() -> argparse.ArgumentParser:
     _add_data_arguments(bench)
     bench.add_argument("--json", action="store_true", help="print the results as JSON")
     bench.set_defaults(run=cmd_bench)
+
+    info = commands.add_parser("info", help="show the backends and devices found, versions, and where the data is")
+    _add_data_arguments(info)
+    info.set_defaults(run=cmd_info)
     return parser
 
 
@@ -207,6 +211,32 @@ def cmd_bench(args) -> int:
     rows = bench.run(args.device, configs, args.dtype, args.epochs, args.book_examples, args, report)
     if args.json:
         print(json.dumps({"gpunet": __version__, "machine": machine, "rows": rows}, indent=2))
+    return 0
+
+
+def cmd_info(args) -> int:
+    import platform
+
+    from .backend import BackendError, get_backend
+    from .data import DataError, data_dir, load_host
+
+    cpu = get_backend("cpu")
+    print(f"gpunet {__version__} | Python {platform.python_version()} | {platform.platform()}")
+    fused = f"fused path: {cpu.fused}" if cpu.fused else "fused path: none (pip install 'gpunet[numba]')"
+    print(f"cpu: {cpu.description} | {cpu.library} | {fused}")
+    try:
+        cuda = get_backend("cuda")
+        print(f"cuda: {cuda.name} {cuda.description} | {cuda.library}")
+    except BackendError as e:
+        print(f"cuda: not usable: {e}")
+    try:
+        host = load_host(args.data_dir, args.validation_size)
+        rows, cols = host.image_shape
+        counts = " / ".join(str(len(split[1])) for split in (host.train, host.validation, host.test))
+        where = data_dir(args.data_dir).resolve()
+        print(f"data: {where} | {counts} train / validation / test | {rows}x{cols} images, {host.n_classes} classes")
+    except DataError as e:
+        print(f"data: not usable: {e}")
     return 0
 
 

@@ -204,3 +204,14 @@ def test_tiny_learning_rate_learns_little_and_huge_one_warns_nothing():
         env={"PYTHONWARNINGS": "error"},
     )
     assert wild.returncode == 0 and wild.stderr == "", wild.stderr
+
+
+def test_info_reports_backends_and_data(tmp_path):
+    run = gpunet("info", prelude="import sys; sys.modules['cupy'] = None\n")
+    assert run.returncode == 0, run.stderr
+    assert "cpu: " in run.stdout and "cuda: not usable: CuPy is not installed" in run.stdout.replace(
+        "CUDA requested but ", ""
+    )
+    assert "50000 / 10000 / 10000" in run.stdout and "28x28 images, 10 classes" in run.stdout
+    missing = gpunet("info", "--data-dir", str(tmp_path))
+    assert missing.returncode == 0 and "data: not usable:" in missing.stdout

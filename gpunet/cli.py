@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import math
+import os
 import sys
 
 import numpy as np
@@ -193,7 +194,6 @@ def cmd_train(args) -> int:
 
 def cmd_bench(args) -> int:
     import json
-    import os
 
     from . import bench
     from .backend import get_backend
@@ -243,10 +243,15 @@ def cmd_info(args) -> int:
 def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
     try:
-        return args.run(args)
+        status = args.run(args)
+        sys.stdout.flush()  # inside the try, so a closed pipe is caught here too
+        return status
     except GpunetError as e:
         print(f"gpunet: error: {e}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("gpunet: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # the reader went away (`gpunet ... | head`): stop quietly, as Unix tools do
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 141

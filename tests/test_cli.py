@@ -215,3 +215,10 @@ def test_info_reports_backends_and_data(tmp_path):
     assert "50000 / 10000 / 10000" in run.stdout and "28x28 images, 10 classes" in run.stdout
     missing = gpunet("info", "--data-dir", str(tmp_path))
     assert missing.returncode == 0 and "data: not usable:" in missing.stdout
+
+
+def test_a_closed_pipe_ends_quietly():
+    code = "import sys; from gpunet.cli import main; sys.exit(main(['info']))"
+    run = subprocess.run(f"'{sys.executable}' -c \"{code}\" | head -c 10", shell=True, capture_output=True, text=True,
+                         cwd=ROOT, timeout=60)  # fmt: skip
+    assert "Traceback" not in run.stderr and "BrokenPipe" not in run.stderr

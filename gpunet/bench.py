@@ -9,7 +9,7 @@ import time
 import numpy as np
 
 from .backend import Backend, get_backend
-from .data import load_host, pin
+from .data import pin
 from .network import Network
 from .reference import Network as BookNetwork
 
@@ -63,12 +63,8 @@ def time_network(host, backend, sizes, batch, dtype, fused, epochs, seed=0):
     return [r.seconds for r in results], metered.moved[0] // max(epochs, 1)
 
 
-def run(devices, configs, dtype, epochs, book_examples, data, report=print):
-    """Measure every configuration on ``data`` (anything with .data_dir and .validation_size).
-
-    ``report`` receives each row (a dict) as soon as it is measured.
-    """
-    host = load_host(data.data_dir, data.validation_size)
+def run(host, devices, configs, dtype, epochs, book_examples, report=print):
+    """Measure every configuration on ``host`` data; ``report`` receives each row (a dict) once measured."""
     n = len(host.train[1])
     backends = [get_backend(d) for d in devices]
     rows = []

@@ -79,11 +79,44 @@ def _devices(text: str) -> list[str]:
     return [_device(d) for d in text.split(",")]
 
 
-def _add_data_arguments(parser) -> None:
-    parser.add_argument("--data-dir", default=None, help="folder with the IDX files (default: $GPUNET_DATA or ./data)")
+def _add_data_arguments(parser, split: bool = True, download: bool = True) -> None:
     parser.add_argument(
-        "--validation-size", type=_count, default=10_000, help="training images held out (the last) for validation"
+        "--data-dir", default=None, help="folder with the IDX files or mnist.pkl.gz (default: $GPUNET_DATA or ./data)"
     )
+    if split:
+        parser.add_argument(
+            "--data", default=None, metavar="FILE", help="the book's mnist.pkl.gz (its own train/validation/test split)"
+        )
+        parser.add_argument(
+            "--validation-size", type=_count, default=10_000, help="training images held out (the last) for validation"
+        )
+    if download:
+        parser.add_argument(
+            "--mirror",
+            action="append",
+            metavar="URL",
+            help="MNIST mirror base URL to download from, in order (repeatable; default: $GPUNET_MNIST_MIRRORS, "
+            "else the built-in list)",
+        )
+    if split and download:
+        parser.add_argument(
+            "--no-download", dest="download", action="store_false", help="never download missing MNIST files"
+        )
+
+
+def _host_data(args):
+    """The dataset the arguments name: the book's pickle, or IDX files (downloaded first if missing)."""
+    from .data import BOOK_PICKLE, data_dir, load_book_pickle, load_host
+    from .download import download, missing
+
+    if args.data:
+        return load_book_pickle(args.data)
+    folder = data_dir(args.data_dir)
+    if missing(folder) and (folder / BOOK_PICKLE).is_file():
+        return load_book_pickle(folder / BOOK_PICKLE)
+    if missing(folder) and getattr(args, "download", False):
+        download(folder, args.mirror, say=lambda *a, **k: print("gpunet:", *a, file=sys.stderr, **k))
+    return load_host(folder, args.validation_size)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -140,20 +173,34 @@ def build_parser() -> argparse.ArgumentParser:
     bench.set_defaults(run=cmd_bench)
 
     info = commands.add_parser("info", help="show the backends and devices found, versions, and where the data is")
-    _add_data_arguments(info)
+    _add_data_arguments(info, download=False)
     info.set_defaults(run=cmd_info)
+
+    data = commands.add_parser("data", help="download, verify or describe the dataset")
+    data_commands = data.add_subparsers(dest="data_command", metavar="COMMAND", parser_class=_Parser, required=True)
+    download = data_commands.add_parser(
+        "download", help="fetch the MNIST files missing from the data folder, checking their checksums"
+    )
+    _add_data_arguments(download, split=False)
+    download.set_defaults(run=cmd_data_download)
+    verify = data_commands.add_parser("verify", help="check the four MNIST files: checksums, counts, shapes")
+    _add_data_arguments(verify, split=False, download=False)
+    verify.set_defaults(run=cmd_data_verify)
+    describe = data_commands.add_parser("info", help="print where the data is: counts, image size, classes, bytes")
+    _add_data_arguments(describe, download=False)
+    describe.set_defaults(run=cmd_data_info)
     return parser
 
 
 def cmd_train(args) -> int:
     from .backend import get_backend
-    from .data import load_host, pin
+    from .data import pin
     from .network import Network
 
     backend = get_backend(args.device)
     if backend.note:
         print(f"gpunet: {backend.note}", file=sys.stderr)
-    host = load_host(args.data_dir, args.validation_size)
+    host = _host_data(args)
     rows, cols = host.image_shape
     n_inputs = rows * cols
     if args.sizes[0] != n_inputs:
@@ -162,7 +209,7 @@ def cmd_train(args) -> int:
         raise ConfigError(
             f"--sizes must end with at least {host.n_classes} outputs (one per class), got {args.sizes[-1]}"
         )
-    if args.eval == "validation" and args.validation_size == 0:
+    if args.eval == "validation" and len(host.validation[1]) == 0:
         raise ConfigError("--eval validation needs --validation-size > 0")
     seed = args.seed if args.seed is not None else int(np.random.SeedSequence().entropy % 2**32)
 
@@ -172,7 +219,7 @@ def cmd_train(args) -> int:
     path = f"fused ({backend.fused})" if args.fused and backend.fused else "portable"
     print(f"gpunet {__version__} | device {backend.name} ({backend.description}) | {backend.library} | {args.dtype}")
     print(
-        f"sizes {args.sizes} | {n_train} train / {args.validation_size} validation / {len(host.test[1])} test | "
+        f"sizes {args.sizes} | {n_train} train / {len(host.validation[1])} validation / {len(host.test[1])} test | "
         f"{data.nbytes / 1e6:.1f} MB pinned on {backend.name} | {path} path"
     )
     print(
@@ -208,7 +255,7 @@ def cmd_bench(args) -> int:
         print(f"gpunet {__version__} bench | {machine} | {args.epochs} timed epochs per path, no evaluation")
         print(bench.HEADER, flush=True)
     report = (lambda row: None) if args.json else (lambda row: print(bench.format_row(row), flush=True))
-    rows = bench.run(args.device, configs, args.dtype, args.epochs, args.book_examples, args, report)
+    rows = bench.run(_host_data(args), args.device, configs, args.dtype, args.epochs, args.book_examples, report)
     if args.json:
         print(json.dumps({"gpunet": __version__, "machine": machine, "rows": rows}, indent=2))
     return 0
@@ -218,7 +265,7 @@ def cmd_info(args) -> int:
     import platform
 
     from .backend import BackendError, get_backend
-    from .data import DataError, data_dir, load_host
+    from .data import DataError
 
     cpu = get_backend("cpu")
     print(f"gpunet {__version__} | Python {platform.python_version()} | {platform.platform()}")
@@ -230,13 +277,42 @@ def cmd_info(args) -> int:
     except BackendError as e:
         print(f"cuda: not usable: {e}")
     try:
-        host = load_host(args.data_dir, args.validation_size)
-        rows, cols = host.image_shape
-        counts = " / ".join(str(len(split[1])) for split in (host.train, host.validation, host.test))
-        where = data_dir(args.data_dir).resolve()
-        print(f"data: {where} | {counts} train / validation / test | {rows}x{cols} images, {host.n_classes} classes")
+        print(f"data: {_host_data(args).describe()}")
     except DataError as e:
         print(f"data: not usable: {e}")
+    return 0
+
+
+def cmd_data_download(args) -> int:
+    from .data import data_dir
+    from .download import download
+
+    folder = data_dir(args.data_dir)
+    fetched = download(folder, args.mirror)
+    print(f"downloaded {len(fetched)} file(s) into {folder}" if fetched else f"all four MNIST files are in {folder}")
+    return 0
+
+
+def cmd_data_verify(args) -> int:
+    from .data import data_dir, load_host
+    from .download import verify
+
+    folder = data_dir(args.data_dir)
+    for line in verify(folder):
+        print(line)
+    host = load_host(folder, 10_000)
+    if (len(host.train[1]) + len(host.validation[1]), len(host.test[1]), host.image_shape) != (
+        60_000,
+        10_000,
+        (28, 28),
+    ):
+        raise ConfigError(f"{folder}: not MNIST's 60000 + 10000 28x28 images")
+    print(f"ok  {host.describe()}")
+    return 0
+
+
+def cmd_data_info(args) -> int:
+    print(_host_data(args).describe())
     return 0
 
 

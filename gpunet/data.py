@@ -5,6 +5,7 @@ from __future__ import annotations
 import gzip
 import math
 import os
+import pickle
 import struct
 import zlib
 from dataclasses import dataclass
@@ -32,7 +33,10 @@ FILES = {
     "test_images": "t10k-images-idx3-ubyte",
     "test_labels": "t10k-labels-idx1-ubyte",
 }
-DATA_HINT = "pass --data-dir or set GPUNET_DATA to a folder holding the four MNIST IDX files (.gz or raw)"
+DATA_HINT = (
+    "pass --data-dir or set GPUNET_DATA to a folder holding the four MNIST IDX files (.gz or raw), "
+    "or run `gpunet data download`"
+)
 
 
 class DataError(GpunetError):
@@ -111,13 +115,23 @@ def read_images_labels(images_path: Path, labels_path: Path) -> tuple[np.ndarray
 
 @dataclass
 class HostData:
-    """The three splits on the host: uint8 images (n, rows*cols) and integer labels (n,)."""
+    """The three splits on the host: images (n, rows*cols), uint8 pixels or floats in [0, 1], and labels (n,)."""
 
     train: tuple[np.ndarray, np.ndarray]
     validation: tuple[np.ndarray, np.ndarray]
     test: tuple[np.ndarray, np.ndarray]
     image_shape: tuple[int, int]
     n_classes: int
+    source: str = ""  # the folder or file it was read from
+
+    def describe(self) -> str:
+        rows, cols = self.image_shape
+        counts = " / ".join(str(len(split[1])) for split in (self.train, self.validation, self.test))
+        nbytes = sum(a.nbytes for split in (self.train, self.validation, self.test) for a in split)
+        return (
+            f"{self.source} | {counts} train / validation / test | {rows}x{cols} images, "
+            f"{self.n_classes} classes | {nbytes / 1e6:.1f} MB"
+        )
 
 
 def load_host(folder=None, validation_size: int = 10_000) -> HostData:
@@ -136,13 +150,18 @@ def load_host(folder=None, validation_size: int = 10_000) -> HostData:
         )
     n_train = len(train_x) - validation_size
     flat = lambda a: a.reshape(len(a), math.prod(a.shape[1:]))  # noqa: E731
-    n_classes = int(max(train_y.max(initial=0), test_y.max(initial=0))) + 1
+    n_classes = int(train_y.max(initial=0)) + 1  # the classes are those the training labels name
+    if len(test_y) and test_y.max() >= n_classes:
+        raise DataError(
+            f"{paths['test_labels']}: label {test_y.max()} is outside the {n_classes} classes of the training labels"
+        )
     return HostData(
         train=(flat(train_x[:n_train]), train_y[:n_train]),
         validation=(flat(train_x[n_train:]), train_y[n_train:]),
         test=(flat(test_x), test_y),
         image_shape=tuple(train_x.shape[1:]),
         n_classes=n_classes,
+        source=str(folder.resolve()),
     )
 
 
@@ -159,12 +178,14 @@ class DeviceData:
 
 
 def pin(host: HostData, backend, dtype) -> DeviceData:
-    """Copy every split to the device once: uint8 pixels cross, then are scaled there."""
+    """Copy every split to the device once: uint8 pixels cross as they are, then are scaled there."""
     xp = backend.xp
     arrays = []
 
     def to_device(images, labels):
-        x = xp.astype(backend.asarray(images), dtype) / 255.0
+        x = xp.astype(backend.asarray(images), dtype)
+        if images.dtype == np.uint8:
+            x = x / 255.0
         y = backend.asarray(labels.astype(np.int64))
         arrays.extend((x, y))
         return x, y
@@ -187,3 +208,75 @@ def pin(host: HostData, backend, dtype) -> DeviceData:
 def _nbytes(xp, a) -> int:
     info = xp.finfo if xp.isdtype(a.dtype, "real floating") else xp.iinfo
     return a.size * info(a.dtype).bits // 8
+
+
+BOOK_PICKLE = "mnist.pkl.gz"
+
+
+class _BookUnpickler(pickle.Unpickler):
+    """Admits NumPy arrays and plain tuples, nothing else: a pickle can otherwise run any code."""
+
+    ALLOWED = {
+        ("numpy.core.multiarray", "_reconstruct"): np.ndarray.__reduce__(np.empty(0))[0],
+        ("numpy._core.multiarray", "_reconstruct"): np.ndarray.__reduce__(np.empty(0))[0],
+        ("numpy", "ndarray"): np.ndarray,
+        ("numpy", "dtype"): np.dtype,
+        ("_codecs", "encode"): __import__("codecs").encode,  # bytes in protocol-2 pickles written by Python 3
+    }
+
+    def __init__(self, file, path):
+        super().__init__(file, encoding="latin1")  # the book's file is a Python 2 pickle
+        self.path = path
+
+    def find_class(self, module, name):
+        if (module, name) not in self.ALLOWED:
+            raise DataError(f"{self.path}: refused: the pickle asks for {module}.{name}; only NumPy arrays are allowed")
+        return self.ALLOWED[(module, name)]
+
+
+def load_book_pickle(path) -> HostData:
+    """The book's ``mnist.pkl.gz``: (training, validation, test), each (images float (n, 784), labels (n,))."""
+    path = Path(path)
+    try:
+        with gzip.open(path, "rb") as f:
+            splits = _BookUnpickler(f, path).load()
+    except FileNotFoundError:
+        raise DataError(f"{path}: file not found") from None
+    except DataError:
+        raise
+    except Exception as e:  # noqa: BLE001 - corrupt gzip or pickle: any failure is the file's
+        raise DataError(f"{path}: not a readable pickle ({type(e).__name__}: {e})") from None
+    if not (isinstance(splits, tuple) and len(splits) == 3 and all(_is_split(s) for s in splits)):
+        raise DataError(f"{path}: expected the book's (training, validation, test) tuples of (images, labels)")
+    widths = {s[0].shape[1] for s in splits}
+    if len(widths) != 1:
+        raise DataError(f"{path}: the splits have images of different sizes {sorted(widths)}")
+    (width,) = widths
+    side = math.isqrt(width)
+    train, validation, test = ((np.asarray(x, np.float32), np.asarray(y, np.int64)) for x, y in splits)
+    if any(s[1].min(initial=0) < 0 for s in (train, validation, test)):
+        raise DataError(f"{path}: negative labels")
+    n_classes = 1 + int(max(train[1].max(initial=0), validation[1].max(initial=0)))
+    if len(test[1]) and test[1].max() >= n_classes:
+        raise DataError(f"{path}: test label {test[1].max()} is outside the {n_classes} classes of the training labels")
+    return HostData(
+        train=train,
+        validation=validation,
+        test=test,
+        image_shape=(side, side) if side * side == width else (1, width),
+        n_classes=n_classes,
+        source=str(path.resolve()),
+    )
+
+
+def _is_split(split) -> bool:
+    return (
+        isinstance(split, tuple)
+        and len(split) == 2
+        and all(isinstance(a, np.ndarray) for a in split)
+        and split[0].ndim == 2
+        and split[0].dtype.kind == "f"
+        and split[1].ndim == 1
+        and split[1].dtype.kind in "iu"
+        and len(split[0]) == len(split[1])
+    )

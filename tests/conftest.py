@@ -45,6 +45,12 @@ def backend(request) -> Backend:
     return _make(request.param)
 
 
+@pytest.fixture(autouse=True)
+def no_internet_mirrors(monkeypatch):
+    """Downloads in tests go to loopback only: by default to a closed port, so they fail at once."""
+    monkeypatch.setenv("GPUNET_MNIST_MIRRORS", "http://127.0.0.1:9/")
+
+
 @pytest.fixture
 def rng():
     return np.random.default_rng(20261122)

@@ -42,6 +42,8 @@ def write_mnist_like(folder, n_train, n_test, rows=28, cols=28, n_classes=10, se
     for prefix, n in (("train", n_train), ("t10k", n_test)):
         images = rng.integers(0, 256, (n, rows, cols), dtype=np.uint8)
         labels = rng.integers(0, n_classes, n).astype(np.uint8)
+        if prefix == "train":
+            labels[: min(n, n_classes)] = np.arange(min(n, n_classes))  # every class appears in training
         write_idx(folder / f"{prefix}-images-idx3-ubyte{ext}", images)
         write_idx(folder / f"{prefix}-labels-idx1-ubyte{ext}", labels)
         out[prefix] = (images, labels)

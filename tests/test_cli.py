@@ -68,8 +68,8 @@ def test_invalid_settings_are_one_line_and_exit_2(args, fragment):
 
 
 def test_missing_data_names_the_file(tmp_path):
-    run = gpunet("train", "--device", "cpu", "--data-dir", str(tmp_path / "none"))
-    assert_one_line_error(run, "train-images-idx3-ubyte.gz", "file not found", "--data-dir")
+    run = gpunet("train", "--device", "cpu", "--data-dir", str(tmp_path / "none"), "--no-download")
+    assert_one_line_error(run, "train-images-idx3-ubyte.gz", "file not found", "--data-dir", "gpunet data download")
 
 
 def test_corrupt_data_names_the_file(tmp_path):

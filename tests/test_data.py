@@ -73,7 +73,7 @@ def test_load_host_splits_train_into_train_and_validation(tmp_path, raw):
     assert np.array_equal(host.train[0], images[:18].reshape(18, 20)) and np.array_equal(host.train[1], labels[:18])
     assert np.array_equal(host.validation[0], images[18:].reshape(12, 20))
     assert np.array_equal(host.test[1], files["t10k"][1])
-    assert host.n_classes == 1 + max(labels.max(), files["t10k"][1].max())
+    assert host.n_classes == 1 + labels.max()
 
 
 def test_environment_variable_names_the_data_folder(tmp_path, monkeypatch):
@@ -120,3 +120,23 @@ def test_shipped_mnist_is_the_canonical_data():
     host = load_host(folder)
     assert list(host.train[1][:6]) == [5, 0, 4, 1, 9, 2]
     assert (len(host.train[1]), len(host.validation[1]), len(host.test[1])) == (50_000, 10_000, 10_000)
+
+
+def test_test_labels_outside_the_training_classes_are_an_error(tmp_path):
+    write_mnist_like(tmp_path, 20, 5, rows=2, cols=2, n_classes=3)
+    write_idx(tmp_path / "t10k-labels-idx1-ubyte.gz", np.array([0, 1, 2, 255, 1], np.uint8))
+    with pytest.raises(DataError, match="label 255 is outside the 3 classes"):
+        load_host(tmp_path, validation_size=0)
+
+
+@pytest.mark.parametrize("case", BAD)
+def test_malformed_files_end_gpunet_train_with_one_line(tmp_path, case):
+    from test_cli import assert_one_line_error, gpunet
+
+    write_mnist_like(tmp_path, 30, 10, rows=3, cols=4)
+    good = write_idx(tmp_path / "ok.idx", np.arange(24, dtype=np.uint8).reshape(2, 3, 4)).read_bytes()
+    (tmp_path / "ok.idx").unlink()
+    target = tmp_path / "t10k-images-idx3-ubyte.gz"
+    target.write_bytes(gzip.compress(BAD[case](good)))
+    run = gpunet("train", "--device", "cpu", "--data-dir", str(tmp_path), "--no-download", "--validation-size", "0")
+    assert_one_line_error(run, str(target))

@@ -7,10 +7,19 @@ import math
 import os
 import sys
 
-import numpy as np
-
 from . import __version__
-from .errors import ConfigError, GpunetError
+from .commands import (
+    cmd_bench,
+    cmd_data_download,
+    cmd_data_info,
+    cmd_data_verify,
+    cmd_evaluate,
+    cmd_info,
+    cmd_plot,
+    cmd_predict,
+    cmd_train,
+)
+from .errors import GpunetError
 
 
 class _Parser(argparse.ArgumentParser):
@@ -104,21 +113,6 @@ def _add_data_arguments(parser, split: bool = True, download: bool = True) -> No
         )
 
 
-def _host_data(args):
-    """The dataset the arguments name: the book's pickle, or IDX files (downloaded first if missing)."""
-    from .data import BOOK_PICKLE, data_dir, load_book_pickle, load_host
-    from .download import download, missing
-
-    if args.data:
-        return load_book_pickle(args.data)
-    folder = data_dir(args.data_dir)
-    if missing(folder) and (folder / BOOK_PICKLE).is_file():
-        return load_book_pickle(folder / BOOK_PICKLE)
-    if missing(folder) and getattr(args, "download", False):
-        download(folder, args.mirror, say=lambda *a, **k: print("gpunet:", *a, file=sys.stderr, **k))
-    return load_host(folder, args.validation_size)
-
-
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="gpunet", description="The network of Nielsen's 'Neural Networks and Deep Learning', ch. 1.")
     parser.add_argument("--version", action="version", version=f"gpunet {__version__}")
@@ -130,14 +124,12 @@ def build_parser() -> argparse.ArgumentParser:
         formatter_class=_Formatter,
     )
     train.add_argument("--device", type=_device, default="auto", help="cpu, cuda, cuda:N or auto (CUDA if usable)")
-    train.add_argument("--sizes", type=_sizes, default="784,30,10", metavar="N,N,...", help="layer sizes")
-    train.add_argument("--epochs", type=_count, default=30, help="passes over the training data")
-    train.add_argument("--batch-size", type=_positive_int, default=10, help="mini-batch size")
-    train.add_argument("--eta", type=_eta, default=3.0, help="learning rate")
-    train.add_argument(
-        "--seed", type=_count, default=None, help="random seed (default: a fresh one, printed in the header)"
-    )
-    train.add_argument("--dtype", choices=["float32", "float64"], default="float32", help="floating-point type")
+    train.add_argument("--sizes", type=_sizes, metavar="N,N,...", help="layer sizes (default: 784,30,10)")
+    train.add_argument("--epochs", type=_count, help="epochs to reach, counted from 0, on resume too (default: 30)")
+    train.add_argument("--batch-size", type=_positive_int, help="mini-batch size (default: 10)")
+    train.add_argument("--eta", type=_eta, help="learning rate (default: 3.0)")
+    train.add_argument("--seed", type=_count, help="random seed (default: a fresh one, printed in the header)")
+    train.add_argument("--dtype", choices=["float32", "float64"], help="floating-point type (default: float32)")
     _add_data_arguments(train)
     train.add_argument(
         "--eval", choices=["test", "validation", "none"], default="test", help="data scored after each epoch"
@@ -147,6 +139,15 @@ def build_parser() -> argparse.ArgumentParser:
         dest="fused",
         action="store_false",
         help="always use the portable array-API path, even where a compiled whole-epoch path exists",
+    )
+    train.add_argument("--save", metavar="PATH", help="write the trained network to PATH (.npz) at the end")
+    train.add_argument("--checkpoint", metavar="PATH", help="write the network to PATH (.npz) after every epoch")
+    train.add_argument(
+        "--resume", metavar="PATH", help="continue from a checkpoint; its settings are used (with --epochs N, to N)"
+    )
+    train.add_argument("--log", metavar="PATH", help="write the manifest and one JSON object per epoch to PATH")
+    train.add_argument(
+        "--monitor-cost", action="store_true", help="also log the mean quadratic cost on the training data"
     )
     train.set_defaults(run=cmd_train)
 
@@ -172,6 +173,42 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--json", action="store_true", help="print the results as JSON")
     bench.set_defaults(run=cmd_bench)
 
+    evaluate = commands.add_parser(
+        "evaluate",
+        help="score a saved network: accuracy, per-class accuracy, confusion matrix",
+        formatter_class=_Formatter,
+    )
+    evaluate.add_argument("model", help="a network saved by gpunet train --save or --checkpoint")
+    evaluate.add_argument("--split", choices=["test", "validation", "train"], default="test", help="data to score")
+    evaluate.add_argument("--device", type=_device, default="auto", help="cpu, cuda, cuda:N or auto")
+    _add_data_arguments(evaluate, download=False)
+    evaluate.set_defaults(run=cmd_evaluate)
+
+    predict = commands.add_parser(
+        "predict", help="classify PNG/JPEG pictures or IDX image files with a saved network", formatter_class=_Formatter
+    )
+    predict.add_argument("model", help="a network saved by gpunet train --save or --checkpoint")
+    predict.add_argument(
+        "images", nargs="+", metavar="IMAGE", help="PNG/JPEG files (resized to the input) or IDX files"
+    )
+    predict.add_argument(
+        "--invert", action="store_true", help="for dark digits on a light background (MNIST's are light on black)"
+    )
+    predict.add_argument("--device", type=_device, default="cpu", help="cpu, cuda, cuda:N or auto")
+    predict.set_defaults(run=cmd_predict)
+
+    plot = commands.add_parser(
+        "plot", help="draw accuracy/cost curves of logged runs, or the test digits a model gets wrong",
+        formatter_class=_Formatter,
+    )  # fmt: skip
+    plot.add_argument("logs", nargs="*", metavar="LOG", help="JSON-lines logs written by gpunet train --log")
+    plot.add_argument("-o", "--output", required=True, help="the PNG file to write")
+    plot.add_argument("--misclassified", metavar="MODEL", help="draw the test digits MODEL gets wrong instead")
+    plot.add_argument("--count", type=_positive_int, default=36, help="with --misclassified: how many digits")
+    plot.add_argument("--device", type=_device, default="cpu", help="with --misclassified: cpu, cuda, cuda:N or auto")
+    _add_data_arguments(plot, download=False)
+    plot.set_defaults(run=cmd_plot)
+
     info = commands.add_parser("info", help="show the backends and devices found, versions, and where the data is")
     _add_data_arguments(info, download=False)
     info.set_defaults(run=cmd_info)
@@ -190,130 +227,6 @@ def build_parser() -> argparse.ArgumentParser:
     _add_data_arguments(describe, download=False)
     describe.set_defaults(run=cmd_data_info)
     return parser
-
-
-def cmd_train(args) -> int:
-    from .backend import get_backend
-    from .data import pin
-    from .network import Network
-
-    backend = get_backend(args.device)
-    if backend.note:
-        print(f"gpunet: {backend.note}", file=sys.stderr)
-    host = _host_data(args)
-    rows, cols = host.image_shape
-    n_inputs = rows * cols
-    if args.sizes[0] != n_inputs:
-        raise ConfigError(f"--sizes must start with {n_inputs} (the {rows}x{cols} image size), got {args.sizes[0]}")
-    if args.sizes[-1] < host.n_classes:
-        raise ConfigError(
-            f"--sizes must end with at least {host.n_classes} outputs (one per class), got {args.sizes[-1]}"
-        )
-    if args.eval == "validation" and len(host.validation[1]) == 0:
-        raise ConfigError("--eval validation needs --validation-size > 0")
-    seed = args.seed if args.seed is not None else int(np.random.SeedSequence().entropy % 2**32)
-
-    net = Network(args.sizes, seed=seed, device=backend, dtype=args.dtype)
-    data = pin(host, backend, net.dtype)
-    n_train = data.training_data[0].shape[0]
-    path = f"fused ({backend.fused})" if args.fused and backend.fused else "portable"
-    print(f"gpunet {__version__} | device {backend.name} ({backend.description}) | {backend.library} | {args.dtype}")
-    print(
-        f"sizes {args.sizes} | {n_train} train / {len(host.validation[1])} validation / {len(host.test[1])} test | "
-        f"{data.nbytes / 1e6:.1f} MB pinned on {backend.name} | {path} path"
-    )
-    print(
-        f"epochs {args.epochs} | mini-batch {args.batch_size} | eta {args.eta:g} | seed {seed} | eval {args.eval}",
-        flush=True,
-    )
-    evaluation = {"test": data.test_data, "validation": data.validation_data, "none": None}[args.eval]
-    net.SGD(
-        data.training_data,
-        args.epochs,
-        args.batch_size,
-        args.eta,
-        test_data=evaluation,
-        callback=lambda result: print(result, flush=True),
-        fused=args.fused,
-    )
-    return 0
-
-
-def cmd_bench(args) -> int:
-    import json
-
-    from . import bench
-    from .backend import get_backend
-
-    if args.sizes is None and args.batch_size is None:
-        configs = bench.BOOK_CONFIGS
-    else:
-        configs = [(args.sizes or [784, 30, 10], args.batch_size or 10)]
-    cpu = get_backend("cpu")
-    machine = f"{cpu.description}, {os.cpu_count()} cores | {cpu.library}"
-    if not args.json:
-        print(f"gpunet {__version__} bench | {machine} | {args.epochs} timed epochs per path, no evaluation")
-        print(bench.HEADER, flush=True)
-    report = (lambda row: None) if args.json else (lambda row: print(bench.format_row(row), flush=True))
-    rows = bench.run(_host_data(args), args.device, configs, args.dtype, args.epochs, args.book_examples, report)
-    if args.json:
-        print(json.dumps({"gpunet": __version__, "machine": machine, "rows": rows}, indent=2))
-    return 0
-
-
-def cmd_info(args) -> int:
-    import platform
-
-    from .backend import BackendError, get_backend
-    from .data import DataError
-
-    cpu = get_backend("cpu")
-    print(f"gpunet {__version__} | Python {platform.python_version()} | {platform.platform()}")
-    fused = f"fused path: {cpu.fused}" if cpu.fused else "fused path: none (pip install 'gpunet[numba]')"
-    print(f"cpu: {cpu.description} | {cpu.library} | {fused}")
-    try:
-        cuda = get_backend("cuda")
-        print(f"cuda: {cuda.name} {cuda.description} | {cuda.library}")
-    except BackendError as e:
-        print(f"cuda: not usable: {e}")
-    try:
-        print(f"data: {_host_data(args).describe()}")
-    except DataError as e:
-        print(f"data: not usable: {e}")
-    return 0
-
-
-def cmd_data_download(args) -> int:
-    from .data import data_dir
-    from .download import download
-
-    folder = data_dir(args.data_dir)
-    fetched = download(folder, args.mirror)
-    print(f"downloaded {len(fetched)} file(s) into {folder}" if fetched else f"all four MNIST files are in {folder}")
-    return 0
-
-
-def cmd_data_verify(args) -> int:
-    from .data import data_dir, load_host
-    from .download import verify
-
-    folder = data_dir(args.data_dir)
-    for line in verify(folder):
-        print(line)
-    host = load_host(folder, 10_000)
-    if (len(host.train[1]) + len(host.validation[1]), len(host.test[1]), host.image_shape) != (
-        60_000,
-        10_000,
-        (28, 28),
-    ):
-        raise ConfigError(f"{folder}: not MNIST's 60000 + 10000 28x28 images")
-    print(f"ok  {host.describe()}")
-    return 0
-
-
-def cmd_data_info(args) -> int:
-    print(_host_data(args).describe())
-    return 0
 
 
 def main(argv=None) -> int:

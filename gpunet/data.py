@@ -123,6 +123,7 @@ class HostData:
     image_shape: tuple[int, int]
     n_classes: int
     source: str = ""  # the folder or file it was read from
+    files: tuple = ()  # the files read
 
     def describe(self) -> str:
         rows, cols = self.image_shape
@@ -162,6 +163,7 @@ def load_host(folder=None, validation_size: int = 10_000) -> HostData:
         image_shape=tuple(train_x.shape[1:]),
         n_classes=n_classes,
         source=str(folder.resolve()),
+        files=tuple(paths.values()),
     )
 
 
@@ -177,16 +179,19 @@ class DeviceData:
     nbytes: int  # bytes held on the device
 
 
+def pin_split(backend, images, labels, dtype):
+    """One split on the device: uint8 pixels cross as they are and are scaled to [0, 1] there."""
+    x = backend.xp.astype(backend.asarray(images), dtype)
+    return (x / 255.0 if images.dtype == np.uint8 else x), backend.asarray(labels.astype(np.int64))
+
+
 def pin(host: HostData, backend, dtype) -> DeviceData:
     """Copy every split to the device once: uint8 pixels cross as they are, then are scaled there."""
     xp = backend.xp
     arrays = []
 
     def to_device(images, labels):
-        x = xp.astype(backend.asarray(images), dtype)
-        if images.dtype == np.uint8:
-            x = x / 255.0
-        y = backend.asarray(labels.astype(np.int64))
+        x, y = pin_split(backend, images, labels, dtype)
         arrays.extend((x, y))
         return x, y
 
@@ -266,6 +271,7 @@ def load_book_pickle(path) -> HostData:
         image_shape=(side, side) if side * side == width else (1, width),
         n_classes=n_classes,
         source=str(path.resolve()),
+        files=(path,),
     )
 
 

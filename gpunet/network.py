@@ -115,6 +115,23 @@ class Network:
         weights = [self.rng.standard_normal((y, x)) for x, y in zip(sizes[:-1], sizes[1:])]
         self.biases = [self.backend.asarray(b, dtype=self.dtype) for b in biases]
         self.weights = [self.backend.asarray(w, dtype=self.dtype) for w in weights]
+        self.epoch = 0  # epochs of SGD completed
+
+    def save(self, path, **record) -> None:
+        """Write sizes, dtype, parameters, epoch and the generator's state to ``path`` (.npz), atomically.
+
+        ``record`` (JSON-serialisable: training settings, a run manifest) is stored alongside.
+        """
+        from .runs import save_network
+
+        save_network(self, path, record)
+
+    @classmethod
+    def load(cls, path, device: str | Backend = "auto") -> Network:
+        """A network saved by :meth:`save`, on any device; ``.record`` holds what was stored with it."""
+        from .runs import load_network
+
+        return load_network(cls, path, device)
 
     def feedforward(self, a):
         """Output for input columns ``a`` of shape (sizes[0], m)."""
@@ -141,6 +158,7 @@ class Network:
         test_data=None,
         callback: Callable[[EpochResult], None] | None = print,
         fused: bool = True,
+        progress: Callable[[int], None] | None = None,
     ) -> list[EpochResult]:
         """Train by mini-batch stochastic gradient descent.
 
@@ -150,6 +168,8 @@ class Network:
         device and reads back only the number of correct test answers. With
         ``fused`` (the default) a device that has a compiled whole-epoch path
         (``backend.fused``) uses it; it computes the same updates in the same order.
+        Epochs are numbered on from ``self.epoch``; ``progress(k)`` is told as each
+        k more examples are done.
         """
         _check_training(epochs, mini_batch_size, eta)
         xp = self.xp
@@ -157,38 +177,61 @@ class Network:
         n = x.shape[0]
         fused_epoch = self.backend.fused_epoch(x, y, self.weights, self.biases) if fused else None
         results = []
-        for j in range(epochs):
+        for _ in range(epochs):
             start = time.perf_counter()
             if fused_epoch is not None:
                 order = self.rng.permutation(n)
-                self.weights, self.biases = fused_epoch(self.weights, self.biases, order, mini_batch_size, eta)
+                # Whole mini-batches per call: one call an epoch, or ~50 when progress is shown.
+                step = n if progress is None else max(1, n // 50 // mini_batch_size) * mini_batch_size
+                for k in range(0, n, step):
+                    part = order[k : k + step]
+                    self.weights, self.biases = fused_epoch(self.weights, self.biases, part, mini_batch_size, eta)
+                    if progress is not None:
+                        progress(len(part))
             else:
                 perm = self.backend.asarray(self.rng.permutation(n))
                 for k in range(0, n, mini_batch_size):
                     batch = perm[k : min(k + mini_batch_size, n)]
                     self.update_mini_batch(xp.take(x, batch, axis=0), xp.take(y, batch, axis=0), eta)
+                    if progress is not None:
+                        progress(min(mini_batch_size, n - k))
             self.backend.synchronize()
             trained = time.perf_counter()
             correct = self.evaluate(test_data) if test_data is not None else None
             total = test_data[0].shape[0] if test_data is not None else 0
-            result = EpochResult(j, correct, total, trained - start, time.perf_counter() - trained)
+            result = EpochResult(self.epoch, correct, total, trained - start, time.perf_counter() - trained)
+            self.epoch += 1
             results.append(result)
             if callback is not None:
                 callback(result)
         return results
 
-    def evaluate(self, test_data, chunk: int = 10_000) -> int:
+    def evaluate(self, test_data) -> int:
         """Number of inputs whose most active output neuron is the right label."""
         xp = self.xp
         x, labels = test_data
+        hits = self.predict(x) == xp.astype(self.backend.asarray(labels), xp.int64)
+        return int(xp.sum(xp.astype(hits, xp.int64)))
+
+    def outputs(self, x, chunk: int = 10_000):
+        """Output activations for inputs given as rows (n, sizes[0]), as rows (n, sizes[-1])."""
+        xp = self.xp
         x = self.backend.asarray(x, dtype=self.dtype)
-        labels = xp.astype(self.backend.asarray(labels), xp.int64)
-        n, correct = x.shape[0], 0
-        for k in range(0, n, chunk):
-            out = self.feedforward(xp.matrix_transpose(x[k : min(k + chunk, n), ...]))
-            hits = xp.argmax(out, axis=-2) == labels[k : min(k + chunk, n)]
-            correct += int(xp.sum(xp.astype(hits, xp.int64)))
-        return correct
+        n = x.shape[0]
+        parts = [self.feedforward(xp.matrix_transpose(x[k : min(k + chunk, n), ...])) for k in range(0, n, chunk)]
+        if not parts:
+            return xp.zeros((0, self.sizes[-1]), dtype=self.dtype, device=self.backend.device)
+        return xp.matrix_transpose(xp.concat(parts, axis=-1))
+
+    def predict(self, x):
+        """The most active output neuron for each input row: the network's answer."""
+        return self.xp.argmax(self.outputs(x), axis=-1)
+
+    def total_cost(self, data) -> float:
+        """Mean quadratic cost over (x, one-hot y): C = 1/(2n) Σ_x ‖y(x) - a^L(x)‖² (eq. 6)."""
+        x, y = data
+        diff = self.outputs(x) - self.backend.asarray(y, dtype=self.dtype)
+        return float(self.xp.sum(diff * diff)) / (2 * x.shape[0])
 
 
 def _check_training(epochs, mini_batch_size, eta) -> None:

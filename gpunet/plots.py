@@ -1,0 +1,86 @@
+"""``gpunet plot``: accuracy (and cost) curves of logged runs, and the test digits a model gets wrong."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import numpy as np
+
+from .errors import ConfigError
+from .runs import atomic_write, read_log
+
+
+def _pyplot():
+    try:
+        import matplotlib
+    except ImportError:
+        raise ConfigError("plots need matplotlib: pip install 'gpunet[plot]'") from None
+    matplotlib.use("Agg")  # files only, no window
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def _save(fig, output) -> None:
+    atomic_write(output, lambda f: fig.savefig(f, format="png", dpi=100))
+
+
+def label(manifest: dict, path) -> str:
+    s = manifest.get("settings", {})
+    name = Path(path).name
+    if not s:
+        return name
+    sizes = ",".join(map(str, s.get("sizes", [])))
+    return f"{name}: [{sizes}] eta {s.get('eta')} batch {s.get('batch_size')} {s.get('dtype')} seed {s.get('seed')}"
+
+
+def curves(logs, output) -> None:
+    """Accuracy per epoch, one line per run (and the training cost, where it was logged)."""
+    plt = _pyplot()
+    runs = [(path, *read_log(path)) for path in logs]
+    with_cost = any("training_cost" in e for _, _, epochs in runs for e in epochs)
+    fig, axes = plt.subplots(1, 2 if with_cost else 1, figsize=(12 if with_cost else 7, 4.5), squeeze=False)
+    for path, manifest, epochs in runs:
+        scored = [e for e in epochs if "accuracy" in e]
+        name = label(manifest, path)
+        axes[0, 0].plot([e["epoch"] for e in scored], [100 * e["accuracy"] for e in scored], marker=".", label=name)
+        if with_cost:
+            costed = [e for e in epochs if "training_cost" in e]
+            axes[0, 1].plot([e["epoch"] for e in costed], [e["training_cost"] for e in costed], marker=".", label=name)
+    evals = {e.get("eval", "test") for _, _, epochs in runs for e in epochs}
+    from matplotlib.ticker import MaxNLocator
+
+    for ax in axes.flat:
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    axes[0, 0].set(xlabel="epoch", ylabel=f"{'/'.join(sorted(evals))} accuracy (%)", title="Accuracy")
+    axes[0, 0].legend(fontsize=8)
+    axes[0, 0].grid(alpha=0.3)
+    if with_cost:
+        axes[0, 1].set(xlabel="epoch", ylabel="mean quadratic cost on the training data", title="Cost")
+        axes[0, 1].legend(fontsize=8)
+        axes[0, 1].grid(alpha=0.3)
+    fig.tight_layout()
+    _save(fig, output)
+    plt.close(fig)
+
+
+def misclassified(test, image_shape, predicted, output, count: int = 36) -> int:
+    """A grid of the first ``count`` test images the model gets wrong, with true and predicted labels."""
+    plt = _pyplot()
+    images, labels = test
+    wrong = np.flatnonzero(predicted != labels)[:count]
+    cols = max(1, min(len(wrong), 9))
+    rows = max(1, math.ceil(len(wrong) / cols))
+    fig, axes = plt.subplots(rows, cols, figsize=(1.3 * cols, 1.5 * rows), squeeze=False)
+    for ax in axes.flat:
+        ax.axis("off")
+    for ax, i in zip(axes.flat, wrong):
+        ax.imshow(images[i].reshape(image_shape), cmap="gray_r")
+        ax.set_title(f"true {labels[i]}, net {predicted[i]}", fontsize=8)
+    if not len(wrong):
+        axes[0, 0].set_title("no misclassified test images")
+    fig.tight_layout()
+    _save(fig, output)
+    plt.close(fig)
+    return len(wrong)

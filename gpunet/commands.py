@@ -105,8 +105,11 @@ def cmd_train(args) -> int:
     log = JsonLog(args.log, record.get("manifest", {})) if args.log else None
     seconds = list(net.record.get("epoch_seconds", [])) if args.resume else []
     saved = {"epoch": None}
+    bar = _progress_bar(len(host.train[1]))
 
     def after_epoch(result):
+        if bar:
+            bar.close()  # clear the epoch's bar before its line
         print(result, flush=True)
         seconds.append(result.seconds)
         entry = {"epoch": result.epoch, "seconds": result.seconds, "eval": args.eval}
@@ -121,7 +124,6 @@ def cmd_train(args) -> int:
             saved["epoch"] = result.epoch
 
     remaining = max(settings["epochs"] - net.epoch, 0)
-    bar = _progress_bar(len(host.train[1]))
     try:
         net.SGD(
             data.training_data,
@@ -158,14 +160,14 @@ class _Bar:
         self.tqdm, self.total, self.bar = tqdm, total, None
 
     def __call__(self, done: int) -> None:
-        if self.bar is None or self.bar.n >= self.total:
-            self.close()
+        if self.bar is None:
             self.bar = self.tqdm(total=self.total, unit="ex", leave=False, unit_scale=True)
         self.bar.update(done)
 
     def close(self) -> None:
         if self.bar is not None:
             self.bar.close()
+            self.bar = None
 
 
 def _progress_bar(total):

@@ -53,7 +53,7 @@ class Backend:
 
     @property
     def fused(self) -> str:
-        """Which compiled whole-epoch path this device has, or why none ("" on CUDA for now)."""
+        """The compiled whole-epoch path this device has: "numba" on a CPU with numba installed, else ""."""
         if self.name != "cpu":
             return ""
         return "numba" if importlib.util.find_spec("numba") else ""

@@ -218,12 +218,15 @@ def _nbytes(xp, a) -> int:
 BOOK_PICKLE = "mnist.pkl.gz"
 
 
+_RECONSTRUCT = np.empty(0).__reduce__()[0]  # the function NumPy pickles arrays with, without importing numpy.core
+
+
 class _BookUnpickler(pickle.Unpickler):
     """Admits NumPy arrays and plain tuples, nothing else: a pickle can otherwise run any code."""
 
     ALLOWED = {
-        ("numpy.core.multiarray", "_reconstruct"): np.ndarray.__reduce__(np.empty(0))[0],
-        ("numpy._core.multiarray", "_reconstruct"): np.ndarray.__reduce__(np.empty(0))[0],
+        ("numpy.core.multiarray", "_reconstruct"): _RECONSTRUCT,  # NumPy 1 wrote this name
+        ("numpy._core.multiarray", "_reconstruct"): _RECONSTRUCT,
         ("numpy", "ndarray"): np.ndarray,
         ("numpy", "dtype"): np.dtype,
         ("_codecs", "encode"): __import__("codecs").encode,  # bytes in protocol-2 pickles written by Python 3

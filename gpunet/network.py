@@ -182,7 +182,7 @@ class Network:
             if fused_epoch is not None:
                 order = self.rng.permutation(n)
                 # Whole mini-batches per call: one call an epoch, or ~50 when progress is shown.
-                step = n if progress is None else max(1, n // 50 // mini_batch_size) * mini_batch_size
+                step = max(n, 1) if progress is None else max(1, n // 50 // mini_batch_size) * mini_batch_size
                 for k in range(0, n, step):
                     part = order[k : k + step]
                     self.weights, self.biases = fused_epoch(self.weights, self.biases, part, mini_batch_size, eta)

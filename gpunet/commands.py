@@ -174,14 +174,19 @@ def _progress_bar(total):
     return _Bar(total) if sys.stdout.isatty() and sys.stderr.isatty() else None
 
 
-def cmd_evaluate(args) -> int:
+def _predictions(args, model, split_name):
+    """A saved network's answers on one split: (network, host data, the split, predicted labels on the host)."""
     backend = _backend(args)
-    net = Network.load(args.model, device=backend)
+    net = Network.load(model, device=backend)
     host = host_data(args)
     _check_fits(net.sizes, host)
-    split = {"test": host.test, "validation": host.validation, "train": host.train}[args.split]
+    split = {"test": host.test, "validation": host.validation, "train": host.train}[split_name]
     x, _ = pin_split(backend, *split, net.dtype)
-    predicted = backend.to_host(net.predict(x))
+    return net, host, split, backend.to_host(net.predict(x))
+
+
+def cmd_evaluate(args) -> int:
+    net, _, split, predicted = _predictions(args, args.model, args.split)
     labels = split[1].astype(np.int64)
     classes = net.sizes[-1]
     confusion = np.zeros((classes, classes), np.int64)
@@ -221,12 +226,7 @@ def cmd_plot(args) -> int:
     from . import plots
 
     if args.misclassified:
-        backend = _backend(args)
-        net = Network.load(args.misclassified, device=backend)
-        host = host_data(args)
-        _check_fits(net.sizes, host)
-        x, _ = pin_split(backend, *host.test, net.dtype)
-        predicted = backend.to_host(net.predict(x))
+        _, host, _, predicted = _predictions(args, args.misclassified, "test")
         shown = plots.misclassified(host.test, host.image_shape, predicted, args.output, args.count)
         say(f"{shown} misclassified test digits drawn to {args.output}")
     else:

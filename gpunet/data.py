@@ -151,11 +151,7 @@ def load_host(folder=None, validation_size: int = 10_000) -> HostData:
         )
     n_train = len(train_x) - validation_size
     flat = lambda a: a.reshape(len(a), math.prod(a.shape[1:]))  # noqa: E731
-    n_classes = int(train_y.max(initial=0)) + 1  # the classes are those the training labels name
-    if len(test_y) and test_y.max() >= n_classes:
-        raise DataError(
-            f"{paths['test_labels']}: label {test_y.max()} is outside the {n_classes} classes of the training labels"
-        )
+    n_classes = _classes(train_y, test_y, paths["test_labels"])
     return HostData(
         train=(flat(train_x[:n_train]), train_y[:n_train]),
         validation=(flat(train_x[n_train:]), train_y[n_train:]),
@@ -165,6 +161,16 @@ def load_host(folder=None, validation_size: int = 10_000) -> HostData:
         source=str(folder.resolve()),
         files=tuple(paths.values()),
     )
+
+
+def _classes(training_labels, test_labels, where) -> int:
+    """The number of classes is what the training labels name; a test label beyond them is corrupt data."""
+    n_classes = int(training_labels.max(initial=0)) + 1
+    if len(test_labels) and test_labels.max() >= n_classes:
+        raise DataError(
+            f"{where}: test label {test_labels.max()} is outside the {n_classes} classes of the training labels"
+        )
+    return n_classes
 
 
 @dataclass
@@ -264,9 +270,7 @@ def load_book_pickle(path) -> HostData:
     train, validation, test = ((np.asarray(x, np.float32), np.asarray(y, np.int64)) for x, y in splits)
     if any(s[1].min(initial=0) < 0 for s in (train, validation, test)):
         raise DataError(f"{path}: negative labels")
-    n_classes = 1 + int(max(train[1].max(initial=0), validation[1].max(initial=0)))
-    if len(test[1]) and test[1].max() >= n_classes:
-        raise DataError(f"{path}: test label {test[1].max()} is outside the {n_classes} classes of the training labels")
+    n_classes = _classes(np.concatenate([train[1], validation[1]]), test[1], path)
     return HostData(
         train=train,
         validation=validation,

@@ -11,7 +11,7 @@ import tempfile
 import zlib
 from pathlib import Path
 
-from .data import DataError
+from .data import DataError, find_file
 
 # The mirror torchvision tries first, then the others; GPUNET_MNIST_MIRRORS (or --mirror) replaces the list.
 MIRRORS = (
@@ -127,9 +127,7 @@ def verify(folder) -> list[str]:
     folder = Path(folder)
     lines = []
     for name, (_, sha256) in MNIST.items():
-        path = folder / name if (folder / name).is_file() else folder / name[:-3]
-        if not path.is_file():
-            raise DataError(f"{folder / name}: file not found; run `gpunet data download --data-dir {folder}`")
+        path = find_file(folder, name.removesuffix(".gz"))
         if content_sha256(path) != sha256:
             raise DataError(f"{path}: content does not match MNIST's published checksum; delete it and download again")
         lines.append(f"ok  {path}  sha256 {sha256[:16]}…")

@@ -48,3 +48,36 @@ def write_mnist_like(folder, n_train, n_test, rows=28, cols=28, n_classes=10, se
         write_idx(folder / f"{prefix}-labels-idx1-ubyte{ext}", labels)
         out[prefix] = (images, labels)
     return out
+
+
+class CliResult:
+    """What a command run in-process returned: its exit status and what it printed."""
+
+    def __init__(self, returncode, stdout, stderr):
+        self.returncode, self.stdout, self.stderr = returncode, stdout, stderr
+
+
+def cli(*args) -> CliResult:
+    """Run ``gpunet ARGS`` in this process (fast); keep subprocesses for signals and interpreter start-up."""
+    import contextlib
+    import io
+
+    from gpunet.cli import main
+
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        try:
+            code = main([str(a) for a in args])
+        except SystemExit as e:  # argparse: --help, --version, usage errors
+            code = e.code if isinstance(e.code, int) else (0 if e.code is None else 2)
+    return CliResult(code, out.getvalue(), err.getvalue())
+
+
+def assert_one_line_error(run, *fragments, status=2):
+    """Exactly one line on stderr, no traceback, the given exit status, and each fragment in the line."""
+    assert run.returncode == status, (run.returncode, run.stderr)
+    lines = run.stderr.strip().splitlines()
+    assert len(lines) == 1, run.stderr
+    assert "Traceback" not in run.stderr
+    for fragment in fragments:
+        assert fragment in lines[0], lines[0]

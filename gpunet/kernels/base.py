@@ -1,0 +1,47 @@
+"""The one interface every way of running SGD epochs implements (portable, numba, CUDA).
+
+Parameters always carry a leading member axis, so one network and a stack of
+many (a sweep) go through the same code: ``weights[l]`` has shape
+``(N, n_out, n_in)`` and ``biases[l]`` ``(N, n_out, 1)`` on the kernel's device.
+"""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+
+class EpochKernel:
+    """Runs whole mini-batches of SGD, in a given order, on given parameters.
+
+    Subclasses set ``name`` and implement :meth:`unusable`, :meth:`unsupported`,
+    ``__init__`` and ``__call__``; the registry (:mod:`gpunet.kernels`) chooses
+    among them in one place.
+    """
+
+    name: ClassVar[str]  # what --kernel NAME, the run header and the manifest call it
+    tested_on_gpu: ClassVar[bool] = True  # False: opt-in only, never chosen automatically
+
+    @classmethod
+    def unusable(cls) -> str | None:
+        """Why this kernel cannot run on this machine at all (with an install hint), or None. Detected once."""
+        return None
+
+    @classmethod
+    def unsupported(cls, backend, sizes, dtype: str, batch: int) -> str | None:
+        """Why this kernel cannot run this configuration on ``backend``, or None if it can."""
+        raise NotImplementedError
+
+    def __init__(self, backend, x, y):
+        """Prepare for the training set pinned on ``backend``: inputs as rows ``(n, sizes[0])``, one-hot
+        targets ``(n, sizes[-1])``, both of the network's dtype (compile here, outside any timed epoch)."""
+        self.backend = backend
+
+    def __call__(self, weights, biases, order, batch: int, eta):
+        """Run SGD over ``order`` and return the new ``(weights, biases)`` (lists of device arrays).
+
+        ``order`` is a host ``int64`` array ``(N, k)``: member ``i`` trains on examples
+        ``order[i]``, in mini-batches of ``batch`` (the last may be shorter), one update per
+        mini-batch from the parameters before it (eqs. 20-21). ``eta`` is a host array ``(N,)``.
+        The inputs may be updated in place.
+        """
+        raise NotImplementedError

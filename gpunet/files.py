@@ -1,0 +1,73 @@
+"""Reading what a user names: only regular files, and no more memory than the machine has free."""
+
+from __future__ import annotations
+
+import os
+import stat
+from pathlib import Path
+
+from .errors import GpunetError
+
+
+class FileError(GpunetError):
+    """A file the user named cannot be used as it is."""
+
+
+def open_regular(path, what: str = "file"):
+    """Open ``path`` for binary reading, refusing at once anything that is not a regular file.
+
+    A FIFO, a device or a socket would block or never end; it is opened without blocking
+    and refused before a byte is read.
+    """
+    path = Path(path)
+    try:
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
+    except FileNotFoundError:
+        raise FileError(f"{path}: {what} not found") from None
+    except IsADirectoryError:
+        raise FileError(f"{path}: a folder, not a {what}") from None
+    except OSError as e:
+        raise FileError(f"{path}: cannot open ({e.strerror or e})") from None
+    try:
+        mode = os.fstat(fd).st_mode
+        if stat.S_ISDIR(mode):
+            raise FileError(f"{path}: a folder, not a {what}")
+        if not stat.S_ISREG(mode):
+            raise FileError(f"{path}: not a regular file (a pipe, device or socket); give a {what}")
+        if hasattr(os, "set_blocking"):
+            os.set_blocking(fd, True)
+        return os.fdopen(fd, "rb")
+    except BaseException:
+        os.close(fd)
+        raise
+
+
+def available_memory() -> int | None:
+    """Bytes of memory this process can still take: MemAvailable, capped by a cgroup limit; None if unknown."""
+    limits = []
+    try:
+        with open("/proc/meminfo") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    limits.append(int(line.split()[1]) * 1024)
+    except (OSError, ValueError, IndexError):
+        pass
+    for name in ("/sys/fs/cgroup/memory.max", "/sys/fs/cgroup/memory/memory.limit_in_bytes"):
+        try:
+            text = Path(name).read_text().strip()
+        except OSError:
+            continue
+        if text.isdigit() and int(text) < 1 << 60:
+            used = Path(name).with_name("memory.current" if name.endswith(".max") else "memory.usage_in_bytes")
+            try:
+                limits.append(int(text) - int(used.read_text().strip()))
+            except (OSError, ValueError):
+                limits.append(int(text))
+    return min(limits) if limits else None
+
+
+def check_memory(nbytes: int, what: str) -> None:
+    """Refuse, in one line, to allocate ``nbytes`` for ``what`` when the machine does not have them free."""
+    free = available_memory()
+    if free is not None and nbytes > free:
+        raise FileError(f"{what} needs {nbytes / 2**30:.1f} GiB, but only {max(free, 0) / 2**30:.1f} GiB is free")

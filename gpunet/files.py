@@ -63,7 +63,24 @@ def available_memory() -> int | None:
                 limits.append(int(text) - int(used.read_text().strip()))
             except (OSError, ValueError):
                 limits.append(int(text))
+    limits.append(_address_space_left())
+    limits = [n for n in limits if n is not None]
     return min(limits) if limits else None
+
+
+def _address_space_left() -> int | None:
+    """What ``ulimit -v`` (RLIMIT_AS) still allows this process to map; None without a limit."""
+    try:
+        import resource
+
+        soft, _ = resource.getrlimit(resource.RLIMIT_AS)
+        if soft == resource.RLIM_INFINITY:
+            return None
+        with open("/proc/self/statm") as f:
+            mapped = int(f.read().split()[0]) * os.sysconf("SC_PAGE_SIZE")
+        return soft - mapped
+    except (ImportError, OSError, ValueError, IndexError):
+        return None
 
 
 def check_memory(nbytes: int, what: str) -> None:

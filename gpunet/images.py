@@ -13,7 +13,6 @@ from .errors import ConfigError
 from .files import FileError, check_memory, open_regular
 
 PICTURES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp"}
-MAX_PIXELS = 2 * 89_478_485  # Pillow's own limit for a decompression bomb (twice its warning threshold)
 
 
 def load_inputs(paths, n_inputs: int, invert: str = "auto", say=print):
@@ -44,18 +43,16 @@ def _picture(path: Path, n_inputs: int) -> tuple[np.ndarray, bool]:
         raise ConfigError("reading PNG/JPEG needs Pillow: pip install 'gpunet[images]'") from None
     try:
         with open_regular(path, "picture") as f, warnings.catch_warnings():
-            # Pillow warns above half of its bomb limit; gpunet's own limit below decides, in one line.
+            # Pillow warns above half of its decompression-bomb limit; only the limit itself is refused.
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
             with Image.open(f) as image:
                 width, height = image.size
-                if width * height > MAX_PIXELS:
-                    raise DataError(f"{path}: {width}x{height} pixels is too large a picture (a decompression bomb?)")
                 check_memory(width * height * 6, f"{path}: a {width}x{height} picture")  # RGBA, then gray
                 gray = _on_white(image, Image).convert("L")
     except FileError as e:
         raise DataError(str(e)) from None
-    except Image.DecompressionBombError:
-        raise DataError(f"{path}: too large a picture (a decompression bomb?)") from None
+    except Image.DecompressionBombError as e:  # Pillow's own limit, checked as the header is read
+        raise DataError(f"{path}: too large a picture ({' '.join(str(e).split())})") from None
     except (UnidentifiedImageError, OSError, ValueError) as e:
         raise DataError(f"{path}: not a readable image ({e})") from None
     pixels = np.asarray(gray)

@@ -120,31 +120,39 @@ def download(folder, bases=None, progress: bool | None = None, say=print, looked
     bases = mirrors(bases)
     progress = sys.stderr.isatty() if progress is None else progress
     fetched = []
-    created = not folder.exists()
-    with _terminate_as_exit():
-        for name in missing(folder):
-            folder.mkdir(parents=True, exist_ok=True)
-            remove_stale_parts(folder)
-            failures = []
-            for k, base in enumerate(bases, 1):
-                url = base.rstrip("/") + "/" + name
-                host = _label(base, bases)
-                say(f"downloading {name} from {host} (mirror {k} of {len(bases)})", flush=True)
-                try:
-                    fetched.append(_fetch(url, folder, name, progress))
-                    break
-                except _Failed as e:
-                    failures.append(f"{host}: {e}")
-                    say(f"  {host} failed: {e}", flush=True)
-            else:
-                if created and not any(folder.iterdir()):
-                    folder.rmdir()  # leave the disk as it was
-                looked = f"looked for MNIST in {', '.join(map(str, looked_in))}; " if looked_in else ""
-                raise DataError(
-                    f"could not download {name} ({'; '.join(failures)}); {looked}point {DATA_FLAGS} "
-                    f"at a folder holding MNIST, or --mirror URL (or {MIRRORS_ENV}) at a working mirror"
-                )
+    created = [p for p in (folder, *folder.parents) if not p.exists()]  # removed again if nothing lands
+    try:
+        with _terminate_as_exit():
+            for name in missing(folder):
+                folder.mkdir(parents=True, exist_ok=True)
+                remove_stale_parts(folder)
+                fetched.append(_from_mirrors(folder, name, bases, progress, say, looked_in))
+    finally:
+        for p in created:
+            with contextlib.suppress(OSError):
+                p.rmdir()  # only if empty: leave the disk as it was
     return fetched
+
+
+def _from_mirrors(folder: Path, name: str, bases, progress: bool, say, looked_in) -> Path:
+    """One file from the first mirror that gives it whole; naming each mirror as it is tried."""
+    failures = {}
+    for k, base in enumerate(bases, 1):
+        host = _label(base, bases)
+        say(f"downloading {name} from {host} (mirror {k} of {len(bases)})", flush=True)
+        try:
+            return _fetch(base.rstrip("/") + "/" + name, folder, name, progress)
+        except _Failed as e:
+            failures[host] = str(e)
+            say(f"  {host} failed: {e}", flush=True)
+    reasons = set(failures.values())
+    why = f"{len(failures)} mirrors: {reasons.pop()}" if len(failures) > 1 and len(reasons) == 1 else None
+    why = why or "; ".join(f"{host}: {reason}" for host, reason in failures.items())
+    looked = f"looked for MNIST in {', '.join(map(str, looked_in))}; " if looked_in else ""
+    raise DataError(
+        f"could not download {name} ({why}); {looked}point {DATA_FLAGS} at a folder holding MNIST, "
+        f"or --mirror URL (or {MIRRORS_ENV}) at a working mirror"
+    )
 
 
 def _fetch(url: str, folder: Path, name: str, progress: bool) -> Path:
@@ -216,7 +224,7 @@ def _stream(url: str, out, cap: int, progress: bool) -> None:
                 bar.update(len(chunk))
             elapsed = time.monotonic() - start
             if elapsed > GRACE_SECONDS and got < MIN_RATE * elapsed:
-                raise _Failed(f"stalled: {got:,} bytes in {elapsed:.0f} s")
+                raise _Failed(f"stalled: {got:,} bytes in {elapsed:.0f} s (needs {MIN_RATE // 1000} kB/s)")
     finally:
         stop.set()
         for r in response:  # wake the reader if it is blocked on the socket

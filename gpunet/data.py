@@ -71,7 +71,7 @@ def read_idx(path) -> np.ndarray:
         raise DataError(f"{path}: cannot read ({e})") from None
 
 
-def _parse_idx(f, path: Path, size: int | None) -> np.ndarray:
+def _parse_idx(f, path: Path, size: int | None = None) -> np.ndarray:
     """The array an IDX stream holds; ``size`` is the stream's length when known (a raw file)."""
     head = f.read(4)
     if len(head) < 4:

@@ -290,6 +290,10 @@ def pin(host: HostData, backend, dtype, n_outputs: int | None = None) -> DeviceD
     if n_outputs < host.n_classes:
         raise DataError(f"{n_outputs} outputs cannot name {host.n_classes} classes")
     xp = backend.xp
+    itemsize = xp.finfo(dtype).bits // 8
+    n, n_train = sum(len(split[1]) for split in (host.train, host.validation, host.test)), len(host.train[1])
+    needed = n * (math.prod(host.image_shape) * itemsize + 8) + n_train * n_outputs * itemsize
+    backend.check_memory(needed, f"the data as {n:,} {host.image_shape} images on {backend.name}")
     arrays = []
 
     def to_device(images, labels):

@@ -236,3 +236,9 @@ def test_parameters_that_cannot_fit_are_refused_before_allocating(tmp_path):
     assert_one_line_error(_train(_small(tmp_path), "--sizes", "784,100000000,10"), "784, 100000000, 10", "GiB")
     with pytest.raises(GpunetError):
         Network([784, 10**8, 10], device="cpu")
+
+
+def test_data_that_cannot_fit_on_the_device_is_refused_before_copying(tmp_path, monkeypatch):
+    folder = _small(tmp_path)  # 40 images: 23 KB and 8 KB of pixels to read, 127 KB as float32 on the device
+    monkeypatch.setattr(gpunet.files, "available_memory", lambda: 64 << 10)
+    assert_one_line_error(_train(folder, "--sizes", "784,1,10"), "the data as 40 (28, 28) images on cpu", "GiB")

@@ -73,7 +73,7 @@ class Backend:
 
     def check_memory(self, nbytes: int, what: str, host: int = 0) -> None:
         """Refuse, in one line, ``nbytes`` on this device plus ``host`` bytes on the host, when not free."""
-        from .files import check_memory
+        from .files import check_memory, human_bytes
 
         if not self.name.startswith("cuda"):
             check_memory(nbytes + host, what)
@@ -83,9 +83,7 @@ class Backend:
 
         free = cupy.cuda.runtime.memGetInfo()[0] + cupy.get_default_memory_pool().free_bytes()
         if nbytes > free:
-            raise BackendError(
-                f"{what} needs {nbytes / 2**30:.1f} GiB on {self.name}, only {free / 2**30:.1f} GiB free"
-            )
+            raise BackendError(f"{what} needs {human_bytes(nbytes)} on {self.name}, only {human_bytes(free)} free")
 
     def synchronize(self) -> None:
         """Wait for queued device work (a no-op on the CPU), before reading clocks."""

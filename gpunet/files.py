@@ -87,4 +87,12 @@ def check_memory(nbytes: int, what: str) -> None:
     """Refuse, in one line, to allocate ``nbytes`` for ``what`` when the machine does not have them free."""
     free = available_memory()
     if free is not None and nbytes > free:
-        raise FileError(f"{what} needs {nbytes / 2**30:.1f} GiB, but only {max(free, 0) / 2**30:.1f} GiB is free")
+        raise FileError(f"{what} needs {human_bytes(nbytes)}, but only {human_bytes(max(free, 0))} is free")
+
+
+def human_bytes(nbytes: int) -> str:
+    """1.5 GiB, 12.0 MiB, 3.0 KiB."""
+    for unit, shift in (("GiB", 30), ("MiB", 20)):
+        if nbytes >= 1 << shift:
+            return f"{nbytes / (1 << shift):.1f} {unit}"
+    return f"{nbytes / 1024:.1f} KiB"

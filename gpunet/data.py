@@ -141,8 +141,8 @@ def data_dir(path=None) -> Path:
 
 def has_data(folder: Path) -> bool:
     """The folder holds the four IDX files (.gz or raw) or the book's pickle."""
-    present = lambda name: (folder / name).exists() or (folder / (name + ".gz")).exists()  # noqa: E731
-    return all(present(stem) for stem in FILES.values()) or (folder / BOOK_PICKLE).exists()
+    present = lambda name: os.path.lexists(folder / name) or os.path.lexists(folder / (name + ".gz"))  # noqa: E731
+    return all(present(stem) for stem in FILES.values()) or os.path.lexists(folder / BOOK_PICKLE)
 
 
 def checkout_data() -> list[Path]:
@@ -182,7 +182,7 @@ def not_found(folders, flags: str = "") -> DataError:
 def find_file(folder: Path, stem: str) -> Path:
     """``stem.gz`` if present, else the raw ``stem``."""
     for name in (stem + ".gz", stem):
-        if (folder / name).exists():
+        if os.path.lexists(folder / name):  # whatever it is: the reader says if it cannot be read
             return folder / name
     raise DataError(f"{folder / (stem + '.gz')}: file not found; {DATA_HINT}")
 

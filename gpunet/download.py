@@ -107,7 +107,7 @@ def is_genuine(path: Path, name: str) -> bool:
 
 def missing(folder: Path) -> list[str]:
     """MNIST files absent from ``folder`` (either the .gz or the raw file counts as present)."""
-    return [name for name in MNIST if not (folder / name).exists() and not (folder / name[:-3]).exists()]
+    return [name for name in MNIST if not os.path.lexists(folder / name) and not os.path.lexists(folder / name[:-3])]
 
 
 def download(folder, bases=None, progress: bool | None = None, say=print, looked_in=()) -> list[Path]:
@@ -127,6 +127,8 @@ def download(folder, bases=None, progress: bool | None = None, say=print, looked
                 folder.mkdir(parents=True, exist_ok=True)
                 remove_stale_parts(folder)
                 fetched.append(_from_mirrors(folder, name, bases, progress, say, looked_in))
+    except OSError as e:  # the folder, not a mirror: read-only, disk full, ...
+        raise DataError(f"{folder}: cannot write the download there ({e.strerror or e}); give {DATA_FLAGS}") from None
     finally:
         for p in created:
             with contextlib.suppress(OSError):

@@ -184,3 +184,18 @@ def test_cli_names_the_mirror_and_ends_with_one_line(tmp_path, hostile, monkeypa
     lines = run.stderr.strip().splitlines()
     assert lines[0].startswith("gpunet: downloading train-images-idx3-ubyte.gz from 127.0.0.1")
     assert_one_line_error(type(run)(2, "", lines[-1]), "could not download", "offered")
+
+
+def test_a_folder_that_cannot_be_written_is_one_line(tmp_path, hostile, monkeypatch):
+    def full(*args, **kwargs):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(gpunet.download.tempfile, "mkstemp", full)
+    run = cli("data", "download", "--data-dir", tmp_path / "m", "--mirror", f"{hostile}/good/")
+    assert run.returncode == 2 and "Traceback" not in run.stderr
+    assert (
+        run.stderr.strip()
+        .splitlines()[-1]
+        .endswith("cannot write the download there (No space left on device); give --data-dir DIR or GPUNET_DATA=DIR")
+    )
+    assert not (tmp_path / "m").exists()

@@ -186,20 +186,20 @@ def _stream(url: str, out, cap: int, progress: bool) -> None:
         import requests
 
         try:
-            r = requests.get(url, stream=True, timeout=CONNECT_SECONDS)
-            response.append(r)
-            r.raise_for_status()
-            declared = r.headers.get("Content-Length", "")
-            if declared.isdigit() and int(declared) > cap:
-                raise _Failed(f"{int(declared):,} bytes offered, MNIST's file has {cap:,}")
-            for chunk in r.iter_content(_CHUNK):
-                while not stop.is_set():
-                    with contextlib.suppress(queue.Full):
-                        chunks.put(chunk, timeout=0.5)
-                        break
-                if stop.is_set():
-                    return
-            chunks.put(None)
+            with requests.get(url, stream=True, timeout=CONNECT_SECONDS) as r:
+                response.append(r)
+                r.raise_for_status()
+                declared = r.headers.get("Content-Length", "")
+                if declared.isdigit() and int(declared) > cap:
+                    raise _Failed(f"{int(declared):,} bytes offered, MNIST's file has {cap:,}")
+                for chunk in r.iter_content(_CHUNK):
+                    while not stop.is_set():
+                        with contextlib.suppress(queue.Full):
+                            chunks.put(chunk, timeout=0.5)
+                            break
+                    if stop.is_set():
+                        return
+                chunks.put(None)
         except BaseException as e:  # noqa: BLE001 - handed to the thread that reports it
             if not stop.is_set():
                 chunks.put(e)
@@ -290,7 +290,7 @@ def _terminate_as_exit():
         return
 
     def terminated(signum, frame):
-        print("gpunet: terminated; the partial download was removed", file=sys.stderr)
+        print("gpunet: terminated; removing the partial download", file=sys.stderr)
         raise SystemExit(128 + signum)
 
     signal.signal(signal.SIGTERM, terminated)

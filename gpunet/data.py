@@ -19,7 +19,7 @@ from .errors import GpunetError
 from .files import FileError, check_memory, open_regular
 
 # IDX type codes (http://yann.lecun.com/exdb/mnist/): all multi-byte values are big-endian.
-IDX_DTYPES = {
+IDX_DTYPES: dict[int, np.dtype] = {
     0x08: np.dtype(np.uint8),
     0x09: np.dtype(np.int8),
     0x0B: np.dtype(">i2"),
@@ -98,7 +98,7 @@ def _parse_idx(f, path: Path, size: int | None = None) -> np.ndarray:
         raise DataError(f"{path}: trailing bytes after the {nbytes} bytes of data the header describes")
     check_memory(nbytes, f"{path}: its header's shape {shape}")
     array = np.empty(shape, dtype)
-    view = memoryview(array.reshape(-1).view(np.uint8))
+    view = array.reshape(-1).view(np.uint8).data  # the array's own bytes
     got = 0
     while got < nbytes:  # decode into the array itself, in bounded steps
         n = f.readinto(view[got : got + _CHUNK])
@@ -123,7 +123,7 @@ def data_dirs(path=None) -> list[Path]:
     explicit = path or os.environ.get("GPUNET_DATA")
     if explicit:
         return [Path(explicit).expanduser()]
-    found = []
+    found: list[Path] = []
     for folder in (Path("data"), *checkout_data(), cache_dir()):
         if all(folder.resolve() != f.resolve() for f in found):
             found.append(folder)

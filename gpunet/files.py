@@ -63,8 +63,9 @@ def available_memory() -> int | None:
                 limits.append(int(text) - int(used.read_text().strip()))
             except (OSError, ValueError):
                 limits.append(int(text))
-    limits.append(_address_space_left())
-    limits = [n for n in limits if n is not None]
+    address_space = _address_space_left()
+    if address_space is not None:
+        limits.append(address_space)
     return min(limits) if limits else None
 
 

@@ -71,6 +71,20 @@ class Backend:
     def dtype(self, name: str):
         return getattr(self.xp, name)
 
+    def check_memory(self, nbytes: int, what: str, host: int = 0) -> None:
+        """Refuse, in one line, ``nbytes`` on this device plus ``host`` bytes on the host, when not free."""
+        from .files import check_memory, human_bytes
+
+        if not self.name.startswith("cuda"):
+            check_memory(nbytes + host, what)
+            return
+        check_memory(host, what)
+        import cupy
+
+        free = cupy.cuda.runtime.memGetInfo()[0] + cupy.get_default_memory_pool().free_bytes()
+        if nbytes > free:
+            raise BackendError(f"{what} needs {human_bytes(nbytes)} on {self.name}, only {human_bytes(free)} free")
+
     def synchronize(self) -> None:
         """Wait for queued device work (a no-op on the CPU), before reading clocks."""
         if self.name.startswith("cuda"):

@@ -90,7 +90,10 @@ def _devices(text: str) -> list[str]:
 
 def _add_data_arguments(parser, split: bool = True, download: bool = True) -> None:
     parser.add_argument(
-        "--data-dir", default=None, help="folder with the IDX files or mnist.pkl.gz (default: $GPUNET_DATA or ./data)"
+        "--data-dir",
+        default=None,
+        help="folder with the IDX files or mnist.pkl.gz (default: $GPUNET_DATA, else the first of ./data, "
+        "the data/ of the checkout gpunet is installed from, and the user cache folder, where downloads go)",
     )
     if split:
         parser.add_argument(
@@ -191,8 +194,18 @@ def build_parser() -> argparse.ArgumentParser:
     predict.add_argument(
         "images", nargs="+", metavar="IMAGE", help="PNG/JPEG files (resized to the input) or IDX files"
     )
-    predict.add_argument(
-        "--invert", action="store_true", help="for dark digits on a light background (MNIST's are light on black)"
+    polarity = predict.add_mutually_exclusive_group()
+    polarity.add_argument(
+        "--invert",
+        dest="invert",
+        action="store_const",
+        const="yes",
+        default="auto",
+        help="turn dark digits on a light background into MNIST's light on black (by default: pictures whose "
+        "border is light are inverted, with a note)",
+    )
+    polarity.add_argument(
+        "--no-invert", dest="invert", action="store_const", const="no", help="never invert, even a light picture"
     )
     predict.add_argument("--device", type=_device, default="cpu", help="cpu, cuda, cuda:N or auto")
     predict.set_defaults(run=cmd_predict)

@@ -11,7 +11,19 @@ import numpy as np
 
 from . import __version__
 from .backend import BackendError, get_backend
-from .data import BOOK_PICKLE, DataError, data_dir, load_book_pickle, load_host, pin, pin_split
+from .data import (
+    BOOK_PICKLE,
+    FILES,
+    DataError,
+    as_folder,
+    data_dir,
+    data_dirs,
+    load_book_pickle,
+    load_host,
+    not_found,
+    pin,
+    pin_split,
+)
 from .errors import ConfigError
 from .network import Network
 
@@ -30,11 +42,19 @@ def host_data(args):
 
     if getattr(args, "data", None):
         return load_book_pickle(args.data)
-    folder = data_dir(args.data_dir)
-    if missing(folder) and (folder / BOOK_PICKLE).is_file():
+    folders = data_dirs(args.data_dir)
+    folder = as_folder(data_dir(args.data_dir))
+    lacking = missing(folder)
+    if lacking and (folder / BOOK_PICKLE).is_file():
         return load_book_pickle(folder / BOOK_PICKLE)
-    if missing(folder) and getattr(args, "download", False):
-        download(folder, args.mirror, say=say)
+    if lacking and getattr(args, "download", False):
+        if len(folders) > 1:
+            say(f"no MNIST data in {', '.join(map(str, folders[:-1]))}: downloading it into {folder}")
+        download(folder, args.mirror, say=say, looked_in=folders)
+    elif len(lacking) == len(FILES) and len(folders) > 1:  # searched, found nothing (a named folder: load_host says)
+        raise not_found(
+            folders, ", or drop --no-download" if hasattr(args, "download") else ", or run `gpunet data download`"
+        )
     return load_host(folder, getattr(args, "validation_size", 10_000))
 
 
@@ -84,7 +104,9 @@ def cmd_train(args) -> int:
     _check_fits(net.sizes, host)
     if args.eval == "validation" and len(host.validation[1]) == 0:
         raise ConfigError("--eval validation needs --validation-size > 0")
-    data = pin(host, backend, net.dtype)
+    if args.eval == "test" and len(host.test[1]) == 0:
+        raise ConfigError(f"{host.source} has no test images: use --eval validation or --eval none")
+    data = pin(host, backend, net.dtype, net.sizes[-1])
     settings.update(eval=args.eval, validation_size=len(host.validation[1]), fused=args.fused)
     path = f"fused ({backend.fused})" if args.fused and backend.fused else "portable"
     device = f"device {backend.name} ({backend.description})"
@@ -213,12 +235,15 @@ def cmd_predict(args) -> int:
 
     backend = _backend(args)
     net = Network.load(args.model, device=backend)
-    for name, x in load_inputs(args.images, net.sizes[0], invert=args.invert):
+    for name, x in load_inputs(args.images, net.sizes[0], invert=args.invert, say=say):
         out = backend.to_host(net.outputs(backend.asarray(x, dtype=net.dtype)))
         for k, activations in enumerate(out):
             label = name if len(out) == 1 else f"{name}[{k}]"
-            shown = " ".join(f"{a:.3f}" for a in activations)
-            print(f"{label}: {int(np.argmax(activations))}  (output activations: {shown})")
+            # The output activations, normalised to sum to 1, of the three most active outputs.
+            share = activations / max(float(activations.sum()), np.finfo(activations.dtype).tiny)
+            top = np.argsort(-activations, kind="stable")[:3]
+            shown = ", ".join(f"{d}: {share[d]:.2f}" for d in top)
+            print(f"{label}: {int(top[0])}  (top 3: {shown})")
     return 0
 
 
@@ -276,8 +301,8 @@ def cmd_info(args) -> int:
 def cmd_data_download(args) -> int:
     from .download import download
 
-    folder = data_dir(args.data_dir)
-    fetched = download(folder, args.mirror, say=say)
+    folder = as_folder(data_dir(args.data_dir))
+    fetched = download(folder, args.mirror, say=say, looked_in=data_dirs(args.data_dir))
     print(f"downloaded {len(fetched)} file(s) into {folder}" if fetched else f"all four MNIST files are in {folder}")
     return 0
 
@@ -285,7 +310,7 @@ def cmd_data_download(args) -> int:
 def cmd_data_verify(args) -> int:
     from .download import verify
 
-    folder = data_dir(args.data_dir)
+    folder = as_folder(data_dir(args.data_dir))
     for line in verify(folder):
         print(line)
     host = load_host(folder, 10_000)

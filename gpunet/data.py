@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gzip
+import json
 import math
 import os
 import pickle
@@ -10,13 +11,15 @@ import struct
 import zlib
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import unquote, urlparse
 
 import numpy as np
 
 from .errors import GpunetError
+from .files import FileError, check_memory, open_regular
 
 # IDX type codes (http://yann.lecun.com/exdb/mnist/): all multi-byte values are big-endian.
-IDX_DTYPES = {
+IDX_DTYPES: dict[int, np.dtype] = {
     0x08: np.dtype(np.uint8),
     0x09: np.dtype(np.int8),
     0x0B: np.dtype(">i2"),
@@ -44,22 +47,32 @@ class DataError(GpunetError):
 
 
 def read_idx(path) -> np.ndarray:
-    """Read one IDX file (gzip-compressed or raw), checking the header against the payload."""
+    """Read one IDX file (gzip-compressed or raw), checking the header against the payload.
+
+    The header's shape is checked, and the memory it asks for, before anything is allocated;
+    the payload is then decoded straight into the one array returned (no copies).
+    """
     path = Path(path)
     try:
-        with open(path, "rb") as raw:
+        with open_regular(path, "data file") as raw:
             gzipped = raw.read(2) == b"\x1f\x8b"
-        if path.suffix == ".gz" and not gzipped:
-            raise DataError(f"{path}: not gzip data, though the name ends in .gz")
-        with gzip.open(path, "rb") if gzipped else open(path, "rb") as f:
-            return _parse_idx(f, path)
-    except FileNotFoundError:
-        raise DataError(f"{path}: file not found; {DATA_HINT}") from None
+            raw.seek(0)
+            if path.suffix == ".gz" and not gzipped:
+                raise DataError(f"{path}: not gzip data, though the name ends in .gz")
+            if not gzipped:
+                return _parse_idx(raw, path, size=os.fstat(raw.fileno()).st_size)
+            with gzip.GzipFile(fileobj=raw) as f:
+                return _parse_idx(f, path, size=None)
+    except FileError as e:
+        raise DataError(str(e)) from None
+    except MemoryError:
+        raise DataError(f"{path}: not enough memory to read it") from None
     except (OSError, EOFError, zlib.error) as e:  # cut or corrupt gzip stream, unreadable file
         raise DataError(f"{path}: cannot read ({e})") from None
 
 
-def _parse_idx(f, path: Path) -> np.ndarray:
+def _parse_idx(f, path: Path, size: int | None = None) -> np.ndarray:
+    """The array an IDX stream holds; ``size`` is the stream's length when known (a raw file)."""
     head = f.read(4)
     if len(head) < 4:
         raise DataError(f"{path}: empty or truncated IDX header ({len(head)} bytes)")
@@ -70,30 +83,106 @@ def _parse_idx(f, path: Path) -> np.ndarray:
     if len(dims_raw) < 4 * ndim:
         raise DataError(f"{path}: truncated IDX header (expected {ndim} dimensions)")
     shape = struct.unpack(f">{ndim}I", dims_raw)
+    # Each item (an image) must be a sane size on its own: a zero count must not hide huge dimensions.
+    if 0 in shape[1:]:
+        raise DataError(f"{path}: the header's shape {shape} has a zero dimension; the file is corrupt")
     nbytes = math.prod(shape) * dtype.itemsize
-    if nbytes > MAX_IDX_BYTES:
+    if math.prod(shape[1:]) * dtype.itemsize > MAX_IDX_BYTES or nbytes > MAX_IDX_BYTES:
         raise DataError(f"{path}: header claims an absurd size {shape} ({nbytes} bytes); the file is corrupt")
-    chunks, got = [], 0
-    while got < nbytes:  # read in bounded chunks: never trust the header with an allocation
-        chunk = f.read(min(_CHUNK, nbytes - got))
-        if not chunk:
+    if size is not None and size != 4 + 4 * ndim + nbytes:  # a raw file: its length is known up front
+        found = size - 4 - 4 * ndim
+        if found < nbytes:
+            raise DataError(
+                f"{path}: truncated: header promises {nbytes} bytes of data for shape {shape}, found {found}"
+            )
+        raise DataError(f"{path}: trailing bytes after the {nbytes} bytes of data the header describes")
+    check_memory(nbytes, f"{path}: its header's shape {shape}")
+    array = np.empty(shape, dtype)
+    view = array.reshape(-1).view(np.uint8).data  # the array's own bytes
+    got = 0
+    while got < nbytes:  # decode into the array itself, in bounded steps
+        n = f.readinto(view[got : got + _CHUNK])
+        if not n:
             raise DataError(f"{path}: truncated: header promises {nbytes} bytes of data for shape {shape}, found {got}")
-        chunks.append(chunk)
-        got += len(chunk)
+        got += n
     if f.read(1):
         raise DataError(f"{path}: trailing bytes after the {nbytes} bytes of data the header describes")
-    return np.frombuffer(b"".join(chunks), dtype=dtype).reshape(shape).astype(dtype.newbyteorder("="))
+    native = dtype.newbyteorder("=")
+    if dtype != native:  # IDX is big-endian: swap in place
+        array.byteswap(inplace=True)
+        array = array.view(native)
+    return array
+
+
+DATA_FLAGS = "--data-dir DIR or GPUNET_DATA=DIR"
+
+
+def data_dirs(path=None) -> list[Path]:
+    """Where the data is looked for, in order: ``path``, else $GPUNET_DATA, else ./data, the data/ of the
+    checkout gpunet was installed from, and the user's cache folder (where downloads go)."""
+    explicit = path or os.environ.get("GPUNET_DATA")
+    if explicit:
+        return [Path(explicit).expanduser()]
+    found: list[Path] = []
+    for folder in (Path("data"), *checkout_data(), cache_dir()):
+        if all(folder.resolve() != f.resolve() for f in found):
+            found.append(folder)
+    return found
 
 
 def data_dir(path=None) -> Path:
-    """The data folder: ``path`` if given, else $GPUNET_DATA, else ./data."""
-    return Path(path or os.environ.get("GPUNET_DATA") or "data")
+    """The data folder: the first of :func:`data_dirs` that holds a dataset, else the last (downloads go there)."""
+    folders = data_dirs(path)
+    for folder in folders:
+        if has_data(folder):
+            return folder
+    return folders[-1]
+
+
+def has_data(folder: Path) -> bool:
+    """The folder holds the four IDX files (.gz or raw) or the book's pickle."""
+    present = lambda name: os.path.lexists(folder / name) or os.path.lexists(folder / (name + ".gz"))  # noqa: E731
+    return all(present(stem) for stem in FILES.values()) or os.path.lexists(folder / BOOK_PICKLE)
+
+
+def checkout_data() -> list[Path]:
+    """data/ of the source checkout gpunet runs from, or was pip-installed from (PEP 610 direct_url.json)."""
+    roots = [Path(__file__).resolve().parents[1]]
+    try:
+        from importlib.metadata import PackageNotFoundError, distribution
+
+        url = json.loads(distribution("gpunet").read_text("direct_url.json") or "{}").get("url", "")
+        if url.startswith("file://"):
+            roots.append(Path(unquote(urlparse(url).path)))
+    except (PackageNotFoundError, ValueError, OSError):
+        pass
+    return [root / "data" for root in roots if (root / "pyproject.toml").is_file() and (root / "data").is_dir()]
+
+
+def cache_dir() -> Path:
+    """The user's cache folder for MNIST (``~/.cache/gpunet/mnist`` on Linux)."""
+    import platformdirs
+
+    return Path(platformdirs.user_cache_dir("gpunet")) / "mnist"
+
+
+def as_folder(folder: Path) -> Path:
+    """``folder``, refused in one line when it names something that is not a folder."""
+    if folder.exists() and not folder.is_dir():
+        raise DataError(f"{folder}: not a folder; give {DATA_FLAGS} a folder (it is created if missing)")
+    return folder
+
+
+def not_found(folders, flags: str = "") -> DataError:
+    """The one line saying where the data was looked for and how to point elsewhere."""
+    where = ", ".join(str(f) for f in folders)
+    return DataError(f"no MNIST data in {where}; pass {DATA_FLAGS} to a folder holding it{flags}")
 
 
 def find_file(folder: Path, stem: str) -> Path:
     """``stem.gz`` if present, else the raw ``stem``."""
     for name in (stem + ".gz", stem):
-        if (folder / name).is_file():
+        if os.path.lexists(folder / name):  # whatever it is: the reader says if it cannot be read
             return folder / name
     raise DataError(f"{folder / (stem + '.gz')}: file not found; {DATA_HINT}")
 
@@ -191,9 +280,20 @@ def pin_split(backend, images, labels, dtype):
     return (x / 255.0 if images.dtype == np.uint8 else x), backend.asarray(labels.astype(np.int64))
 
 
-def pin(host: HostData, backend, dtype) -> DeviceData:
-    """Copy every split to the device once: uint8 pixels cross as they are, then are scaled there."""
+def pin(host: HostData, backend, dtype, n_outputs: int | None = None) -> DeviceData:
+    """Copy every split to the device once: uint8 pixels cross as they are, then are scaled there.
+
+    The one-hot targets are ``n_outputs`` wide (the output layer, default: one per class); outputs
+    beyond the classes are trained towards 0.
+    """
+    n_outputs = host.n_classes if n_outputs is None else n_outputs
+    if n_outputs < host.n_classes:
+        raise DataError(f"{n_outputs} outputs cannot name {host.n_classes} classes")
     xp = backend.xp
+    itemsize = xp.finfo(dtype).bits // 8
+    n, n_train = sum(len(split[1]) for split in (host.train, host.validation, host.test)), len(host.train[1])
+    needed = n * (math.prod(host.image_shape) * itemsize + 8) + n_train * n_outputs * itemsize
+    backend.check_memory(needed, f"the data as {n:,} {host.image_shape} images on {backend.name}")
     arrays = []
 
     def to_device(images, labels):
@@ -202,7 +302,7 @@ def pin(host: HostData, backend, dtype) -> DeviceData:
         return x, y
 
     train_x, train_y = to_device(*host.train)
-    classes = xp.arange(host.n_classes, dtype=xp.int64, device=backend.device)
+    classes = xp.arange(n_outputs, dtype=xp.int64, device=backend.device)
     one_hot = xp.astype(xp.expand_dims(train_y, axis=1) == classes, dtype)
     arrays.append(one_hot)
     validation, test = to_device(*host.validation), to_device(*host.test)
@@ -252,10 +352,10 @@ def load_book_pickle(path) -> HostData:
     """The book's ``mnist.pkl.gz``: (training, validation, test), each (images float (n, 784), labels (n,))."""
     path = Path(path)
     try:
-        with gzip.open(path, "rb") as f:
+        with open_regular(path, "pickle file") as raw, gzip.GzipFile(fileobj=raw) as f:
             splits = _BookUnpickler(f, path).load()
-    except FileNotFoundError:
-        raise DataError(f"{path}: file not found") from None
+    except FileError as e:
+        raise DataError(str(e)) from None
     except DataError:
         raise
     except Exception as e:  # noqa: BLE001 - corrupt gzip or pickle: any failure is the file's

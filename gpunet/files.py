@@ -63,11 +63,37 @@ def available_memory() -> int | None:
                 limits.append(int(text) - int(used.read_text().strip()))
             except (OSError, ValueError):
                 limits.append(int(text))
+    address_space = _address_space_left()
+    if address_space is not None:
+        limits.append(address_space)
     return min(limits) if limits else None
+
+
+def _address_space_left() -> int | None:
+    """What ``ulimit -v`` (RLIMIT_AS) still allows this process to map; None without a limit."""
+    try:
+        import resource
+
+        soft, _ = resource.getrlimit(resource.RLIMIT_AS)
+        if soft == resource.RLIM_INFINITY:
+            return None
+        with open("/proc/self/statm") as f:
+            mapped = int(f.read().split()[0]) * os.sysconf("SC_PAGE_SIZE")
+        return soft - mapped
+    except (ImportError, OSError, ValueError, IndexError):
+        return None
 
 
 def check_memory(nbytes: int, what: str) -> None:
     """Refuse, in one line, to allocate ``nbytes`` for ``what`` when the machine does not have them free."""
     free = available_memory()
     if free is not None and nbytes > free:
-        raise FileError(f"{what} needs {nbytes / 2**30:.1f} GiB, but only {max(free, 0) / 2**30:.1f} GiB is free")
+        raise FileError(f"{what} needs {human_bytes(nbytes)}, but only {human_bytes(max(free, 0))} is free")
+
+
+def human_bytes(nbytes: int) -> str:
+    """1.5 GiB, 12.0 MiB, 3.0 KiB."""
+    for unit, shift in (("GiB", 30), ("MiB", 20)):
+        if nbytes >= 1 << shift:
+            return f"{nbytes / (1 << shift):.1f} {unit}"
+    return f"{nbytes / 1024:.1f} KiB"

@@ -108,6 +108,8 @@ class Network:
         self.dtype = self.backend.dtype(dtype)
         self.num_layers = len(sizes)
         self.sizes = sizes
+        n = sum(x * y + y for x, y in zip(sizes[:-1], sizes[1:]))  # weights and biases, drawn in float64 first
+        self.backend.check_memory(n * np.dtype(dtype).itemsize, f"sizes {sizes} ({n:,} parameters)", host=8 * n)
         # One host generator drives the initial parameters and every epoch's shuffle,
         # so a seed means the same numbers on every device. N(0, 1), in the book's order.
         self.rng = np.random.default_rng(seed)

@@ -71,7 +71,7 @@ def test_a_corrupted_download_leaves_nothing_and_the_error_names_every_mirror(tm
     message = str(e.value)
     assert "\n" not in message and "checksum mismatch" in message and "404" in message
     for base in bases:
-        assert base + "train-images-idx3-ubyte.gz" in message
+        assert base.removeprefix("http://") in message
     assert list(folder.iterdir()) == []
 
 
@@ -102,7 +102,7 @@ def test_cli_download_failure_is_one_final_line(tmp_path, server):
     run = gpunet("data", "download", "--data-dir", str(folder), "--mirror", f"{server}/corrupt/")
     assert run.returncode == 2 and "Traceback" not in run.stderr
     last = run.stderr.strip().splitlines()[-1]
-    assert last.startswith("gpunet: error: could not download") and f"{server}/corrupt/" in last
+    assert last.startswith("gpunet: error: could not download") and server.removeprefix("http://") in last
     assert not folder.exists()
 
 

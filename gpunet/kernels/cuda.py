@@ -1,0 +1,219 @@
+"""The CUDA epoch kernel: whole mini-batches of SGD for N networks in one launch, one thread block each.
+
+The kernel (``cuda_src/sgd_epoch.cu``) computes what :func:`gpunet.network.sgd_step` computes, step by
+step, with each member's parameters in shared memory where they fit (the book's [784, 30, 10] in float32
+and float64) and in global memory (L2) where they do not. This module only plans memory and launches.
+Opt-in (``--kernel cuda``): it has been compiled for sm_90 and run on the CPU under an emulation of the
+thread model (tests/test_cuda_kernel.py), not yet on a GPU; ``pytest -m gpu`` and
+``python -m gpunet.kernels.cuda --selfcheck`` (under compute-sanitizer) are what remain to be run there.
+"""
+
+from __future__ import annotations
+
+import math
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from .base import EpochKernel
+
+SOURCE = Path(__file__).with_name("cuda_src") / "sgd_epoch.cu"
+THREADS = 512  # threads per block (one block per network); the kernel's __launch_bounds__
+OPTIONS = ("--std=c++17", f"-DGPUNET_THREADS={THREADS}")  # CuPy adds the architecture, -ftz=true and more
+TYPES = {"float32": "float", "float64": "double"}
+INDEX_LIMIT = 2**31  # the kernel indexes one member's parameters and workspace with 32-bit ints
+
+
+def name_expression(dtype: str, params_shared: bool, work_shared: bool) -> str:
+    """The C++ name of one instantiation of the kernel template."""
+    flags = ", ".join("true" if f else "false" for f in (params_shared, work_shared))
+    return f"gpunet::sgd_epoch<{TYPES[dtype]}, {flags}>"
+
+
+# Every instantiation the launcher can choose: compiled together on the GPU, and each checked by NVRTC in the suite.
+INSTANTIATIONS = tuple(name_expression(d, p, w) for d in TYPES for p in (True, False) for w in (True, False))
+
+
+@dataclass(frozen=True)
+class Plan:
+    """Where one member's parameters and workspace live, and the bytes the launch needs (see the .cu header)."""
+
+    params_shared: bool
+    work_shared: bool
+    shared_bytes: int  # dynamic shared memory per block
+    scratch_bytes: int  # global workspace per member (0 when it is in shared memory)
+    param_count: int  # P: the values of w^l and b^l of all layers
+
+    def name(self, dtype: str) -> str:
+        return name_expression(dtype, self.params_shared, self.work_shared)
+
+
+def sizes_of(sizes, itemsize: int, batch: int, threads: int = THREADS) -> tuple[int, int, int]:
+    """Bytes of one member's parameters, of its workspace, and of the per-block integers."""
+    n0, units = sizes[0], sum(sizes[1:])
+    param_count = sum(n * n_in + n for n_in, n in zip(sizes[:-1], sizes[1:]))
+    work = itemsize * batch * (n0 + 2 * units) + 4 * (n0 + batch)  # xa, a^l, δ^l; active, rows
+    return itemsize * param_count, work, 4 * (threads + 33)  # counts, group sums, n_active
+
+
+def layout(sizes, itemsize: int, batch: int, params_shared: bool, work_shared: bool, threads: int = THREADS) -> Plan:
+    """The plan with parameters and workspace where asked."""
+    params, work, block = sizes_of(sizes, itemsize, batch, threads)
+    return Plan(
+        params_shared=params_shared,
+        work_shared=work_shared,
+        shared_bytes=block + params * params_shared + work * work_shared,
+        scratch_bytes=0 if work_shared else -(-work // 16) * 16,
+        param_count=params // itemsize,
+    )
+
+
+def plan(sizes, itemsize: int, batch: int, budget: int, threads: int = THREADS) -> Plan:
+    """The fastest layout within ``budget`` bytes of shared memory: parameters there first (each step reads
+    and updates them all), then the workspace (the mini-batch's inputs, activations and deltas)."""
+    for params_shared, work_shared in ((True, True), (True, False), (False, True), (False, False)):
+        p = layout(sizes, itemsize, batch, params_shared, work_shared, threads)
+        if p.shared_bytes <= budget:
+            return p
+    raise ValueError(f"{budget} bytes of shared memory cannot hold the block's {p.shared_bytes} bytes of counters")
+
+
+def clip_floor(dtype) -> float:
+    """Where σ clips z from below, as gpunet.network.sigmoid does: -floor(log(largest finite value))."""
+    return -math.floor(math.log(np.finfo(dtype).max))
+
+
+class CudaEpoch(EpochKernel):
+    """Whole epochs on a CUDA GPU through CuPy: one launch trains all N members, one block each."""
+
+    name = "cuda"
+    tested_on_gpu = False
+
+    @classmethod
+    def unusable(cls) -> str | None:
+        from ..backend import BackendError, get_backend
+
+        try:
+            get_backend("cuda")
+        except BackendError as e:
+            return str(e)
+        return None
+
+    @classmethod
+    def unsupported(cls, backend, sizes, dtype: str, batch: int) -> str | None:
+        if not backend.name.startswith("cuda"):
+            return f"the cuda kernel runs on CUDA devices only, not on {backend.name}; use --device cuda"
+        if dtype not in TYPES:
+            return f"the cuda kernel supports float32 and float64, not {dtype}"
+        itemsize = np.dtype(dtype).itemsize
+        params, work, _ = sizes_of(sizes, itemsize, batch)
+        if params // itemsize >= INDEX_LIMIT or work // itemsize >= INDEX_LIMIT:
+            return (
+                f"the cuda kernel indexes a network's parameters and a mini-batch's activations with 32-bit "
+                f"integers; sizes {list(sizes)} with mini-batch {batch} need more; use a smaller network or batch"
+            )
+        return None
+
+    def __init__(self, backend, x, y):
+        import cupy
+
+        super().__init__(backend, x, y)
+        self.x, self.y = cupy.ascontiguousarray(x), cupy.ascontiguousarray(y)
+        if self.x.shape[0] >= INDEX_LIMIT:
+            raise ValueError(f"the cuda kernel indexes examples with 32-bit integers; {self.x.shape[0]} is too many")
+        self.dtype = np.dtype(self.x.dtype).name
+        module = cupy.RawModule(code=SOURCE.read_text(), options=OPTIONS, name_expressions=INSTANTIATIONS)
+        module.compile()  # all instantiations at once, outside any timed epoch; CuPy caches the cubin on disk
+        self.functions = {name: module.get_function(name) for name in INSTANTIATIONS}
+        self.budget = cupy.cuda.runtime.getDeviceProperties(cupy.cuda.Device().id)["sharedMemPerBlockOptin"]
+
+    def __call__(self, weights, biases, order, batch: int, eta):
+        import cupy
+
+        members = weights[0].shape[0]
+        sizes = [weights[0].shape[-1]] + [w.shape[-2] for w in weights]
+        order = np.ascontiguousarray(order, dtype=np.int64).reshape(members, -1)
+        if order.size and (order.min() < 0 or order.max() >= self.x.shape[0]):
+            raise IndexError(f"order holds example indices outside 0..{self.x.shape[0] - 1}")
+        eta = np.broadcast_to(np.asarray(eta, dtype=np.float64), (members,))
+        p = plan(sizes, np.dtype(self.dtype).itemsize, batch, self.budget)
+        # All of a member's parameters in one row, layer after layer: w^l (row-major), then b^l.
+        params = cupy.concatenate([a.reshape(members, -1) for wb in zip(weights, biases) for a in wb], axis=1)
+        params = cupy.ascontiguousarray(params, dtype=self.dtype)
+        scratch = cupy.empty(members * p.scratch_bytes, dtype=cupy.uint8)
+        kernel = self.functions[p.name(self.dtype)]
+        if p.shared_bytes > 48 * 1024:  # above the default, a kernel must opt in
+            kernel.max_dynamic_shared_size_bytes = p.shared_bytes
+        args = (
+            params,
+            np.int64(p.param_count),
+            scratch,
+            np.int64(p.scratch_bytes),
+            self.x,
+            self.y,
+            cupy.asarray(order.astype(np.int32)),
+            np.int32(order.shape[1]),
+            cupy.asarray(eta),
+            cupy.asarray(np.array(sizes, dtype=np.int32)),
+            np.int32(len(weights)),
+            np.int32(batch),
+            np.dtype(self.dtype).type(clip_floor(self.dtype)),
+        )
+        kernel((members,), (THREADS,), args, shared_mem=p.shared_bytes)
+        new_weights, new_biases, at = [], [], 0
+        for n_in, n in zip(sizes[:-1], sizes[1:]):
+            new_weights.append(params[:, at : at + n * n_in].reshape(members, n, n_in))
+            at += n * n_in
+            new_biases.append(params[:, at : at + n].reshape(members, n, 1))
+            at += n
+        return new_weights, new_biases
+
+
+def selfcheck(sizes=(784, 30, 10), batch=10, steps=20, members=3, dtype="float64") -> str:
+    """Train ``members`` random networks for ``steps`` mini-batches on random sparse inputs with this kernel
+    and with the portable path (gpunet.network.sgd_step, on NumPy), and compare. Short enough to run under
+    ``compute-sanitizer --tool memcheck`` or ``--tool racecheck``. Raises AssertionError on a mismatch."""
+    from ..backend import get_backend
+    from ..network import sgd_step
+
+    backend = get_backend("cuda")
+    rng = np.random.default_rng(0)
+    n, tol = batch * steps + 3, {"float64": 1e-10, "float32": 1e-4}[dtype]
+    x = rng.random((n, sizes[0])) * (rng.random((n, sizes[0])) < 0.2)  # ~80% zero pixels, like MNIST
+    y = np.eye(sizes[-1])[rng.integers(0, sizes[-1], n)]
+    weights = [rng.standard_normal((members, n_out, n_in)) for n_in, n_out in zip(sizes[:-1], sizes[1:])]
+    biases = [rng.standard_normal((members, n_out, 1)) for n_out in sizes[1:]]
+    order = np.stack([rng.permutation(n)[: batch * steps - 1] for _ in range(members)])  # last batch short
+    eta = rng.uniform(0.5, 3.0, members)
+    kernel = CudaEpoch(backend, backend.asarray(x, dtype=dtype), backend.asarray(y, dtype=dtype))
+    got_w, got_b = kernel(
+        [backend.asarray(w, dtype=dtype) for w in weights],
+        [backend.asarray(b, dtype=dtype) for b in biases],
+        order,
+        batch,
+        eta,
+    )
+    backend.synchronize()
+    x, y = x.astype(dtype), y.astype(dtype)
+    worst = 0.0
+    for i in range(members):
+        w, b = [a[i].astype(dtype) for a in weights], [a[i].astype(dtype) for a in biases]
+        for start in range(0, order.shape[1], batch):
+            rows = order[i, start : start + batch]
+            w, b = sgd_step(w, b, x[rows].T, y[rows].T, float(eta[i]))
+        for want, got in zip(w + b, [a[i] for a in got_w + got_b]):
+            got = backend.to_host(got)
+            np.testing.assert_allclose(got, want, rtol=tol, atol=tol * 1e-2)
+            worst = max(worst, float(np.max(np.abs(got - want) / (np.abs(want) + tol * 1e-2))))
+    plan_ = plan(list(sizes), np.dtype(dtype).itemsize, batch, kernel.budget)
+    return f"cuda kernel {plan_.name(dtype)} matches the portable path (largest relative difference {worst:.1e})"
+
+
+if __name__ == "__main__":
+    if sys.argv[1:] != ["--selfcheck"]:
+        sys.exit("usage: python -m gpunet.kernels.cuda --selfcheck")
+    for dtype in ("float64", "float32"):
+        for sizes in ((784, 30, 10), (784, 100, 10), (50, 20, 15, 10)):
+            print(selfcheck(sizes, dtype=dtype))

@@ -1,0 +1,317 @@
+"""The CUDA epoch kernel (gpunet/kernels/cuda.py), checked three ways:
+
+1. without a GPU, NVRTC compiles every instantiation the launcher can choose to an sm_90 cubin, with CuPy's
+   options, within the GPU's registers and shared memory and without spills;
+2. without a GPU, the real .cu runs on the CPU (g++ and tests/cuda_emu/cuda_emu.h: threads, barriers, shared
+   memory), also under ThreadSanitizer and AddressSanitizer, and gives the portable path's parameters;
+3. on a GPU (``pytest -m gpu``), the launched kernel gives the portable path's parameters and accuracy.
+"""
+
+import os
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
+import numpy as np
+import pytest
+from helpers import synthetic_data
+
+from gpunet.backend import get_backend
+from gpunet.kernels import cuda
+from gpunet.network import sgd_step
+
+EMU = Path(__file__).with_name("cuda_emu")
+H100_SHARED = 232448  # cudaDevAttrMaxSharedMemoryPerBlockOptin on sm_90 (227 KiB)
+TOLERANCE = {"float64": 1e-10, "float32": 1e-4}
+
+
+# ---- 1. NVRTC, no GPU needed -----------------------------------------------------------------------------------
+
+
+def nvrtc_compile(source: bytes, names, options):
+    """Compile ``source`` with every name expression; return (ok, log, lowered names)."""
+    nvrtc = pytest.importorskip("cuda.bindings.nvrtc", reason="needs cuda-bindings and nvidia-cuda-nvrtc (test extra)")
+
+    def check(result):
+        assert result[0] == nvrtc.nvrtcResult.NVRTC_SUCCESS, result
+        return result[1] if len(result) > 1 else None
+
+    prog = check(nvrtc.nvrtcCreateProgram(source, b"sgd_epoch.cu", 0, [], []))
+    try:
+        for name in names:
+            check(nvrtc.nvrtcAddNameExpression(prog, name.encode()))
+        opts = [o.encode() for o in options]
+        ok = nvrtc.nvrtcCompileProgram(prog, len(opts), opts)[0] == nvrtc.nvrtcResult.NVRTC_SUCCESS
+        log = b" " * check(nvrtc.nvrtcGetProgramLogSize(prog))
+        check(nvrtc.nvrtcGetProgramLog(prog, log))
+        lowered = {name: check(nvrtc.nvrtcGetLoweredName(prog, name.encode())).decode() for name in names} if ok else {}
+        return ok, log.decode(errors="replace").rstrip("\x00 "), lowered
+    finally:
+        nvrtc.nvrtcDestroyProgram(prog)
+
+
+def ptxas_usage(log: str) -> dict:
+    """Per entry function: registers, spill bytes, stack and static shared memory, from ``-Xptxas -v``."""
+    usage, entry = {}, None
+    for line in log.splitlines():
+        if m := re.search(r"Compiling entry function '(\w+)'", line):
+            entry = usage.setdefault(m.group(1), {"registers": 0, "spills": 0, "stack": 0, "smem": 0})
+        elif entry is not None and (m := re.search(r"(\d+) bytes stack frame, (\d+) bytes spill stores, (\d+)", line)):
+            entry["stack"], entry["spills"] = int(m.group(1)), int(m.group(2)) + int(m.group(3))
+        elif entry is not None and (m := re.search(r"Used (\d+) registers", line)):
+            entry["registers"] = int(m.group(1))
+            if s := re.search(r"(\d+) bytes smem", line):
+                entry["smem"] = int(s.group(1))
+    return usage
+
+
+@pytest.fixture(scope="module")
+def compiled():
+    # CuPy's RawModule passes these besides ours (cupy/cuda/compiler.py); sm_90 makes NVRTC run ptxas too.
+    options = (*cuda.OPTIONS, "--gpu-architecture=sm_90", "--device-as-default-execution-space", "-ftz=true")
+    return nvrtc_compile(cuda.SOURCE.read_bytes(), cuda.INSTANTIATIONS, (*options, "-Xptxas=-v"))
+
+
+def test_every_instantiation_compiles_for_sm_90(compiled):
+    ok, log, lowered = compiled
+    assert ok, f"NVRTC failed to compile {cuda.SOURCE.name}:\n{log}"
+    assert set(lowered) == set(cuda.INSTANTIATIONS) and len(cuda.INSTANTIATIONS) == 8
+
+
+def test_instantiations_fit_the_gpu(compiled):
+    ok, log, lowered = compiled
+    assert ok, log
+    usage = ptxas_usage(log)
+    for name, mangled in lowered.items():
+        u = usage[mangled]
+        assert u["spills"] == 0 and u["stack"] == 0, f"{name} spills registers: {u}\n{log}"
+        assert u["registers"] * cuda.THREADS <= 65536, f"{name}: {u['registers']} registers x {cuda.THREADS} threads"
+        assert u["smem"] == 0, f"{name} has static shared memory the plan does not count: {u}"
+
+
+def test_a_broken_kernel_fails_with_the_compiler_log():
+    broken = cuda.SOURCE.read_bytes().replace(b"__syncthreads();", b"__syncthreads()", 1)
+    ok, log, _ = nvrtc_compile(broken, cuda.INSTANTIATIONS[:1], (*cuda.OPTIONS, "--gpu-architecture=sm_90"))
+    assert not ok and "error" in log
+
+
+# ---- memory plans ------------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "sizes, dtype, batch, where",
+    [
+        ([784, 30, 10], "float32", 10, (True, True)),  # the book's network: everything in shared memory
+        ([784, 30, 10], "float64", 10, (True, False)),  # 190 KB of parameters stay; the workspace goes
+        ([784, 30, 10], "float32", 100, (True, False)),
+        ([784, 100, 10], "float32", 10, (False, True)),  # 318 KB of parameters: global memory (L2)
+        ([784, 100, 10], "float64", 1000, (False, False)),
+    ],
+)
+def test_plan_puts_parameters_in_shared_memory_where_they_fit(sizes, dtype, batch, where):
+    p = cuda.plan(sizes, np.dtype(dtype).itemsize, batch, H100_SHARED)
+    assert (p.params_shared, p.work_shared) == where and p.shared_bytes <= H100_SHARED
+    assert p.param_count == sum(n * m + n for m, n in zip(sizes[:-1], sizes[1:]))
+    assert p.name(dtype) in cuda.INSTANTIATIONS
+
+
+def test_unsupported_says_why():
+    cpu = get_backend("cpu")
+    assert "--device cuda" in cuda.CudaEpoch.unsupported(cpu, [784, 30, 10], "float32", 10)
+    fake_cuda = type("B", (), {"name": "cuda:0"})()
+    assert cuda.CudaEpoch.unsupported(fake_cuda, [784, 30, 10], "float32", 10) is None
+    assert "float16" in cuda.CudaEpoch.unsupported(fake_cuda, [784, 30, 10], "float16", 10)
+    assert "32-bit" in cuda.CudaEpoch.unsupported(fake_cuda, [50_000, 50_000, 10], "float32", 10)
+
+
+def test_unusable_without_cupy_gives_an_install_hint(monkeypatch):
+    import fake_cupy
+
+    fake_cupy.install(monkeypatch, "missing")
+    assert "pip install" in cuda.CudaEpoch.unusable()
+    fake_cupy.install(monkeypatch, "no-driver")
+    assert "driver" in cuda.CudaEpoch.unusable()
+
+
+# ---- 2. the kernel's logic on the CPU, through g++ ---------------------------------------------------------------
+
+BUILDS = {
+    "plain": ["-O1"],
+    "thread": ["-O1", "-g", "-fsanitize=thread"],
+    "address": ["-O1", "-g", "-fsanitize=address", "-fno-omit-frame-pointer"],
+}
+
+
+@pytest.fixture(scope="session")
+def harness(tmp_path_factory):
+    """build name -> path of the harness binary, built once per session on first use."""
+    cxx = shutil.which(os.environ.get("CXX", "g++"))
+    if cxx is None:
+        pytest.skip("needs g++ (C++20) to run the CUDA kernel on the CPU")
+    folder, built = tmp_path_factory.mktemp("cuda_emu"), {}
+
+    def build(kind: str) -> Path:
+        if kind not in built:
+            out = folder / f"harness-{kind}"
+            cmd = [cxx, "-std=c++20", "-pthread", *BUILDS[kind], f"-I{EMU}", f"-I{cuda.SOURCE.parent}"]
+            cmd += ["-Wall", "-Werror", "-o", str(out), str(EMU / "harness.cpp")]
+            result = subprocess.run(cmd, capture_output=True, text=True)
+            if result.returncode and kind != "plain" and "sanitize" in result.stderr:
+                pytest.skip(f"g++ cannot build with -fsanitize={kind}: {result.stderr.strip()[:300]}")
+            assert result.returncode == 0, f"{' '.join(cmd)}\n{result.stderr}"
+            built[kind] = out
+        return built[kind]
+
+    return build
+
+
+def problem(rng, sizes, dtype, members, k, n=13):
+    """Random parameters, sparse inputs (one all-zero example), each member's order and eta."""
+    x, y, _ = synthetic_data(rng, n, sizes[0], sizes[-1])
+    x[x < 0.6] = 0  # zero pixels, as in MNIST, exercise the skipped columns
+    x[3] = 0
+    weights = [rng.standard_normal((members, n_out, n_in)) for n_in, n_out in zip(sizes[:-1], sizes[1:])]
+    biases = [rng.standard_normal((members, n_out, 1)) for n_out in sizes[1:]]
+    order = np.stack([rng.permutation(np.arange(n).repeat(-(-k // n)))[:k] for _ in range(members)])
+    eta = rng.uniform(0.5, 4.0, members)
+    cast = lambda arrays: [a.astype(dtype) for a in arrays]
+    return x.astype(dtype), y.astype(dtype), cast(weights), cast(biases), order, eta
+
+
+def portable(x, y, weights, biases, order, batch, eta):
+    """Each member trained by gpunet.network.sgd_step (NumPy), one mini-batch at a time."""
+    out = []
+    for i in range(order.shape[0]):
+        w, b = [a[i] for a in weights], [a[i] for a in biases]
+        for start in range(0, order.shape[1], batch):
+            rows = order[i, start : start + batch]
+            w, b = sgd_step(w, b, x[rows].T, y[rows].T, float(eta[i]))
+        out.append(np.concatenate([a.ravel() for wb in zip(w, b) for a in wb]))
+    return np.stack(out)
+
+
+def emulate(binary, folder, x, y, weights, biases, order, batch, eta, plan, threads):
+    """Run the kernel on the CPU with the launcher's plan; return the (N, P) parameters it leaves."""
+    sizes = [weights[0].shape[2]] + [w.shape[1] for w in weights]
+    members = order.shape[0]
+    params = np.concatenate([a.reshape(members, -1) for wb in zip(weights, biases) for a in wb], axis=1)
+    for name, a in {"params": params, "x": x, "y": y, "order": order.astype(np.int32), "eta": eta}.items():
+        np.ascontiguousarray(a).tofile(folder / f"{name}.bin")
+    meta = [x.itemsize, int(plan.params_shared), int(plan.work_shared), threads, len(weights), members]
+    meta += [order.shape[1], x.shape[0], batch, plan.shared_bytes, plan.scratch_bytes, cuda.clip_floor(x.dtype)]
+    (folder / "meta.txt").write_text(" ".join(map(str, meta + sizes)))
+    env = {**os.environ, "TSAN_OPTIONS": "halt_on_error=1", "ASAN_OPTIONS": "detect_leaks=0"}
+    result = subprocess.run([str(binary), str(folder)], capture_output=True, text=True, env=env, timeout=120)
+    assert result.returncode == 0 and not result.stderr, result.stderr[-4000:]
+    return np.fromfile(folder / "params_out.bin", dtype=x.dtype).reshape(members, -1)
+
+
+def check_emulated(harness, kind, tmp_path, rng, sizes, dtype, batch, where, threads, members=3, k=None):
+    k = 2 * batch + 1 if k is None else k  # a last mini-batch of 1
+    x, y, weights, biases, order, eta = problem(rng, sizes, dtype, members, k)
+    plan = cuda.layout(sizes, x.itemsize, batch, *where, threads=threads)
+    got = emulate(harness(kind), tmp_path, x, y, weights, biases, order, batch, eta, plan, threads)
+    want = portable(x, y, weights, biases, order, batch, eta)
+    start = np.concatenate([a.reshape(members, -1) for wb in zip(weights, biases) for a in wb], axis=1)
+    assert not np.allclose(want, start), "the parameters should have moved"
+    np.testing.assert_allclose(got, want, rtol=TOLERANCE[dtype], atol=TOLERANCE[dtype] * 1e-2)
+
+
+WHERE = {"shared": (True, True), "params-shared": (True, False), "work-shared": (False, True), "global": (False, False)}
+
+
+@pytest.mark.parametrize("where", WHERE.values(), ids=WHERE.keys())
+@pytest.mark.parametrize("sizes", [[5, 3], [40, 7, 4], [9, 5, 6, 3]], ids=str)
+@pytest.mark.parametrize("batch", [1, 3, 10])
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+def test_emulated_kernel_equals_the_portable_path(harness, tmp_path, rng, sizes, dtype, batch, where):
+    check_emulated(harness, "plain", tmp_path, rng, sizes, dtype, batch, where, threads=32)
+
+
+@pytest.mark.parametrize("threads", [1, 7, 70])
+def test_emulated_kernel_any_block_size(harness, tmp_path, rng, threads):
+    """Fewer threads than columns, and groups of 32 left part-full, in the prefix sum of active columns."""
+    check_emulated(harness, "plain", tmp_path, rng, [100, 9, 4], "float64", 4, (True, True), threads, k=10)
+
+
+def test_emulated_kernel_with_no_examples_leaves_the_parameters(harness, tmp_path, rng):
+    x, y, weights, biases, order, eta = problem(rng, [6, 4, 3], "float64", 2, 0)
+    plan = cuda.layout([6, 4, 3], 8, 5, True, True, threads=32)
+    got = emulate(harness("plain"), tmp_path, x, y, weights, biases, order, 5, eta, plan, 32)
+    np.testing.assert_array_equal(got, np.concatenate([a.reshape(2, -1) for wb in zip(weights, biases) for a in wb], 1))
+
+
+@pytest.mark.parametrize("kind", ["thread", "address"])
+@pytest.mark.parametrize("where", [(True, True), (False, False)], ids=["shared", "global"])
+def test_emulated_kernel_under_sanitizers(harness, tmp_path, rng, kind, where):
+    check_emulated(harness, kind, tmp_path, rng, [40, 7, 4], "float32", 3, where, threads=33, members=2)
+
+
+# ---- 3. on a GPU: pytest -m gpu ----------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def cuda_backend():
+    try:
+        backend = get_backend("cuda")
+    except Exception as e:  # noqa: BLE001 - BackendError, or CuPy missing
+        pytest.skip(f"no usable CUDA: {e}")
+    if reason := cuda.CudaEpoch.unusable():
+        pytest.skip(reason)
+    return backend
+
+
+GPU_CASES = [
+    ([784, 30, 10], 10, 1),  # parameters in shared memory (f32 and f64)
+    ([784, 30, 10], 10, 10),
+    ([784, 100, 10], 10, 10),  # f32 parameters in global memory
+    ([784, 30, 10], 7, 10),  # odd mini-batch
+    ([30, 20, 15, 10], 3, 10),  # three layers
+    ([784, 30, 10], 100, 2),  # workspace in global memory for f64
+]
+
+
+@pytest.mark.gpu
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+@pytest.mark.parametrize("sizes, batch, steps", GPU_CASES, ids=lambda v: str(v))
+def test_gpu_kernel_equals_the_portable_path(cuda_backend, rng, sizes, batch, steps, dtype):
+    members, k = 3, batch * steps - (batch > 1)  # the last mini-batch one short
+    x, y, weights, biases, order, eta = problem(rng, sizes, dtype, members, k, n=max(13, k))
+    kernel = cuda.CudaEpoch(cuda_backend, cuda_backend.asarray(x), cuda_backend.asarray(y))
+    device = lambda arrays: [cuda_backend.asarray(a) for a in arrays]
+    got_w, got_b = kernel(device(weights), device(biases), order, batch, eta)
+    got = np.concatenate([cuda_backend.to_host(a).reshape(members, -1) for wb in zip(got_w, got_b) for a in wb], 1)
+    want = portable(x, y, weights, biases, order, batch, eta)
+    np.testing.assert_allclose(got, want, rtol=TOLERANCE[dtype], atol=TOLERANCE[dtype] * 1e-2)
+
+
+@pytest.mark.gpu
+def test_gpu_selfcheck(cuda_backend):
+    assert "matches the portable path" in cuda.selfcheck((50, 20, 10), batch=4, steps=5)
+
+
+@pytest.mark.gpu
+def test_gpu_thirty_epochs_reach_the_cpu_accuracy(cuda_backend):
+    """Whole runs differ in summation order, which SGD at eta 3 amplifies: compare accuracy, not weights."""
+    from gpunet import Network
+    from gpunet.data import load_host, pin
+
+    host = load_host()
+    best = {}
+    for device in ("cpu", "cuda"):
+        net = Network([784, 30, 10], seed=1, device=device, dtype="float32")
+        data = pin(host, net.backend, net.dtype)
+        if device == "cuda":
+            kernel = cuda.CudaEpoch(net.backend, *data.training_data)
+            n = data.training_data[0].shape[0]
+            correct = []
+            for _ in range(30):
+                order = net.rng.permutation(n)[None, :]
+                w, b = kernel([w[None] for w in net.weights], [b[None] for b in net.biases], order, 10, np.array([3.0]))
+                net.weights, net.biases = [a[0] for a in w], [a[0] for a in b]
+                correct.append(net.evaluate(data.test_data))
+        else:
+            correct = [r.correct for r in net.SGD(data.training_data, 30, 10, 3.0, data.test_data, callback=None)]
+        best[device] = max(correct) / 100
+    assert abs(best["cuda"] - best["cpu"]) <= 0.5, best

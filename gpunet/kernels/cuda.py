@@ -20,7 +20,7 @@ import numpy as np
 from .base import EpochKernel
 
 SOURCE = Path(__file__).with_name("cuda_src") / "sgd_epoch.cu"
-THREADS = 512  # threads per block (one block per network); the kernel's __launch_bounds__
+THREADS = 1024  # threads per block (one block per network); the kernel's __launch_bounds__
 OPTIONS = ("--std=c++17", f"-DGPUNET_THREADS={THREADS}")  # CuPy adds the architecture, -ftz=true and more
 TYPES = {"float32": "float", "float64": "double"}
 INDEX_LIMIT = 2**31  # the kernel indexes one member's parameters and workspace with 32-bit ints
@@ -55,7 +55,11 @@ def sizes_of(sizes, itemsize: int, batch: int, threads: int = THREADS) -> tuple[
     n0, units = sizes[0], sum(sizes[1:])
     param_count = sum(n * n_in + n for n_in, n in zip(sizes[:-1], sizes[1:]))
     work = itemsize * batch * (n0 + 2 * units) + 4 * (n0 + batch)  # xa, a^l, δ^l; active, rows
-    return itemsize * param_count, work, 4 * (threads + 33)  # counts, group sums, n_active
+    return (
+        itemsize * param_count,
+        work,
+        itemsize * threads + 4 * (threads + 33),
+    )  # partial; counts, group sums, n_active
 
 
 def layout(sizes, itemsize: int, batch: int, params_shared: bool, work_shared: bool, threads: int = THREADS) -> Plan:

@@ -11,6 +11,7 @@ import os
 import re
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -191,31 +192,40 @@ def portable(x, y, weights, biases, order, batch, eta):
     return np.stack(out)
 
 
-def emulate(binary, folder, x, y, weights, biases, order, batch, eta, plan, threads):
-    """Run the kernel on the CPU with the launcher's plan; return the (N, P) parameters it leaves."""
-    sizes = [weights[0].shape[2]] + [w.shape[1] for w in weights]
-    members = order.shape[0]
-    params = np.concatenate([a.reshape(members, -1) for wb in zip(weights, biases) for a in wb], axis=1)
-    for name, a in {"params": params, "x": x, "y": y, "order": order.astype(np.int32), "eta": eta}.items():
-        np.ascontiguousarray(a).tofile(folder / f"{name}.bin")
-    meta = [x.itemsize, int(plan.params_shared), int(plan.work_shared), threads, len(weights), members]
-    meta += [order.shape[1], x.shape[0], batch, plan.shared_bytes, plan.scratch_bytes, cuda.clip_floor(x.dtype)]
-    (folder / "meta.txt").write_text(" ".join(map(str, meta + sizes)))
-    env = {**os.environ, "TSAN_OPTIONS": "halt_on_error=1", "ASAN_OPTIONS": "detect_leaks=0"}
-    result = subprocess.run([str(binary), str(folder)], capture_output=True, text=True, env=env, timeout=120)
-    assert result.returncode == 0 and not result.stderr, result.stderr[-4000:]
-    return np.fromfile(folder / "params_out.bin", dtype=x.dtype).reshape(members, -1)
+def flat(weights, biases):
+    """Every member's parameters in one row each (N, P), on the host."""
+    host = lambda a: a.get() if hasattr(a, "get") else np.asarray(a)
+    return np.concatenate([host(a).reshape(len(host(a)), -1) for wb in zip(weights, biases) for a in wb], axis=1)
 
 
-def check_emulated(harness, kind, tmp_path, rng, sizes, dtype, batch, where, threads, members=3, k=None):
+@pytest.fixture
+def emulated(harness, tmp_path, monkeypatch):
+    """A CudaEpoch whose CuPy is tests/cuda_emu/cupy_on_cpu.py: the launcher and the kernel, run on the CPU."""
+    from cuda_emu import cupy_on_cpu
+
+    def make(x, y, kind="plain", threads=32, where=None, shared_optin=H100_SHARED):
+        env = {**os.environ, "TSAN_OPTIONS": "halt_on_error=1", "ASAN_OPTIONS": "detect_leaks=0"}
+        monkeypatch.setitem(sys.modules, "cupy", cupy_on_cpu.module(harness(kind), tmp_path, shared_optin, env))
+        monkeypatch.setattr(cuda, "THREADS", threads)
+        if where is not None:  # this variant, whatever fits
+            monkeypatch.setattr(cuda, "plan", lambda *a, threads: cuda.layout(*a[:3], *where, threads=threads))
+        return cuda.CudaEpoch(None, x, y)
+
+    return make
+
+
+def check_emulated(emulated, rng, sizes, dtype, batch, members=3, k=None, **how):
+    """The emulated kernel gives each member the parameters the portable path gives it."""
     k = 2 * batch + 1 if k is None else k  # a last mini-batch of 1
     x, y, weights, biases, order, eta = problem(rng, sizes, dtype, members, k)
-    plan = cuda.layout(sizes, x.itemsize, batch, *where, threads=threads)
-    got = emulate(harness(kind), tmp_path, x, y, weights, biases, order, batch, eta, plan, threads)
+    kernel = emulated(x, y, **how)
+    got = flat(*kernel([w.copy() for w in weights], [b.copy() for b in biases], order, batch, eta))
     want = portable(x, y, weights, biases, order, batch, eta)
-    start = np.concatenate([a.reshape(members, -1) for wb in zip(weights, biases) for a in wb], axis=1)
-    assert not np.allclose(want, start), "the parameters should have moved"
+    assert not np.allclose(want, flat(weights, biases)), "the parameters should have moved"
     np.testing.assert_allclose(got, want, rtol=TOLERANCE[dtype], atol=TOLERANCE[dtype] * 1e-2)
+    launches = [f.module.launches for f in kernel.functions.values()][0]
+    assert len(launches) == 1 and launches[0][1:3] == ((members,), (cuda.THREADS,)), "one launch, one block a member"
+    return launches[0]
 
 
 WHERE = {"shared": (True, True), "params-shared": (True, False), "work-shared": (False, True), "global": (False, False)}
@@ -225,27 +235,47 @@ WHERE = {"shared": (True, True), "params-shared": (True, False), "work-shared": 
 @pytest.mark.parametrize("sizes", [[5, 3], [40, 7, 4], [9, 5, 6, 3]], ids=str)
 @pytest.mark.parametrize("batch", [1, 3, 10])
 @pytest.mark.parametrize("dtype", ["float64", "float32"])
-def test_emulated_kernel_equals_the_portable_path(harness, tmp_path, rng, sizes, dtype, batch, where):
-    check_emulated(harness, "plain", tmp_path, rng, sizes, dtype, batch, where, threads=32)
+def test_emulated_kernel_equals_the_portable_path(emulated, rng, sizes, dtype, batch, where):
+    name = check_emulated(emulated, rng, sizes, dtype, batch, where=where)[0]
+    assert name == cuda.name_expression(dtype, *where)
 
 
 @pytest.mark.parametrize("threads", [1, 7, 70])
-def test_emulated_kernel_any_block_size(harness, tmp_path, rng, threads):
+def test_emulated_kernel_any_block_size(emulated, rng, threads):
     """Fewer threads than columns, and groups of 32 left part-full, in the prefix sum of active columns."""
-    check_emulated(harness, "plain", tmp_path, rng, [100, 9, 4], "float64", 4, (True, True), threads, k=10)
+    check_emulated(emulated, rng, [100, 9, 4], "float64", 4, k=10, threads=threads)
 
 
-def test_emulated_kernel_with_no_examples_leaves_the_parameters(harness, tmp_path, rng):
+def test_emulated_kernel_with_no_examples_leaves_the_parameters(emulated, rng):
     x, y, weights, biases, order, eta = problem(rng, [6, 4, 3], "float64", 2, 0)
-    plan = cuda.layout([6, 4, 3], 8, 5, True, True, threads=32)
-    got = emulate(harness("plain"), tmp_path, x, y, weights, biases, order, 5, eta, plan, 32)
-    np.testing.assert_array_equal(got, np.concatenate([a.reshape(2, -1) for wb in zip(weights, biases) for a in wb], 1))
+    got = flat(*emulated(x, y)([w.copy() for w in weights], [b.copy() for b in biases], order, 5, eta))
+    np.testing.assert_array_equal(got, flat(weights, biases))
+
+
+def test_launcher_refuses_examples_outside_the_training_set(emulated, rng):
+    x, y, weights, biases, order, eta = problem(rng, [6, 4, 3], "float64", 2, 4)
+    order[1, 2] = x.shape[0]
+    with pytest.raises(IndexError, match="outside"):
+        emulated(x, y)(weights, biases, order, 2, eta)
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_emulated_book_network_opts_in_to_its_shared_memory(emulated, rng, dtype):
+    """[784, 30, 10] on an H100's 227 KiB: parameters in shared memory (f32: the workspace too), above 48 KiB."""
+    name, *_, shared = check_emulated(emulated, rng, [784, 30, 10], dtype, 10, 1, k=12, threads=64)
+    assert name == cuda.name_expression(dtype, True, dtype == "float32") and 48 * 1024 < shared <= H100_SHARED
 
 
 @pytest.mark.parametrize("kind", ["thread", "address"])
-@pytest.mark.parametrize("where", [(True, True), (False, False)], ids=["shared", "global"])
-def test_emulated_kernel_under_sanitizers(harness, tmp_path, rng, kind, where):
-    check_emulated(harness, kind, tmp_path, rng, [40, 7, 4], "float32", 3, where, threads=33, members=2)
+@pytest.mark.parametrize("fits", [True, False], ids=["shared", "global"])
+def test_emulated_kernel_under_sanitizers(emulated, rng, kind, fits):
+    """The launcher's own plan, on a GPU with room for everything or with only enough for the block's counters."""
+    sizes, dtype, batch, threads = [40, 7, 4], "float32", 3, 33
+    optin = cuda.layout(sizes, 4, batch, fits, fits, threads=threads).shared_bytes
+    name, *_, shared = check_emulated(
+        emulated, rng, sizes, dtype, batch, 2, kind=kind, threads=threads, shared_optin=optin
+    )
+    assert name == cuda.name_expression(dtype, fits, fits) and shared == optin
 
 
 # ---- 3. on a GPU: pytest -m gpu ----------------------------------------------------------------------------------
@@ -280,8 +310,7 @@ def test_gpu_kernel_equals_the_portable_path(cuda_backend, rng, sizes, batch, st
     x, y, weights, biases, order, eta = problem(rng, sizes, dtype, members, k, n=max(13, k))
     kernel = cuda.CudaEpoch(cuda_backend, cuda_backend.asarray(x), cuda_backend.asarray(y))
     device = lambda arrays: [cuda_backend.asarray(a) for a in arrays]
-    got_w, got_b = kernel(device(weights), device(biases), order, batch, eta)
-    got = np.concatenate([cuda_backend.to_host(a).reshape(members, -1) for wb in zip(got_w, got_b) for a in wb], 1)
+    got = flat(*kernel(device(weights), device(biases), order, batch, eta))
     want = portable(x, y, weights, biases, order, batch, eta)
     np.testing.assert_allclose(got, want, rtol=TOLERANCE[dtype], atol=TOLERANCE[dtype] * 1e-2)
 

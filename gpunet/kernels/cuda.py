@@ -141,8 +141,8 @@ class CudaEpoch(EpochKernel):
         order = np.ascontiguousarray(order, dtype=np.int64).reshape(members, -1)
         if order.size and (order.min() < 0 or order.max() >= self.x.shape[0]):
             raise IndexError(f"order holds example indices outside 0..{self.x.shape[0] - 1}")
-        eta = np.broadcast_to(np.asarray(eta, dtype=np.float64), (members,))
-        p = plan(sizes, np.dtype(self.dtype).itemsize, batch, self.budget)
+        eta = np.ascontiguousarray(np.broadcast_to(np.asarray(eta, dtype=np.float64), (members,)))
+        p = plan(sizes, np.dtype(self.dtype).itemsize, batch, self.budget, threads=THREADS)
         # All of a member's parameters in one row, layer after layer: w^l (row-major), then b^l.
         params = cupy.concatenate([a.reshape(members, -1) for wb in zip(weights, biases) for a in wb], axis=1)
         params = cupy.ascontiguousarray(params, dtype=self.dtype)

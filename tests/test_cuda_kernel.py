@@ -266,6 +266,28 @@ def test_emulated_book_network_opts_in_to_its_shared_memory(emulated, rng, dtype
     assert name == cuda.name_expression(dtype, True, dtype == "float32") and 48 * 1024 < shared <= H100_SHARED
 
 
+def test_emulated_selfcheck_passes_and_says_so(emulated, capsys):
+    """The GPU self-check (run under compute-sanitizer there) works, here on the emulated kernel."""
+    from gpunet.kernels import cuda_selfcheck
+
+    emulated(np.zeros((1, 1)), np.zeros((1, 1)), threads=64)  # install the CPU CuPy
+    host = type("HostBackend", (), {"asarray": lambda self, a, dtype=None: np.asarray(a, dtype=dtype)})()
+    host.to_host = np.asarray
+    assert cuda_selfcheck.main(host) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert len(lines) == 6 and all("equal to the portable path" in line for line in lines)
+
+
+def test_selfcheck_without_a_gpu_says_so_in_one_line(capsys):
+    from gpunet.kernels import cuda_selfcheck
+
+    if cuda.CudaEpoch.unusable() is None:
+        pytest.skip("this machine has a usable GPU")
+    assert cuda_selfcheck.main() == 2
+    err = capsys.readouterr().err
+    assert err.startswith("gpunet: error: ") and err.count("\n") == 1
+
+
 @pytest.mark.parametrize("kind", ["thread", "address"])
 @pytest.mark.parametrize("fits", [True, False], ids=["shared", "global"])
 def test_emulated_kernel_under_sanitizers(emulated, rng, kind, fits):
@@ -317,7 +339,9 @@ def test_gpu_kernel_equals_the_portable_path(cuda_backend, rng, sizes, batch, st
 
 @pytest.mark.gpu
 def test_gpu_selfcheck(cuda_backend):
-    assert "matches the portable path" in cuda.selfcheck((50, 20, 10), batch=4, steps=5)
+    from gpunet.kernels.cuda_selfcheck import main
+
+    assert main() == 0
 
 
 @pytest.mark.gpu

@@ -5,13 +5,12 @@ step, with each member's parameters in shared memory where they fit (the book's 
 and float64) and in global memory (L2) where they do not. This module only plans memory and launches.
 Opt-in (``--kernel cuda``): it has been compiled for sm_90 and run on the CPU under an emulation of the
 thread model (tests/test_cuda_kernel.py), not yet on a GPU; ``pytest -m gpu`` and
-``python -m gpunet.kernels.cuda --selfcheck`` (under compute-sanitizer) are what remain to be run there.
+``python -m gpunet.kernels.cuda_selfcheck`` (under compute-sanitizer) are what remain to be run there.
 """
 
 from __future__ import annotations
 
 import math
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -173,51 +172,3 @@ class CudaEpoch(EpochKernel):
             new_biases.append(params[:, at : at + n].reshape(members, n, 1))
             at += n
         return new_weights, new_biases
-
-
-def selfcheck(sizes=(784, 30, 10), batch=10, steps=20, members=3, dtype="float64") -> str:
-    """Train ``members`` random networks for ``steps`` mini-batches on random sparse inputs with this kernel
-    and with the portable path (gpunet.network.sgd_step, on NumPy), and compare. Short enough to run under
-    ``compute-sanitizer --tool memcheck`` or ``--tool racecheck``. Raises AssertionError on a mismatch."""
-    from ..backend import get_backend
-    from ..network import sgd_step
-
-    backend = get_backend("cuda")
-    rng = np.random.default_rng(0)
-    n, tol = batch * steps + 3, {"float64": 1e-10, "float32": 1e-4}[dtype]
-    x = rng.random((n, sizes[0])) * (rng.random((n, sizes[0])) < 0.2)  # ~80% zero pixels, like MNIST
-    y = np.eye(sizes[-1])[rng.integers(0, sizes[-1], n)]
-    weights = [rng.standard_normal((members, n_out, n_in)) for n_in, n_out in zip(sizes[:-1], sizes[1:])]
-    biases = [rng.standard_normal((members, n_out, 1)) for n_out in sizes[1:]]
-    order = np.stack([rng.permutation(n)[: batch * steps - 1] for _ in range(members)])  # last batch short
-    eta = rng.uniform(0.5, 3.0, members)
-    kernel = CudaEpoch(backend, backend.asarray(x, dtype=dtype), backend.asarray(y, dtype=dtype))
-    got_w, got_b = kernel(
-        [backend.asarray(w, dtype=dtype) for w in weights],
-        [backend.asarray(b, dtype=dtype) for b in biases],
-        order,
-        batch,
-        eta,
-    )
-    backend.synchronize()
-    x, y = x.astype(dtype), y.astype(dtype)
-    worst = 0.0
-    for i in range(members):
-        w, b = [a[i].astype(dtype) for a in weights], [a[i].astype(dtype) for a in biases]
-        for start in range(0, order.shape[1], batch):
-            rows = order[i, start : start + batch]
-            w, b = sgd_step(w, b, x[rows].T, y[rows].T, float(eta[i]))
-        for want, got in zip(w + b, [a[i] for a in got_w + got_b]):
-            got = backend.to_host(got)
-            np.testing.assert_allclose(got, want, rtol=tol, atol=tol * 1e-2)
-            worst = max(worst, float(np.max(np.abs(got - want) / (np.abs(want) + tol * 1e-2))))
-    plan_ = plan(list(sizes), np.dtype(dtype).itemsize, batch, kernel.budget)
-    return f"cuda kernel {plan_.name(dtype)} matches the portable path (largest relative difference {worst:.1e})"
-
-
-if __name__ == "__main__":
-    if sys.argv[1:] != ["--selfcheck"]:
-        sys.exit("usage: python -m gpunet.kernels.cuda --selfcheck")
-    for dtype in ("float64", "float32"):
-        for sizes in ((784, 30, 10), (784, 100, 10), (50, 20, 15, 10)):
-            print(selfcheck(sizes, dtype=dtype))

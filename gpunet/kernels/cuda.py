@@ -88,6 +88,17 @@ def clip_floor(dtype) -> float:
     return -math.floor(math.log(np.finfo(dtype).max))
 
 
+def too_large(sizes, itemsize: int, batch: int) -> str | None:
+    """Why the kernel's 32-bit indices cannot reach all of one member's parameters or workspace, or None."""
+    params, work, _ = sizes_of(sizes, itemsize, batch)
+    if params // itemsize < INDEX_LIMIT and work // itemsize < INDEX_LIMIT:
+        return None
+    return (
+        f"the cuda kernel indexes a network's parameters and a mini-batch's activations with 32-bit integers; "
+        f"sizes {list(sizes)} with mini-batch {batch} need more; use a smaller network or mini-batch"
+    )
+
+
 class CudaEpoch(EpochKernel):
     """Whole epochs on a CUDA GPU through CuPy: one launch trains all N members, one block each."""
 
@@ -110,14 +121,7 @@ class CudaEpoch(EpochKernel):
             return f"the cuda kernel runs on CUDA devices only, not on {backend.name}; use --device cuda"
         if dtype not in TYPES:
             return f"the cuda kernel supports float32 and float64, not {dtype}"
-        itemsize = np.dtype(dtype).itemsize
-        params, work, _ = sizes_of(sizes, itemsize, batch)
-        if params // itemsize >= INDEX_LIMIT or work // itemsize >= INDEX_LIMIT:
-            return (
-                f"the cuda kernel indexes a network's parameters and a mini-batch's activations with 32-bit "
-                f"integers; sizes {list(sizes)} with mini-batch {batch} need more; use a smaller network or batch"
-            )
-        return None
+        return too_large(sizes, np.dtype(dtype).itemsize, batch)
 
     def __init__(self, backend, x, y):
         import cupy
@@ -141,6 +145,10 @@ class CudaEpoch(EpochKernel):
         if order.size and (order.min() < 0 or order.max() >= self.x.shape[0]):
             raise IndexError(f"order holds example indices outside 0..{self.x.shape[0] - 1}")
         eta = np.ascontiguousarray(np.broadcast_to(np.asarray(eta, dtype=np.float64), (members,)))
+        if reason := too_large(sizes, np.dtype(self.dtype).itemsize, batch):
+            raise ValueError(reason)
+        if members == 0:
+            return weights, biases
         p = plan(sizes, np.dtype(self.dtype).itemsize, batch, self.budget, threads=THREADS)
         # All of a member's parameters in one row, layer after layer: w^l (row-major), then b^l.
         params = cupy.concatenate([a.reshape(members, -1) for wb in zip(weights, biases) for a in wb], axis=1)

@@ -57,7 +57,7 @@ __device__ inline T dot(const T* w, const int* cols, const T* a, int m, int e, i
 // instead, so that AddressSanitizer checks the address.
 __device__ inline void prefetch_l2(const void* p) {
 #ifdef __CUDA_ARCH__
-  asm volatile("prefetch.global.L2 [%0];" ::"l"(p));
+  asm volatile("prefetch.global.L2 [%0];" ::"l"(__cvta_generic_to_global(p)));
 #else
   (void)*static_cast<const volatile unsigned char*>(p);
 #endif

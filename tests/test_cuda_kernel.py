@@ -246,6 +246,19 @@ def test_emulated_kernel_any_block_size(emulated, rng, threads):
     check_emulated(emulated, rng, [100, 9, 4], "float64", 4, k=10, threads=threads)
 
 
+def test_emulated_kernel_on_real_mnist_for_100_steps(emulated):
+    """MNIST's own sparsity (its active-column lists), the book's network, float64 and 1e-10, one member."""
+    from gpunet.data import load_host
+
+    host = load_host()
+    x, y = host.train[0][:1000] / 255.0, np.eye(10)[host.train[1][:1000]]
+    _, _, weights, biases, _, _ = problem(np.random.default_rng(3), [784, 30, 10], "float64", 1, 0)
+    order = np.random.default_rng(4).permutation(1000)[None, :]
+    got = flat(*emulated(x, y, threads=128)([w.copy() for w in weights], [b.copy() for b in biases], order, 10, [3.0]))
+    want = portable(x, y, weights, biases, order, 10, [3.0])
+    np.testing.assert_allclose(got, want, rtol=1e-10, atol=1e-12)
+
+
 def test_emulated_kernel_with_no_examples_leaves_the_parameters(emulated, rng):
     x, y, weights, biases, order, eta = problem(rng, [6, 4, 3], "float64", 2, 0)
     got = flat(*emulated(x, y)([w.copy() for w in weights], [b.copy() for b in biases], order, 5, eta))

@@ -50,7 +50,7 @@ class Plan:
 
 
 def sizes_of(sizes, itemsize: int, batch: int, threads: int = THREADS) -> tuple[int, int, int]:
-    """Bytes of one member's parameters, of its workspace, and of the per-block integers."""
+    """Bytes of one member's parameters, of its workspace, and of the block's partial sums and counters."""
     n0, units = sizes[0], sum(sizes[1:])
     param_count = sum(n * n_in + n for n_in, n in zip(sizes[:-1], sizes[1:]))
     work = itemsize * batch * (n0 + 2 * units) + 4 * (n0 + batch)  # xa, a^l, δ^l; active, rows
@@ -127,7 +127,8 @@ class CudaEpoch(EpochKernel):
         import cupy
 
         super().__init__(backend, x, y)
-        self.x, self.y = cupy.ascontiguousarray(x), cupy.ascontiguousarray(y)
+        self.x = cupy.ascontiguousarray(x)
+        self.y = cupy.ascontiguousarray(y, dtype=self.x.dtype)
         if self.x.shape[0] >= INDEX_LIMIT:
             raise ValueError(f"the cuda kernel indexes examples with 32-bit integers; {self.x.shape[0]} is too many")
         self.dtype = np.dtype(self.x.dtype).name

@@ -351,6 +351,17 @@ def test_gpu_kernel_equals_the_portable_path(cuda_backend, rng, sizes, batch, st
 
 
 @pytest.mark.gpu
+def test_gpu_kernel_trains_a_sweep_of_members_in_one_launch(cuda_backend, rng):
+    """More blocks than an H100 has SMs (132): every member its own order and eta, in waves."""
+    sizes, batch, members = [60, 20, 10], 5, 300
+    x, y, weights, biases, order, eta = problem(rng, sizes, "float64", members, 4 * batch, n=50)
+    kernel = cuda.CudaEpoch(cuda_backend, cuda_backend.asarray(x), cuda_backend.asarray(y))
+    device = lambda arrays: [cuda_backend.asarray(a) for a in arrays]
+    got = flat(*kernel(device(weights), device(biases), order, batch, eta))
+    np.testing.assert_allclose(got, portable(x, y, weights, biases, order, batch, eta), rtol=1e-10, atol=1e-12)
+
+
+@pytest.mark.gpu
 def test_gpu_selfcheck(cuda_backend):
     from gpunet.kernels.cuda_selfcheck import main
 

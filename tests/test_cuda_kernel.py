@@ -91,6 +91,22 @@ def test_instantiations_fit_the_gpu(compiled):
         assert u["smem"] == 0, f"{name} has static shared memory the plan does not count: {u}"
 
 
+def test_ptxas_usage_reads_spills_and_shared_memory():
+    """On a log as ptxas writes it (the first entry: an early version of this kernel, plus 16 bytes of smem)."""
+    log = """ptxas info    : Compiling entry function '_ZN6gpunet9sgd_epochIdLb1ELb0EE' for 'sm_90'
+ptxas info    : Function properties for _ZN6gpunet9sgd_epochIdLb1ELb0EE
+ptxas         .     32 bytes stack frame, 40 bytes spill stores, 92 bytes spill loads
+ptxas info    : Used 40 registers, used 1 barriers, 32 bytes cumulative stack size, 16 bytes smem
+ptxas info    : Compiling entry function '_Z5other' for 'sm_90'
+ptxas info    : Function properties for _Z5other
+ptxas         .     0 bytes stack frame, 0 bytes spill stores, 0 bytes spill loads
+ptxas info    : Used 64 registers, used 1 barriers"""
+    assert ptxas_usage(log) == {
+        "_ZN6gpunet9sgd_epochIdLb1ELb0EE": {"registers": 40, "spills": 132, "stack": 32, "smem": 16},
+        "_Z5other": {"registers": 64, "spills": 0, "stack": 0, "smem": 0},
+    }
+
+
 def test_a_broken_kernel_fails_with_the_compiler_log():
     broken = cuda.SOURCE.read_bytes().replace(b"__syncthreads();", b"__syncthreads()", 1)
     ok, log, _ = nvrtc_compile(broken, cuda.INSTANTIATIONS[:1], (*cuda.OPTIONS, "--gpu-architecture=sm_90"))

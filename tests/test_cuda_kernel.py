@@ -142,13 +142,19 @@ def test_unsupported_says_why():
     assert "32-bit" in cuda.CudaEpoch.unsupported(fake_cuda, [50_000, 50_000, 10], "float32", 10)
 
 
-def test_unusable_without_cupy_gives_an_install_hint(monkeypatch):
+@pytest.fixture
+def fresh_detection():
+    cuda._detect.cache_clear()  # unusable() asks once per process
+    yield
+    cuda._detect.cache_clear()
+
+
+@pytest.mark.parametrize("mode, words", [("missing", "pip install"), ("no-driver", "driver")])
+def test_unusable_without_cupy_or_driver_gives_a_hint(monkeypatch, fresh_detection, mode, words):
     import fake_cupy
 
-    fake_cupy.install(monkeypatch, "missing")
-    assert "pip install" in cuda.CudaEpoch.unusable()
-    fake_cupy.install(monkeypatch, "no-driver")
-    assert "driver" in cuda.CudaEpoch.unusable()
+    fake_cupy.install(monkeypatch, mode)
+    assert words in cuda.CudaEpoch.unusable()
 
 
 # ---- 2. the kernel's logic on the CPU, through g++ ---------------------------------------------------------------
@@ -307,7 +313,7 @@ def test_emulated_selfcheck_passes_and_says_so(emulated, capsys):
     assert len(lines) == 6 and all("equal to the portable path" in line for line in lines)
 
 
-def test_selfcheck_without_a_gpu_says_so_in_one_line(capsys):
+def test_selfcheck_without_a_gpu_says_so_in_one_line(capsys, fresh_detection):
     from gpunet.kernels import cuda_selfcheck
 
     if cuda.CudaEpoch.unusable() is None:

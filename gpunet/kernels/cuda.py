@@ -10,6 +10,7 @@ thread model (tests/test_cuda_kernel.py), not yet on a GPU; ``pytest -m gpu`` an
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass
 from pathlib import Path
@@ -99,6 +100,18 @@ def too_large(sizes, itemsize: int, batch: int) -> str | None:
     )
 
 
+@functools.cache
+def _detect() -> str | None:
+    """Why CuPy cannot run kernels on this machine (with an install hint), or None; asked once."""
+    from ..backend import BackendError, get_backend
+
+    try:
+        get_backend("cuda")
+    except BackendError as e:
+        return str(e)
+    return None
+
+
 class CudaEpoch(EpochKernel):
     """Whole epochs on a CUDA GPU through CuPy: one launch trains all N members, one block each."""
 
@@ -107,13 +120,7 @@ class CudaEpoch(EpochKernel):
 
     @classmethod
     def unusable(cls) -> str | None:
-        from ..backend import BackendError, get_backend
-
-        try:
-            get_backend("cuda")
-        except BackendError as e:
-            return str(e)
-        return None
+        return _detect()
 
     @classmethod
     def unsupported(cls, backend, sizes, dtype: str, batch: int) -> str | None:

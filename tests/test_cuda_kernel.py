@@ -297,8 +297,16 @@ def test_launcher_refuses_examples_outside_the_training_set(emulated, rng):
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
 def test_emulated_book_network_opts_in_to_its_shared_memory(emulated, rng, dtype):
     """[784, 30, 10] on an H100's 227 KiB: parameters in shared memory (f32: the workspace too), above 48 KiB."""
-    name, *_, shared = check_emulated(emulated, rng, [784, 30, 10], dtype, 10, 1, k=12, threads=64)
+    name, _, _, shared, carveout = check_emulated(emulated, rng, [784, 30, 10], dtype, 10, 1, k=12, threads=64)
     assert name == cuda.name_expression(dtype, True, dtype == "float32") and 48 * 1024 < shared <= H100_SHARED
+    assert shared + 1024 <= carveout / 100 * 233472
+
+
+def test_emulated_wide_network_leaves_the_l1_cache_its_parameters(emulated, rng):
+    """[784, 100, 10] f32: weights in global memory, the shared-memory carveout no larger than the block needs."""
+    name, _, _, shared, carveout = check_emulated(emulated, rng, [784, 100, 10], "float32", 10, 1, k=12, threads=64)
+    assert name == cuda.name_expression("float32", False, True)
+    assert shared + 1024 <= carveout / 100 * 233472 < shared + 1024 + 233472 / 100
 
 
 def test_emulated_selfcheck_passes_and_says_so(emulated, capsys):
@@ -329,7 +337,7 @@ def test_emulated_kernel_under_sanitizers(emulated, rng, kind, fits):
     """The launcher's own plan, on a GPU with room for everything or with only enough for the block's counters."""
     sizes, dtype, batch, threads = [40, 7, 4], "float32", 3, 33
     optin = cuda.layout(sizes, 4, batch, fits, fits, threads=threads).shared_bytes
-    name, *_, shared = check_emulated(
+    name, _, _, shared, _ = check_emulated(
         emulated, rng, sizes, dtype, batch, 2, kind=kind, threads=threads, shared_optin=optin
     )
     assert name == cuda.name_expression(dtype, fits, fits) and shared == optin

@@ -84,6 +84,12 @@ def plan(sizes, itemsize: int, batch: int, budget: int, threads: int = THREADS) 
     raise ValueError(f"{budget} bytes of shared memory cannot hold the block's {p.shared_bytes} bytes of counters")
 
 
+def carveout(shared_bytes: int, per_sm: int) -> int:
+    """The percentage of the SM's shared-memory capacity one block needs (with the 1 KiB CUDA reserves per
+    block): the hint that leaves the rest to the L1 cache."""
+    return min(100, math.ceil(100 * (shared_bytes + 1024) / per_sm))
+
+
 def clip_floor(dtype) -> float:
     """Where σ clips z from below, as gpunet.network.sigmoid does: -floor(log(largest finite value))."""
     return -math.floor(math.log(np.finfo(dtype).max))
@@ -142,7 +148,9 @@ class CudaEpoch(EpochKernel):
         module = cupy.RawModule(code=SOURCE.read_text(), options=OPTIONS, name_expressions=INSTANTIATIONS)
         module.compile()  # all instantiations at once, outside any timed epoch; CuPy caches the cubin on disk
         self.functions = {name: module.get_function(name) for name in INSTANTIATIONS}
-        self.budget = cupy.cuda.runtime.getDeviceProperties(cupy.cuda.Device().id)["sharedMemPerBlockOptin"]
+        properties = cupy.cuda.runtime.getDeviceProperties(cupy.cuda.Device().id)
+        self.budget = properties["sharedMemPerBlockOptin"]
+        self.per_sm = properties["sharedMemPerMultiprocessor"]
 
     def __call__(self, weights, biases, order, batch: int, eta):
         import cupy
@@ -165,6 +173,8 @@ class CudaEpoch(EpochKernel):
         kernel = self.functions[p.name(self.dtype)]
         if p.shared_bytes > 48 * 1024:  # above the default, a kernel must opt in
             kernel.max_dynamic_shared_size_bytes = p.shared_bytes
+        # The rest of the SM's 256 KiB is L1, which holds what is in global memory (parameters that did not fit).
+        kernel.preferred_shared_memory_carveout = carveout(p.shared_bytes, self.per_sm)
         args = (
             params,
             np.int64(p.param_count),

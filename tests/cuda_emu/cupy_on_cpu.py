@@ -25,7 +25,7 @@ def module(harness: Path, folder: Path, shared_optin: int = 232448, env=None) ->
     cupy.empty = empty
     cupy.RawModule = lambda code, options, name_expressions: RawModule(name_expressions, harness, folder, env)
     device = types.SimpleNamespace(id=0)
-    properties = {"sharedMemPerBlockOptin": shared_optin}
+    properties = {"sharedMemPerBlockOptin": shared_optin, "sharedMemPerMultiprocessor": 233472}  # an H100's
     cupy.cuda = types.SimpleNamespace(
         Device=lambda *a: device, runtime=types.SimpleNamespace(getDeviceProperties=lambda i: properties)
     )
@@ -57,6 +57,7 @@ class Kernel:
     def __init__(self, name, module):
         self.name, self.module = name, module
         self.max_dynamic_shared_size_bytes = DEFAULT_SHARED
+        self.preferred_shared_memory_carveout = -1  # no preference
 
     def __call__(self, grid, block, args, shared_mem=0):
         assert shared_mem <= self.max_dynamic_shared_size_bytes, "more than 48 KiB of shared memory needs an opt-in"
@@ -80,4 +81,4 @@ class Kernel:
         for i, a in enumerate(args):
             if isinstance(a, np.ndarray):
                 a.reshape(-1)[...] = np.fromfile(folder / f"arg{i}.bin", dtype=a.dtype)
-        self.module.launches.append((self.name, grid, block, shared_mem))
+        self.module.launches.append((self.name, grid, block, shared_mem, self.preferred_shared_memory_carveout))

@@ -178,7 +178,7 @@ def harness(tmp_path_factory):
         if kind not in built:
             out = folder / f"harness-{kind}"
             cmd = [cxx, "-std=c++20", "-pthread", *BUILDS[kind], f"-I{EMU}", f"-I{cuda.SOURCE.parent}"]
-            cmd += ["-Wall", "-Werror", "-o", str(out), str(EMU / "harness.cpp")]
+            cmd += ["-Wall", "-o", str(out), str(EMU / "harness.cpp")]
             result = subprocess.run(cmd, capture_output=True, text=True)
             if result.returncode and kind != "plain" and "sanitize" in result.stderr:
                 pytest.skip(f"g++ cannot build with -fsanitize={kind}: {result.stderr.strip()[:300]}")

@@ -287,6 +287,12 @@ def test_emulated_kernel_with_no_examples_leaves_the_parameters(emulated, rng):
     np.testing.assert_array_equal(got, flat(weights, biases))
 
 
+def test_launcher_with_no_members_returns_them(emulated, rng):
+    x, y, weights, biases, _, _ = problem(rng, [6, 4, 3], "float64", 1, 4)
+    weights, biases = [w[:0] for w in weights], [b[:0] for b in biases]
+    assert emulated(x, y)(weights, biases, np.empty((0, 4), np.int64), 2, np.empty(0)) == (weights, biases)
+
+
 def test_launcher_refuses_examples_outside_the_training_set(emulated, rng):
     x, y, weights, biases, order, eta = problem(rng, [6, 4, 3], "float64", 2, 4)
     order[1, 2] = x.shape[0]

@@ -156,6 +156,8 @@ class CudaEpoch(EpochKernel):
         import cupy
 
         members = weights[0].shape[0]
+        if members == 0:
+            return weights, biases
         sizes = [weights[0].shape[-1]] + [w.shape[-2] for w in weights]
         order = np.ascontiguousarray(order, dtype=np.int64).reshape(members, -1)
         if order.size and (order.min() < 0 or order.max() >= self.x.shape[0]):
@@ -163,8 +165,6 @@ class CudaEpoch(EpochKernel):
         eta = np.ascontiguousarray(np.broadcast_to(np.asarray(eta, dtype=np.float64), (members,)))
         if reason := too_large(sizes, np.dtype(self.dtype).itemsize, batch):
             raise ValueError(reason)
-        if members == 0:
-            return weights, biases
         p = plan(sizes, np.dtype(self.dtype).itemsize, batch, self.budget, threads=THREADS)
         # All of a member's parameters in one row, layer after layer: w^l (row-major), then b^l.
         params = cupy.concatenate([a.reshape(members, -1) for wb in zip(weights, biases) for a in wb], axis=1)

@@ -1,0 +1,200 @@
+"""The CUDA epoch kernel: whole mini-batches of SGD for N networks in one launch, one thread block each.
+
+The kernel (``cuda_src/sgd_epoch.cu``) computes what :func:`gpunet.network.sgd_step` computes, step by
+step, with each member's parameters in shared memory where they fit (the book's [784, 30, 10] in float32
+and float64) and in global memory (L2) where they do not. This module only plans memory and launches.
+Opt-in (``--kernel cuda``): it has been compiled for sm_90 and run on the CPU under an emulation of the
+thread model (tests/test_cuda_kernel.py), not yet on a GPU; ``pytest -m gpu`` and
+``python -m gpunet.kernels.cuda_selfcheck`` (under compute-sanitizer) are what remain to be run there.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from .base import EpochKernel
+
+SOURCE = Path(__file__).with_name("cuda_src") / "sgd_epoch.cu"
+THREADS = 1024  # threads per block (one block per network); the kernel's __launch_bounds__
+OPTIONS = ("--std=c++17", f"-DGPUNET_THREADS={THREADS}")  # CuPy adds the architecture, -ftz=true and more
+TYPES = {"float32": "float", "float64": "double"}
+INDEX_LIMIT = 2**31  # the kernel indexes one member's parameters and workspace with 32-bit ints
+
+
+def name_expression(dtype: str, params_shared: bool, work_shared: bool) -> str:
+    """The C++ name of one instantiation of the kernel template."""
+    flags = ", ".join("true" if f else "false" for f in (params_shared, work_shared))
+    return f"gpunet::sgd_epoch<{TYPES[dtype]}, {flags}>"
+
+
+# Every instantiation the launcher can choose: compiled together on the GPU, and each checked by NVRTC in the suite.
+INSTANTIATIONS = tuple(name_expression(d, p, w) for d in TYPES for p in (True, False) for w in (True, False))
+
+
+@dataclass(frozen=True)
+class Plan:
+    """Where one member's parameters and workspace live, and the bytes the launch needs (see the .cu header)."""
+
+    params_shared: bool
+    work_shared: bool
+    shared_bytes: int  # dynamic shared memory per block
+    scratch_bytes: int  # global workspace per member (0 when it is in shared memory)
+    param_count: int  # P: the values of w^l and b^l of all layers
+
+    def name(self, dtype: str) -> str:
+        return name_expression(dtype, self.params_shared, self.work_shared)
+
+
+def sizes_of(sizes, itemsize: int, batch: int, threads: int = THREADS) -> tuple[int, int, int]:
+    """Bytes of one member's parameters, of its workspace, and of the block's partial sums and counters."""
+    n0, units = sizes[0], sum(sizes[1:])
+    param_count = sum(n * n_in + n for n_in, n in zip(sizes[:-1], sizes[1:]))
+    work = itemsize * batch * (n0 + 2 * units) + 4 * (n0 + batch)  # xa, a^l, δ^l; active, rows
+    return (
+        itemsize * param_count,
+        work,
+        itemsize * threads + 4 * (threads + 33),
+    )  # partial; counts, group sums, n_active
+
+
+def layout(sizes, itemsize: int, batch: int, params_shared: bool, work_shared: bool, threads: int = THREADS) -> Plan:
+    """The plan with parameters and workspace where asked."""
+    params, work, block = sizes_of(sizes, itemsize, batch, threads)
+    return Plan(
+        params_shared=params_shared,
+        work_shared=work_shared,
+        shared_bytes=block + params * params_shared + work * work_shared,
+        scratch_bytes=0 if work_shared else -(-work // 16) * 16,
+        param_count=params // itemsize,
+    )
+
+
+def plan(sizes, itemsize: int, batch: int, budget: int, threads: int = THREADS) -> Plan:
+    """The fastest layout within ``budget`` bytes of shared memory: parameters there first (each step reads
+    and updates them all), then the workspace (the mini-batch's inputs, activations and deltas)."""
+    for params_shared, work_shared in ((True, True), (True, False), (False, True), (False, False)):
+        p = layout(sizes, itemsize, batch, params_shared, work_shared, threads)
+        if p.shared_bytes <= budget:
+            return p
+    raise ValueError(f"{budget} bytes of shared memory cannot hold the block's {p.shared_bytes} bytes of counters")
+
+
+def carveout(shared_bytes: int, per_sm: int) -> int:
+    """The percentage of the SM's shared-memory capacity one block needs (with the 1 KiB CUDA reserves per
+    block): the hint that leaves the rest to the L1 cache."""
+    return min(100, math.ceil(100 * (shared_bytes + 1024) / per_sm))
+
+
+def clip_floor(dtype) -> float:
+    """Where σ clips z from below, as gpunet.network.sigmoid does: -floor(log(largest finite value))."""
+    return -math.floor(math.log(np.finfo(dtype).max))
+
+
+def too_large(sizes, itemsize: int, batch: int) -> str | None:
+    """Why the kernel's 32-bit indices cannot reach all of one member's parameters or workspace, or None."""
+    params, work, _ = sizes_of(sizes, itemsize, batch)
+    if params // itemsize < INDEX_LIMIT and work // itemsize < INDEX_LIMIT:
+        return None
+    return (
+        f"the cuda kernel indexes a network's parameters and a mini-batch's activations with 32-bit integers; "
+        f"sizes {list(sizes)} with mini-batch {batch} need more; use a smaller network or mini-batch"
+    )
+
+
+@functools.cache
+def _detect() -> str | None:
+    """Why CuPy cannot run kernels on this machine (with an install hint), or None; asked once."""
+    from ..backend import BackendError, get_backend
+
+    try:
+        get_backend("cuda")
+    except BackendError as e:
+        return str(e)
+    return None
+
+
+class CudaEpoch(EpochKernel):
+    """Whole epochs on a CUDA GPU through CuPy: one launch trains all N members, one block each."""
+
+    name = "cuda"
+    tested_on_gpu = False
+
+    @classmethod
+    def unusable(cls) -> str | None:
+        return _detect()
+
+    @classmethod
+    def unsupported(cls, backend, sizes, dtype: str, batch: int) -> str | None:
+        if not backend.name.startswith("cuda"):
+            return f"the cuda kernel runs on CUDA devices only, not on {backend.name}; use --device cuda"
+        if dtype not in TYPES:
+            return f"the cuda kernel supports float32 and float64, not {dtype}"
+        return too_large(sizes, np.dtype(dtype).itemsize, batch)
+
+    def __init__(self, backend, x, y):
+        import cupy
+
+        super().__init__(backend, x, y)
+        self.x = cupy.ascontiguousarray(x)
+        self.y = cupy.ascontiguousarray(y, dtype=self.x.dtype)
+        if self.x.shape[0] >= INDEX_LIMIT:
+            raise ValueError(f"the cuda kernel indexes examples with 32-bit integers; {self.x.shape[0]} is too many")
+        self.dtype = np.dtype(self.x.dtype).name
+        module = cupy.RawModule(code=SOURCE.read_text(), options=OPTIONS, name_expressions=INSTANTIATIONS)
+        module.compile()  # all instantiations at once, outside any timed epoch; CuPy caches the cubin on disk
+        self.functions = {name: module.get_function(name) for name in INSTANTIATIONS}
+        properties = cupy.cuda.runtime.getDeviceProperties(cupy.cuda.Device().id)
+        self.budget = properties["sharedMemPerBlockOptin"]
+        self.per_sm = properties["sharedMemPerMultiprocessor"]
+
+    def __call__(self, weights, biases, order, batch: int, eta):
+        import cupy
+
+        members = weights[0].shape[0]
+        if members == 0:
+            return weights, biases
+        sizes = [weights[0].shape[-1]] + [w.shape[-2] for w in weights]
+        order = np.ascontiguousarray(order, dtype=np.int64).reshape(members, -1)
+        if order.size and (order.min() < 0 or order.max() >= self.x.shape[0]):
+            raise IndexError(f"order holds example indices outside 0..{self.x.shape[0] - 1}")
+        eta = np.ascontiguousarray(np.broadcast_to(np.asarray(eta, dtype=np.float64), (members,)))
+        if reason := too_large(sizes, np.dtype(self.dtype).itemsize, batch):
+            raise ValueError(reason)
+        p = plan(sizes, np.dtype(self.dtype).itemsize, batch, self.budget, threads=THREADS)
+        # All of a member's parameters in one row, layer after layer: w^l (row-major), then b^l.
+        params = cupy.concatenate([a.reshape(members, -1) for wb in zip(weights, biases) for a in wb], axis=1)
+        params = cupy.ascontiguousarray(params, dtype=self.dtype)
+        scratch = cupy.empty(members * p.scratch_bytes, dtype=cupy.uint8)
+        kernel = self.functions[p.name(self.dtype)]
+        if p.shared_bytes > 48 * 1024:  # above the default, a kernel must opt in
+            kernel.max_dynamic_shared_size_bytes = p.shared_bytes
+        # The rest of the SM's 256 KiB is L1, which holds what is in global memory (parameters that did not fit).
+        kernel.preferred_shared_memory_carveout = carveout(p.shared_bytes, self.per_sm)
+        args = (
+            params,
+            np.int64(p.param_count),
+            scratch,
+            np.int64(p.scratch_bytes),
+            self.x,
+            self.y,
+            cupy.asarray(order.astype(np.int32)),
+            np.int32(order.shape[1]),
+            cupy.asarray(eta),
+            cupy.asarray(np.array(sizes, dtype=np.int32)),
+            np.int32(len(weights)),
+            np.int32(batch),
+            np.dtype(self.dtype).type(clip_floor(self.dtype)),
+        )
+        kernel((members,), (THREADS,), args, shared_mem=p.shared_bytes)
+        new_weights, new_biases, at = [], [], 0
+        for n_in, n in zip(sizes[:-1], sizes[1:]):
+            new_weights.append(params[:, at : at + n * n_in].reshape(members, n, n_in))
+            at += n * n_in
+            new_biases.append(params[:, at : at + n].reshape(members, n, 1))
+            at += n
+        return new_weights, new_biases

@@ -528,7 +528,9 @@ class RunFiles:
     def __exit__(self, *exc) -> None:
         for lock, lock_path in reversed(self.locks):
             with contextlib.suppress(OSError):
-                os.unlink(lock_path)  # while held: filelock retries a lock whose file was unlinked
+                # Unlinked while still held, so no debris is left: a waiter that flocks the old
+                # inode sees st_nlink 0 and starts over (filelock >= 4), so two never both hold it.
+                os.unlink(lock_path)
             lock.release()
         self.locks = []
 

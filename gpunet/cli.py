@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import math
 import os
 import sys
 
@@ -21,6 +20,7 @@ from .commands import (
 )
 from .errors import GpunetError
 from .runs import exit_status, sigterm_as_interrupt
+from .validation import COUNT, POSITIVE_INT, POSITIVE_REAL, Interval, check, check_sizes
 
 
 class _Parser(argparse.ArgumentParser):
@@ -39,44 +39,30 @@ class _Formatter(argparse.ArgumentDefaultsHelpFormatter):
         return super()._get_help_string(action)
 
 
+def _parsed(interval: Interval, parse):
+    """An argparse type: the text parsed, then checked by the one validator (gpunet.validation)."""
+
+    def convert(text: str):
+        try:
+            return check("value", parse(text), interval, error=ValueError)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected {interval.describe()}, got {text!r}") from None
+
+    return convert
+
+
+_positive_int = _parsed(POSITIVE_INT, int)
+_count = _parsed(COUNT, int)
+_eta = _parsed(POSITIVE_REAL, float)
+
+
 def _sizes(text: str) -> list[int]:
     try:
-        sizes = [int(s) for s in text.split(",")]
+        return check_sizes([int(s) for s in text.split(",")], error=ValueError)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"expected comma-separated layer sizes like 784,30,10, got {text!r}") from None
-    if len(sizes) < 2 or min(sizes) < 1:
-        raise argparse.ArgumentTypeError(f"need at least an input and an output layer, all >= 1, got {text!r}")
-    return sizes
-
-
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        value = 0
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a whole number >= 1, got {text!r}")
-    return value
-
-
-def _count(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        value = -1
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"expected a whole number >= 0, got {text!r}")
-    return value
-
-
-def _eta(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        value = math.nan
-    if not (math.isfinite(value) and value > 0):
-        raise argparse.ArgumentTypeError(f"the learning rate must be a finite number > 0, got {text!r}")
-    return value
+        raise argparse.ArgumentTypeError(
+            f"expected comma-separated layer sizes like 784,30,10 (two or more, all >= 1), got {text!r}"
+        ) from None
 
 
 def _device(text: str) -> str:

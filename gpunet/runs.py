@@ -110,10 +110,19 @@ def _umask() -> int:
     return mask
 
 
+PART = re.compile(r"\..+\.[a-z0-9_]{8}\.part")  # .NAME. + mkstemp's 8 characters + .part
+
+
+def refuse_temporary(path) -> None:
+    """A temporary of :func:`atomic_write` is never read as a result."""
+    if PART.fullmatch(Path(path).name):
+        raise DataError(f"{path}: a temporary left by an interrupted write, not a result; read the file it was for")
+
+
 def remove_stale_parts(path) -> list[Path]:
     """Remove the temporaries that a killed writer of ``path`` left (call only while holding its lock)."""
     path = Path(path)
-    stale = re.compile(re.escape(_part_prefix(path)) + r"[a-z0-9_]{8}\.part")  # mkstemp's 8 characters
+    stale = re.compile(re.escape(_part_prefix(path)) + r"[a-z0-9_]{8}\.part")
     removed = []
     with contextlib.suppress(OSError):
         for entry in os.scandir(path.parent):
@@ -127,6 +136,13 @@ def remove_stale_parts(path) -> list[Path]:
 def check_writable(path, flag: str) -> None:
     """Fail before training, not after it, when an output cannot be written."""
     path = Path(path)
+    try:
+        _check_writable(path, flag)
+    except OSError as e:  # a folder on the way that cannot be searched, a name too long, ...
+        raise DataError(f"{flag} {path}: cannot write there ({e.strerror or e})") from None
+
+
+def _check_writable(path: Path, flag: str) -> None:
     if path.is_dir():
         raise DataError(f"{flag} {path}: a folder; give a file name (e.g. {path / 'run.npz'})")
     if path.exists() and not path.is_file():
@@ -218,6 +234,7 @@ class _ModelFile:
 def _open_model(path):
     """A context manager over a :class:`_ModelFile`; the file is closed on every path."""
     path = Path(path)
+    refuse_temporary(path)
 
     @contextlib.contextmanager
     def opened():
@@ -384,6 +401,7 @@ class JsonLog:
 
 
 def _read_text(path, what: str) -> str:
+    refuse_temporary(path)
     with open_regular(path, what) as f:
         size = os.fstat(f.fileno()).st_size
         if size > MAX_LOG_BYTES:

@@ -128,3 +128,14 @@ def test_a_copy_inside_another_repository_has_no_commit(tmp_path):
     (tmp_path / "project" / "README").write_text("someone else's project\n")
     commit_all(tmp_path / "project")
     assert git_info(tmp_path / "project" / "venv" / "site-packages" / "gpunet") == {"git_commit": None}
+
+
+def test_a_temporary_is_never_read_as_a_result(tmp_path, data, model):
+    (tmp_path / ".model.npz.abcd1234.part").write_bytes(model.read_bytes())
+    (tmp_path / ".run.jsonl.abcd1234.part").write_bytes((tmp_path / "run.jsonl").read_bytes())
+    for run in (
+        cli("evaluate", tmp_path / ".model.npz.abcd1234.part", "--device", "cpu", "--data-dir", data),
+        cli("train", "--device", "cpu", "--data-dir", data, "--resume", tmp_path / ".model.npz.abcd1234.part"),
+        cli("plot", tmp_path / ".run.jsonl.abcd1234.part", "-o", tmp_path / "c.png"),
+    ):
+        assert_one_line_error(run, "a temporary left by an interrupted write")

@@ -142,7 +142,8 @@ def cmd_train(args) -> int:
             record["manifest"] = manifest(backend, settings, hashes, data.nbytes, run)
             files.start_log(record["manifest"])
         seconds = list(net.record.get("epoch_seconds", [])) if args.resume else []
-        saved = {"epoch": net.epoch - 1 if args.resume else None}
+        if args.resume and net.epoch and files.paths["--checkpoint"] == Path(args.resume):
+            files.saved_epoch = net.epoch - 1
         bar = _progress_bar(len(host.train[1]))
 
         def after_epoch(result):
@@ -156,8 +157,6 @@ def cmd_train(args) -> int:
             if args.monitor_cost:
                 entry["training_cost"] = net.total_cost(data.training_data)
             files.after_epoch(net, entry, {**record, "epoch_seconds": seconds})
-            if "--checkpoint" in files.paths:
-                saved["epoch"] = result.epoch
 
         try:
             net.SGD(
@@ -172,8 +171,8 @@ def cmd_train(args) -> int:
             )
         except KeyboardInterrupt as stop:  # Ctrl-C, or SIGTERM (runs.Terminated)
             checkpoint = files.paths.get("--checkpoint")
-            if saved["epoch"] is not None and checkpoint is not None:
-                say(f"interrupted; epoch {saved['epoch']} is saved in {checkpoint}: resume with")
+            if files.saved_epoch is not None:
+                say(f"interrupted; epoch {files.saved_epoch} is saved in {checkpoint}: resume with")
                 say(f"  {_resume_command(args, checkpoint)}")
             else:
                 say("interrupted; nothing was saved (--checkpoint PATH keeps every epoch)")

@@ -53,19 +53,24 @@ def sigterm_as_interrupt():
         signal.signal(signal.SIGTERM, previous)
 
 
+_held: list[int] | None = None  # the signals held by the outermost uninterrupted() under way
+
+
 @contextlib.contextmanager
 def uninterrupted():
     """Finish a write before Ctrl-C or SIGTERM takes effect: the signal is held, then raised after it."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
+    global _held
+    if _held is not None or threading.current_thread() is not threading.main_thread():
+        yield  # already held by an enclosing block, or signals cannot be handled here
         return
-    held = []
+    _held = held = []
     previous = {s: signal.signal(s, lambda signum, frame: held.append(signum)) for s in (signal.SIGINT, signal.SIGTERM)}
     try:
         yield
     finally:
         for s, handler in previous.items():
             signal.signal(s, handler)
+        _held = None
     if signal.SIGTERM in held:
         raise Terminated()
     if held:
@@ -276,7 +281,8 @@ def load_network(cls, path, device):
         if sizes.ndim != 1:
             raise model.bad(f"sizes has shape {sizes.shape}, not a list")
         sizes = check_sizes(sizes.tolist(), error=model.bad)
-        _, _, dtype, _, _ = model.header("w0")
+        f, _, dtype, _, _ = model.header("w0")
+        f.close()
         if str(dtype.newbyteorder("=")) not in ("float32", "float64"):
             raise DataError(f"{path}: refused: array 'w0' has dtype {dtype}, not a gpunet model")
         shapes = [((n_out, n_in), (n_out, 1)) for n_in, n_out in zip(sizes[:-1], sizes[1:])]
@@ -524,6 +530,7 @@ class RunFiles:
         self.paths = {flag: Path(p) for flag, p in targets.items() if p is not None}
         self.run, self.resumed_at, self.force = run, resumed_at, force
         self.locks, self.kept_log, self.log = [], None, None
+        self.saved_epoch = None  # the last epoch (counted from 0) whose checkpoint is complete
         models = {p.resolve() for flag, p in self.paths.items() if self.KINDS[flag] == "model"}
         if "--log" in self.paths and self.paths["--log"].resolve() in models:
             raise DataError(f"--log {self.paths['--log']}: the same file as a model output; give the log its own name")
@@ -596,11 +603,13 @@ class RunFiles:
             self.log = JsonLog(self.paths["--log"], manifest, self.kept_log or (), self.resumed_at)
 
     def after_epoch(self, net, entry: dict, record: dict) -> None:
-        """Log the epoch, then checkpoint it: a checkpoint is never ahead of its log."""
-        if self.log is not None:
-            self.log.append(entry)
-        if "--checkpoint" in self.paths:
-            save_network(net, self.paths["--checkpoint"], record)
+        """Log the epoch, then checkpoint it (a checkpoint is never ahead of its log); Ctrl-C waits for both."""
+        with uninterrupted():
+            if self.log is not None:
+                self.log.append(entry)
+            if "--checkpoint" in self.paths:
+                save_network(net, self.paths["--checkpoint"], record)
+                self.saved_epoch = entry["epoch"]
 
     def save(self, net, record: dict) -> Path | None:
         if "--save" in self.paths:

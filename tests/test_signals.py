@@ -59,3 +59,13 @@ def test_sigterm_keeps_the_last_epoch_prints_the_resume_line_and_a_second_traini
     net = Network.load(checkpoint, device="cpu")
     assert net.epoch >= 1 and f"Epoch {net.epoch - 1} complete" in out
     assert sorted(p.name for p in tmp_path.iterdir()) == ["ck.npz", "run.jsonl"]  # no .part, no lock
+
+
+def test_a_signal_in_a_nested_write_waits_for_the_outer_block():
+    done = []
+    with pytest.raises(Terminated), sigterm_as_interrupt():
+        with uninterrupted():
+            with uninterrupted():  # the log's write inside an epoch's log-and-checkpoint
+                os.kill(os.getpid(), signal.SIGTERM)
+            done.append("checkpoint written")  # the checkpoint still gets written
+    assert done == ["checkpoint written"]

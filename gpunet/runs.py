@@ -17,6 +17,7 @@ import threading
 import uuid
 import zipfile
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -172,7 +173,7 @@ MAX_STATE_BYTES = 1 << 26  # the JSON of settings, manifest and epoch times: far
 
 def save_network(net, path, record: dict) -> None:
     backend = net.backend
-    arrays = {"sizes": np.asarray(net.sizes, np.int64)}
+    arrays: dict[str, Any] = {"sizes": np.asarray(net.sizes, np.int64)}
     for l, (w, b) in enumerate(zip(net.weights, net.biases)):
         arrays[f"w{l}"], arrays[f"b{l}"] = backend.to_host(w), backend.to_host(b)
     state = {"epoch": net.epoch, "rng": net.rng.bit_generator.state, "record": record}
@@ -222,8 +223,8 @@ class _ModelFile:
             data = f.read(nbytes)
         if len(data) != nbytes:
             raise self.bad(f"array {name!r} is cut short")
-        order = "F" if fortran else "C"
-        return np.frombuffer(data, dtype).reshape(stored_shape, order=order).astype(dtype.newbyteorder("="))
+        flat = np.frombuffer(data, dtype)
+        return flat.reshape(tuple(stored_shape), order="F" if fortran else "C").astype(dtype.newbyteorder("="))
 
     def state(self) -> dict:
         text = self.array("state", shape=(), kinds="U", limit=MAX_STATE_BYTES)
@@ -529,7 +530,9 @@ class RunFiles:
     def __init__(self, targets: dict, run: str, resumed_at: int | None = None, force: bool = False):
         self.paths = {flag: Path(p) for flag, p in targets.items() if p is not None}
         self.run, self.resumed_at, self.force = run, resumed_at, force
-        self.locks, self.kept_log, self.log = [], None, None
+        self.locks: list[tuple] = []  # (FileLock, resolved lock path)
+        self.kept_log: list[str] | None = None
+        self.log: JsonLog | None = None
         self.saved_epoch = None  # the last epoch (counted from 0) whose checkpoint is complete
         models = {p.resolve() for flag, p in self.paths.items() if self.KINDS[flag] == "model"}
         if "--log" in self.paths and self.paths["--log"].resolve() in models:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import math
 import numbers
 from dataclasses import dataclass
+from typing import Any
 
 from .errors import ConfigError
 
@@ -18,7 +19,7 @@ from .errors import ConfigError
 class Interval:
     """Numbers of ``kind`` (``numbers.Integral`` or ``numbers.Real``) from ``low`` up, finite, and ``> low`` if open."""
 
-    kind: type
+    kind: Any  # numbers.Integral or numbers.Real
     low: float | None = None
     open_low: bool = False
 
@@ -26,7 +27,7 @@ class Interval:
         what = "a whole number" if self.kind is numbers.Integral else "a finite number"
         return what if self.low is None else f"{what} {'>' if self.open_low else '>='} {self.low:g}"
 
-    def holds(self, value) -> bool:
+    def holds(self, value: Any) -> bool:
         if isinstance(value, bool) or not isinstance(value, self.kind):
             return False
         if self.kind is numbers.Real and not math.isfinite(value):

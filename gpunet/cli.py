@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import math
 import os
 import sys
 
@@ -20,6 +19,8 @@ from .commands import (
     cmd_train,
 )
 from .errors import GpunetError
+from .runs import exit_status, sigterm_as_interrupt
+from .validation import COUNT, POSITIVE_INT, POSITIVE_REAL, Interval, check, check_sizes
 
 
 class _Parser(argparse.ArgumentParser):
@@ -30,50 +31,38 @@ class _Parser(argparse.ArgumentParser):
 
 
 class _Formatter(argparse.ArgumentDefaultsHelpFormatter):
-    """Show defaults, except where there is none (the help text then says what happens)."""
+    """Show defaults, except where there is none or it is an on/off switch (the help text says what it does)."""
 
     def _get_help_string(self, action):
-        return action.help if action.default is None else super()._get_help_string(action)
+        if action.default is None or isinstance(action.default, bool):
+            return action.help
+        return super()._get_help_string(action)
+
+
+def _parsed(interval: Interval, parse):
+    """An argparse type: the text parsed, then checked by the one validator (gpunet.validation)."""
+
+    def convert(text: str):
+        try:
+            return check("value", parse(text), interval, error=ValueError)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected {interval.describe()}, got {text!r}") from None
+
+    return convert
+
+
+_positive_int = _parsed(POSITIVE_INT, int)
+_count = _parsed(COUNT, int)
+_eta = _parsed(POSITIVE_REAL, float)
 
 
 def _sizes(text: str) -> list[int]:
     try:
-        sizes = [int(s) for s in text.split(",")]
+        return check_sizes([int(s) for s in text.split(",")], error=ValueError)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"expected comma-separated layer sizes like 784,30,10, got {text!r}") from None
-    if len(sizes) < 2 or min(sizes) < 1:
-        raise argparse.ArgumentTypeError(f"need at least an input and an output layer, all >= 1, got {text!r}")
-    return sizes
-
-
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        value = 0
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a whole number >= 1, got {text!r}")
-    return value
-
-
-def _count(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        value = -1
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"expected a whole number >= 0, got {text!r}")
-    return value
-
-
-def _eta(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        value = math.nan
-    if not (math.isfinite(value) and value > 0):
-        raise argparse.ArgumentTypeError(f"the learning rate must be a finite number > 0, got {text!r}")
-    return value
+        raise argparse.ArgumentTypeError(
+            f"expected comma-separated layer sizes like 784,30,10 (two or more, all >= 1), got {text!r}"
+        ) from None
 
 
 def _device(text: str) -> str:
@@ -100,7 +89,10 @@ def _add_data_arguments(parser, split: bool = True, download: bool = True) -> No
             "--data", default=None, metavar="FILE", help="the book's mnist.pkl.gz (its own train/validation/test split)"
         )
         parser.add_argument(
-            "--validation-size", type=_count, default=10_000, help="training images held out (the last) for validation"
+            "--validation-size",
+            type=_count,
+            default=None,
+            help="training images held out (the last) for validation (default: 10000; on --resume, the checkpoint's)",
         )
     if download:
         parser.add_argument(
@@ -126,7 +118,9 @@ def build_parser() -> argparse.ArgumentParser:
         help="train a network by mini-batch SGD and print test accuracy per epoch",
         formatter_class=_Formatter,
     )
-    train.add_argument("--device", type=_device, default="auto", help="cpu, cuda, cuda:N or auto (CUDA if usable)")
+    train.add_argument(
+        "--device", type=_device, default="auto", help="cpu, cuda, cuda:N or auto (CUDA if usable, else the CPU)"
+    )
     train.add_argument("--sizes", type=_sizes, metavar="N,N,...", help="layer sizes (default: 784,30,10)")
     train.add_argument("--epochs", type=_count, help="epochs to reach, counted from 0, on resume too (default: 30)")
     train.add_argument("--batch-size", type=_positive_int, help="mini-batch size (default: 10)")
@@ -146,9 +140,17 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--save", metavar="PATH", help="write the trained network to PATH (.npz) at the end")
     train.add_argument("--checkpoint", metavar="PATH", help="write the network to PATH (.npz) after every epoch")
     train.add_argument(
-        "--resume", metavar="PATH", help="continue from a checkpoint; its settings are used (with --epochs N, to N)"
+        "--resume",
+        metavar="PATH",
+        help="continue from a checkpoint; its settings are used (with --epochs N, to N), and it goes on writing "
+        "that checkpoint and its log",
     )
     train.add_argument("--log", metavar="PATH", help="write the manifest and one JSON object per epoch to PATH")
+    train.add_argument(
+        "--force",
+        action="store_true",
+        help="overwrite a --save/--checkpoint/--log file that is not this run's (refused otherwise)",
+    )
     train.add_argument(
         "--monitor-cost", action="store_true", help="also log the mean quadratic cost on the training data"
     )
@@ -183,7 +185,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     evaluate.add_argument("model", help="a network saved by gpunet train --save or --checkpoint")
     evaluate.add_argument("--split", choices=["test", "validation", "train"], default="test", help="data to score")
-    evaluate.add_argument("--device", type=_device, default="auto", help="cpu, cuda, cuda:N or auto")
+    evaluate.add_argument(
+        "--device", type=_device, default="auto", help="cpu, cuda, cuda:N or auto (CUDA if usable, else the CPU)"
+    )
     _add_data_arguments(evaluate, download=False)
     evaluate.set_defaults(run=cmd_evaluate)
 
@@ -207,7 +211,9 @@ def build_parser() -> argparse.ArgumentParser:
     polarity.add_argument(
         "--no-invert", dest="invert", action="store_const", const="no", help="never invert, even a light picture"
     )
-    predict.add_argument("--device", type=_device, default="cpu", help="cpu, cuda, cuda:N or auto")
+    predict.add_argument(
+        "--device", type=_device, default="cpu", help="cpu, cuda, cuda:N or auto (the CPU: a few pictures need no GPU)"
+    )
     predict.set_defaults(run=cmd_predict)
 
     plot = commands.add_parser(
@@ -215,10 +221,15 @@ def build_parser() -> argparse.ArgumentParser:
         formatter_class=_Formatter,
     )  # fmt: skip
     plot.add_argument("logs", nargs="*", metavar="LOG", help="JSON-lines logs written by gpunet train --log")
-    plot.add_argument("-o", "--output", required=True, help="the PNG file to write")
+    plot.add_argument("-o", "--output", required=True, help="the picture to write: .png, .pdf, .svg or .jpg")
     plot.add_argument("--misclassified", metavar="MODEL", help="draw the test digits MODEL gets wrong instead")
     plot.add_argument("--count", type=_positive_int, default=36, help="with --misclassified: how many digits")
-    plot.add_argument("--device", type=_device, default="cpu", help="with --misclassified: cpu, cuda, cuda:N or auto")
+    plot.add_argument(
+        "--device",
+        type=_device,
+        default="cpu",
+        help="with --misclassified: cpu, cuda, cuda:N or auto (the CPU: one pass over the test set needs no GPU)",
+    )
     _add_data_arguments(plot, download=False)
     plot.set_defaults(run=cmd_plot)
 
@@ -245,15 +256,16 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
     try:
-        status = args.run(args)
-        sys.stdout.flush()  # inside the try, so a closed pipe is caught here too
+        with sigterm_as_interrupt():  # SIGTERM (docker stop, schedulers) ends a command as Ctrl-C does
+            status = args.run(args)
+            sys.stdout.flush()  # inside the try, so a closed pipe is caught here too
         return status
-    except GpunetError as e:
+    except GpunetError as e:  # every expected failure, turned into one line where it happens
         print(f"gpunet: error: {e}", file=sys.stderr)
         return 2
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as stop:
         print("gpunet: interrupted", file=sys.stderr)
-        return 130
+        return exit_status(stop)
     except BrokenPipeError:  # the reader went away (`gpunet ... | head`): stop quietly, as Unix tools do
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 141

@@ -6,6 +6,7 @@ import json
 import os
 import platform
 import sys
+from pathlib import Path
 
 import numpy as np
 
@@ -27,8 +28,15 @@ from .data import (
 from .errors import ConfigError
 from .network import Network
 
-TRAIN_DEFAULTS = {"sizes": [784, 30, 10], "epochs": 30, "batch_size": 10, "eta": 3.0, "dtype": "float32"}
-FROM_CHECKPOINT = ("sizes", "batch_size", "eta", "dtype", "seed")
+TRAIN_DEFAULTS = {
+    "sizes": [784, 30, 10],
+    "epochs": 30,
+    "batch_size": 10,
+    "eta": 3.0,
+    "dtype": "float32",
+    "validation_size": 10_000,
+}
+FROM_CHECKPOINT = ("sizes", "batch_size", "eta", "dtype", "seed", "validation_size")
 
 
 def say(*args, **kwargs) -> None:
@@ -55,7 +63,8 @@ def host_data(args):
         raise not_found(
             folders, ", or drop --no-download" if hasattr(args, "download") else ", or run `gpunet data download`"
         )
-    return load_host(folder, getattr(args, "validation_size", 10_000))
+    size = getattr(args, "validation_size", None)
+    return load_host(folder, 10_000 if size is None else size)
 
 
 def _backend(args):
@@ -74,102 +83,127 @@ def _check_fits(sizes, host) -> None:
 
 
 def _network_for(args, backend):
-    """A new network from the flags, or the one in ``--resume``; and the settings of the run."""
+    """A new network from the flags, or the one in ``--resume``; the settings of the run; its id."""
+    from .runs import checkpoint_settings, new_run_id
+
     if args.resume:
-        explicit = [k for k in FROM_CHECKPOINT if getattr(args, k) is not None]
-        if explicit:
-            flag = "--" + explicit[0].replace("_", "-")
-            raise ConfigError(f"{flag} comes from the checkpoint when resuming; leave it out")
         net = Network.load(args.resume, device=backend)
-        settings = net.record.get("settings")
-        if not settings:
-            raise DataError(f"{args.resume}: a saved model, not a checkpoint (it has no training settings)")
-        settings = {**settings, "epochs": args.epochs if args.epochs is not None else settings["epochs"]}
-        return net, settings
+        settings, run = checkpoint_settings(net, args.resume)
+        changed = [k for k in FROM_CHECKPOINT if getattr(args, k) not in (None, settings.get(k))]
+        if changed:
+            flag = "--" + changed[0].replace("_", "-")
+            raise ConfigError(f"{flag} comes from the checkpoint when resuming; leave it out")
+        if args.epochs is not None:
+            settings["epochs"] = args.epochs
+        args.validation_size = settings["validation_size"]
+        return net, settings, run
     settings = {k: getattr(args, k) if getattr(args, k) is not None else v for k, v in TRAIN_DEFAULTS.items()}
     settings["seed"] = args.seed if args.seed is not None else int(np.random.SeedSequence().entropy % 2**32)
+    args.validation_size = settings["validation_size"]
     net = Network(settings["sizes"], seed=settings["seed"], device=backend, dtype=settings["dtype"])
-    return net, settings
+    return net, settings, new_run_id()
+
+
+def _run_targets(args, net) -> dict:
+    """The files the run writes: a resumed run goes on writing its checkpoint and its log."""
+    log = args.log
+    if args.resume and log is None and net.record.get("log"):
+        log = Path(net.record["log"])
+        if not log.parent.is_dir():
+            say(f"the run's log {log} is in a folder that is gone; not logging (--log PATH starts a new one)")
+            log = None
+    return {"--checkpoint": args.checkpoint or args.resume, "--log": log, "--save": args.save}
+
+
+def _resume_command(args, checkpoint) -> str:
+    data = [f"--data {args.data}"] if args.data else [f"--data-dir {args.data_dir}"] if args.data_dir else []
+    return " ".join(["gpunet train --resume", str(checkpoint), *data])
 
 
 def cmd_train(args) -> int:
-    from .runs import JsonLog, check_writable, manifest
+    from .runs import RunFiles, exit_status, file_sha256, manifest
 
-    for flag in ("save", "checkpoint", "log"):
-        if getattr(args, flag):
-            check_writable(getattr(args, flag), f"--{flag}")
     backend = _backend(args)
-    host = host_data(args)
-    net, settings = _network_for(args, backend)
-    _check_fits(net.sizes, host)
-    if args.eval == "validation" and len(host.validation[1]) == 0:
-        raise ConfigError("--eval validation needs --validation-size > 0")
-    if args.eval == "test" and len(host.test[1]) == 0:
-        raise ConfigError(f"{host.source} has no test images: use --eval validation or --eval none")
-    data = pin(host, backend, net.dtype, net.sizes[-1])
-    settings.update(eval=args.eval, validation_size=len(host.validation[1]), fused=args.fused)
-    path = f"fused ({backend.fused})" if args.fused and backend.fused else "portable"
-    device = f"device {backend.name} ({backend.description})"
-    print(f"gpunet {__version__} | {device} | {backend.library} | {settings['dtype']}")
-    print(
-        f"sizes {net.sizes} | {len(host.train[1])} train / {len(host.validation[1])} validation / "
-        f"{len(host.test[1])} test | {data.nbytes / 1e6:.1f} MB pinned on {backend.name} | {path} path"
-    )
-    resumed = f" | resumed at epoch {net.epoch} from {args.resume}" if args.resume else ""
-    print(
-        f"epochs {settings['epochs']} | mini-batch {settings['batch_size']} | eta {settings['eta']:g} | "
-        f"seed {settings['seed']} | eval {args.eval}{resumed}",
-        flush=True,
-    )
-    record = {"settings": settings}
-    if args.save or args.log or args.checkpoint:
-        record["manifest"] = manifest(backend, settings, host.files, data.nbytes)
-    log = JsonLog(args.log, record.get("manifest", {})) if args.log else None
-    seconds = list(net.record.get("epoch_seconds", [])) if args.resume else []
-    saved = {"epoch": None}
-    bar = _progress_bar(len(host.train[1]))
-
-    def after_epoch(result):
-        if bar:
-            bar.close()  # clear the epoch's bar before its line
-        print(result, flush=True)
-        seconds.append(result.seconds)
-        entry = {"epoch": result.epoch, "seconds": result.seconds, "eval": args.eval}
-        if result.correct is not None:
-            entry.update(correct=result.correct, total=result.total, accuracy=result.correct / result.total)
-        if args.monitor_cost:
-            entry["training_cost"] = net.total_cost(data.training_data)
-        if log:
-            log.append(entry)
-        if args.checkpoint:
-            net.save(args.checkpoint, **record, epoch_seconds=seconds)
-            saved["epoch"] = result.epoch
-
-    remaining = max(settings["epochs"] - net.epoch, 0)
-    try:
-        net.SGD(
-            data.training_data,
-            remaining,
-            settings["batch_size"],
-            settings["eta"],
-            test_data={"test": data.test_data, "validation": data.validation_data, "none": None}[args.eval],
-            callback=after_epoch,
-            fused=args.fused,
-            progress=bar,
+    net, settings, run = _network_for(args, backend)
+    if args.resume and net.epoch >= settings["epochs"]:
+        say(
+            f"nothing to do: {args.resume} has {net.epoch} epochs, the run ends at {settings['epochs']}; "
+            f"give --epochs N (N > {net.epoch}) to train on"
         )
-    except KeyboardInterrupt:
-        if saved["epoch"] is not None:
-            say(f"interrupted; epoch {saved['epoch']} is saved in {args.checkpoint}: resume with")
-            say(f"  gpunet train --resume {args.checkpoint}")
-        else:
-            say("interrupted; nothing was saved (--checkpoint PATH keeps every epoch)")
-        return 130
-    finally:
-        if bar:
-            bar.close()
-    if args.save:
-        net.save(args.save, **record, epoch_seconds=seconds)
-        say(f"saved the network to {args.save}")
+        return 0
+    with RunFiles(_run_targets(args, net), run, net.epoch if args.resume else None, args.force) as files:
+        host = host_data(args)
+        _check_fits(net.sizes, host)
+        if args.eval == "validation" and len(host.validation[1]) == 0:
+            raise ConfigError("--eval validation needs --validation-size > 0")
+        if args.eval == "test" and len(host.test[1]) == 0:
+            raise ConfigError(f"{host.source} has no test images: use --eval validation or --eval none")
+        hashes = {str(p): file_sha256(p) for p in host.files} if files.paths else {}
+        if args.resume and sorted(hashes.values()) != settings["data"]:
+            raise DataError(
+                f"{args.resume}: trained on other data files than these; give the first run's --data-dir or --data"
+            )
+        data = pin(host, backend, net.dtype, net.sizes[-1])
+        settings.update(eval=args.eval, fused=args.fused, data=sorted(hashes.values()))
+        path = f"fused ({backend.fused})" if args.fused and backend.fused else "portable"
+        device = f"device {backend.name} ({backend.description})"
+        print(f"gpunet {__version__} | {device} | {backend.library} | {settings['dtype']}")
+        print(
+            f"sizes {net.sizes} | {len(host.train[1])} train / {len(host.validation[1])} validation / "
+            f"{len(host.test[1])} test | {data.nbytes / 1e6:.1f} MB pinned on {backend.name} | {path} path"
+        )
+        resumed = f" | resumed at epoch {net.epoch} from {args.resume}" if args.resume else ""
+        print(
+            f"epochs {settings['epochs']} | mini-batch {settings['batch_size']} | eta {settings['eta']:g} | "
+            f"seed {settings['seed']} | eval {args.eval}{resumed}",
+            flush=True,
+        )
+        log = files.paths.get("--log")
+        record = {"settings": settings, "run": run, "log": str(log.resolve()) if log else None}
+        if files.paths:
+            record["manifest"] = manifest(backend, settings, hashes, data.nbytes, run)
+            files.start_log(record["manifest"])
+        seconds = list(net.record.get("epoch_seconds", [])) if args.resume else []
+        if args.resume and net.epoch and files.paths["--checkpoint"] == Path(args.resume):
+            files.saved_epoch = net.epoch - 1
+        bar = _progress_bar(len(host.train[1]))
+
+        def after_epoch(result):
+            if bar:
+                bar.close()  # clear the epoch's bar before its line
+            print(result, flush=True)
+            seconds.append(result.seconds)
+            entry = {"epoch": result.epoch, "seconds": result.seconds, "eval": args.eval}
+            if result.correct is not None:
+                entry.update(correct=result.correct, total=result.total, accuracy=result.correct / result.total)
+            if args.monitor_cost:
+                entry["training_cost"] = net.total_cost(data.training_data)
+            files.after_epoch(net, entry, {**record, "epoch_seconds": seconds})
+
+        try:
+            net.SGD(
+                data.training_data,
+                settings["epochs"] - net.epoch,
+                settings["batch_size"],
+                settings["eta"],
+                test_data={"test": data.test_data, "validation": data.validation_data, "none": None}[args.eval],
+                callback=after_epoch,
+                fused=args.fused,
+                progress=bar,
+            )
+        except KeyboardInterrupt as stop:  # Ctrl-C, or SIGTERM (runs.Terminated)
+            checkpoint = files.paths.get("--checkpoint")
+            if files.saved_epoch is not None:
+                say(f"interrupted; epoch {files.saved_epoch} is saved in {checkpoint}: resume with")
+                say(f"  {_resume_command(args, checkpoint)}")
+            else:
+                say("interrupted; nothing was saved (--checkpoint PATH keeps every epoch)")
+            return exit_status(stop)
+        finally:
+            if bar:
+                bar.close()
+        if files.save(net, {**record, "epoch_seconds": seconds}):
+            say(f"saved the network to {args.save}")
     return 0
 
 
@@ -249,7 +283,10 @@ def cmd_predict(args) -> int:
 
 def cmd_plot(args) -> int:
     from . import plots
+    from .runs import check_writable
 
+    plots.output_format(args.output)
+    check_writable(args.output, "-o")
     if args.misclassified:
         _, host, _, predicted = _predictions(args, args.misclassified, "test")
         shown = plots.misclassified(host.test, host.image_shape, predicted, args.output, args.count)

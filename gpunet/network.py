@@ -20,6 +20,7 @@ from array_api_compat import array_namespace
 
 from .backend import Backend, get_backend
 from .errors import ConfigError
+from .validation import COUNT, POSITIVE_INT, POSITIVE_REAL, check, check_sizes
 
 
 def sigmoid(xp, z):
@@ -98,9 +99,7 @@ class Network:
     """The book's ``Network``, with the same names, on any array backend."""
 
     def __init__(self, sizes: Sequence[int], seed=None, device: str | Backend = "auto", dtype: str = "float32"):
-        sizes = list(sizes)
-        if len(sizes) < 2 or any(not isinstance(n, int) or isinstance(n, bool) or n < 1 for n in sizes):
-            raise ConfigError(f"sizes must be two or more positive layer sizes, got {sizes}")
+        sizes = check_sizes(sizes)
         if dtype not in ("float32", "float64"):
             raise ConfigError(f"dtype must be float32 or float64, got {dtype!r}")
         self.backend = device if isinstance(device, Backend) else get_backend(device)
@@ -110,8 +109,10 @@ class Network:
         self.sizes = sizes
         n = sum(x * y + y for x, y in zip(sizes[:-1], sizes[1:]))  # weights and biases, drawn in float64 first
         self.backend.check_memory(n * np.dtype(dtype).itemsize, f"sizes {sizes} ({n:,} parameters)", host=8 * n)
-        # One host generator drives the initial parameters and every epoch's shuffle,
-        # so a seed means the same numbers on every device. N(0, 1), in the book's order.
+        # One host generator drives the initial parameters, N(0, 1) in the book's order, and
+        # every epoch's shuffle: a seed gives the same starting point and the same order of
+        # examples on every device. It does not give bit-identical weights after an epoch:
+        # devices sum in different orders, and SGD amplifies those last-bit differences.
         self.rng = np.random.default_rng(seed)
         biases = [self.rng.standard_normal((y, 1)) for y in sizes[1:]]
         weights = [self.rng.standard_normal((y, x)) for x, y in zip(sizes[:-1], sizes[1:])]
@@ -173,7 +174,7 @@ class Network:
         Epochs are numbered on from ``self.epoch``; ``progress(k)`` is told as each
         k more examples are done.
         """
-        _check_training(epochs, mini_batch_size, eta)
+        epochs, mini_batch_size, eta = _check_training(epochs, mini_batch_size, eta)
         xp = self.xp
         x, y = (self.backend.asarray(a, dtype=self.dtype) for a in training_data)
         n = x.shape[0]
@@ -236,10 +237,9 @@ class Network:
         return float(self.xp.sum(diff * diff)) / (2 * x.shape[0])
 
 
-def _check_training(epochs, mini_batch_size, eta) -> None:
-    if not isinstance(epochs, int) or epochs < 0:
-        raise ConfigError(f"epochs must be a whole number >= 0, got {epochs!r}")
-    if not isinstance(mini_batch_size, int) or mini_batch_size < 1:
-        raise ConfigError(f"mini-batch size must be a whole number >= 1, got {mini_batch_size!r}")
-    if not (isinstance(eta, (int, float)) and math.isfinite(eta) and eta > 0):
-        raise ConfigError(f"eta (the learning rate) must be a finite number > 0, got {eta!r}")
+def _check_training(epochs, mini_batch_size, eta) -> tuple[int, int, float]:
+    return (
+        check("epochs", epochs, COUNT),
+        check("mini-batch size", mini_batch_size, POSITIVE_INT),
+        check("eta (the learning rate)", eta, POSITIVE_REAL),
+    )

@@ -22,8 +22,21 @@ def _pyplot():
     return plt
 
 
+FORMATS = {".png": "png", ".pdf": "pdf", ".svg": "svg", ".jpg": "jpeg", ".jpeg": "jpeg"}
+
+
+def output_format(output) -> str:
+    """The picture format that ``-o``'s name asks for; refused in one line when it names none we write."""
+    suffix = Path(output).suffix.lower()
+    if suffix not in FORMATS:
+        raise ConfigError(f"-o {output}: cannot tell the picture format from {suffix or 'no suffix'!r}; "
+                          f"end the name in {', '.join(FORMATS)}")  # fmt: skip
+    return FORMATS[suffix]
+
+
 def _save(fig, output) -> None:
-    atomic_write(output, lambda f: fig.savefig(f, format="png", dpi=100))
+    fmt = output_format(output)
+    atomic_write(output, lambda f: fig.savefig(f, format=fmt, dpi=100))
 
 
 def label(manifest: dict, path) -> str:
@@ -40,6 +53,11 @@ def curves(logs, output) -> None:
     plt = _pyplot()
     runs = [(path, *read_log(path)) for path in logs]
     with_cost = any("training_cost" in e for _, _, epochs in runs for e in epochs)
+    if not with_cost and not any("accuracy" in e for _, _, epochs in runs for e in epochs):
+        raise ConfigError(
+            f"nothing to plot: {', '.join(map(str, logs))} scored no epoch (trained with --eval none) and logged "
+            "no cost; train with --eval test or validation, or --monitor-cost"
+        )
     fig, axes = plt.subplots(1, 2 if with_cost else 1, figsize=(12 if with_cost else 7, 4.5), squeeze=False)
     for path, manifest, epochs in runs:
         scored = [e for e in epochs if "accuracy" in e]

@@ -1,0 +1,59 @@
+"""One check for every number a user gives gpunet, from Python or from a file.
+
+In the manner of scikit-learn's ``_param_validation``: a parameter is an :class:`Interval` of a
+:mod:`numbers` type, so NumPy's integers and floats (``np.int64(30)``, ``np.float32(3.0)``) are
+accepted wherever Python's are, and ``True`` is not taken for 1.
+"""
+
+from __future__ import annotations
+
+import math
+import numbers
+from dataclasses import dataclass
+from typing import Any
+
+from .errors import ConfigError
+
+
+@dataclass(frozen=True)
+class Interval:
+    """Numbers of ``kind`` (``numbers.Integral`` or ``numbers.Real``) from ``low`` up, finite, and ``> low`` if open."""
+
+    kind: Any  # numbers.Integral or numbers.Real
+    low: float | None = None
+    open_low: bool = False
+
+    def describe(self) -> str:
+        what = "a whole number" if self.kind is numbers.Integral else "a finite number"
+        return what if self.low is None else f"{what} {'>' if self.open_low else '>='} {self.low:g}"
+
+    def holds(self, value: Any) -> bool:
+        if isinstance(value, bool) or not isinstance(value, self.kind):
+            return False
+        if self.kind is numbers.Real and not math.isfinite(value):
+            return False
+        return self.low is None or (value > self.low if self.open_low else value >= self.low)
+
+
+COUNT = Interval(numbers.Integral, 0)  # epochs, a seed, an epoch counter, a validation size
+POSITIVE_INT = Interval(numbers.Integral, 1)  # layer sizes, a mini-batch size
+POSITIVE_REAL = Interval(numbers.Real, 0, open_low=True)  # the learning rate eta
+NON_NEGATIVE_REAL = Interval(numbers.Real, 0)  # an accuracy, a cost
+
+
+def check(name: str, value, interval: Interval, error=ConfigError):
+    """``value`` as a Python int or float when it lies in ``interval``; else ``error`` naming ``name``."""
+    if not interval.holds(value):
+        raise error(f"{name} must be {interval.describe()}, got {value!r}")
+    return int(value) if interval.kind is numbers.Integral else float(value)
+
+
+def check_sizes(sizes, error=ConfigError) -> list[int]:
+    """Layer sizes: a sequence of two or more whole numbers >= 1, as Python ints."""
+    try:
+        sizes = list(sizes)
+    except TypeError:
+        raise error(f"sizes must be two or more positive layer sizes, got {sizes!r}") from None
+    if len(sizes) < 2 or not all(POSITIVE_INT.holds(n) for n in sizes):
+        raise error(f"sizes must be two or more positive layer sizes, got {sizes!r}")
+    return [int(n) for n in sizes]

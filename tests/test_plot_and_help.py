@@ -1,0 +1,90 @@
+"""--help says what each flag does; plot refuses what it cannot draw or write, in one line."""
+
+import json
+import re
+
+import pytest
+from helpers import assert_one_line_error, cli, write_mnist_like
+
+COMMANDS = ["train", "evaluate", "predict", "plot", "bench", "info"]
+
+
+@pytest.mark.parametrize("command", COMMANDS)
+def test_help_says_what_switches_do_not_their_stored_value(command):
+    run = cli(command, "--help")
+    assert run.returncode == 0
+    flat = " ".join(run.stdout.split())
+    assert not re.search(r"\(default: (True|False)\)", flat), flat
+
+
+@pytest.mark.parametrize("command, default", [("train", "auto"), ("evaluate", "auto"), ("predict", "cpu"),
+                                              ("plot", "cpu"), ("bench", "cpu")])  # fmt: skip
+def test_every_device_flag_states_its_default(command, default):
+    flat = " ".join(cli(command, "--help").stdout.split())
+    device_help = flat[flat.rindex("--device DEVICE ") :]
+    assert f"(default: {default})" in device_help[:300], device_help[:300]
+
+
+def test_train_help_says_what_the_validation_size_defaults_to():
+    flat = " ".join(cli("train", "--help").stdout.split())
+    assert "(default: 10000; on --resume, the checkpoint's)" in flat
+
+
+@pytest.fixture
+def logs(tmp_path):
+    write_mnist_like(tmp_path / "d", 30, 10, rows=4, cols=4)
+    common = ["train", "--device", "cpu", "--data-dir", tmp_path / "d", "--sizes", "16,10", "--epochs", "2",
+              "--validation-size", "0"]  # fmt: skip
+    assert cli(*common, "--eval", "none", "--log", tmp_path / "none.jsonl").returncode == 0
+    assert cli(*common, "--log", tmp_path / "test.jsonl").returncode == 0
+    return tmp_path
+
+
+def test_a_log_with_nothing_scored_is_nothing_to_plot(logs):
+    pytest.importorskip("matplotlib")
+    run = cli("plot", logs / "none.jsonl", "-o", logs / "c.png")
+    assert_one_line_error(run, "nothing to plot", "--eval")
+    assert not (logs / "c.png").exists()
+
+
+@pytest.mark.parametrize("suffix, magic", [(".jpg", b"\xff\xd8\xff"), (".jpeg", b"\xff\xd8\xff"),
+                                           (".png", b"\x89PNG"), (".pdf", b"%PDF"), (".svg", b"<?xml")])  # fmt: skip
+def test_plot_writes_the_format_its_name_asks_for(logs, suffix, magic):
+    pytest.importorskip("matplotlib")
+    pytest.importorskip("PIL")
+    run = cli("plot", logs / "test.jsonl", "-o", logs / f"c{suffix}")
+    assert run.returncode == 0, run.stderr
+    assert (logs / f"c{suffix}").read_bytes().startswith(magic)
+
+
+@pytest.mark.parametrize("name", ["c.foo", "c", "c.png.part"])
+def test_plot_refuses_a_format_it_cannot_tell_before_drawing(logs, name):
+    run = cli("plot", logs / "test.jsonl", "-o", logs / name)
+    assert_one_line_error(run, "-o", "picture format")
+    assert not (logs / name).exists()
+
+
+def test_plot_into_a_folder_is_one_line(logs):
+    (logs / "out.png").mkdir()
+    assert_one_line_error(cli("plot", logs / "test.jsonl", "-o", logs / "out.png"), "a folder")
+
+
+@pytest.mark.parametrize(
+    "line, fragment",
+    [
+        ({"type": "epoch", "seconds": 1.0}, "'epoch'"),
+        ({"type": "epoch", "epoch": "2"}, "'epoch'"),
+        ({"type": "epoch", "epoch": 2, "accuracy": "high"}, "'accuracy'"),
+        ([1, 2], "not a JSON object"),
+    ],
+)
+def test_a_bad_log_line_names_the_file_and_the_line(logs, line, fragment):
+    with open(logs / "test.jsonl", "a") as f:
+        f.write(json.dumps(line) + "\n")
+    run = cli("plot", logs / "test.jsonl", "-o", logs / "c.png")
+    assert_one_line_error(run, "test.jsonl, line 4", fragment)
+
+
+def test_a_log_that_is_not_text_is_one_line(logs):
+    (logs / "bin.jsonl").write_bytes(b"\xff\xfe\x00junk")
+    assert_one_line_error(cli("plot", logs / "bin.jsonl", "-o", logs / "c.png"), "bin.jsonl")

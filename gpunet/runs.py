@@ -65,7 +65,8 @@ def save_network(net, path, record: dict) -> None:
 def load_network(cls, path, device):
     path = Path(path)
     try:
-        with np.load(path, allow_pickle=False) as npz:
+        # np.load(path) leaves its file open when the zip is damaged: open it here, so it is always closed
+        with open(path, "rb") as f, np.load(f, allow_pickle=False) as npz:
             arrays = {name: npz[name] for name in npz.files}
         sizes = [int(n) for n in arrays["sizes"]]
         state = json.loads(str(arrays["state"]))

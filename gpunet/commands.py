@@ -67,7 +67,7 @@ def _network_for(args, backend):
         settings = {**settings, "epochs": args.epochs if args.epochs is not None else settings["epochs"]}
         return net, settings
     settings = {k: getattr(args, k) if getattr(args, k) is not None else v for k, v in TRAIN_DEFAULTS.items()}
-    settings["seed"] = args.seed if args.seed is not None else int(np.random.SeedSequence().entropy % 2**32)
+    settings["seed"] = args.seed if args.seed is not None else int(np.random.SeedSequence().generate_state(1)[0])
     net = Network(settings["sizes"], seed=settings["seed"], device=backend, dtype=settings["dtype"])
     return net, settings
 
@@ -181,7 +181,7 @@ def _predictions(args, model, split_name):
     host = host_data(args)
     _check_fits(net.sizes, host)
     split = {"test": host.test, "validation": host.validation, "train": host.train}[split_name]
-    x, _ = pin_split(backend, *split, net.dtype)
+    x, _ = pin_split(backend, split[0], split[1], net.dtype)
     return net, host, split, backend.to_host(net.predict(x))
 
 

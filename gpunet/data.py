@@ -16,7 +16,7 @@ import numpy as np
 from .errors import GpunetError
 
 # IDX type codes (http://yann.lecun.com/exdb/mnist/): all multi-byte values are big-endian.
-IDX_DTYPES = {
+IDX_DTYPES: dict[int, np.dtype] = {
     0x08: np.dtype(np.uint8),
     0x09: np.dtype(np.int8),
     0x0B: np.dtype(">i2"),
@@ -194,7 +194,7 @@ def pin_split(backend, images, labels, dtype):
 def pin(host: HostData, backend, dtype) -> DeviceData:
     """Copy every split to the device once: uint8 pixels cross as they are, then are scaled there."""
     xp = backend.xp
-    arrays = []
+    arrays: list = []
 
     def to_device(images, labels):
         x, y = pin_split(backend, images, labels, dtype)

@@ -54,12 +54,12 @@ def check_writable(path, flag: str) -> None:
 
 def save_network(net, path, record: dict) -> None:
     backend = net.backend
-    arrays = {"sizes": np.asarray(net.sizes, np.int64)}
+    arrays: dict[str, np.ndarray] = {"sizes": np.asarray(net.sizes, np.int64)}
     for l, (w, b) in enumerate(zip(net.weights, net.biases)):
         arrays[f"w{l}"], arrays[f"b{l}"] = backend.to_host(w), backend.to_host(b)
     state = {"epoch": net.epoch, "rng": net.rng.bit_generator.state, "record": record}
     arrays["state"] = np.asarray(json.dumps(state))  # a unicode string: no pickle needed to read it
-    atomic_write(path, lambda f: np.savez(f, **arrays))
+    atomic_write(path, lambda f: np.savez(f, allow_pickle=False, **arrays))  # as load() reads it
 
 
 def load_network(cls, path, device):

@@ -92,7 +92,12 @@ def test_ctrl_c_keeps_the_last_complete_epoch_and_exits_130(tmp_path):
     """A real process and a real SIGINT; small epochs, so the signal may land while a checkpoint is written."""
     checkpoint, epochs = tmp_path / "ck.npz", 100_000
     write_mnist_like(tmp_path / "d", 2000, 10)
-    code = "import sys; from gpunet.cli import main; sys.exit(main(sys.argv[1:]))"
+    # Python turns SIGINT into KeyboardInterrupt unless it starts with SIGINT ignored, as a background job of a
+    # non-interactive shell does (`pytest &` in a script): restore the handler a terminal's Ctrl-C would meet.
+    code = (
+        "import signal, sys; signal.signal(signal.SIGINT, signal.default_int_handler); "
+        "from gpunet.cli import main; sys.exit(main(sys.argv[1:]))"
+    )
     args = ["train", "--device", "cpu", "--epochs", str(epochs), "--seed", "0", "--eval", "none",
             "--validation-size", "0", "--data-dir", str(tmp_path / "d"), "--checkpoint", str(checkpoint)]  # fmt: skip
     proc = subprocess.Popen([sys.executable, "-c", code, *args], cwd=ROOT, stdout=subprocess.PIPE,

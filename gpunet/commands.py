@@ -98,7 +98,7 @@ def _network_for(args, backend):
         args.validation_size = settings["validation_size"]
         return net, settings, run
     settings = {k: getattr(args, k) if getattr(args, k) is not None else v for k, v in TRAIN_DEFAULTS.items()}
-    settings["seed"] = args.seed if args.seed is not None else int(np.random.SeedSequence().entropy % 2**32)
+    settings["seed"] = args.seed if args.seed is not None else int(np.random.SeedSequence().generate_state(1)[0])
     args.validation_size = settings["validation_size"]
     net = Network(settings["sizes"], seed=settings["seed"], device=backend, dtype=settings["dtype"])
     return net, settings, new_run_id()
@@ -237,7 +237,7 @@ def _predictions(args, model, split_name):
     host = host_data(args)
     _check_fits(net.sizes, host)
     split = {"test": host.test, "validation": host.validation, "train": host.train}[split_name]
-    x, _ = pin_split(backend, *split, net.dtype)
+    x, _ = pin_split(backend, split[0], split[1], net.dtype)
     return net, host, split, backend.to_host(net.predict(x))
 
 

@@ -294,7 +294,7 @@ def pin(host: HostData, backend, dtype, n_outputs: int | None = None) -> DeviceD
     n, n_train = sum(len(split[1]) for split in (host.train, host.validation, host.test)), len(host.train[1])
     needed = n * (math.prod(host.image_shape) * itemsize + 8) + n_train * n_outputs * itemsize
     backend.check_memory(needed, f"the data as {n:,} {host.image_shape} images on {backend.name}")
-    arrays = []
+    arrays: list = []
 
     def to_device(images, labels):
         x, y = pin_split(backend, images, labels, dtype)

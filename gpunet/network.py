@@ -119,6 +119,7 @@ class Network:
         self.biases = [self.backend.asarray(b, dtype=self.dtype) for b in biases]
         self.weights = [self.backend.asarray(w, dtype=self.dtype) for w in weights]
         self.epoch = 0  # epochs of SGD completed
+        self.record: dict = {}  # what save() stored beside the parameters (settings, manifest); see load()
 
     def save(self, path, **record) -> None:
         """Write sizes, dtype, parameters, epoch and the generator's state to ``path`` (.npz), atomically.

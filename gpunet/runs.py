@@ -179,7 +179,7 @@ def save_network(net, path, record: dict) -> None:
     state = {"epoch": net.epoch, "rng": net.rng.bit_generator.state, "record": record}
     arrays["state"] = np.asarray(json.dumps(state))  # a unicode string: no pickle needed to read it
     with uninterrupted():
-        atomic_write(path, lambda f: np.savez(f, **arrays))
+        atomic_write(path, lambda f: np.savez(f, allow_pickle=False, **arrays))  # as load() reads it
 
 
 class _ModelFile:

@@ -2,8 +2,12 @@
 
 import gzip
 import struct
+from pathlib import Path
 
 import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+MNIST = ROOT / "data"  # the real MNIST files shipped with the checkout
 
 
 def book_parameters(sizes, seed):

@@ -2,8 +2,7 @@
 
 import json
 
-from helpers import write_mnist_like
-from test_cli import gpunet
+from helpers import cli, write_mnist_like
 
 from gpunet.bench import flops_per_example
 
@@ -15,7 +14,7 @@ def test_flops_per_example_counts_the_three_products():
 
 def test_bench_prints_a_row_per_path_with_the_ratio_to_the_book(tmp_path):
     write_mnist_like(tmp_path, 120, 10, rows=6, cols=6)
-    run = gpunet(
+    run = cli(
         "bench", "--data-dir", str(tmp_path), "--sizes", "36,8,10", "--batch-size", "10",
         "--epochs", "2", "--book-examples", "40", "--json", "--validation-size", "20",
     )  # fmt: skip
@@ -25,8 +24,8 @@ def test_bench_prints_a_row_per_path_with_the_ratio_to_the_book(tmp_path):
     for r in rows:
         assert r["s_per_epoch_min"] <= r["s_per_epoch_median"] and r["vs_book"] > 0
         assert r["h2d_bytes_per_epoch"] == 0  # on the CPU nothing crosses to a device
-    table = gpunet("bench", "--data-dir", str(tmp_path), "--sizes", "36,8,10", "--epochs", "1", "--book-examples", "0",
-                   "--validation-size", "20")  # fmt: skip
+    table = cli("bench", "--data-dir", str(tmp_path), "--sizes", "36,8,10", "--epochs", "1", "--book-examples", "0",
+                "--validation-size", "20")  # fmt: skip
     assert table.returncode == 0 and "portable" in table.stdout and "book loop" not in table.stdout
 
 

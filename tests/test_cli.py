@@ -1,24 +1,24 @@
-"""``gpunet`` as a user runs it: a subprocess, its exit status, its output."""
+"""``gpunet`` as a user runs it: its exit status and its output.
+
+The commands run in-process (``helpers.cli`` calls ``gpunet.cli.main``); the last tests start a real
+interpreter, for what only a process shows: its exit status, a closed pipe.
+"""
 
 import os
 import re
 import subprocess
 import sys
-from pathlib import Path
+import warnings
 
+import fake_cupy
 import pytest
-from helpers import write_mnist_like
+from helpers import MNIST, ROOT, assert_one_line_error, cli, write_mnist_like
 
-ROOT = Path(__file__).resolve().parents[1]
-MNIST = ROOT / "data"
-FAKE_CUPY_NO_DRIVER = """
-import sys, types
-cupy = types.ModuleType("cupy"); cupy.__version__ = "14.0.0"; cupy.is_available = lambda: False
-sys.modules["cupy"] = cupy
-"""
+__all__ = ["MNIST", "ROOT", "assert_one_line_error", "gpunet"]  # what other test modules import from here
 
 
 def gpunet(*args, env=None, cwd=ROOT, prelude=""):
+    """``gpunet ARGS`` in a fresh interpreter: for signals, pipes and interpreter start-up only (slow)."""
     code = prelude + "import sys; from gpunet.cli import main; sys.exit(main(sys.argv[1:]))"
     return subprocess.run(
         [sys.executable, "-c", code, *args],
@@ -30,18 +30,16 @@ def gpunet(*args, env=None, cwd=ROOT, prelude=""):
     )
 
 
-def assert_one_line_error(run, *fragments):
-    assert run.returncode == 2, run.stderr
-    lines = run.stderr.strip().splitlines()
-    assert len(lines) == 1, run.stderr
-    assert "Traceback" not in run.stderr
-    for fragment in fragments:
-        assert fragment in lines[0], lines[0]
+@pytest.fixture(autouse=True)
+def in_the_checkout(monkeypatch):
+    """Run from the checkout, as a user of the README does (and as the subprocesses these tests replace did)."""
+    monkeypatch.chdir(ROOT)
 
 
-def test_version_and_help_show_defaults():
-    assert gpunet("--version").stdout.startswith("gpunet ")
-    help_text = gpunet("train", "--help").stdout
+def test_version_and_help_show_defaults(monkeypatch):
+    monkeypatch.setenv("COLUMNS", "200")  # argparse wraps the help to the terminal's width
+    assert cli("--version").stdout.startswith("gpunet ")
+    help_text = cli("train", "--help").stdout
     for default in ("default: auto", "default: 784,30,10", "default: 30", "default: 3.0", "default: float32"):
         assert default in help_text
 
@@ -64,32 +62,34 @@ def test_version_and_help_show_defaults():
     ],
 )
 def test_invalid_settings_are_one_line_and_exit_2(args, fragment):
-    assert_one_line_error(gpunet("train", "--device", "cpu", "--epochs", "1", *args), fragment)
+    assert_one_line_error(cli("train", "--device", "cpu", "--epochs", "1", *args), fragment)
 
 
 def test_missing_data_names_the_file(tmp_path):
-    run = gpunet("train", "--device", "cpu", "--data-dir", str(tmp_path / "none"), "--no-download")
+    run = cli("train", "--device", "cpu", "--data-dir", str(tmp_path / "none"), "--no-download")
     assert_one_line_error(run, "train-images-idx3-ubyte.gz", "file not found", "--data-dir", "gpunet data download")
 
 
 def test_corrupt_data_names_the_file(tmp_path):
     write_mnist_like(tmp_path, 20, 5)
     (tmp_path / "t10k-images-idx3-ubyte.gz").write_bytes(b"\x1f\x8b\x08garbage")
-    assert_one_line_error(gpunet("train", "--device", "cpu", "--data-dir", str(tmp_path)), "t10k-images-idx3-ubyte.gz")
+    assert_one_line_error(cli("train", "--device", "cpu", "--data-dir", str(tmp_path)), "t10k-images-idx3-ubyte.gz")
 
 
-def test_cuda_without_cupy_is_one_line():
-    run = gpunet("train", "--device", "cuda", prelude="import sys; sys.modules['cupy'] = None\n")
+def test_cuda_without_cupy_is_one_line(monkeypatch):
+    fake_cupy.install(monkeypatch, "missing")
+    run = cli("train", "--device", "cuda")
     assert_one_line_error(run, "CuPy is not installed", "pip install 'gpunet[cuda12]'")
 
 
-def test_cuda_with_cupy_but_no_driver_is_one_line():
-    assert_one_line_error(gpunet("train", "--device", "cuda", prelude=FAKE_CUPY_NO_DRIVER), "no CUDA driver or GPU")
+def test_cuda_with_cupy_but_no_driver_is_one_line(monkeypatch):
+    fake_cupy.install(monkeypatch, "no-driver")
+    assert_one_line_error(cli("train", "--device", "cuda"), "no CUDA driver or GPU")
 
 
 def test_cuda_on_this_machine_fails_cleanly_or_trains():
     """With whatever CuPy this environment really has (usually none in CI)."""
-    run = gpunet("train", "--device", "cuda", "--epochs", "0")
+    run = cli("train", "--device", "cuda", "--epochs", "0")
     if run.returncode != 0:
         assert_one_line_error(run, "--device cpu")
 
@@ -97,7 +97,7 @@ def test_cuda_on_this_machine_fails_cleanly_or_trains():
 def test_other_idx_datasets_train_end_to_end(tmp_path):
     """8x8 images, 4 classes: the input size and class count come from the files."""
     write_mnist_like(tmp_path, 300, 50, rows=8, cols=8, n_classes=4)
-    run = gpunet(
+    run = cli(
         "train",
         "--device",
         "cpu",
@@ -118,9 +118,10 @@ def test_other_idx_datasets_train_end_to_end(tmp_path):
     assert re.findall(r"^Epoch (\d): \d+ / 100 \(", run.stdout, re.M) == ["0", "1"]
 
 
-def test_auto_says_when_it_falls_back(tmp_path):
+def test_auto_says_when_it_falls_back(tmp_path, monkeypatch):
+    fake_cupy.install(monkeypatch, "missing")
     write_mnist_like(tmp_path, 30, 10, rows=4, cols=4, n_classes=2)
-    run = gpunet(
+    run = cli(
         "train",
         "--data-dir",
         str(tmp_path),
@@ -130,7 +131,6 @@ def test_auto_says_when_it_falls_back(tmp_path):
         "1",
         "--validation-size",
         "0",
-        prelude="import sys; sys.modules['cupy'] = None\n",
     )
     assert run.returncode == 0 and "falling back to the CPU" in run.stderr and "device cpu" in run.stdout
 
@@ -153,13 +153,15 @@ def test_same_seed_same_run(tmp_path):
         "5",
     )
     strip = lambda out: re.sub(r"\([\d.]+ s\)", "", out)  # noqa: E731 - timings differ
-    first, second = gpunet(*args), gpunet(*args)
+    first, second = cli(*args), cli(*args)
     assert first.returncode == 0 and strip(first.stdout) == strip(second.stdout)
 
 
-def test_env_var_points_at_the_data(tmp_path):
+def test_env_var_points_at_the_data(tmp_path, monkeypatch):
     write_mnist_like(tmp_path, 30, 10, rows=4, cols=4, n_classes=2)
-    run = gpunet(
+    monkeypatch.setenv("GPUNET_DATA", str(tmp_path))
+    monkeypatch.chdir(tmp_path.parent)
+    run = cli(
         "train",
         "--device",
         "cpu",
@@ -169,14 +171,12 @@ def test_env_var_points_at_the_data(tmp_path):
         "1",
         "--validation-size",
         "0",
-        env={"GPUNET_DATA": str(tmp_path)},
-        cwd=tmp_path.parent,
     )
     assert run.returncode == 0, run.stderr
 
 
 def test_one_epoch_on_real_mnist_reaches_90_percent():
-    run = gpunet("train", "--device", "cpu", "--epochs", "1", "--seed", "0", "--data-dir", str(MNIST))
+    run = cli("train", "--device", "cpu", "--epochs", "1", "--seed", "0", "--data-dir", str(MNIST))
     assert run.returncode == 0, run.stderr
     assert "50000 train / 10000 validation / 10000 test" in run.stdout
     correct = int(re.search(r"^Epoch 0: (\d+) / 10000", run.stdout, re.M).group(1))
@@ -184,36 +184,24 @@ def test_one_epoch_on_real_mnist_reaches_90_percent():
 
 
 def test_tiny_learning_rate_learns_little_and_huge_one_warns_nothing():
-    slow = gpunet(
-        "train", "--device", "cpu", "--epochs", "5", "--eta", "0.001", "--seed", "0", "--data-dir", str(MNIST)
-    )
+    slow = cli("train", "--device", "cpu", "--epochs", "5", "--eta", "0.001", "--seed", "0", "--data-dir", str(MNIST))
     last = int(re.findall(r"^Epoch \d: (\d+) / 10000", slow.stdout, re.M)[-1])
     assert slow.returncode == 0 and last < 6000
-    wild = gpunet(
-        "train",
-        "--device",
-        "cpu",
-        "--epochs",
-        "1",
-        "--eta",
-        "100",
-        "--seed",
-        "0",
-        "--data-dir",
-        str(MNIST),
-        env={"PYTHONWARNINGS": "error"},
-    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # any warning at all (overflow in exp, ...) would end the run
+        wild = cli("train", "--device", "cpu", "--epochs", "1", "--eta", "100", "--seed", "0", "--data-dir", str(MNIST))
     assert wild.returncode == 0 and wild.stderr == "", wild.stderr
 
 
-def test_info_reports_backends_and_data(tmp_path):
-    run = gpunet("info", prelude="import sys; sys.modules['cupy'] = None\n")
+def test_info_reports_backends_and_data(tmp_path, monkeypatch):
+    fake_cupy.install(monkeypatch, "missing")
+    run = cli("info")
     assert run.returncode == 0, run.stderr
     assert "cpu: " in run.stdout and "cuda: not usable: CuPy is not installed" in run.stdout.replace(
         "CUDA requested but ", ""
     )
     assert "50000 / 10000 / 10000" in run.stdout and "28x28 images, 10 classes" in run.stdout
-    missing = gpunet("info", "--data-dir", str(tmp_path))
+    missing = cli("info", "--data-dir", str(tmp_path))
     assert missing.returncode == 0 and "data: not usable:" in missing.stdout
 
 
@@ -222,3 +210,14 @@ def test_a_closed_pipe_ends_quietly():
     run = subprocess.run(f"'{sys.executable}' -c \"{code}\" | head -c 10", shell=True, capture_output=True, text=True,
                          cwd=ROOT, timeout=60)  # fmt: skip
     assert "Traceback" not in run.stderr and "BrokenPipe" not in run.stderr
+
+
+def test_a_real_process_exits_with_the_status_main_returns(tmp_path):
+    """``python -m gpunet``, as the console script runs it: the exit status is main's, the error one line."""
+    command = [sys.executable, "-m", "gpunet"]
+    version = subprocess.run([*command, "--version"], capture_output=True, text=True, cwd=ROOT, timeout=60)
+    assert version.returncode == 0 and version.stdout.startswith("gpunet "), version.stderr
+    usage = subprocess.run([*command, "train", "--device", "gpu"], capture_output=True, text=True, timeout=60)
+    assert_one_line_error(usage, "--device")
+    missing = gpunet("train", "--device", "cpu", "--data-dir", str(tmp_path), "--no-download")
+    assert_one_line_error(missing, "file not found")

@@ -131,12 +131,12 @@ def test_test_labels_outside_the_training_classes_are_an_error(tmp_path):
 
 @pytest.mark.parametrize("case", BAD)
 def test_malformed_files_end_gpunet_train_with_one_line(tmp_path, case):
-    from test_cli import assert_one_line_error, gpunet
+    from helpers import assert_one_line_error, cli
 
     write_mnist_like(tmp_path, 30, 10, rows=3, cols=4)
     good = write_idx(tmp_path / "ok.idx", np.arange(24, dtype=np.uint8).reshape(2, 3, 4)).read_bytes()
     (tmp_path / "ok.idx").unlink()
     target = tmp_path / "t10k-images-idx3-ubyte.gz"
     target.write_bytes(gzip.compress(BAD[case](good)))
-    run = gpunet("train", "--device", "cpu", "--data-dir", str(tmp_path), "--no-download", "--validation-size", "0")
+    run = cli("train", "--device", "cpu", "--data-dir", str(tmp_path), "--no-download", "--validation-size", "0")
     assert_one_line_error(run, str(target))

@@ -66,4 +66,12 @@ def test_images_keep_what_matters(name, base, extra, device):
 def test_dockerignore_lets_in_only_what_the_image_needs():
     lines = (ROOT / ".dockerignore").read_text().split()
     assert lines[lines.index("*")] == "*"
-    assert {"!pyproject.toml", "!README.md", "!gpunet/", "!data/"} <= set(lines)
+    assert {"!pyproject.toml", "!README.md", "!LICENSE", "!gpunet/", "!data/"} <= set(lines)
+
+
+@pytest.mark.parametrize("name", ["Dockerfile", "Dockerfile.cpu"])
+def test_the_builder_copies_every_file_the_package_build_reads(name):
+    """pyproject.toml names README.md (readme) and LICENSE (license-files): a build without them fails."""
+    _, items = instructions(name)
+    copied = {f for i, v in items if i == "COPY" and not v.startswith("--") for f in v.split()[:-1]}
+    assert {"pyproject.toml", "README.md", "LICENSE", "gpunet"} <= copied, copied

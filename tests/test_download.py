@@ -4,16 +4,13 @@ import gzip
 import http.server
 import re
 import threading
-from pathlib import Path
 
 import pytest
-from test_cli import MNIST, assert_one_line_error, gpunet
+from helpers import MNIST, assert_one_line_error, cli
 
 from gpunet.data import DataError
 from gpunet.download import MNIST as FILES
 from gpunet.download import download
-
-ROOT = Path(__file__).resolve().parents[1]
 
 
 class Handler(http.server.BaseHTTPRequestHandler):
@@ -44,7 +41,7 @@ def server():
     """An HTTP server on 127.0.0.1 only, for this test, stopped after it."""
     httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
     httpd.timeout = 10
-    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread = threading.Thread(target=httpd.serve_forever, kwargs={"poll_interval": 0.01}, daemon=True)
     thread.start()
     Handler.requests = []
     yield f"http://127.0.0.1:{httpd.server_address[1]}"
@@ -84,31 +81,29 @@ def test_files_already_there_are_not_fetched_again(tmp_path, server):
     assert len(fetched) == 3 and not (folder / "t10k-labels-idx1-ubyte.gz").exists()
 
 
-def test_train_downloads_verifies_and_trains_when_the_data_is_missing(tmp_path, server):
+def test_train_downloads_verifies_and_trains_when_the_data_is_missing(tmp_path, server, monkeypatch):
     folder = tmp_path / "fresh"
-    run = gpunet(
-        "train", "--device", "cpu", "--epochs", "1", "--seed", "0", "--data-dir", str(folder),
-        env={"GPUNET_MNIST_MIRRORS": f"{server}/missing/ {server}/good/"},
-    )  # fmt: skip
+    monkeypatch.setenv("GPUNET_MNIST_MIRRORS", f"{server}/missing/ {server}/good/")
+    run = cli("train", "--device", "cpu", "--epochs", "1", "--seed", "0", "--data-dir", str(folder))
     assert run.returncode == 0, run.stderr
     assert int(re.search(r"^Epoch 0: (\d+) / 10000", run.stdout, re.M).group(1)) >= 9000
     assert sorted(p.name for p in folder.iterdir()) == sorted(FILES)
-    verified = gpunet("data", "verify", "--data-dir", str(folder))
+    verified = cli("data", "verify", "--data-dir", str(folder))
     assert verified.returncode == 0 and verified.stdout.count("ok ") == 5
 
 
 def test_cli_download_failure_is_one_final_line(tmp_path, server):
     folder = tmp_path / "fresh"
-    run = gpunet("data", "download", "--data-dir", str(folder), "--mirror", f"{server}/corrupt/")
+    run = cli("data", "download", "--data-dir", str(folder), "--mirror", f"{server}/corrupt/")
     assert run.returncode == 2 and "Traceback" not in run.stderr
     last = run.stderr.strip().splitlines()[-1]
     assert last.startswith("gpunet: error: could not download") and server.removeprefix("http://") in last
     assert not folder.exists()
 
 
-def test_train_with_no_download_does_not_touch_the_network(tmp_path, server):
-    run = gpunet("train", "--device", "cpu", "--data-dir", str(tmp_path), "--no-download",
-                 env={"GPUNET_MNIST_MIRRORS": f"{server}/good/"})  # fmt: skip
+def test_train_with_no_download_does_not_touch_the_network(tmp_path, server, monkeypatch):
+    monkeypatch.setenv("GPUNET_MNIST_MIRRORS", f"{server}/good/")
+    run = cli("train", "--device", "cpu", "--data-dir", str(tmp_path), "--no-download")
     assert_one_line_error(run, "file not found")
     assert Handler.requests == []
 
@@ -119,4 +114,4 @@ def test_verify_finds_changed_content(tmp_path):
     labels = bytearray(gzip.decompress((MNIST / "t10k-labels-idx1-ubyte.gz").read_bytes()))
     labels[100] = (labels[100] + 1) % 10
     (tmp_path / "t10k-labels-idx1-ubyte.gz").write_bytes(gzip.compress(bytes(labels)))
-    assert_one_line_error(gpunet("data", "verify", "--data-dir", str(tmp_path)), "t10k-labels", "checksum")
+    assert_one_line_error(cli("data", "verify", "--data-dir", str(tmp_path)), "t10k-labels", "checksum")

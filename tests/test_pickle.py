@@ -7,7 +7,7 @@ import re
 
 import numpy as np
 import pytest
-from test_cli import assert_one_line_error, gpunet
+from helpers import assert_one_line_error, cli
 
 from gpunet.data import DataError, load_book_pickle
 
@@ -49,7 +49,7 @@ def test_a_pickle_that_would_run_code_is_refused_without_running_it(tmp_path):
     with pytest.raises(DataError, match=r"refused: the pickle asks for (posix|os|nt)\.system"):
         load_book_pickle(path)
     assert not marker.exists()
-    run = gpunet("train", "--device", "cpu", "--data", str(path))
+    run = cli("train", "--device", "cpu", "--data", str(path))
     assert_one_line_error(run, "refused")
     assert not marker.exists()
 
@@ -73,7 +73,7 @@ def test_wrong_layouts_are_one_clear_error(tmp_path, content):
 def test_train_on_the_books_pickle_by_file_and_by_folder(tmp_path, rng):
     book_pickle(tmp_path / "mnist.pkl.gz", rng, n=(200, 40, 50))
     for where in (["--data", str(tmp_path / "mnist.pkl.gz")], ["--data-dir", str(tmp_path)]):
-        run = gpunet("train", "--device", "cpu", "--sizes", "16,8,4", "--epochs", "2", "--seed", "1", *where)
+        run = cli("train", "--device", "cpu", "--sizes", "16,8,4", "--epochs", "2", "--seed", "1", *where)
         assert run.returncode == 0, run.stderr
         assert "200 train / 40 validation / 50 test" in run.stdout
         assert re.findall(r"^Epoch \d: \d+ / 50 ", run.stdout, re.M)

@@ -9,8 +9,7 @@ import time
 
 import numpy as np
 import pytest
-from helpers import synthetic_data, write_idx, write_mnist_like
-from test_cli import MNIST, ROOT, assert_one_line_error, gpunet
+from helpers import MNIST, ROOT, assert_one_line_error, cli, synthetic_data, write_idx, write_mnist_like
 
 from gpunet import Network
 from gpunet.data import DataError, load_host
@@ -52,7 +51,7 @@ def test_a_pickled_object_array_is_refused(tmp_path):
 @pytest.mark.parametrize("content", [b"", b"PK\x03\x04 not really a zip"])
 def test_damaged_model_files_are_one_clear_error(tmp_path, content):
     (tmp_path / "m.npz").write_bytes(content)
-    run = gpunet("evaluate", str(tmp_path / "m.npz"), "--device", "cpu")
+    run = cli("evaluate", str(tmp_path / "m.npz"), "--device", "cpu")
     assert_one_line_error(run, "m.npz", "not a gpunet model")
 
 
@@ -63,10 +62,10 @@ def test_three_epochs_plus_three_resumed_equal_six(tmp_path, fused):
         [] if fused else ["--no-fused"]
     )
     first = ["--sizes", "36,12,10", "--seed", "3", "--batch-size", "7"]
-    assert gpunet("train", *common, *first, "--epochs", "6", "--save", str(tmp_path / "six.npz")).returncode == 0
-    half = gpunet("train", *common, *first, "--epochs", "3", "--checkpoint", str(tmp_path / "ck.npz"))
-    rest = gpunet("train", *common, "--resume", str(tmp_path / "ck.npz"), "--epochs", "6",
-                  "--save", str(tmp_path / "resumed.npz"))  # fmt: skip
+    assert cli("train", *common, *first, "--epochs", "6", "--save", str(tmp_path / "six.npz")).returncode == 0
+    half = cli("train", *common, *first, "--epochs", "3", "--checkpoint", str(tmp_path / "ck.npz"))
+    rest = cli("train", *common, "--resume", str(tmp_path / "ck.npz"), "--epochs", "6",
+               "--save", str(tmp_path / "resumed.npz"))  # fmt: skip
     assert half.returncode == 0 and rest.returncode == 0, rest.stderr
     assert re.findall(r"^Epoch (\d)", rest.stdout, re.M) == ["3", "4", "5"]
     six, resumed = (Network.load(tmp_path / f, device="cpu") for f in ("six.npz", "resumed.npz"))
@@ -78,21 +77,29 @@ def test_three_epochs_plus_three_resumed_equal_six(tmp_path, fused):
 def test_resume_takes_its_settings_from_the_checkpoint(tmp_path):
     write_mnist_like(tmp_path / "d", 50, 10, rows=4, cols=4)
     args = ["--device", "cpu", "--data-dir", str(tmp_path / "d"), "--validation-size", "0"]
-    gpunet("train", *args, "--sizes", "16,10", "--epochs", "1", "--checkpoint", str(tmp_path / "ck.npz"))
-    run = gpunet("train", *args, "--resume", str(tmp_path / "ck.npz"), "--eta", "1")
+    cli("train", *args, "--sizes", "16,10", "--epochs", "1", "--checkpoint", str(tmp_path / "ck.npz"))
+    run = cli("train", *args, "--resume", str(tmp_path / "ck.npz"), "--eta", "1")
     assert_one_line_error(run, "--eta comes from the checkpoint")
 
 
-def test_outputs_in_missing_folders_fail_before_training(tmp_path):
-    run = gpunet("train", "--device", "cpu", "--save", str(tmp_path / "no" / "m.npz"))
+def test_outputs_in_missing_folders_fail_before_training(tmp_path, monkeypatch):
+    monkeypatch.chdir(ROOT)  # where ./data is
+    run = cli("train", "--device", "cpu", "--save", str(tmp_path / "no" / "m.npz"))
     assert_one_line_error(run, "--save", "does not exist")
 
 
 def test_ctrl_c_keeps_the_last_complete_epoch_and_exits_130(tmp_path):
-    checkpoint = tmp_path / "ck.npz"
-    code = "import sys; from gpunet.cli import main; sys.exit(main(sys.argv[1:]))"
-    args = ["train", "--device", "cpu", "--epochs", "1000", "--seed", "0", "--eval", "none",
-            "--data-dir", str(MNIST), "--checkpoint", str(checkpoint)]  # fmt: skip
+    """A real process and a real SIGINT; small epochs, so the signal may land while a checkpoint is written."""
+    checkpoint, epochs = tmp_path / "ck.npz", 100_000
+    write_mnist_like(tmp_path / "d", 2000, 10)
+    # Python turns SIGINT into KeyboardInterrupt unless it starts with SIGINT ignored, as a background job of a
+    # non-interactive shell does (`pytest &` in a script): restore the handler a terminal's Ctrl-C would meet.
+    code = (
+        "import signal, sys; signal.signal(signal.SIGINT, signal.default_int_handler); "
+        "from gpunet.cli import main; sys.exit(main(sys.argv[1:]))"
+    )
+    args = ["train", "--device", "cpu", "--epochs", str(epochs), "--seed", "0", "--eval", "none",
+            "--validation-size", "0", "--data-dir", str(tmp_path / "d"), "--checkpoint", str(checkpoint)]  # fmt: skip
     proc = subprocess.Popen([sys.executable, "-c", code, *args], cwd=ROOT, stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True)  # fmt: skip
     try:
@@ -107,15 +114,15 @@ def test_ctrl_c_keeps_the_last_complete_epoch_and_exits_130(tmp_path):
     assert proc.returncode == 130, err
     assert "Traceback" not in err and f"gpunet train --resume {checkpoint}" in err
     net = Network.load(checkpoint, device="cpu")
-    assert net.epoch >= 1 and net.record["settings"]["epochs"] == 1000
+    assert net.epoch >= 1 and net.record["settings"]["epochs"] == epochs
     assert not [p for p in tmp_path.iterdir() if p.name.endswith(".part")]
 
 
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory):
     folder = tmp_path_factory.mktemp("run")
-    run = gpunet("train", "--device", "cpu", "--epochs", "2", "--seed", "0", "--data-dir", str(MNIST),
-                 "--save", str(folder / "m.npz"), "--log", str(folder / "run.jsonl"), "--monitor-cost")  # fmt: skip
+    run = cli("train", "--device", "cpu", "--epochs", "2", "--seed", "0", "--data-dir", str(MNIST),
+              "--save", str(folder / "m.npz"), "--log", str(folder / "run.jsonl"), "--monitor-cost")  # fmt: skip
     assert run.returncode == 0, run.stderr
     return folder
 
@@ -136,7 +143,7 @@ def test_evaluate_agrees_with_the_network(trained):
     net = Network.load(trained / "m.npz", device="cpu")
     host = load_host(MNIST)
     want = net.evaluate((host.test[0] / 255.0, host.test[1]))
-    run = gpunet("evaluate", str(trained / "m.npz"), "--device", "cpu", "--data-dir", str(MNIST))
+    run = cli("evaluate", str(trained / "m.npz"), "--device", "cpu", "--data-dir", str(MNIST))
     assert run.returncode == 0, run.stderr
     assert f"{want} / 10000 correct" in run.stdout
     matrix = [list(map(int, line.split()[1:])) for line in run.stdout.splitlines()[-10:]]
@@ -151,28 +158,28 @@ def test_predict_on_a_png_matches_the_network_on_the_same_image(trained, tmp_pat
         Image.fromarray(images[i].reshape(28, 28)).save(tmp_path / f"{i}.png")
         Image.fromarray(255 - images[i].reshape(28, 28)).save(tmp_path / f"{i}-dark-on-light.png")
     want = [int(d) for d in net.predict(images[:3] / 255.0)]
-    plain = gpunet("predict", str(trained / "m.npz"), *[str(tmp_path / f"{i}.png") for i in range(3)])
-    inverted = gpunet("predict", str(trained / "m.npz"), "--invert",
-                      *[str(tmp_path / f"{i}-dark-on-light.png") for i in range(3)])  # fmt: skip
+    plain = cli("predict", str(trained / "m.npz"), *[str(tmp_path / f"{i}.png") for i in range(3)])
+    inverted = cli("predict", str(trained / "m.npz"), "--invert",
+                   *[str(tmp_path / f"{i}-dark-on-light.png") for i in range(3)])  # fmt: skip
     for run in (plain, inverted):
         assert run.returncode == 0, run.stderr
         assert [int(d) for d in re.findall(r"\.png: (\d)", run.stdout)] == want
     idx = write_idx(tmp_path / "three.idx", images[:3].reshape(3, 28, 28))
-    from_idx = gpunet("predict", str(trained / "m.npz"), str(idx))
+    from_idx = cli("predict", str(trained / "m.npz"), str(idx))
     assert [int(d) for d in re.findall(r"\]: (\d)", from_idx.stdout)] == want
 
 
 def test_predict_on_an_unreadable_picture_is_one_line(trained, tmp_path):
     (tmp_path / "x.png").write_bytes(b"not a png")
-    assert_one_line_error(gpunet("predict", str(trained / "m.npz"), str(tmp_path / "x.png")), "x.png")
+    assert_one_line_error(cli("predict", str(trained / "m.npz"), str(tmp_path / "x.png")), "x.png")
 
 
 def test_plots_are_pngs_of_the_expected_size(trained, tmp_path):
     Image = pytest.importorskip("PIL.Image")
     pytest.importorskip("matplotlib")
-    curves = gpunet("plot", str(trained / "run.jsonl"), "-o", str(tmp_path / "curves.png"))
-    wrong = gpunet("plot", "--misclassified", str(trained / "m.npz"), "--count", "18", "--data-dir", str(MNIST),
-                   "-o", str(tmp_path / "wrong.png"))  # fmt: skip
+    curves = cli("plot", str(trained / "run.jsonl"), "-o", str(tmp_path / "curves.png"))
+    wrong = cli("plot", "--misclassified", str(trained / "m.npz"), "--count", "18", "--data-dir", str(MNIST),
+                "-o", str(tmp_path / "wrong.png"))  # fmt: skip
     assert curves.returncode == 0 and wrong.returncode == 0, curves.stderr + wrong.stderr
     with Image.open(tmp_path / "curves.png") as image:
         assert image.format == "PNG" and image.size == (1200, 450)  # accuracy and cost side by side

@@ -288,7 +288,8 @@ def load_network(cls, path, device):
             raise DataError(f"{path}: refused: array 'w0' has dtype {dtype}, not a gpunet model")
         shapes = [((n_out, n_in), (n_out, 1)) for n_in, n_out in zip(sizes[:-1], sizes[1:])]
         check_memory(sum(math.prod(w) + math.prod(b) for w, b in shapes) * dtype.itemsize, f"{path}: the parameters")
-        weights, biases = [], []
+        weights: list[np.ndarray] = []
+        biases: list[np.ndarray] = []
         for l, (w_shape, b_shape) in enumerate(shapes):
             for name, shape, into in ((f"w{l}", w_shape, weights), (f"b{l}", b_shape, biases)):
                 a = model.array(name, shape)

@@ -13,6 +13,7 @@ from . import __version__
 from .backend import BackendError, get_backend
 from .data import BOOK_PICKLE, DataError, data_dir, load_book_pickle, load_host, pin, pin_split
 from .errors import ConfigError
+from .kernels import choose
 from .network import Network
 
 TRAIN_DEFAULTS = {"sizes": [784, 30, 10], "epochs": 30, "batch_size": 10, "eta": 3.0, "dtype": "float32"}
@@ -36,6 +37,14 @@ def host_data(args):
     if missing(folder) and getattr(args, "download", False):
         download(folder, args.mirror, say=say)
     return load_host(folder, getattr(args, "validation_size", 10_000))
+
+
+def device_for(spec, sizes=None, dtype=None, batch=None):
+    """The training device for ``--device``; auto weighs the kernels for these settings (or the defaults)."""
+    from .kernels import device_for
+
+    d = TRAIN_DEFAULTS
+    return device_for(spec, sizes or d["sizes"], dtype or d["dtype"], batch or d["batch_size"])
 
 
 def _backend(args):
@@ -78,20 +87,24 @@ def cmd_train(args) -> int:
     for flag in ("save", "checkpoint", "log"):
         if getattr(args, flag):
             check_writable(getattr(args, flag), f"--{flag}")
-    backend = _backend(args)
+    backend = device_for(args.device, args.sizes, args.dtype, args.batch_size)  # None on resume: the defaults
     host = host_data(args)
     net, settings = _network_for(args, backend)
     _check_fits(net.sizes, host)
     if args.eval == "validation" and len(host.validation[1]) == 0:
         raise ConfigError("--eval validation needs --validation-size > 0")
+    batch = min(settings["batch_size"], max(len(host.train[1]), 1))  # as Network.SGD clamps it
+    kernel, why = choose(backend, net.sizes, settings["dtype"], batch, args.kernel)
     data = pin(host, backend, net.dtype)
-    settings.update(eval=args.eval, validation_size=len(host.validation[1]), fused=args.fused)
-    path = f"fused ({backend.fused})" if args.fused and backend.fused else "portable"
+    settings.update(eval=args.eval, validation_size=len(host.validation[1]))
     device = f"device {backend.name} ({backend.description})"
     print(f"gpunet {__version__} | {device} | {backend.library} | {settings['dtype']}")
+    if backend.note:
+        print(backend.note)
     print(
         f"sizes {net.sizes} | {len(host.train[1])} train / {len(host.validation[1])} validation / "
-        f"{len(host.test[1])} test | {data.nbytes / 1e6:.1f} MB pinned on {backend.name} | {path} path"
+        f"{len(host.test[1])} test | {data.nbytes / 1e6:.1f} MB pinned on {backend.name} | "
+        f"kernel {kernel.name} ({why})"
     )
     resumed = f" | resumed at epoch {net.epoch} from {args.resume}" if args.resume else ""
     print(
@@ -102,6 +115,7 @@ def cmd_train(args) -> int:
     record = {"settings": settings}
     if args.save or args.log or args.checkpoint:
         record["manifest"] = manifest(backend, settings, host.files, data.nbytes)
+        record["manifest"]["kernel"] = {"name": kernel.name, "reason": why}
     log = JsonLog(args.log, record.get("manifest", {})) if args.log else None
     seconds = list(net.record.get("epoch_seconds", [])) if args.resume else []
     saved = {"epoch": None}
@@ -132,7 +146,7 @@ def cmd_train(args) -> int:
             settings["eta"],
             test_data={"test": data.test_data, "validation": data.validation_data, "none": None}[args.eval],
             callback=after_epoch,
-            fused=args.fused,
+            kernel=kernel.name,
             progress=bar,
         )
     except KeyboardInterrupt:
@@ -250,22 +264,33 @@ def cmd_bench(args) -> int:
         print(f"gpunet {__version__} bench | {machine} | {args.epochs} timed epochs per path, no evaluation")
         print(bench.HEADER, flush=True)
     report = (lambda row: None) if args.json else (lambda row: print(bench.format_row(row), flush=True))
-    rows = bench.run(host_data(args), args.device, configs, args.dtype, args.epochs, args.book_examples, report)
+    skipped = {}
+
+    def missing(what, why):
+        skipped[what] = why
+        say(f"{what}: not measured: {why}")
+
+    rows = bench.run(
+        host_data(args), args.device, configs, args.dtype, args.epochs, args.book_examples, report, missing
+    )
     if args.json:
-        print(json.dumps({"gpunet": __version__, "machine": machine, "rows": rows}, indent=2))
+        print(json.dumps({"gpunet": __version__, "machine": machine, "rows": rows, "skipped": skipped}, indent=2))
     return 0
 
 
 def cmd_info(args) -> int:
+    from .kernels import describe
+
     cpu = get_backend("cpu")
     print(f"gpunet {__version__} | Python {platform.python_version()} | {platform.platform()}")
-    fused = f"fused path: {cpu.fused}" if cpu.fused else "fused path: none (pip install 'gpunet[numba]')"
-    print(f"cpu: {cpu.description} | {cpu.library} | {fused}")
+    print(f"cpu: {cpu.description} | {cpu.library}")
     try:
         cuda = get_backend("cuda")
         print(f"cuda: {cuda.name} {cuda.description} | {cuda.library}")
     except BackendError as e:
         print(f"cuda: not usable: {e}")
+    for line in describe():
+        print(line)
     try:
         print(f"data: {host_data(args).describe()}")
     except DataError as e:

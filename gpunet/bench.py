@@ -102,7 +102,7 @@ def run(host, devices, configs, dtype, epochs, book_examples, report=print, miss
                 try:
                     seconds = time_peer(host, name, device_kind(backend), sizes, batch, dtype, epochs)
                 except Exception as e:  # noqa: BLE001 - a peer's own failure must not end the bench
-                    missing(f"{name} on {backend.name}", f"{type(e).__name__}: {str(e).strip()[:200]}")
+                    missing(f"{name} on {backend.name}", _first_line(e))
                     continue
                 measured.append(_row(sizes, batch, backend.name, name, dtype, seconds, 0, flops, book))
         best = min((r["s_per_epoch_median"] for r in measured), default=None)
@@ -119,6 +119,11 @@ def run(host, devices, configs, dtype, epochs, book_examples, report=print, miss
                 rows.append({**row, "vs_best_peer": None if best is None else best / row["s_per_epoch_median"]})
                 report(rows[-1])
     return rows
+
+
+def _first_line(e: BaseException) -> str:
+    lines = str(e).strip().splitlines()
+    return f"{type(e).__name__}: {lines[0][:200]}" if lines else type(e).__name__
 
 
 def _row(sizes, batch, device, path, dtype, seconds, moved, flops, book):

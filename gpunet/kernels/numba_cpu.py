@@ -8,6 +8,7 @@ member's result is the same, bit for bit, as when it runs alone.
 from __future__ import annotations
 
 import functools
+import importlib
 import math
 import os
 from concurrent.futures import ThreadPoolExecutor
@@ -43,7 +44,7 @@ def _member(weights, biases, csr, y, perm, batch: int, eta: float):
 def _detect() -> str | None:
     """Import numba and compile a tiny epoch, once: why the kernel cannot run here, or None."""
     try:
-        from . import _numba_epoch  # noqa: F401
+        importlib.import_module(f"{__package__}._numba_epoch")
     except ImportError as e:
         if getattr(e, "name", None) == "numba":
             return "numba is not installed (pip install 'gpunet[numba]')"

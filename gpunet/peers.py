@@ -37,6 +37,11 @@ def available(device_kind: str) -> list[str]:
 
 def run(name, device_kind, x, y, weights, biases, orders, batch, eta, dtype):
     """Seconds of each epoch of peer ``name``: ``orders`` (one host permutation per epoch) drive it."""
+    return train(name, device_kind, x, y, weights, biases, orders, batch, eta, dtype)[0]
+
+
+def train(name, device_kind, x, y, weights, biases, orders, batch, eta, dtype):
+    """(seconds of each epoch, final weights, final biases as NumPy arrays in the book's shapes)."""
     if name.startswith("torch"):
         return _torch(device_kind, x, y, weights, biases, orders, batch, eta, dtype, graphs=name == "torch graphs")
     return _jax(device_kind, x, y, weights, biases, orders, batch, eta, dtype)
@@ -96,7 +101,7 @@ def _torch(device_kind, x, y, weights, biases, orders, batch, eta, dtype, graphs
             step(perm[k : k + batch], min(batch, n - k))
         sync()
         seconds.append(time.perf_counter() - start)
-    return seconds
+    return seconds, [w.cpu().numpy() for w in W], [b.cpu().numpy()[:, None] for b in B]
 
 
 def _jax(device_kind, x, y, weights, biases, orders, batch, eta, dtype):
@@ -141,4 +146,4 @@ def _jax(device_kind, x, y, weights, biases, orders, batch, eta, dtype):
             params = tail(params, jax.device_put(np.asarray(order[full * batch :], np.int32), dev))
         jax.block_until_ready(params)
         seconds.append(time.perf_counter() - start)
-    return seconds
+    return seconds, [np.asarray(w) for w in params[0]], [np.asarray(b)[:, None] for b in params[1]]

@@ -4,8 +4,8 @@ import inspect
 import json
 
 import numpy as np
+import pytest
 from helpers import cli, write_mnist_like
-from test_cli import gpunet
 
 from gpunet import peers, reference
 from gpunet.bench import flops_per_example
@@ -17,9 +17,10 @@ def test_flops_per_example_counts_the_three_products():
     assert flops_per_example([784, 30, 10]) == 2 * (2 * (23520 + 300) + 300)
 
 
-def test_bench_prints_a_row_per_path_with_the_ratio_to_the_book(tmp_path):
+def test_bench_prints_a_row_per_kernel_with_the_ratio_to_the_book(tmp_path, monkeypatch):
+    monkeypatch.setattr(peers, "available", lambda kind: [])  # whether torch or JAX is installed here
     write_mnist_like(tmp_path, 120, 10, rows=6, cols=6)
-    run = gpunet(
+    run = cli(
         "bench", "--data-dir", str(tmp_path), "--sizes", "36,8,10", "--batch-size", "10",
         "--epochs", "2", "--book-examples", "40", "--json", "--validation-size", "20",
     )  # fmt: skip
@@ -28,9 +29,9 @@ def test_bench_prints_a_row_per_path_with_the_ratio_to_the_book(tmp_path):
     paths = [r["path"] for r in rows]
     assert paths[0] == "book loop" and sorted(paths[1:]) == sorted(k for k in KERNELS if not KERNELS[k].unusable())
     for r in rows:
-        assert r["s_per_epoch_min"] <= r["s_per_epoch_median"] and r["vs_book"] > 0
+        assert r["s_per_epoch_min"] <= r["s_per_epoch_median"] and r["vs_book"] > 0 and r["vs_best_peer"] is None
         assert r["h2d_bytes_per_epoch"] == 0  # on the CPU nothing crosses to a device
-    table = gpunet("bench", "--data-dir", str(tmp_path), "--sizes", "36,8,10", "--epochs", "1", "--book-examples", "0",
+    table = cli("bench", "--data-dir", str(tmp_path), "--sizes", "36,8,10", "--epochs", "1", "--book-examples", "0",
                    "--validation-size", "20")  # fmt: skip
     assert table.returncode == 0 and "portable" in table.stdout and "book loop" not in table.stdout
 
@@ -92,3 +93,21 @@ def test_peers_are_timed_from_the_same_start_and_order_and_rows_carry_the_ratio(
     assert all(np.array_equal(a, b) for a, b in zip(seen["weights"], net.weights))
     assert [o.tolist() for o in seen["orders"]] == [net.rng.permutation(50).tolist() for _ in range(2)]
     assert seen["batch"] == 50  # clamped to the training set, as the kernels are
+
+
+@pytest.mark.parametrize("name", ["torch eager", "jax scan"])
+def test_each_peer_trains_the_books_network(rng, name):
+    """A peer is only a fair comparison if it computes what the book does: float64 against the book's code."""
+    pytest.importorskip(name.split()[0])
+    from helpers import book_parameters, synthetic_data
+
+    sizes, n, batch = [12, 6, 4], 23, 5
+    x, y, _ = synthetic_data(rng, n, sizes[0], sizes[-1])
+    biases, weights, order_rng = book_parameters(sizes, 7)
+    orders = [order_rng.permutation(n) for _ in range(2)]
+    seconds, got_w, got_b = peers.train(name, "cpu", x, y, weights, biases, orders, batch, 3.0, "float64")
+    book = reference.Network(sizes, biases=[b.copy() for b in biases], weights=[w.copy() for w in weights])
+    book.SGD([(xi[:, None], yi[:, None]) for xi, yi in zip(x, y)], 2, batch, 3.0, orders)
+    assert len(seconds) == 2
+    for got, want in zip(got_w + got_b, book.weights + book.biases):
+        np.testing.assert_allclose(got, want, rtol=1e-10, atol=1e-12)

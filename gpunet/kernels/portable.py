@@ -33,9 +33,12 @@ class PortableEpoch(EpochKernel):
         if k == 0:
             return weights, biases
         eta = np.asarray(eta, np.float64).reshape(members, 1, 1)
-        if self._eta[0] is None or not np.array_equal(self._eta[0], eta):
-            self._eta = (eta, self.backend.asarray(eta, dtype=weights[0].dtype))
-        eta = self._eta[1]
+        if np.all(eta == eta[0]):
+            eta = float(eta[0, 0, 0])  # one rate for all: a number, as the book's update has it
+        else:  # a rate per member, on the device, sent again only when it changes
+            if self._eta[0] is None or not np.array_equal(self._eta[0], eta):
+                self._eta = (eta, self.backend.asarray(eta, dtype=weights[0].dtype))
+            eta = self._eta[1]
         order = self.backend.asarray(np.asarray(order, np.int64))  # the only host->device copy of a call
         t = xp.matrix_transpose
         for start in range(0, k, batch):

@@ -13,7 +13,7 @@ from . import __version__
 from .backend import BackendError, get_backend
 from .data import BOOK_PICKLE, DataError, data_dir, load_book_pickle, load_host, pin, pin_split
 from .errors import ConfigError
-from .kernels import choose
+from .kernels import choose, device_for
 from .network import Network
 
 TRAIN_DEFAULTS = {"sizes": [784, 30, 10], "epochs": 30, "batch_size": 10, "eta": 3.0, "dtype": "float32"}
@@ -39,12 +39,10 @@ def host_data(args):
     return load_host(folder, getattr(args, "validation_size", 10_000))
 
 
-def device_for(spec, sizes=None, dtype=None, batch=None):
-    """The training device for ``--device``; auto weighs the kernels for these settings (or the defaults)."""
-    from .kernels import device_for
-
-    d = TRAIN_DEFAULTS
-    return device_for(spec, sizes or d["sizes"], dtype or d["dtype"], batch or d["batch_size"])
+def _train_device(args):
+    """The device to train on: auto weighs the kernels for the flags given (else the defaults, as on resume)."""
+    sizes, dtype, batch = (getattr(args, k) or TRAIN_DEFAULTS[k] for k in ("sizes", "dtype", "batch_size"))
+    return device_for(args.device, sizes, dtype, batch)
 
 
 def _backend(args):
@@ -87,7 +85,7 @@ def cmd_train(args) -> int:
     for flag in ("save", "checkpoint", "log"):
         if getattr(args, flag):
             check_writable(getattr(args, flag), f"--{flag}")
-    backend = device_for(args.device, args.sizes, args.dtype, args.batch_size)  # None on resume: the defaults
+    backend = _train_device(args)
     host = host_data(args)
     net, settings = _network_for(args, backend)
     _check_fits(net.sizes, host)

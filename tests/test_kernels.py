@@ -234,6 +234,7 @@ def test_untested_gpu_kernels_are_never_chosen_automatically(gpu_machine):
     kernel, why = choose(fake_cuda(), [784, 30, 10], "float32", 10)
     assert kernel.name == "portable" and "fakecuda: untested on a GPU" in why
     assert choose(fake_cuda(), [784, 30, 10], "float32", 10, "fakecuda")[0].name == "fakecuda"  # opt-in works
+    assert "kernel fakecuda: usable, untested on a GPU (never chosen automatically)" in registry.describe()
 
 
 def test_auto_keeps_to_the_cpu_when_the_gpu_has_only_slower_kernels(gpu_machine):

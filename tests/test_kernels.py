@@ -15,8 +15,11 @@ from gpunet.kernels import numba_cpu as numba_kernel
 from gpunet.kernels.base import EpochKernel
 
 NETS = [[20, 4], [20, 7, 4], [20, 9, 6, 4]]  # 2, 3 and 4 layers
-CPU_KERNELS = [pytest.param("portable"), pytest.param("numba", marks=pytest.mark.skipif(
-    numba_kernel.NumbaEpoch.unusable() is not None, reason=str(numba_kernel.NumbaEpoch.unusable())))]  # fmt: skip
+NUMBA_MISSING = numba_kernel.NumbaEpoch.unusable()
+CPU_KERNELS = [
+    "portable",
+    pytest.param("numba", marks=pytest.mark.skipif(bool(NUMBA_MISSING), reason=f"{NUMBA_MISSING}")),
+]
 
 
 def sparse_inputs(rng, n, n_in, n_out):

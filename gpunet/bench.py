@@ -4,9 +4,11 @@ peers a reader would pick instead (:mod:`gpunet.peers`), in one run."""
 from __future__ import annotations
 
 import dataclasses
+import multiprocessing
 import statistics
 import time
 import warnings
+from concurrent.futures import ProcessPoolExecutor
 
 import numpy as np
 
@@ -75,6 +77,17 @@ def time_peer(host, name, device_kind, sizes, batch, dtype, epochs, seed=0):
     return peers.run(name, device_kind, x, y, net.weights, net.biases, orders, min(batch, len(x)), 3.0, dtype)
 
 
+PEERS_APART = True  # each peer in a fresh process (tests of the bench itself may set False)
+
+
+def _peer_process(*args):
+    """:func:`time_peer` in a process of its own, so that a peer's thread pools cannot slow the kernels' rows."""
+    if not PEERS_APART:
+        return time_peer(*args)
+    with ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn")) as pool:
+        return pool.submit(time_peer, *args).result()
+
+
 def run(host, devices, configs, dtype, epochs, book_examples, report=print, missing=lambda what, why: None):
     """Measure every configuration on ``host`` data; ``report`` receives each row (a dict) once measured.
 
@@ -100,7 +113,7 @@ def run(host, devices, configs, dtype, epochs, book_examples, report=print, miss
         for backend in backends:
             for name in peers.available(device_kind(backend)):
                 try:
-                    seconds = time_peer(host, name, device_kind(backend), sizes, batch, dtype, epochs)
+                    seconds = _peer_process(host, name, device_kind(backend), sizes, batch, dtype, epochs)
                 except Exception as e:  # noqa: BLE001 - a peer's own failure must not end the bench
                     missing(f"{name} on {backend.name}", _first_line(e))
                     continue

@@ -5,6 +5,8 @@ parameters) in the same order (that network's generator, one permutation per epo
 book's maths in rows: PyTorch eager with manual gradients (no autograd), PyTorch with 100 steps
 captured per CUDA graph (CUDA only), and JAX with the epoch's full mini-batches in one jitted
 ``lax.scan``. A peer runs only where its library imports; none is a dependency of gpunet.
+``gpunet bench`` runs each in a process of its own: their thread pools, once started,
+slow NumPy's BLAS in the same process (JAX's made the portable kernel 3-10x slower).
 """
 
 from __future__ import annotations
@@ -18,20 +20,12 @@ GRAPH_STEPS = 100  # steps captured per CUDA graph, as measured in shared/gpu/RE
 
 
 def available(device_kind: str) -> list[str]:
-    """The peers that can run on ``device_kind`` ("cpu" or "cuda") on this machine."""
+    """The peers whose library is installed, for ``device_kind`` ("cpu" or "cuda"), found without importing it."""
     names = []
     if importlib.util.find_spec("torch"):
-        import torch
-
-        if device_kind == "cpu" or torch.cuda.is_available():
-            names.append("torch eager")
-        if device_kind == "cuda" and torch.cuda.is_available():
-            names.append("torch graphs")
+        names += ["torch eager", "torch graphs"] if device_kind == "cuda" else ["torch eager"]
     if importlib.util.find_spec("jax"):
-        import jax
-
-        if device_kind == "cpu" or any(d.platform == "gpu" for d in jax.devices()):
-            names.append("jax scan")
+        names.append("jax scan")
     return names
 
 
@@ -50,6 +44,8 @@ def train(name, device_kind, x, y, weights, biases, orders, batch, eta, dtype):
 def _torch(device_kind, x, y, weights, biases, orders, batch, eta, dtype, graphs):
     import torch
 
+    if device_kind == "cuda" and not torch.cuda.is_available():
+        raise RuntimeError(f"PyTorch {torch.__version__} sees no CUDA GPU")
     dev = torch.device("cuda" if device_kind == "cuda" else "cpu")
     dt = getattr(torch, dtype)
     X, Y = (torch.as_tensor(a, dtype=dt, device=dev) for a in (x, y))
@@ -112,7 +108,10 @@ def _jax(device_kind, x, y, weights, biases, orders, batch, eta, dtype):
 
     if dtype == "float64":
         jax.config.update("jax_enable_x64", True)
-    dev = next(d for d in jax.devices() if (d.platform == "gpu") == (device_kind == "cuda"))
+    devices = [d for d in jax.devices() if (d.platform == "gpu") == (device_kind == "cuda")]
+    if not devices:
+        raise RuntimeError(f"JAX {jax.__version__} sees no {'GPU' if device_kind == 'cuda' else 'CPU'}")
+    dev = devices[0]
     put = lambda a: jax.device_put(np.asarray(a, dtype), dev)  # noqa: E731
     X, Y = put(x), put(y)
     params = ([put(w) for w in weights], [put(b[:, 0]) for b in biases])

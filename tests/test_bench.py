@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from helpers import cli, write_mnist_like
 
-from gpunet import peers, reference
+from gpunet import bench, peers, reference
 from gpunet.bench import flops_per_example
 from gpunet.kernels import KERNELS
 
@@ -56,7 +56,8 @@ def test_the_books_loop_is_timed_as_written():
     assert np.array_equal(reference.sigmoid(z), 1.0 / (1.0 + np.exp(-z)))
 
 
-def test_a_missing_device_is_one_line_and_the_cpu_rows_are_printed(tmp_path):
+def test_a_missing_device_is_one_line_and_the_cpu_rows_are_printed(tmp_path, monkeypatch):
+    monkeypatch.setattr(peers, "available", lambda kind: [])
     write_mnist_like(tmp_path, 60, 10, rows=4, cols=4)
     run = cli("bench", "--data-dir", tmp_path, "--sizes", "16,4,10", "--epochs", "1", "--book-examples", "0",
               "--validation-size", "10", "--device", "cpu,cuda:7")  # fmt: skip
@@ -78,6 +79,7 @@ def test_peers_are_timed_from_the_same_start_and_order_and_rows_carry_the_ratio(
         seen.update(weights=weights, orders=orders, batch=batch)
         return [0.5, 0.5]
 
+    monkeypatch.setattr(bench, "PEERS_APART", False)  # the stand-ins live in this process
     monkeypatch.setattr(peers, "available", lambda kind: ["fake peer", "broken peer"])
     monkeypatch.setattr(peers, "run", fake_run)
     run = cli("bench", "--data-dir", tmp_path, "--sizes", "16,4,10", "--batch-size", "100", "--epochs", "2",

@@ -124,7 +124,10 @@ def run(host, devices, configs, dtype, epochs, book_examples, report=print, miss
             report(rows[-1])
         for backend in backends:
             for kernel in KERNELS.values():
-                if kernel.unusable() or kernel.unsupported(backend, sizes, dtype, min(batch, n)):
+                if kernel.unsupported(backend, sizes, dtype, min(batch, n)):
+                    continue  # not for this device or configuration
+                if kernel.unusable():
+                    missing(f"{kernel.name} on {backend.name}", kernel.unusable())
                     continue
                 seconds, moved = time_network(host, backend, sizes, batch, dtype, kernel.name, epochs)
                 path = kernel.name + ("" if kernel.tested_on_gpu else " (untested)")

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from helpers import assert_one_line_error, book_parameters, cli, synthetic_data, write_mnist_like
 
-from gpunet import BackendError, ConfigError, Network, get_backend, reference
+from gpunet import BackendError, ConfigError, Network, get_backend, peers, reference
 from gpunet import kernels as registry
 from gpunet.kernels import KERNELS, MEASURED, choose, device_for
 from gpunet.kernels import numba_cpu as numba_kernel
@@ -209,6 +209,11 @@ def test_numba_that_fails_to_compile_falls_back_with_one_line(monkeypatch, fresh
     assert "kernel portable (numba: numba failed to compile the epoch (RuntimeError: LLVM ERROR" in run.stdout
     info = cli("info", "--data-dir", tmp_path)
     assert "kernel numba: not usable: numba failed to compile" in info.stdout
+    monkeypatch.setattr(peers, "available", lambda kind: [])
+    bench = cli("bench", "--device", "cpu", "--data-dir", tmp_path, "--sizes", "16,2", "--epochs", "1",
+                "--book-examples", "0", "--validation-size", "0")  # fmt: skip
+    assert bench.returncode == 0 and "cpu     portable" in bench.stdout
+    assert "gpunet: numba on cpu: not measured: numba failed to compile the epoch" in bench.stderr
     forced = cli("train", "--device", "cpu", "--data-dir", tmp_path, "--sizes", "16,2", "--kernel", "numba",
                  "--validation-size", "0")  # fmt: skip
     assert_one_line_error(forced, "kernel numba is not usable here", "RuntimeError")

@@ -7,7 +7,8 @@ with :meth:`Backend.asarray` / :meth:`Backend.to_host`.
 
 from __future__ import annotations
 
-import importlib.util
+import glob
+import os
 import platform
 import re
 from dataclasses import dataclass
@@ -39,7 +40,7 @@ class Backend:
     name: str  # "cpu", "cuda:0", ...
     description: str  # human-readable device name
     library: str  # "numpy 2.1.0", "cupy 14.0.0", ...
-    note: str = ""  # why `auto` fell back to the CPU, if it did
+    note: str = ""  # why `auto` chose the CPU on a machine with a GPU, if it did
 
     def asarray(self, host, dtype=None):
         """Copy a host (NumPy) array onto the device: the one host->device door."""
@@ -50,23 +51,6 @@ class Backend:
         if hasattr(a, "get"):  # CuPy
             return a.get()
         return np.asarray(np.from_dlpack(a))
-
-    @property
-    def fused(self) -> str:
-        """The compiled whole-epoch path this device has: "numba" on a CPU with numba installed, else ""."""
-        if self.name != "cpu":
-            return ""
-        return "numba" if importlib.util.find_spec("numba") else ""
-
-    def fused_epoch(self, x, y, weights, biases):
-        """A compiled trainer of whole epochs over (x, y), or None where this device has none."""
-        if self.fused != "numba":
-            return None
-        from .fused_cpu import FusedEpoch
-
-        epoch = FusedEpoch(x, y)
-        epoch.compile(weights, biases)
-        return epoch
 
     def dtype(self, name: str):
         return getattr(self.xp, name)
@@ -101,12 +85,18 @@ def get_backend(spec: str = "auto") -> Backend:
     if spec == "auto":
         try:
             return _cuda(0)
-        except BackendError as e:
-            return _cpu(note=f"no usable GPU ({e}); falling back to the CPU")
+        except BackendError:  # quietly the CPU, unless a GPU is there and the user may want to know
+            note = "a GPU is here but CUDA is not usable; using the CPU (`gpunet info` says why)"
+            return _cpu(note=note if gpu_present() else "")
     m = DEVICE_RE.fullmatch(spec)
     if m is None:
         raise BackendError(f"unknown device {spec!r}: use cpu, cuda, cuda:N or auto")
     return _cuda(int(m.group(1) or 0))
+
+
+def gpu_present() -> bool:
+    """Whether the NVIDIA driver shows a GPU, asked without CuPy (Linux: /proc/driver/nvidia, /dev/nvidia0)."""
+    return bool(glob.glob("/proc/driver/nvidia/gpus/*")) or os.path.exists("/dev/nvidia0")
 
 
 def _cpu(note: str = "") -> Backend:

@@ -19,6 +19,7 @@ from .commands import (
     cmd_train,
 )
 from .errors import GpunetError
+from .kernels import KERNELS
 from .runs import exit_status, sigterm_as_interrupt
 from .validation import COUNT, POSITIVE_INT, POSITIVE_REAL, Interval, check, check_sizes
 
@@ -132,10 +133,16 @@ def build_parser() -> argparse.ArgumentParser:
         "--eval", choices=["test", "validation", "none"], default="test", help="data scored after each epoch"
     )
     train.add_argument(
+        "--kernel",
+        choices=list(KERNELS),
+        help="run the epochs in this kernel (default: the fastest that runs here; `gpunet info` lists them)",
+    )
+    train.add_argument(
         "--no-fused",
-        dest="fused",
-        action="store_false",
-        help="always use the portable array-API path, even where a compiled whole-epoch path exists",
+        dest="kernel",
+        action="store_const",
+        const="portable",
+        help="the same as --kernel portable (the array-API loop; kept for older scripts)",
     )
     train.add_argument("--save", metavar="PATH", help="write the trained network to PATH (.npz) at the end")
     train.add_argument("--checkpoint", metavar="PATH", help="write the network to PATH (.npz) after every epoch")

@@ -26,6 +26,7 @@ from .data import (
     pin_split,
 )
 from .errors import ConfigError
+from .kernels import choose, device_for
 from .network import Network
 
 TRAIN_DEFAULTS = {
@@ -65,6 +66,12 @@ def host_data(args):
         )
     size = getattr(args, "validation_size", None)
     return load_host(folder, 10_000 if size is None else size)
+
+
+def _train_device(args):
+    """The device to train on: auto weighs the kernels for the flags given (else the defaults, as on resume)."""
+    sizes, dtype, batch = (getattr(args, k) or TRAIN_DEFAULTS[k] for k in ("sizes", "dtype", "batch_size"))
+    return device_for(args.device, sizes, dtype, batch)
 
 
 def _backend(args):
@@ -123,7 +130,7 @@ def _resume_command(args, checkpoint) -> str:
 def cmd_train(args) -> int:
     from .runs import RunFiles, exit_status, file_sha256, manifest
 
-    backend = _backend(args)
+    backend = _train_device(args)
     net, settings, run = _network_for(args, backend)
     if args.resume and net.epoch >= settings["epochs"]:
         say(
@@ -138,19 +145,23 @@ def cmd_train(args) -> int:
             raise ConfigError("--eval validation needs --validation-size > 0")
         if args.eval == "test" and len(host.test[1]) == 0:
             raise ConfigError(f"{host.source} has no test images: use --eval validation or --eval none")
+        batch = min(settings["batch_size"], max(len(host.train[1]), 1))  # as Network.SGD clamps it
+        kernel, why = choose(backend, net.sizes, settings["dtype"], batch, args.kernel)
         hashes = {str(p): file_sha256(p) for p in host.files} if files.paths else {}
         if args.resume and sorted(hashes.values()) != settings["data"]:
             raise DataError(
                 f"{args.resume}: trained on other data files than these; give the first run's --data-dir or --data"
             )
         data = pin(host, backend, net.dtype, net.sizes[-1])
-        settings.update(eval=args.eval, fused=args.fused, data=sorted(hashes.values()))
-        path = f"fused ({backend.fused})" if args.fused and backend.fused else "portable"
+        settings.update(eval=args.eval, data=sorted(hashes.values()))
         device = f"device {backend.name} ({backend.description})"
         print(f"gpunet {__version__} | {device} | {backend.library} | {settings['dtype']}")
+        if backend.note:
+            print(backend.note)
         print(
             f"sizes {net.sizes} | {len(host.train[1])} train / {len(host.validation[1])} validation / "
-            f"{len(host.test[1])} test | {data.nbytes / 1e6:.1f} MB pinned on {backend.name} | {path} path"
+            f"{len(host.test[1])} test | {data.nbytes / 1e6:.1f} MB pinned on {backend.name} | "
+            f"kernel {kernel.name} ({why})"
         )
         resumed = f" | resumed at epoch {net.epoch} from {args.resume}" if args.resume else ""
         print(
@@ -162,6 +173,7 @@ def cmd_train(args) -> int:
         record = {"settings": settings, "run": run, "log": str(log.resolve()) if log else None}
         if files.paths:
             record["manifest"] = manifest(backend, settings, hashes, data.nbytes, run)
+            record["manifest"]["kernel"] = {"name": kernel.name, "reason": why}
             files.start_log(record["manifest"])
         seconds = list(net.record.get("epoch_seconds", [])) if args.resume else []
         if args.resume and net.epoch and files.paths["--checkpoint"] == Path(args.resume):
@@ -188,7 +200,7 @@ def cmd_train(args) -> int:
                 settings["eta"],
                 test_data={"test": data.test_data, "validation": data.validation_data, "none": None}[args.eval],
                 callback=after_epoch,
-                fused=args.fused,
+                kernel=kernel.name,
                 progress=bar,
             )
         except KeyboardInterrupt as stop:  # Ctrl-C, or SIGTERM (runs.Terminated)
@@ -312,22 +324,33 @@ def cmd_bench(args) -> int:
         print(f"gpunet {__version__} bench | {machine} | {args.epochs} timed epochs per path, no evaluation")
         print(bench.HEADER, flush=True)
     report = (lambda row: None) if args.json else (lambda row: print(bench.format_row(row), flush=True))
-    rows = bench.run(host_data(args), args.device, configs, args.dtype, args.epochs, args.book_examples, report)
+    skipped = {}
+
+    def missing(what, why):
+        skipped[what] = why
+        say(f"{what}: not measured: {why}")
+
+    rows = bench.run(
+        host_data(args), args.device, configs, args.dtype, args.epochs, args.book_examples, report, missing
+    )
     if args.json:
-        print(json.dumps({"gpunet": __version__, "machine": machine, "rows": rows}, indent=2))
+        print(json.dumps({"gpunet": __version__, "machine": machine, "rows": rows, "skipped": skipped}, indent=2))
     return 0
 
 
 def cmd_info(args) -> int:
+    from .kernels import describe
+
     cpu = get_backend("cpu")
     print(f"gpunet {__version__} | Python {platform.python_version()} | {platform.platform()}")
-    fused = f"fused path: {cpu.fused}" if cpu.fused else "fused path: none (pip install 'gpunet[numba]')"
-    print(f"cpu: {cpu.description} | {cpu.library} | {fused}")
+    print(f"cpu: {cpu.description} | {cpu.library}")
     try:
         cuda = get_backend("cuda")
         print(f"cuda: {cuda.name} {cuda.description} | {cuda.library}")
     except BackendError as e:
         print(f"cuda: not usable: {e}")
+    for line in describe():
+        print(line)
     try:
         print(f"data: {host_data(args).describe()}")
     except DataError as e:

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 import numpy as np
 from array_api_compat import array_namespace
 
-from .backend import Backend, get_backend
+from .backend import Backend
 from .errors import ConfigError
 from .validation import COUNT, POSITIVE_INT, POSITIVE_REAL, check, check_sizes
 
@@ -102,7 +102,12 @@ class Network:
         sizes = check_sizes(sizes)
         if dtype not in ("float32", "float64"):
             raise ConfigError(f"dtype must be float32 or float64, got {dtype!r}")
-        self.backend = device if isinstance(device, Backend) else get_backend(device)
+        if isinstance(device, Backend):
+            self.backend = device
+        else:  # auto: the GPU only where its kernel beats the CPU's (for the book's mini-batch of 10)
+            from .kernels import device_for
+
+            self.backend = device_for(device, sizes, dtype, 10)
         self.xp = self.backend.xp
         self.dtype = self.backend.dtype(dtype)
         self.num_layers = len(sizes)
@@ -161,7 +166,7 @@ class Network:
         eta: float,
         test_data=None,
         callback: Callable[[EpochResult], None] | None = print,
-        fused: bool = True,
+        kernel: str | None = None,
         progress: Callable[[int], None] | None = None,
     ) -> list[EpochResult]:
         """Train by mini-batch stochastic gradient descent.
@@ -169,36 +174,41 @@ class Network:
         ``training_data`` is ``(x, y)``: inputs as rows ``(n, sizes[0])`` and one-hot
         targets ``(n, sizes[-1])``; ``test_data`` is ``(x, labels)``. Arrays already on
         the device stay there; each epoch sends only the shuffle permutation to the
-        device and reads back only the number of correct test answers. With
-        ``fused`` (the default) a device that has a compiled whole-epoch path
-        (``backend.fused``) uses it; it computes the same updates in the same order.
+        device and reads back only the number of correct test answers. The epochs run
+        in an epoch kernel (:mod:`gpunet.kernels`): ``kernel`` names one, None lets the
+        registry choose; all compute the same updates in the same order. A mini-batch
+        larger than the training set is the whole set, as the book's slicing makes it.
         Epochs are numbered on from ``self.epoch``; ``progress(k)`` is told as each
         k more examples are done.
         """
+        from .kernels import choose
+
         epochs, mini_batch_size, eta = _check_training(epochs, mini_batch_size, eta)
         xp = self.xp
         x, y = (self.backend.asarray(a, dtype=self.dtype) for a in training_data)
         n = x.shape[0]
-        fused_epoch = self.backend.fused_epoch(x, y, self.weights, self.biases) if fused else None
+        batch = min(mini_batch_size, max(n, 1))
+        chosen, self.kernel_reason = choose(
+            self.backend, self.sizes, "float64" if xp.finfo(self.dtype).bits == 64 else "float32", batch, kernel
+        )
+        self.kernel = chosen.name
+        run = chosen(self.backend, x, y)
+        eta_host = np.asarray([eta], np.float64)
+        stacked = lambda arrays: [xp.expand_dims(a, axis=0) for a in arrays]  # a stack of one member
+        # Compile (a call with no examples) before the clock starts.
+        run(stacked(self.weights), stacked(self.biases), np.empty((1, 0), np.int64), batch, eta_host)
+        # Whole mini-batches per call: one call an epoch, or ~50 when progress is shown.
+        step = max(n, 1) if progress is None else max(1, n // 50 // batch) * batch
         results = []
         for _ in range(epochs):
             start = time.perf_counter()
-            if fused_epoch is not None:
-                order = self.rng.permutation(n)
-                # Whole mini-batches per call: one call an epoch, or ~50 when progress is shown.
-                step = max(n, 1) if progress is None else max(1, n // 50 // mini_batch_size) * mini_batch_size
-                for k in range(0, n, step):
-                    part = order[k : k + step]
-                    self.weights, self.biases = fused_epoch(self.weights, self.biases, part, mini_batch_size, eta)
-                    if progress is not None:
-                        progress(len(part))
-            else:
-                perm = self.backend.asarray(self.rng.permutation(n))
-                for k in range(0, n, mini_batch_size):
-                    batch = perm[k : min(k + mini_batch_size, n)]
-                    self.update_mini_batch(xp.take(x, batch, axis=0), xp.take(y, batch, axis=0), eta)
-                    if progress is not None:
-                        progress(min(mini_batch_size, n - k))
+            order = self.rng.permutation(n)[None, :]
+            for k in range(0, n, step):
+                part = order[:, k : k + step]
+                weights, biases = run(stacked(self.weights), stacked(self.biases), part, batch, eta_host)
+                self.weights, self.biases = [w[0, ...] for w in weights], [b[0, ...] for b in biases]
+                if progress is not None:
+                    progress(part.shape[1])
             self.backend.synchronize()
             trained = time.perf_counter()
             correct = self.evaluate(test_data) if test_data is not None else None

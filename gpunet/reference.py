@@ -4,6 +4,8 @@ Kept as the independent reference for tests and benchmarks (NumPy, float64,
 a Python loop over the examples of each mini-batch). Ported to Python 3; the
 only other changes are that initial parameters can be passed in and the
 shuffle order is given, so it can be compared with :mod:`gpunet.network`.
+``sigmoid`` is the book's as written: for z below about -709, e^(-z) overflows
+to inf (NumPy warns) and σ is 0, the right limit; ``gpunet bench`` times it so.
 """
 
 import numpy as np
@@ -78,8 +80,7 @@ class Network:
 
 
 def sigmoid(z):
-    with np.errstate(over="ignore"):  # e^(-z) -> inf gives the right limit, 0
-        return 1.0 / (1.0 + np.exp(-z))
+    return 1.0 / (1.0 + np.exp(-z))
 
 
 def sigmoid_prime(z):

@@ -3,6 +3,7 @@
 import pytest
 from fake_cupy import install
 
+from gpunet import backend as backend_module
 from gpunet.backend import BackendError, get_backend
 
 
@@ -44,10 +45,16 @@ def test_missing_gpu_index(monkeypatch):
 
 
 @pytest.mark.parametrize("mode", ["missing", "no-driver", "no-nvrtc"])
-def test_auto_falls_back_to_the_cpu_and_says_why(monkeypatch, mode):
+@pytest.mark.parametrize("gpu", [False, True])
+def test_auto_falls_back_to_the_cpu_in_one_short_line_only_with_a_gpu_present(monkeypatch, mode, gpu):
     install(monkeypatch, mode)
+    monkeypatch.setattr(backend_module, "gpu_present", lambda: gpu)
     backend = get_backend("auto")
-    assert backend.name == "cpu" and "falling back to the CPU" in backend.note
+    assert backend.name == "cpu"
+    if gpu:
+        assert "CUDA is not usable; using the CPU" in backend.note and len(backend.note) < 100
+    else:
+        assert backend.note == ""
 
 
 @pytest.mark.gpu

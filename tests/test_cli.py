@@ -118,7 +118,7 @@ def test_other_idx_datasets_train_end_to_end(tmp_path):
     assert re.findall(r"^Epoch (\d): \d+ / 100 \(", run.stdout, re.M) == ["0", "1"]
 
 
-def test_auto_says_when_it_falls_back(tmp_path, monkeypatch):
+def test_auto_without_a_gpu_takes_the_cpu_quietly(tmp_path, monkeypatch):
     fake_cupy.install(monkeypatch, "missing")
     write_mnist_like(tmp_path, 30, 10, rows=4, cols=4, n_classes=2)
     run = cli(
@@ -132,7 +132,8 @@ def test_auto_says_when_it_falls_back(tmp_path, monkeypatch):
         "--validation-size",
         "0",
     )
-    assert run.returncode == 0 and "falling back to the CPU" in run.stderr and "device cpu" in run.stdout
+    assert run.returncode == 0 and "device cpu" in run.stdout
+    assert run.stderr == ""  # no GPU here: nothing to explain (issue 13 item 11)
 
 
 def test_same_seed_same_run(tmp_path):

@@ -55,12 +55,10 @@ def test_damaged_model_files_are_one_clear_error(tmp_path, content):
     assert_one_line_error(run, "m.npz", "not a gpunet model")
 
 
-@pytest.mark.parametrize("fused", [True, False])
-def test_three_epochs_plus_three_resumed_equal_six(tmp_path, fused):
+@pytest.mark.parametrize("kernel", ["numba", "portable"])
+def test_three_epochs_plus_three_resumed_equal_six(tmp_path, kernel):
     write_mnist_like(tmp_path / "d", 200, 40, rows=6, cols=6)
-    common = ["--device", "cpu", "--data-dir", str(tmp_path / "d"), "--validation-size", "0"] + (
-        [] if fused else ["--no-fused"]
-    )
+    common = ["--device", "cpu", "--data-dir", str(tmp_path / "d"), "--validation-size", "0", "--kernel", kernel]
     first = ["--sizes", "36,12,10", "--seed", "3", "--batch-size", "7"]
     assert cli("train", *common, *first, "--epochs", "6", "--save", str(tmp_path / "six.npz")).returncode == 0
     half = cli("train", *common, *first, "--epochs", "3", "--checkpoint", str(tmp_path / "ck.npz"))

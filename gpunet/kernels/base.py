@@ -33,7 +33,9 @@ class EpochKernel:
 
     def __init__(self, backend, x, y):
         """Prepare for the training set pinned on ``backend``: inputs as rows ``(n, sizes[0])``, one-hot
-        targets ``(n, sizes[-1])``, both of the network's dtype (compile here, outside any timed epoch)."""
+        targets ``(n, sizes[-1])``, both of the network's dtype. The layer shapes are not known
+        here: compile in the first call, which :meth:`Network.SGD` makes, outside any timed epoch,
+        with an empty ``order`` of shape ``(N, 0)``."""
         self.backend = backend
 
     def __call__(self, weights, biases, order, batch: int, eta):
@@ -42,6 +44,7 @@ class EpochKernel:
         ``order`` is a host ``int64`` array ``(N, k)``: member ``i`` trains on examples
         ``order[i]``, in mini-batches of ``batch`` (the last may be shorter), one update per
         mini-batch from the parameters before it (eqs. 20-21). ``eta`` is a host array ``(N,)``.
+        ``batch`` is at most the training set's size. An empty order (``k == 0``) changes nothing.
         The inputs may be updated in place.
         """
         raise NotImplementedError

@@ -1,12 +1,12 @@
-"""The fused CPU path: a whole SGD epoch compiled with numba, for NumPy arrays only.
+"""The numba kernel's compiled loop: a whole SGD epoch of one network, for NumPy arrays only.
 
-Same maths and the same order of updates as the portable path in
-:mod:`gpunet.network` (one update per mini-batch, gradients from the weights
-before the update), with two changes that only change speed: the epoch's loop
-runs compiled, without a Python call per step, and the two large products of the
-first layer, z = w x (eq. 22) and ∂C/∂w = δ xᵀ (BP4), skip the zero pixels of each
-input (about 80% of MNIST's). Chosen by the backend seam; tested equal to the
-portable path.
+Same maths and the same order of updates as the portable kernel (one update per
+mini-batch, gradients from the weights before the update), with two changes that
+only change speed: the epoch's loop runs compiled, without a Python call per step,
+and the two large products of the first layer, z = w x (eq. 22) and ∂C/∂w = δ xᵀ
+(BP4), skip the zero pixels of each input (about 80% of MNIST's). Imported only
+by :mod:`gpunet.kernels.numba_cpu`, which holds the kernel class and checks once
+that numba imports and compiles.
 """
 
 from __future__ import annotations
@@ -14,7 +14,6 @@ from __future__ import annotations
 import math
 
 import numba
-import numpy as np
 
 
 @numba.njit(cache=True, nogil=True, inline="always")
@@ -95,32 +94,3 @@ def _epoch(wts, bs, acts, deltas, indptr, indices, values, y, perm, batch, eta_o
                 _axpy(w0[indices[p]], -scale * values[p], d[i])
             for j in range(b.shape[0]):
                 b[j] -= scale * d[i, j]
-
-
-class FusedEpoch:
-    """Compiled SGD epochs over one training set held in NumPy arrays."""
-
-    def __init__(self, x: np.ndarray, y: np.ndarray):
-        rows, cols = np.nonzero(x)  # row-major order: the non-zero pixels of each input in turn
-        self.indptr = np.concatenate(([0], np.cumsum(np.bincount(rows, minlength=x.shape[0])))).astype(np.int64)
-        self.indices = cols.astype(np.int64)
-        self.values = np.ascontiguousarray(x[rows, cols])
-        self.y = np.ascontiguousarray(y)
-        self.dtype = x.dtype
-
-    def compile(self, weights, biases) -> None:
-        """Compile (or load from numba's cache) for these shapes, outside any timed epoch."""
-        self(weights, biases, np.empty(0, np.int64), 1, 1.0)
-
-    def __call__(self, weights, biases, perm, batch: int, eta: float):
-        """Run one epoch in the order ``perm``; return the new (weights, biases) like ``sgd_step``."""
-        dt = self.dtype.type
-        wts = tuple(np.ascontiguousarray(w.T) for w in weights)
-        bs = tuple(np.ascontiguousarray(b[:, 0]) for b in biases)
-        acts = tuple(np.empty((batch, w.shape[0]), self.dtype) for w in weights)
-        deltas = tuple(np.empty_like(a) for a in acts)
-        lowest = -math.floor(math.log(np.finfo(self.dtype).max))
-        eta_over = (eta / np.arange(1, batch + 1)).astype(self.dtype)
-        _epoch(wts, bs, acts, deltas, self.indptr, self.indices, self.values, self.y,
-               np.asarray(perm, np.int64), batch, eta_over, dt(lowest), dt(1))  # fmt: skip
-        return [w.T.copy() for w in wts], [b[:, None].copy() for b in bs]

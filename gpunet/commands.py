@@ -7,6 +7,7 @@ import os
 import platform
 import sys
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -29,7 +30,7 @@ from .errors import ConfigError
 from .kernels import choose, device_for
 from .network import Network
 
-TRAIN_DEFAULTS = {
+TRAIN_DEFAULTS: dict[str, Any] = {
     "sizes": [784, 30, 10],
     "epochs": 30,
     "batch_size": 10,

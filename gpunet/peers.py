@@ -90,7 +90,7 @@ def _torch(device_kind, x, y, weights, biases, orders, batch, eta, dtype, graphs
         start = time.perf_counter()
         perm = torch.as_tensor(order, device=dev)
         done = 0
-        if graph is not None:
+        if graph is not None and slots is not None:
             while done + GRAPH_STEPS <= full:
                 slots.copy_(perm[done * batch : (done + GRAPH_STEPS) * batch].view(GRAPH_STEPS, batch))
                 graph.replay()

@@ -71,12 +71,12 @@ def choose(backend: Backend, sizes, dtype: str, batch: int, name: str | None = N
         kernel = KERNELS.get(name)
         if kernel is None:
             raise ConfigError(f"unknown kernel {name!r}: choose one of {', '.join(KERNELS)}")
+        why = kernel.unsupported(backend, sizes, dtype, batch)  # first: a CPU-only run need not hear of CuPy
+        if why:
+            raise ConfigError(f"kernel {name} cannot run this configuration: {why}")
         why = kernel.unusable()
         if why:
             raise BackendError(f"kernel {name} is not usable here: {why}")
-        why = kernel.unsupported(backend, sizes, dtype, batch)
-        if why:
-            raise ConfigError(f"kernel {name} cannot run this configuration: {why}")
         return kernel, "as asked"
     passed_over = []
     for kernel in sorted(KERNELS.values(), key=lambda k: seconds(k, backend)):

@@ -85,3 +85,28 @@ def assert_one_line_error(run, *fragments, status=2):
     assert "Traceback" not in run.stderr
     for fragment in fragments:
         assert fragment in lines[0], lines[0]
+
+
+def training_process(args, checkpoint: Path):
+    """A real ``gpunet`` process, returned once it has written ``checkpoint`` (for signal tests; kill it after).
+
+    Python ignores SIGINT in a background job of a non-interactive shell (`pytest &` in a script): the child
+    restores the handler a terminal's Ctrl-C would meet.
+    """
+    import subprocess
+    import sys
+    import time
+
+    code = (
+        "import signal, sys; signal.signal(signal.SIGINT, signal.default_int_handler); "
+        "from gpunet.cli import main; sys.exit(main(sys.argv[1:]))"
+    )
+    proc = subprocess.Popen([sys.executable, "-c", code, *map(str, args)], cwd=ROOT, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)  # fmt: skip
+    deadline = time.monotonic() + 120
+    while not checkpoint.exists() and time.monotonic() < deadline and proc.poll() is None:
+        time.sleep(0.1)
+    if not checkpoint.exists():
+        proc.kill()
+        raise AssertionError(proc.stderr.read() if proc.poll() is not None else "no checkpoint in 120 s")
+    return proc

@@ -3,13 +3,19 @@
 import json
 import re
 import signal
-import subprocess
-import sys
-import time
 
 import numpy as np
 import pytest
-from helpers import MNIST, ROOT, assert_one_line_error, cli, synthetic_data, write_idx, write_mnist_like
+from helpers import (
+    MNIST,
+    ROOT,
+    assert_one_line_error,
+    cli,
+    synthetic_data,
+    training_process,
+    write_idx,
+    write_mnist_like,
+)
 
 from gpunet import Network
 from gpunet.data import DataError, load_host
@@ -90,21 +96,10 @@ def test_ctrl_c_keeps_the_last_complete_epoch_and_exits_130(tmp_path):
     """A real process and a real SIGINT; small epochs, so the signal may land while a checkpoint is written."""
     checkpoint, epochs = tmp_path / "ck.npz", 100_000
     write_mnist_like(tmp_path / "d", 2000, 10)
-    # Python turns SIGINT into KeyboardInterrupt unless it starts with SIGINT ignored, as a background job of a
-    # non-interactive shell does (`pytest &` in a script): restore the handler a terminal's Ctrl-C would meet.
-    code = (
-        "import signal, sys; signal.signal(signal.SIGINT, signal.default_int_handler); "
-        "from gpunet.cli import main; sys.exit(main(sys.argv[1:]))"
-    )
     args = ["train", "--device", "cpu", "--epochs", str(epochs), "--seed", "0", "--eval", "none",
             "--validation-size", "0", "--data-dir", str(tmp_path / "d"), "--checkpoint", str(checkpoint)]  # fmt: skip
-    proc = subprocess.Popen([sys.executable, "-c", code, *args], cwd=ROOT, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True)  # fmt: skip
+    proc = training_process(args, checkpoint)
     try:
-        deadline = time.monotonic() + 120
-        while not checkpoint.exists() and time.monotonic() < deadline and proc.poll() is None:
-            time.sleep(0.1)
-        assert checkpoint.exists(), proc.stderr.read() if proc.poll() is not None else "no checkpoint in 120 s"
         proc.send_signal(signal.SIGINT)
         out, err = proc.communicate(timeout=60)
     finally:

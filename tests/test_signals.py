@@ -2,19 +2,12 @@
 
 import os
 import signal
-import subprocess
-import sys
-import time
-from pathlib import Path
 
 import pytest
-from helpers import assert_one_line_error, cli
+from helpers import MNIST, assert_one_line_error, cli, training_process
 
 from gpunet import Network
 from gpunet.runs import Terminated, atomic_write, sigterm_as_interrupt, uninterrupted
-
-ROOT = Path(__file__).resolve().parents[1]
-MNIST = ROOT / "data"
 
 
 @pytest.mark.parametrize("signum, raised", [(signal.SIGTERM, Terminated), (signal.SIGINT, KeyboardInterrupt)])
@@ -38,16 +31,10 @@ def test_sigterm_handling_is_undone_after_the_command():
 
 def test_sigterm_keeps_the_last_epoch_prints_the_resume_line_and_a_second_training_is_refused(tmp_path):
     checkpoint = tmp_path / "ck.npz"
-    code = "import sys; from gpunet.cli import main; sys.exit(main(sys.argv[1:]))"
     args = ["train", "--device", "cpu", "--epochs", "1000", "--seed", "0", "--eval", "none", "--data-dir", str(MNIST),
             "--checkpoint", str(checkpoint), "--log", str(tmp_path / "run.jsonl")]  # fmt: skip
-    proc = subprocess.Popen([sys.executable, "-c", code, *args], cwd=ROOT, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True)  # fmt: skip
+    proc = training_process(args, checkpoint)
     try:
-        deadline = time.monotonic() + 120
-        while not checkpoint.exists() and time.monotonic() < deadline and proc.poll() is None:
-            time.sleep(0.1)
-        assert checkpoint.exists(), proc.stderr.read() if proc.poll() is not None else "no checkpoint in 120 s"
         second = cli("train", "--device", "cpu", "--data-dir", MNIST, "--checkpoint", checkpoint, "--force")
         assert_one_line_error(second, "--checkpoint", "another gpunet training is writing it")
         proc.send_signal(signal.SIGTERM)

@@ -1,0 +1,543 @@
+"""``gpunet sweep``: many networks of chapter 1 at once, over a grid of seeds, learning rates, sizes and mini-batches.
+
+Every member starts exactly as ``gpunet train --seed S`` does: ``Network(sizes, seed=S)`` draws its
+parameters, and the same generator then draws each epoch's shuffle. Members that share sizes, mini-batch
+size and dtype are trained as one stack (the kernel interface's leading member axis, with an eta per
+member), in chunks; after each epoch every member is scored by ``Network.evaluate`` on its own
+parameters, the very computation of a single run, so its per-epoch counts equal ``gpunet train --seed S``.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+import os
+import re
+import time
+from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from .backend import Backend, get_backend
+from .errors import ConfigError
+from .network import Network, sgd_step
+
+DTYPES = ("float32", "float64")
+
+
+@dataclass(frozen=True)
+class Config:
+    """One cell of the grid: the networks of one configuration differ only by their seed."""
+
+    sizes: tuple[int, ...]
+    eta: float
+    batch_size: int
+    dtype: str
+
+    @property
+    def label(self) -> str:
+        return f"[{','.join(map(str, self.sizes))}] eta {self.eta:g} batch {self.batch_size} {self.dtype}"
+
+    @property
+    def slug(self) -> str:
+        """The label as a file-name part: 784-30-10_eta3_batch10_float32."""
+        return f"{'-'.join(map(str, self.sizes))}_eta{self.eta:g}_batch{self.batch_size}_{self.dtype}"
+
+    @property
+    def stack(self) -> tuple:
+        """Members with the same stack key train together; their etas may differ."""
+        return self.sizes, self.batch_size, self.dtype
+
+
+@dataclass(frozen=True)
+class Grid:
+    """Seeds x etas x sizes x mini-batch sizes x dtypes, trained for ``epochs`` each and scored on ``eval``."""
+
+    seeds: tuple[int, ...]
+    etas: tuple[float, ...] = (3.0,)
+    sizes: tuple[tuple[int, ...], ...] = ((784, 30, 10),)
+    batch_sizes: tuple[int, ...] = (10,)
+    dtypes: tuple[str, ...] = ("float32",)
+    epochs: int = 30
+    eval: str = "test"
+
+    @classmethod
+    def create(cls, seeds, etas=(3.0,), sizes=((784, 30, 10),), batch_sizes=(10,), dtypes=("float32",),
+               epochs=30, eval="test") -> Grid:  # fmt: skip
+        """A checked grid; seeds and the lists may be strings as on the command line ("1-100", "3,0.5")."""
+        if sizes and isinstance(sizes[0], int):
+            sizes = (sizes,)
+        grid = cls(
+            seeds=parse_seeds(seeds) if isinstance(seeds, str) else _unique("--seeds", [_seed(s) for s in seeds]),
+            etas=_items("--eta", etas, _eta),
+            sizes=_unique("--sizes", [_layer_sizes(s) for s in sizes]),
+            batch_sizes=_items("--batch-size", batch_sizes, _batch),
+            dtypes=_items("--dtype", dtypes, _dtype),
+            epochs=epochs,
+            eval=eval,
+        )
+        if not isinstance(epochs, int) or epochs < 1:
+            raise ConfigError(f"--epochs must be a whole number >= 1 for a sweep, got {epochs!r}")
+        if eval not in ("test", "validation"):
+            raise ConfigError(f"--eval must be test or validation for a sweep, got {eval!r}")
+        return grid
+
+    def configs(self) -> list[Config]:
+        return [
+            Config(s, e, b, d) for s, e, b, d in itertools.product(self.sizes, self.etas, self.batch_sizes, self.dtypes)
+        ]
+
+    def networks(self) -> list[tuple[Config, int]]:
+        return [(c, s) for c in self.configs() for s in self.seeds]
+
+    def to_json(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_json(cls, d: dict) -> Grid:
+        return cls.create(d["seeds"], d["etas"], [tuple(s) for s in d["sizes"]], d["batch_sizes"], d["dtypes"],
+                          d["epochs"], d["eval"])  # fmt: skip
+
+
+def parse_seeds(text: str) -> tuple[int, ...]:
+    """``1-100``, ``1,5,9`` or both (``1-3,7``): seeds >= 0, each once, in the order given."""
+    seeds: list[int] = []
+    for part in text.split(","):
+        m = re.fullmatch(r"\s*(\d+)\s*(?:-\s*(\d+)\s*)?", part)
+        if m is None:
+            raise ConfigError(f"--seeds {text!r}: expected whole numbers >= 0 and ranges like 1-100, e.g. 1-10,42")
+        first, last = int(m.group(1)), int(m.group(2) or m.group(1))
+        if last < first:
+            raise ConfigError(f"--seeds {part.strip()}: the range is empty; write it upwards, {last}-{first}")
+        seeds.extend(range(first, last + 1))
+    return _unique("--seeds", seeds)
+
+
+def split_list(text: str) -> list[str]:
+    """A comma-separated list from the command line, as strings for :meth:`Grid.create` to check."""
+    return [t.strip() for t in text.split(",")] if text.strip() else []
+
+
+def _items(flag, values, item) -> tuple:
+    if isinstance(values, (str, int, float)):
+        values = [values]
+    return _unique(flag, [item(v) for v in values])
+
+
+def _unique(flag, values) -> tuple:
+    if not values:
+        raise ConfigError(f"{flag} is empty: give at least one value")
+    repeated = sorted({v for v in values if values.count(v) > 1}, key=values.index)
+    if repeated:
+        raise ConfigError(f"{flag}: {repeated[0]} is given twice; list each value once")
+    return tuple(values)
+
+
+def _number(v, kind, flag):
+    try:
+        return kind(v) if not isinstance(v, bool) else None
+    except (TypeError, ValueError):
+        raise ConfigError(f"{flag}: expected a number, got {v!r}") from None
+
+
+def _seed(v) -> int:
+    s = _number(v, int, "--seeds")
+    if s is None or s < 0 or (isinstance(v, float) and v != s):
+        raise ConfigError(f"--seeds: a seed is a whole number >= 0, got {v!r}")
+    return s
+
+
+def _eta(v) -> float:
+    e = _number(v, float, "--eta")
+    if e is None or not (math.isfinite(e) and e > 0):
+        raise ConfigError(f"--eta: the learning rate must be a finite number > 0, got {v!r}")
+    return e
+
+
+def _batch(v) -> int:
+    b = _number(v, int, "--batch-size")
+    if b is None or b < 1 or (isinstance(v, float) and v != b):
+        raise ConfigError(f"--batch-size: expected a whole number >= 1, got {v!r}")
+    return b
+
+
+def _dtype(v) -> str:
+    if v not in DTYPES:
+        raise ConfigError(f"--dtype: expected float32 or float64, got {v!r}")
+    return v
+
+
+def _layer_sizes(v) -> tuple[int, ...]:
+    sizes = tuple(v)
+    if len(sizes) < 2 or any(not isinstance(n, int) or isinstance(n, bool) or n < 1 for n in sizes):
+        raise ConfigError(f"--sizes: need two or more layer sizes >= 1, got {list(v)}")
+    return sizes
+
+
+@dataclass
+class NetworkRecord:
+    """What one network of a sweep did: correct answers after each epoch (epochs from 0, as in train)."""
+
+    config: Config
+    seed: int
+    correct: list[int]
+    total: int
+    seconds: float  # its share of the wall time of its stack's epochs (training and evaluation)
+    kernel: str = ""  # the epoch kernel that trained it
+
+    @property
+    def best_epoch(self) -> int:
+        return int(np.argmax(self.correct))  # the first epoch of the best count
+
+    @property
+    def best_accuracy(self) -> float:
+        return self.correct[self.best_epoch] / self.total
+
+    @property
+    def final_accuracy(self) -> float:
+        return self.correct[-1] / self.total
+
+
+@dataclass
+class Best:
+    """The best network of one configuration seen so far: its parameters at its best epoch, on the host."""
+
+    config: Config
+    seed: int
+    epoch: int
+    correct: int
+    weights: list = field(repr=False)
+    biases: list = field(repr=False)
+    rng_state: dict = field(repr=False)  # the shuffle generator after that epoch, for `train --resume`
+
+    def network(self) -> Network:
+        net = Network(list(self.config.sizes), seed=self.seed, device="cpu", dtype=self.config.dtype)
+        net.weights, net.biases = list(self.weights), list(self.biases)
+        net.rng.bit_generator.state = self.rng_state
+        net.epoch = self.epoch + 1
+        return net
+
+
+def better(a: Best | None, b: Best) -> Best:
+    """The higher count wins; a tie goes to the earlier seed."""
+    return b if a is None or (b.correct, -b.seed) > (a.correct, -a.seed) else a
+
+
+def threads() -> int:
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+
+
+class _PerMember:
+    """Stand-in epoch kernel until the kernel registry lands: each member through the single-network path.
+
+    The numba epoch (nogil) runs the members on all cores at once; elsewhere the portable steps of
+    ``Network.SGD`` run member after member.
+    """
+
+    def __init__(self, backend: Backend, x, y):
+        self.backend, self.x, self.y = backend, x, y
+        self.fused = None  # the numba epoch, compiled on the first call
+        self.name = "numba (per member)" if backend.fused == "numba" else "portable (per member)"
+
+    def __call__(self, weights, biases, order, batch: int, eta):
+        members = range(order.shape[0])
+        if self.backend.fused == "numba":
+            from .fused_cpu import FusedEpoch
+
+            if self.fused is None:
+                self.fused = FusedEpoch(self.x, self.y)
+                self.fused.compile([w[0] for w in weights], [b[0] for b in biases])
+
+            def one(i):
+                return self.fused([w[i] for w in weights], [b[i] for b in biases], order[i], batch, float(eta[i]))
+
+            with ThreadPoolExecutor(min(threads(), len(members)) or 1) as pool:
+                results = list(pool.map(one, members))
+        else:
+            results = [self._portable(weights, biases, order[i], i, batch, float(eta[i])) for i in members]
+        for i, (ws, bs) in enumerate(results):
+            for l in range(len(weights)):
+                weights[l][i, ...], biases[l][i, ...] = ws[l], bs[l]
+        return weights, biases
+
+    def _portable(self, weights, biases, order, i, batch, eta):
+        xp, t = self.backend.xp, self.backend.xp.matrix_transpose
+        ws, bs = [w[i, ...] for w in weights], [b[i, ...] for b in biases]
+        perm = self.backend.asarray(order)
+        n = order.shape[0]
+        for k in range(0, n, batch):
+            part = perm[k : min(k + batch, n)]
+            x, y = xp.take(self.x, part, axis=0), xp.take(self.y, part, axis=0)
+            ws, bs = sgd_step(ws, bs, t(x), t(y), eta)
+        return ws, bs
+
+
+def _epoch_runner(backend: Backend, x, y, sizes, dtype: str, batch: int):
+    """The epoch kernel for one stack: the one place the kernel registry (``kernels.choose``) plugs in."""
+    return _PerMember(backend, x, y)
+
+
+@dataclass
+class ChunkResult:
+    records: list[NetworkRecord]
+    best: dict  # Config -> Best, the chunk's best network of each configuration
+
+
+def run_chunk(backend: Backend, data, members: list[tuple[Config, int]], epochs: int, eval: str,
+              kernels: dict | None = None, progress: Callable[[int], None] | None = None) -> ChunkResult:  # fmt: skip
+    """Train one stack of members (same sizes, mini-batch size and dtype) for ``epochs``, scoring every epoch.
+
+    ``data`` is a :class:`gpunet.data.DeviceData` on ``backend``; ``kernels`` caches one prepared kernel
+    per stack key across chunks; ``progress(k)`` hears of every k network-epochs done.
+    """
+    sizes, batch, dtype = members[0][0].stack
+    xp = backend.xp
+    host = get_backend("cpu")
+    nets = [Network(list(sizes), seed=seed, device=host, dtype=dtype) for _, seed in members]
+    weights = [backend.asarray(np.stack([n.weights[l] for n in nets])) for l in range(len(sizes) - 1)]
+    biases = [backend.asarray(np.stack([n.biases[l] for n in nets])) for l in range(len(sizes) - 1)]
+    eta = np.asarray([c.eta for c, _ in members])
+    x, y = data.training_data
+    kernels = {} if kernels is None else kernels
+    if (sizes, batch, dtype) not in kernels:
+        kernels[sizes, batch, dtype] = _epoch_runner(backend, x, y, sizes, dtype, batch)
+    kernel = kernels[sizes, batch, dtype]
+    scored = {"test": data.test_data, "validation": data.validation_data}[eval]
+    probe = Network(list(sizes), seed=0, device=backend, dtype=dtype)  # scores each member in turn
+    n, total = x.shape[0], scored[0].shape[0]
+    correct = np.zeros((len(members), epochs), np.int64)
+    best_weights = [xp.asarray(w, copy=True) for w in weights]
+    best_biases = [xp.asarray(b, copy=True) for b in biases]
+    best_states: list = [None] * len(members)
+    seconds = 0.0
+    for epoch in range(epochs):
+        start = time.perf_counter()
+        order = np.stack([net.rng.permutation(n) for net in nets])  # each member's own shuffle, as in SGD
+        weights, biases = kernel(weights, biases, order, batch, eta)
+        for i in range(len(members)):
+            probe.weights, probe.biases = [w[i, ...] for w in weights], [b[i, ...] for b in biases]
+            correct[i, epoch] = probe.evaluate(scored)
+            if epoch == 0 or correct[i, epoch] > correct[i, :epoch].max():
+                for best, now in zip(best_weights + best_biases, weights + biases):
+                    best[i, ...] = now[i, ...]
+                best_states[i] = nets[i].rng.bit_generator.state
+        backend.synchronize()
+        seconds += time.perf_counter() - start
+        if progress is not None:
+            progress(len(members))
+    name = getattr(kernel, "name", type(kernel).__name__)
+    records = [
+        NetworkRecord(c, s, correct[i].tolist(), total, seconds / len(members), name)
+        for i, (c, s) in enumerate(members)
+    ]
+    best: dict = {}
+    for i, r in enumerate(records):
+        b = best.get(r.config)
+        if b is None or (r.correct[r.best_epoch], -r.seed) > (b.correct, -b.seed):
+            best[r.config] = Best(r.config, r.seed, r.best_epoch, r.correct[r.best_epoch],
+                                  [backend.to_host(w[i, ...]) for w in best_weights],
+                                  [backend.to_host(b[i, ...]) for b in best_biases], best_states[i])  # fmt: skip
+    return ChunkResult(records, best)
+
+
+def chunks(networks: Iterable[tuple[Config, int]], size: int) -> list[list[tuple[Config, int]]]:
+    """The networks grouped by stack key, each group cut into chunks of at most ``size`` members."""
+    groups: dict = {}
+    for c, s in networks:
+        groups.setdefault(c.stack, []).append((c, s))
+    return [g[k : k + size] for g in groups.values() for k in range(0, len(g), size)]
+
+
+def default_chunk(backend: Backend) -> int:
+    """Networks per stack: a few per core on the CPU (a Ctrl-C loses at most one chunk); many on a GPU."""
+    return 1024 if backend.name.startswith("cuda") else 4 * threads()
+
+
+@dataclass(frozen=True)
+class DataSource:
+    """Where the data comes from, as the command line names it: so a Dask worker can read it itself."""
+
+    data_dir: str | None = None  # IDX files or mnist.pkl.gz (default: $GPUNET_DATA or ./data)
+    data: str | None = None  # the book's mnist.pkl.gz
+    validation_size: int = 10_000
+    download: bool = True
+    mirror: tuple[str, ...] | None = None
+
+    def load(self):
+        from types import SimpleNamespace
+
+        from .commands import host_data
+
+        return host_data(SimpleNamespace(**asdict(self)))
+
+
+class Sweep:
+    """A grid of networks trained here or on a Dask cluster, its results kept in ``out`` as each chunk ends.
+
+    ``run()`` returns one :class:`NetworkRecord` per network, in the grid's order; ``best`` holds the best
+    network of each configuration. ``Sweep.resume(out)`` continues an interrupted sweep with what is missing.
+    """
+
+    def __init__(self, grid: Grid, source: DataSource = DataSource(), device: str = "auto", out=None,
+                 save_best=None, scheduler: str | None = None, chunk: int | None = None):  # fmt: skip
+        if chunk is not None and (not isinstance(chunk, int) or chunk < 1):
+            raise ConfigError(f"--chunk must be a whole number >= 1, got {chunk!r}")
+        self.grid, self.source, self.device, self.scheduler, self.chunk = grid, source, device, scheduler, chunk
+        self.out = None if out is None else Path(out)
+        self.save_best = save_best
+        self.records: dict = {}  # (config, seed) -> NetworkRecord, finished networks only
+        self.best: dict = {}  # Config -> Best
+        self.manifest: dict = {}
+        self._resuming = False
+
+    @classmethod
+    def resume(cls, out, device: str | None = None, save_best=None, scheduler: str | None = None) -> Sweep:
+        from . import sweep_files
+
+        out = Path(out)
+        manifest, records = sweep_files.read(out)
+        s = manifest["settings"]
+        source = DataSource(**{**s["data_source"], "mirror": tuple(s["data_source"]["mirror"] or ()) or None})
+        sweep = cls(Grid.from_json(s["grid"]), source, device or s["device"], out, save_best, scheduler, s["chunk"])
+        planned = set(sweep.grid.networks())
+        sweep.records = {(r.config, r.seed): r for r in records if (r.config, r.seed) in planned}
+        for config in sweep.grid.configs():
+            path = sweep_files.best_path(out, config)
+            if path.is_file():
+                sweep.best[config] = sweep_files.load_best(path, config)
+        sweep.manifest, sweep._resuming = manifest, True
+        return sweep
+
+    def missing(self) -> list[tuple[Config, int]]:
+        return [key for key in self.grid.networks() if key not in self.records]
+
+    def run(self, progress: Callable[[int], None] | None = None,
+            on_network: Callable[[NetworkRecord], None] | None = None) -> list[NetworkRecord]:  # fmt: skip
+        """Train what is missing; ``progress(k)``: k more network-epochs done; ``on_network``: one finished."""
+        from .commands import _check_fits
+        from .data import pin
+        from .runs import check_writable, manifest
+
+        if self.out is not None:  # the folder is made if missing; its parent must exist
+            check_writable(self.out / "sweep.jsonl" if self.out.is_dir() else self.out, "--out")
+        if self.save_best is not None:
+            check_writable(self.save_best, "--save-best")
+        if self.out is not None and not self._resuming and (self.out / "sweep.jsonl").exists():
+            raise ConfigError(f"--out {self.out}: already holds a sweep; continue it with --resume {self.out}")
+        client = None
+        if self.scheduler:
+            from . import sweep_dist
+
+            client = sweep_dist.connect(self.scheduler)  # fails in seconds, before the data is read
+        try:
+            backend = get_backend("cpu" if client else self.device)
+            host = self.source.load()
+            for sizes in self.grid.sizes:
+                _check_fits(list(sizes), host)
+            if self.grid.eval == "validation" and len(host.validation[1]) == 0:
+                raise ConfigError("--eval validation needs --validation-size > 0")
+            chunk = self.chunk or (default_chunk(backend) if client is None else _cluster_chunk(self.device))
+            settings = {"grid": self.grid.to_json(), "data_source": asdict(self.source), "device": self.device,
+                        "chunk": chunk, "scheduler": self.scheduler,
+                        "validation_size": len(host.validation[1])}  # fmt: skip
+            fresh = manifest(backend, settings, host.files, 0)
+            if self._resuming and fresh["data"] != self.manifest.get("data"):
+                raise ConfigError(f"--resume {self.out}: the data differs from the data the sweep started on")
+            self.manifest = {"kind": "sweep", **fresh} if not self._resuming else self.manifest
+            if self.out is not None:
+                self.out.mkdir(exist_ok=True)
+                self._write()
+            todo = chunks(self.missing(), chunk)
+            if client is None:
+                pinned: dict = {}
+                kernels: dict = {}
+                for members in todo:
+                    dtype = members[0][0].dtype
+                    if dtype not in pinned:
+                        pinned[dtype] = pin(host, backend, backend.dtype(dtype))
+                    self._finished(run_chunk(backend, pinned[dtype], members, self.grid.epochs, self.grid.eval,
+                                             kernels, progress), on_network)  # fmt: skip
+            else:
+                self._run_on_cluster(client, todo, progress, on_network)
+        finally:
+            if client is not None:
+                client.close()
+            self._save_best()
+        return self.results()
+
+    def _run_on_cluster(self, client, todo, progress, on_network) -> None:
+        from distributed import as_completed
+
+        from . import sweep_dist
+
+        futures = [
+            sweep_dist.submit(
+                client, members, self.grid.epochs, self.grid.eval, self.device, self.source, self.manifest["data"]
+            )  # fmt: skip
+            for members in todo
+        ]
+        try:
+            for future in as_completed(futures):
+                result = future.result()
+                if progress is not None:
+                    progress(len(result.records) * self.grid.epochs)
+                self._finished(result, on_network)
+        finally:
+            client.cancel(futures)
+
+    def _finished(self, result: ChunkResult, on_network) -> None:
+        from . import sweep_files
+
+        for r in result.records:
+            self.records[r.config, r.seed] = r
+        improved = []
+        for config, b in result.best.items():
+            if better(self.best.get(config), b) is b:
+                self.best[config] = b
+                improved.append(config)
+        if self.out is not None:
+            self._write()
+            for config in improved:
+                sweep_files.save_best(sweep_files.best_path(self.out, config), self.best[config], self.manifest,
+                                      self.grid)  # fmt: skip
+        if on_network is not None:
+            for r in result.records:
+                on_network(r)
+
+    def _write(self) -> None:
+        from . import sweep_files
+
+        sweep_files.write(self.out, self.manifest, self.results(), self.grid.eval)
+
+    def _save_best(self) -> None:
+        from . import sweep_files
+
+        if self.save_best is None or not self.best:
+            return
+        for config, path in sweep_files.save_best_paths(self.save_best, self.grid.configs()).items():
+            if config in self.best:
+                sweep_files.save_best(path, self.best[config], self.manifest, self.grid)
+
+    def results(self) -> list[NetworkRecord]:
+        """The finished networks, in the grid's order."""
+        return [self.records[key] for key in self.grid.networks() if key in self.records]
+
+
+def _cluster_chunk(device: str) -> int:
+    return 1024 if device.startswith("cuda") else 16
+
+
+def sweep(seeds, eta=3.0, sizes=(784, 30, 10), batch_size=10, dtype="float32", epochs: int = 30,
+          eval: str = "test", device: str = "auto", data_dir=None, validation_size: int = 10_000, out=None,
+          save_best=None, scheduler: str | None = None, chunk: int | None = None) -> list[NetworkRecord]:  # fmt: skip
+    """Train every network of the grid and return one record per network (see :class:`Sweep`).
+
+    ``seeds`` is a list or a string like "1-100"; ``eta``, ``sizes``, ``batch_size`` and ``dtype`` are one
+    value or a list (``sizes`` a list of layer-size lists for several).
+    """
+    grid = Grid.create(seeds, eta, sizes, batch_size, dtype, epochs, eval)
+    source = DataSource(None if data_dir is None else str(data_dir), validation_size=validation_size)
+    return Sweep(grid, source, device, out, save_best, scheduler, chunk).run()

@@ -122,7 +122,9 @@ def split_list(text: str) -> list[str]:
 
 
 def _items(flag, values, item) -> tuple:
-    if isinstance(values, (str, int, float)):
+    if isinstance(values, str):
+        values = split_list(values)
+    elif isinstance(values, (int, float)):
         values = [values]
     return _unique(flag, [item(v) for v in values])
 
@@ -306,7 +308,8 @@ def run_chunk(backend: Backend, data, members: list[tuple[Config, int]], epochs:
         kernels[sizes, batch, dtype] = _epoch_runner(backend, x, y, sizes, dtype, batch)
     kernel = kernels[sizes, batch, dtype]
     scored = {"test": data.test_data, "validation": data.validation_data}[eval]
-    probe = Network(list(sizes), seed=0, device=backend, dtype=dtype)  # scores each member in turn
+    workers = min(threads(), len(members)) if backend.name == "cpu" else 1
+    probes = [Network(list(sizes), seed=0, device=backend, dtype=dtype) for _ in range(workers)]
     n, total = x.shape[0], scored[0].shape[0]
     correct = np.zeros((len(members), epochs), np.int64)
     best_weights = [xp.asarray(w, copy=True) for w in weights]
@@ -317,9 +320,16 @@ def run_chunk(backend: Backend, data, members: list[tuple[Config, int]], epochs:
         start = time.perf_counter()
         order = np.stack([net.rng.permutation(n) for net in nets])  # each member's own shuffle, as in SGD
         weights, biases = kernel(weights, biases, order, batch, eta)
+
+        def score(k):  # probe k scores members k, k + workers, ... with Network.evaluate, as a single run does
+            probe = probes[k]
+            for i in range(k, len(members), workers):
+                probe.weights, probe.biases = [w[i, ...] for w in weights], [b[i, ...] for b in biases]
+                correct[i, epoch] = probe.evaluate(scored)
+
+        with ThreadPoolExecutor(workers) as pool:
+            list(pool.map(score, range(workers)))
         for i in range(len(members)):
-            probe.weights, probe.biases = [w[i, ...] for w in weights], [b[i, ...] for b in biases]
-            correct[i, epoch] = probe.evaluate(scored)
             if epoch == 0 or correct[i, epoch] > correct[i, :epoch].max():
                 for best, now in zip(best_weights + best_biases, weights + biases):
                     best[i, ...] = now[i, ...]

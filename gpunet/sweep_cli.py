@@ -7,7 +7,7 @@ import sys
 from . import __version__
 from .commands import say
 from .errors import ConfigError
-from .sweep import DataSource, Grid, Sweep, split_list, threads
+from .sweep import DataSource, Grid, Sweep, threads
 from .sweep_stats import table
 
 GRID_FLAGS = ("seeds", "eta", "sizes", "batch_size", "dtype", "epochs", "eval", "data_dir", "data")
@@ -20,10 +20,10 @@ def _grid(args) -> Grid:
     get = lambda name: getattr(args, name) if getattr(args, name) is not None else DEFAULTS[name]
     return Grid.create(
         args.seeds,
-        split_list(get("eta")),
+        get("eta"),
         [tuple(s) for s in get("sizes")],
-        split_list(get("batch_size")),
-        split_list(get("dtype")),
+        get("batch_size"),
+        get("dtype"),
         get("epochs"),
         get("eval"),
     )

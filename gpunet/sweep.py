@@ -490,7 +490,7 @@ class Sweep:
             for members in todo
         ]
         try:
-            for future in as_completed(futures):
+            for future in as_completed(futures, loop=client.loop):
                 result = future.result()
                 if progress is not None:
                     progress(len(result.records) * self.grid.epochs)

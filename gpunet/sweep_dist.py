@@ -13,7 +13,7 @@ from pathlib import Path
 
 from .errors import ConfigError
 
-CONNECT_SECONDS = 5
+CONNECT_SECONDS = 3
 
 _lock = threading.Lock()
 _workers: dict = {}  # (source, device, dtype) -> (backend, pinned data, kernel cache), per worker process
@@ -25,7 +25,12 @@ def connect(address: str):
         from distributed import Client
     except ImportError:
         raise ConfigError("--scheduler needs Dask distributed: pip install 'gpunet[dist]'") from None
+    from distributed.comm.addressing import parse_address, parse_host_port
+
     try:
+        scheme, location = parse_address(address)
+        if scheme != "inproc":
+            parse_host_port(location)  # a port is required: checked here, not by a client that hangs on it
         return Client(address, timeout=CONNECT_SECONDS, set_as_default=False)
     except (OSError, TimeoutError, ValueError, TypeError) as e:
         reason = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__

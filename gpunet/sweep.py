@@ -312,28 +312,20 @@ def run_chunk(backend: Backend, data, members: list[tuple[Config, int]], epochs:
     probes = [Network(list(sizes), seed=0, device=backend, dtype=dtype) for _ in range(workers)]
     n, total = x.shape[0], scored[0].shape[0]
     correct = np.zeros((len(members), epochs), np.int64)
-    best_weights = [xp.asarray(w, copy=True) for w in weights]
-    best_biases = [xp.asarray(b, copy=True) for b in biases]
+    best_weights, best_biases = weights, biases  # replaced by xp.where in the first epoch
     best_states: list = [None] * len(members)
     seconds = 0.0
     for epoch in range(epochs):
         start = time.perf_counter()
         order = np.stack([net.rng.permutation(n) for net in nets])  # each member's own shuffle, as in SGD
         weights, biases = kernel(weights, biases, order, batch, eta)
-
-        def score(k):  # probe k scores members k, k + workers, ... with Network.evaluate, as a single run does
-            probe = probes[k]
-            for i in range(k, len(members), workers):
-                probe.weights, probe.biases = [w[i, ...] for w in weights], [b[i, ...] for b in biases]
-                correct[i, epoch] = probe.evaluate(scored)
-
-        with ThreadPoolExecutor(workers) as pool:
-            list(pool.map(score, range(workers)))
-        for i in range(len(members)):
-            if epoch == 0 or correct[i, epoch] > correct[i, :epoch].max():
-                for best, now in zip(best_weights + best_biases, weights + biases):
-                    best[i, ...] = now[i, ...]
-                best_states[i] = nets[i].rng.bit_generator.state
+        correct[:, epoch] = _score(probes, weights, biases, scored)
+        improved = correct[:, epoch] > (correct[:, :epoch].max(axis=1) if epoch else -1)
+        mask = xp.reshape(backend.asarray(improved), (-1, 1, 1))
+        best_weights = [xp.where(mask, w, best) for w, best in zip(weights, best_weights)]
+        best_biases = [xp.where(mask, b, best) for b, best in zip(biases, best_biases)]
+        for i in np.flatnonzero(improved):
+            best_states[i] = nets[i].rng.bit_generator.state
         backend.synchronize()
         seconds += time.perf_counter() - start
         if progress is not None:
@@ -351,6 +343,21 @@ def run_chunk(backend: Backend, data, members: list[tuple[Config, int]], epochs:
                                   [backend.to_host(w[i, ...]) for w in best_weights],
                                   [backend.to_host(b[i, ...]) for b in best_biases], best_states[i])  # fmt: skip
     return ChunkResult(records, best)
+
+
+def _score(probes, weights, biases, scored) -> list[int]:
+    """Each member's count by ``Network.evaluate``, as a single run scores (probe k: members k, k + len(probes)...)."""
+    counts = [0] * weights[0].shape[0]
+
+    def score(k):
+        probe = probes[k]
+        for i in range(k, len(counts), len(probes)):
+            probe.weights, probe.biases = [w[i, ...] for w in weights], [b[i, ...] for b in biases]
+            counts[i] = probe.evaluate(scored)
+
+    with ThreadPoolExecutor(len(probes)) as pool:
+        list(pool.map(score, range(len(probes))))
+    return counts
 
 
 def chunks(networks: Iterable[tuple[Config, int]], size: int) -> list[list[tuple[Config, int]]]:

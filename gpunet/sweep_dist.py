@@ -40,6 +40,16 @@ def connect(address: str):
         ) from None
 
 
+def check_gpus(client, device: str) -> None:
+    """On CUDA, chunks wait for a worker with the resource GPU: say so now if the cluster has none."""
+    workers = client.scheduler_info()["workers"].values()
+    if device.startswith("cuda") and not any(w.get("resources", {}).get("GPU") for w in workers):
+        raise ConfigError(
+            f"--device {device}: no worker of the cluster has a GPU resource; start one per GPU with "
+            "`dask worker ADDRESS --resources GPU=1` (or `dask cuda worker ADDRESS --resources GPU=1`)"
+        )
+
+
 def submit(client, members, epochs: int, eval: str, device: str, source, checksums: dict):
     resources = {"GPU": 1} if device.startswith("cuda") else None
     return client.submit(run_on_worker, members, epochs, eval, device, source, checksums, resources=resources,

@@ -42,3 +42,10 @@ def test_a_worker_with_other_data_refuses_the_chunk(tmp_path, cluster):
             future.result()
     finally:
         client.close()
+
+
+def test_cuda_on_a_cluster_without_gpu_workers_is_one_line(tmp_path, cluster):
+    from helpers import assert_one_line_error
+
+    run = cli("sweep", "--seeds", "1", "--device", "cuda", "--scheduler", cluster.scheduler_address)
+    assert_one_line_error(run, "no worker of the cluster has a GPU resource", "--resources GPU=1")

@@ -7,10 +7,11 @@ import sys
 from . import __version__
 from .commands import say
 from .errors import ConfigError
-from .sweep import DataSource, Grid, Sweep, threads
+from .sweep import DataSource, Sweep, threads
+from .sweep_grid import Grid
 from .sweep_stats import table
 
-GRID_FLAGS = ("seeds", "eta", "sizes", "batch_size", "dtype", "epochs", "eval", "data_dir", "data")
+GRID_FLAGS = ("seeds", "eta", "sizes", "batch_size", "dtype", "epochs", "eval", "data_dir", "data", "out", "chunk")
 DEFAULTS = {"eta": "3", "sizes": [[784, 30, 10]], "batch_size": "10", "dtype": "float32", "epochs": 30, "eval": "test"}
 
 
@@ -34,7 +35,7 @@ def _sweep(args) -> Sweep:
         given = [k for k in GRID_FLAGS if getattr(args, k, None) is not None]
         if given:
             flag = "--" + given[0].replace("_", "-")
-            raise ConfigError(f"{flag} comes from the sweep in {args.resume} when resuming; leave it out")
+            raise ConfigError(f"{flag} is set by the sweep in {args.resume} when resuming; leave it out")
         return Sweep.resume(args.resume, args.device, args.save_best, args.scheduler)
     grid = _grid(args)
     source = DataSource(args.data_dir, args.data, args.validation_size, args.download,

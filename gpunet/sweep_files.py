@@ -17,7 +17,8 @@ from pathlib import Path
 from .data import DataError
 from .network import Network
 from .runs import atomic_write, read_log
-from .sweep import Best, Config, NetworkRecord
+from .sweep import Best, NetworkRecord
+from .sweep_grid import Config
 
 LOG = "sweep.jsonl"
 CSV = "networks.csv"

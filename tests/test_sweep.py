@@ -12,7 +12,8 @@ from helpers import assert_one_line_error, cli, write_mnist_like
 
 from gpunet import Network, sweep_stats
 from gpunet.data import load_host, pin
-from gpunet.sweep import Config, Grid, parse_seeds, run_chunk, sweep
+from gpunet.sweep import run_chunk, sweep
+from gpunet.sweep_grid import Config, Grid, parse_seeds
 
 ROOT = Path(__file__).resolve().parents[1]
 SMALL = ["--sizes", "64,12,10", "--validation-size", "100", "--device", "cpu"]
@@ -146,7 +147,7 @@ def test_ctrl_c_keeps_finished_networks_and_resume_runs_only_the_rest(data_dir, 
     assert resumed.stdout.split("\n\n")[-1] == whole.stdout.split("\n\n")[-1]  # the same last table
 
     again = cli("sweep", "--resume", out, "--seeds", "1-9")
-    assert_one_line_error(again, "--seeds comes from the sweep")
+    assert_one_line_error(again, "--seeds is set by the sweep")
     taken = cli(*args, "--out", out)
     assert_one_line_error(taken, "already holds a sweep", "--resume")
 

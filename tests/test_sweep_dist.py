@@ -29,8 +29,9 @@ def test_a_cluster_sweep_prints_the_table_of_the_local_one(tmp_path, cluster):
 
 
 def test_a_worker_with_other_data_refuses_the_chunk(tmp_path, cluster):
-    from gpunet.sweep import Config, DataSource
+    from gpunet.sweep import DataSource
     from gpunet.sweep_dist import connect, submit
+    from gpunet.sweep_grid import Config
 
     write_mnist_like(tmp_path / "data", 60, 20, rows=4, cols=4, seed=1)
     client = connect(cluster.scheduler_address)

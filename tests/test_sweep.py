@@ -226,14 +226,14 @@ def test_a_real_ctrl_c_leaves_consistent_files_that_resume_completes(data_dir, t
 
     out = tmp_path / "out"
     code = "import sys; from gpunet.cli import main; sys.exit(main(sys.argv[1:]))"
-    args = ["sweep", "--seeds", "1-24", "--epochs", "8", "--chunk", "1", "--data-dir", str(data_dir), *SMALL,
+    args = ["sweep", "--seeds", "1-24", "--epochs", "8", "--chunk", "3", "--data-dir", str(data_dir), *SMALL,
             "--out", str(out)]  # fmt: skip
     proc = subprocess.Popen([sys.executable, "-c", code, *args], cwd=ROOT, stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True)  # fmt: skip
     try:
         deadline = time.monotonic() + 120
         while proc.poll() is None and time.monotonic() < deadline:
-            if (out / "networks.csv").exists() and len(sweep_files(out)[0]) >= 2:
+            if (out / "networks.csv").exists() and len(sweep_files(out)[0]) >= 3:
                 break
             time.sleep(0.05)
         proc.send_signal(signal.SIGINT)
@@ -242,7 +242,7 @@ def test_a_real_ctrl_c_leaves_consistent_files_that_resume_completes(data_dir, t
         proc.kill()
     assert proc.returncode == 130 and "gpunet sweep --resume" in stderr, stderr
     rows, lines = sweep_files(out)
-    assert 2 <= len(rows) < 24
+    assert 3 <= len(rows) < 24 and len(rows) % 3 == 0
     assert len(lines) == 1 + 8 * len(rows)  # every kept network with all its epochs, in both files
     assert {(e["seed"], e["epoch"]) for e in lines[1:]} == {(int(r["seed"]), k) for r in rows for k in range(8)}
     resumed = cli("sweep", "--resume", out)

@@ -77,7 +77,7 @@ def sweep_bands(ax, epochs, name: str) -> None:
         x = sorted(per_epoch)
         q1, median, q3 = np.percentile([per_epoch[k] for k in x], [25, 50, 75], axis=1)
         n = len(per_epoch[x[0]])
-        (line,) = ax.plot(x, median, marker=".", label=f"{name}: {config}, median of {n}")
+        (line,) = ax.plot(x, median, marker=".", label=f"{name}: {config}, median and quartiles of {n}")
         ax.fill_between(x, q1, q3, color=line.get_color(), alpha=0.25, linewidth=0)
 
 

@@ -20,6 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from .backend import Backend, get_backend
+from .data import DataError
 from .errors import ConfigError
 from .network import Network, sgd_step
 from .sweep_grid import Config, Grid
@@ -274,9 +275,14 @@ class Sweep:
 
         out = Path(out)
         manifest, records = sweep_files.read(out)
-        s = manifest["settings"]
-        source = DataSource(**{**s["data_source"], "mirror": tuple(s["data_source"]["mirror"] or ()) or None})
-        sweep = cls(Grid.from_json(s["grid"]), source, device or s["device"], out, save_best, scheduler, s["chunk"])
+        try:
+            s = manifest["settings"]
+            source = DataSource(**{**s["data_source"], "mirror": tuple(s["data_source"]["mirror"] or ()) or None})
+            grid, chunk = Grid.from_json(s["grid"]), s["chunk"]
+            device = device or s["device"]
+        except (KeyError, TypeError, ValueError) as e:
+            raise DataError(f"{out}: the sweep's manifest is damaged ({type(e).__name__}: {e})") from None
+        sweep = cls(grid, source, device, out, save_best, scheduler, chunk)
         planned = set(sweep.grid.networks())
         sweep.records = {(r.config, r.seed): r for r in records if (r.config, r.seed) in planned}
         for config in sweep.grid.configs():
@@ -321,7 +327,7 @@ class Sweep:
                         "chunk": chunk, "scheduler": self.scheduler,
                         "validation_size": len(host.validation[1])}  # fmt: skip
             fresh = manifest(backend, settings, host.files, 0)
-            if self._resuming and fresh["data"] != self.manifest.get("data"):
+            if self._resuming and checksums_by_name(fresh["data"]) != checksums_by_name(self.manifest.get("data", {})):
                 raise ConfigError(f"--resume {self.out}: the data differs from the data the sweep started on")
             self.manifest = {"kind": "sweep", **fresh} if not self._resuming else self.manifest
             if self.out is not None:
@@ -401,6 +407,11 @@ class Sweep:
     def results(self) -> list[NetworkRecord]:
         """The finished networks, in the grid's order."""
         return [self.records[key] for key in self.grid.networks() if key in self.records]
+
+
+def checksums_by_name(checksums: dict) -> dict:
+    """{file name: sha256}: the same data read from another folder or machine compares equal."""
+    return {Path(p).name: h for p, h in checksums.items()}
 
 
 def _cluster_chunk(device: str) -> int:

@@ -9,7 +9,6 @@ it pinned on its device between tasks.
 from __future__ import annotations
 
 import threading
-from pathlib import Path
 
 from .errors import ConfigError
 
@@ -61,16 +60,14 @@ def run_on_worker(members, epochs, eval, device, source, checksums):
     from .backend import get_backend
     from .data import DataError, pin
     from .runs import file_sha256
-    from .sweep import run_chunk
+    from .sweep import checksums_by_name, run_chunk
 
     dtype = members[0][0].dtype
     with _lock:
         key = (source, device, dtype)
         if key not in _workers:
             host = source.load()
-            got = {Path(p).name: file_sha256(p) for p in host.files}
-            want = {Path(p).name: h for p, h in checksums.items()}
-            if got != want:
+            if checksums_by_name({p: file_sha256(p) for p in host.files}) != checksums_by_name(checksums):
                 raise DataError(f"the worker's data ({host.source}) differs from the data the sweep started on")
             backend = get_backend(device)
             _workers[key] = (backend, pin(host, backend, backend.dtype(dtype)), {})

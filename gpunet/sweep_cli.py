@@ -8,6 +8,7 @@ from . import __version__
 from .commands import say
 from .errors import ConfigError
 from .sweep import DataSource, Sweep, threads
+from .sweep_files import save_best_paths
 from .sweep_grid import Grid
 from .sweep_stats import table
 
@@ -92,6 +93,6 @@ def cmd_sweep(args) -> int:
     print()
     print(table(records, grid.epochs, grid.eval))
     if args.save_best:
-        say(f"best network of each configuration saved to {args.save_best}" + (" (+ configuration)" if
-            len(grid.configs()) > 1 else ""))  # fmt: skip
+        for config, path in save_best_paths(args.save_best, grid.configs()).items():
+            say(f"the best network of {config.label} is in {path}")
     return 0

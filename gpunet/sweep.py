@@ -86,19 +86,17 @@ class _PerMember:
     ``Network.SGD`` run member after member.
     """
 
-    def __init__(self, backend: Backend, x, y):
+    def __init__(self, backend: Backend, x, y, sizes, dtype: str):
         self.backend, self.x, self.y = backend, x, y
-        self.fused = None  # the numba epoch, compiled on the first call
         self.name = "numba (per member)" if backend.fused == "numba" else "portable (per member)"
+        if backend.fused == "numba":  # compiled here, outside the timed epochs
+            shapes = list(zip(sizes[1:], sizes[:-1]))
+            self.fused = backend.fused_epoch(x, y, [np.zeros(s, dtype) for s in shapes],
+                                             [np.zeros((n, 1), dtype) for n, _ in shapes])  # fmt: skip
 
     def __call__(self, weights, biases, order, batch: int, eta):
         members = range(order.shape[0])
         if self.backend.fused == "numba":
-            from .fused_cpu import FusedEpoch
-
-            if self.fused is None:
-                self.fused = FusedEpoch(self.x, self.y)
-                self.fused.compile([w[0] for w in weights], [b[0] for b in biases])
 
             def one(i):
                 return self.fused([w[i] for w in weights], [b[i] for b in biases], order[i], batch, float(eta[i]))
@@ -126,7 +124,7 @@ class _PerMember:
 
 def _epoch_runner(backend: Backend, x, y, sizes, dtype: str, batch: int):
     """The epoch kernel for one stack: the one place the kernel registry (``kernels.choose``) plugs in."""
-    return _PerMember(backend, x, y)
+    return _PerMember(backend, x, y, sizes, dtype)
 
 
 @dataclass

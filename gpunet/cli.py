@@ -21,6 +21,7 @@ from .commands import (
 from .errors import GpunetError
 from .kernels import KERNELS
 from .runs import exit_status, sigterm_as_interrupt
+from .sweep_cli import cmd_sweep
 from .validation import COUNT, POSITIVE_INT, POSITIVE_REAL, Interval, check, check_sizes
 
 
@@ -184,6 +185,38 @@ def build_parser() -> argparse.ArgumentParser:
     _add_data_arguments(bench)
     bench.add_argument("--json", action="store_true", help="print the results as JSON")
     bench.set_defaults(run=cmd_bench)
+
+    sweep = commands.add_parser(
+        "sweep",
+        help="train a grid of networks (seeds x eta x sizes x mini-batch) at once and print their statistics",
+        formatter_class=_Formatter,
+        description="Each network starts as `gpunet train --seed S` would and gives the same per-epoch counts. "
+        "Lists are comma-separated; seeds also take ranges (1-100).",
+    )
+    sweep.add_argument("--seeds", metavar="LIST", help="seeds, e.g. 1-100 or 1,5,9 or 1-10,42 (required)")
+    sweep.add_argument("--eta", metavar="LIST", help="learning rates, e.g. 0.5,3 (default: 3)")
+    sweep.add_argument(
+        "--sizes", type=_sizes, action="append", metavar="N,N,...", help="layer sizes, repeatable (default: 784,30,10)"
+    )
+    sweep.add_argument("--batch-size", metavar="LIST", help="mini-batch sizes, e.g. 10,100 (default: 10)")
+    sweep.add_argument("--dtype", metavar="LIST", help="float32 and/or float64 (default: float32)")
+    sweep.add_argument("--epochs", type=_positive_int, help="epochs per network (default: 30)")
+    sweep.add_argument("--eval", choices=["test", "validation"], help="data scored after each epoch (default: test)")
+    sweep.add_argument("--device", type=_device, help="cpu, cuda, cuda:N or auto (default: auto)")
+    sweep.add_argument(
+        "--kernel", choices=list(KERNELS), help="run the epochs in this kernel (default: as gpunet train chooses)"
+    )
+    _add_data_arguments(sweep)
+    sweep.add_argument("--out", metavar="DIR", help="keep the results here: sweep.jsonl, networks.csv, best models")
+    sweep.add_argument(
+        "--save-best", metavar="PATH", help="write the best network of each configuration to PATH (.npz)"
+    )
+    sweep.add_argument("--resume", metavar="DIR", help="run what is missing of the sweep kept in DIR")
+    sweep.add_argument("--scheduler", metavar="ADDRESS", help="run on a Dask cluster, e.g. tcp://host:8786")
+    sweep.add_argument(
+        "--chunk", type=_positive_int, help="networks trained together (default: 4 per core; 1024 on a GPU)"
+    )
+    sweep.set_defaults(run=cmd_sweep)
 
     evaluate = commands.add_parser(
         "evaluate",

@@ -60,6 +60,9 @@ def curves(logs, output) -> None:
         )
     fig, axes = plt.subplots(1, 2 if with_cost else 1, figsize=(12 if with_cost else 7, 4.5), squeeze=False)
     for path, manifest, epochs in runs:
+        if manifest.get("kind") == "sweep":
+            sweep_bands(axes[0, 0], epochs, Path(path).name)
+            continue
         scored = [e for e in epochs if "accuracy" in e]
         name = label(manifest, path)
         axes[0, 0].plot([e["epoch"] for e in scored], [100 * e["accuracy"] for e in scored], marker=".", label=name)
@@ -81,6 +84,19 @@ def curves(logs, output) -> None:
     fig.tight_layout()
     _save(fig, output)
     plt.close(fig)
+
+
+def sweep_bands(ax, epochs, name: str) -> None:
+    """A sweep's accuracy per epoch, per configuration: the median over its networks and the interquartile band."""
+    by_config: dict = {}
+    for e in epochs:
+        by_config.setdefault(e["config"], {}).setdefault(e["epoch"], []).append(100 * e["accuracy"])
+    for config, per_epoch in by_config.items():
+        x = sorted(per_epoch)
+        q1, median, q3 = np.percentile([per_epoch[k] for k in x], [25, 50, 75], axis=1)
+        n = len(per_epoch[x[0]])
+        (line,) = ax.plot(x, median, marker=".", label=f"{name}: {config}, median and quartiles of {n}")
+        ax.fill_between(x, q1, q3, color=line.get_color(), alpha=0.25, linewidth=0)
 
 
 def misclassified(test, image_shape, predicted, output, count: int = 36) -> int:

@@ -1,0 +1,106 @@
+"""``gpunet sweep`` on the command line: the grid from the flags, a line per finished network, the table."""
+
+from __future__ import annotations
+
+import sys
+from typing import Any
+
+from . import __version__
+from .commands import say
+from .errors import ConfigError
+from .sweep import DataSource, Sweep, threads
+from .sweep_files import save_best_paths
+from .sweep_grid import Grid
+from .sweep_stats import table
+
+GRID_FLAGS = ("seeds", "eta", "sizes", "batch_size", "dtype", "epochs", "eval", "data_dir", "data", "out", "chunk")
+DEFAULTS: dict[str, Any] = {
+    "eta": "3",
+    "sizes": [[784, 30, 10]],
+    "batch_size": "10",
+    "dtype": "float32",
+    "epochs": 30,
+    "eval": "test",
+}
+
+
+def _grid(args) -> Grid:
+    if args.seeds is None:
+        raise ConfigError("give the seeds to train, e.g. --seeds 1-100 or --seeds 1,5,9")
+    get = lambda name: getattr(args, name) if getattr(args, name) is not None else DEFAULTS[name]
+    return Grid.create(
+        args.seeds,
+        get("eta"),
+        [tuple(s) for s in get("sizes")],
+        get("batch_size"),
+        get("dtype"),
+        get("epochs"),
+        get("eval"),
+    )
+
+
+def _sweep(args) -> Sweep:
+    if args.resume:
+        given = [k for k in GRID_FLAGS if getattr(args, k, None) is not None]
+        if given:
+            flag = "--" + given[0].replace("_", "-")
+            raise ConfigError(f"{flag} is set by the sweep in {args.resume} when resuming; leave it out")
+        return Sweep.resume(args.resume, args.device, args.save_best, args.scheduler, args.kernel)
+    grid = _grid(args)
+    source = DataSource(args.data_dir, args.data, args.validation_size, args.download,
+                        tuple(args.mirror) if args.mirror else None)  # fmt: skip
+    return Sweep(grid, source, args.device or "auto", args.out, args.save_best, args.scheduler, args.chunk, args.kernel)
+
+
+class _Bar:
+    """A tqdm bar over network-epochs, only when a person is watching a terminal."""
+
+    def __init__(self, total: int):
+        from tqdm import tqdm
+
+        self.bar = tqdm(total=total, unit="net-epoch", leave=False)
+
+    def __call__(self, done: int) -> None:
+        self.bar.update(done)
+
+
+def cmd_sweep(args) -> int:
+    sweep = _sweep(args)
+    grid = sweep.grid
+    todo = len(sweep.missing())
+    where = f"Dask scheduler {args.scheduler}" if args.scheduler else f"device {sweep.device}, {threads()} cores"
+    print(f"gpunet {__version__} sweep | {where} | eval {grid.eval}")
+    print(
+        f"{len(grid.seeds)} seeds x {len(grid.etas)} eta x {len(grid.sizes)} sizes x {len(grid.batch_sizes)} "
+        f"mini-batch x {len(grid.dtypes)} dtype = {len(grid.networks())} networks x {grid.epochs} epochs"
+        + (f" | {todo} to run, resumed from {args.resume}" if args.resume else ""),
+        flush=True,
+    )
+    bar = _Bar(todo * grid.epochs) if todo and sys.stdout.isatty() and sys.stderr.isatty() else None
+
+    def finished(r):
+        line = (
+            f"{r.config.label} seed {r.seed}: best {r.correct[r.best_epoch]} / {r.total} at epoch {r.best_epoch}, "
+            f"final {r.correct[-1]} / {r.total} ({r.seconds:.1f} s)"
+        )
+        (bar.bar.write if bar else print)(line)
+
+    try:
+        records = sweep.run(progress=bar, on_network=finished)
+    except KeyboardInterrupt:
+        done = len(sweep.results())
+        if sweep.out is not None:
+            say(f"interrupted; {done} of {len(grid.networks())} networks are kept in {sweep.out}: continue with")
+            say(f"  gpunet sweep --resume {sweep.out}")
+        else:
+            say(f"interrupted; {done} networks finished (--out DIR keeps them)")
+        return 130
+    finally:
+        if bar:
+            bar.bar.close()
+    print()
+    print(table(records, grid.epochs, grid.eval))
+    if args.save_best:
+        for config, path in save_best_paths(args.save_best, grid.configs()).items():
+            say(f"the best network of {config.label} is in {path}")
+    return 0

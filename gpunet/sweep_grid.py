@@ -1,0 +1,163 @@
+"""The grid of a sweep: seeds x etas x sizes x mini-batch sizes x dtypes, checked before anything trains."""
+
+from __future__ import annotations
+
+import itertools
+import math
+import re
+from dataclasses import asdict, dataclass
+
+from .errors import ConfigError
+
+DTYPES = ("float32", "float64")
+
+
+@dataclass(frozen=True)
+class Config:
+    """One cell of the grid: the networks of one configuration differ only by their seed."""
+
+    sizes: tuple[int, ...]
+    eta: float
+    batch_size: int
+    dtype: str
+
+    @property
+    def label(self) -> str:
+        return f"[{','.join(map(str, self.sizes))}] eta {self.eta:g} batch {self.batch_size} {self.dtype}"
+
+    @property
+    def slug(self) -> str:
+        """The label as a file-name part: 784-30-10_eta3_batch10_float32."""
+        return f"{'-'.join(map(str, self.sizes))}_eta{self.eta:g}_batch{self.batch_size}_{self.dtype}"
+
+    @property
+    def stack(self) -> tuple:
+        """Members with the same stack key train together; their etas may differ."""
+        return self.sizes, self.batch_size, self.dtype
+
+
+@dataclass(frozen=True)
+class Grid:
+    """Seeds x etas x sizes x mini-batch sizes x dtypes, trained for ``epochs`` each and scored on ``eval``."""
+
+    seeds: tuple[int, ...]
+    etas: tuple[float, ...] = (3.0,)
+    sizes: tuple[tuple[int, ...], ...] = ((784, 30, 10),)
+    batch_sizes: tuple[int, ...] = (10,)
+    dtypes: tuple[str, ...] = ("float32",)
+    epochs: int = 30
+    eval: str = "test"
+
+    @classmethod
+    def create(cls, seeds, etas=(3.0,), sizes=((784, 30, 10),), batch_sizes=(10,), dtypes=("float32",),
+               epochs=30, eval="test") -> Grid:  # fmt: skip
+        """A checked grid; seeds and the lists may be strings as on the command line ("1-100", "3,0.5")."""
+        if sizes and isinstance(sizes[0], int):
+            sizes = (sizes,)
+        grid = cls(
+            seeds=parse_seeds(seeds) if isinstance(seeds, str) else _unique("--seeds", [_seed(s) for s in seeds]),
+            etas=_items("--eta", etas, _eta),
+            sizes=_unique("--sizes", [_layer_sizes(s) for s in sizes]),
+            batch_sizes=_items("--batch-size", batch_sizes, _batch),
+            dtypes=_items("--dtype", dtypes, _dtype),
+            epochs=epochs,
+            eval=eval,
+        )
+        if not isinstance(epochs, int) or epochs < 1:
+            raise ConfigError(f"--epochs must be a whole number >= 1 for a sweep, got {epochs!r}")
+        if eval not in ("test", "validation"):
+            raise ConfigError(f"--eval must be test or validation for a sweep, got {eval!r}")
+        return grid
+
+    def configs(self) -> list[Config]:
+        return [
+            Config(s, e, b, d) for s, e, b, d in itertools.product(self.sizes, self.etas, self.batch_sizes, self.dtypes)
+        ]
+
+    def networks(self) -> list[tuple[Config, int]]:
+        return [(c, s) for c in self.configs() for s in self.seeds]
+
+    def to_json(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_json(cls, d: dict) -> Grid:
+        return cls.create(d["seeds"], d["etas"], [tuple(s) for s in d["sizes"]], d["batch_sizes"], d["dtypes"],
+                          d["epochs"], d["eval"])  # fmt: skip
+
+
+def parse_seeds(text: str) -> tuple[int, ...]:
+    """``1-100``, ``1,5,9`` or both (``1-3,7``): seeds >= 0, each once, in the order given."""
+    seeds: list[int] = []
+    for part in text.split(","):
+        m = re.fullmatch(r"\s*(\d+)\s*(?:-\s*(\d+)\s*)?", part)
+        if m is None:
+            raise ConfigError(f"--seeds {text!r}: expected whole numbers >= 0 and ranges like 1-100, e.g. 1-10,42")
+        first, last = int(m.group(1)), int(m.group(2) or m.group(1))
+        if last < first:
+            raise ConfigError(f"--seeds {part.strip()}: the range is empty; write it upwards, {last}-{first}")
+        seeds.extend(range(first, last + 1))
+    return _unique("--seeds", seeds)
+
+
+def split_list(text: str) -> list[str]:
+    """A comma-separated list from the command line, as strings for :meth:`Grid.create` to check."""
+    return [t.strip() for t in text.split(",")] if text.strip() else []
+
+
+def _items(flag, values, item) -> tuple:
+    if isinstance(values, str):
+        values = split_list(values)
+    elif isinstance(values, (int, float)):
+        values = [values]
+    return _unique(flag, [item(v) for v in values])
+
+
+def _unique(flag, values) -> tuple:
+    if not values:
+        raise ConfigError(f"{flag} is empty: give at least one value")
+    repeated = sorted({v for v in values if values.count(v) > 1}, key=values.index)
+    if repeated:
+        raise ConfigError(f"{flag}: {repeated[0]} is given twice; list each value once")
+    return tuple(values)
+
+
+def _number(v, kind, flag):
+    try:
+        return kind(v) if not isinstance(v, bool) else None
+    except (TypeError, ValueError):
+        raise ConfigError(f"{flag}: expected a number, got {v!r}") from None
+
+
+def _seed(v) -> int:
+    s = _number(v, int, "--seeds")
+    if s is None or s < 0 or (isinstance(v, float) and v != s):
+        raise ConfigError(f"--seeds: a seed is a whole number >= 0, got {v!r}")
+    return s
+
+
+def _eta(v) -> float:
+    e = _number(v, float, "--eta")
+    if e is None or not (math.isfinite(e) and e > 0):
+        raise ConfigError(f"--eta: the learning rate must be a finite number > 0, got {v!r}")
+    return e
+
+
+def _batch(v) -> int:
+    b = _number(v, int, "--batch-size")
+    if b is None or b < 1 or (isinstance(v, float) and v != b):
+        raise ConfigError(f"--batch-size: expected a whole number >= 1, got {v!r}")
+    return b
+
+
+def _dtype(v) -> str:
+    if v not in DTYPES:
+        raise ConfigError(f"--dtype: expected float32 or float64, got {v!r}")
+    return v
+
+
+def _layer_sizes(v) -> tuple[int, ...]:
+    sizes = tuple(v)
+    if len(sizes) < 2 or any(not isinstance(n, int) or isinstance(n, bool) or n < 1 for n in sizes):
+        raise ConfigError(f"--sizes: need two or more layer sizes >= 1, got {list(v)}")
+    return sizes

@@ -187,6 +187,11 @@ class Network:
         xp = self.xp
         x, y = (self.backend.asarray(a, dtype=self.dtype) for a in training_data)
         n = x.shape[0]
+        if x.ndim != 2 or y.ndim != 2 or x.shape[1] != self.sizes[0] or y.shape != (n, self.sizes[-1]):
+            raise ConfigError(
+                f"training data must be inputs (n, {self.sizes[0]}) and one-hot targets (n, {self.sizes[-1]}) "
+                f"for sizes {self.sizes}, got {tuple(x.shape)} and {tuple(y.shape)}"
+            )
         batch = min(mini_batch_size, max(n, 1))
         chosen, self.kernel_reason = choose(
             self.backend, self.sizes, "float64" if xp.finfo(self.dtype).bits == 64 else "float32", batch, kernel

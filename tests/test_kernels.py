@@ -297,3 +297,12 @@ def test_a_named_kernel_must_be_usable(monkeypatch, fresh_detection):
     monkeypatch.delitem(sys.modules, "gpunet.kernels._numba_epoch", raising=False)
     with pytest.raises(BackendError, match="kernel numba is not usable here: numba is not installed"):
         Network([4, 2], seed=0, device="cpu").SGD((np.zeros((3, 4)), np.zeros((3, 2))), 1, 1, 1.0, kernel="numba")
+
+
+@pytest.mark.parametrize("targets", [10, 12])
+def test_targets_narrower_or_wider_than_the_output_layer_are_refused(rng, targets):
+    """A kernel must never read past a target row (the numba loop once read past a 10-wide row for 20 outputs)."""
+    x, y, _ = synthetic_data(rng, 30, 6, targets)
+    net = Network([6, 5, 11], seed=0, device="cpu", dtype="float64")
+    with pytest.raises(ConfigError, match="one-hot targets"):
+        net.SGD((x, y), 1, 10, 3.0, callback=None)

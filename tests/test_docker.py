@@ -40,7 +40,7 @@ def test_hadolint_passes_at_warning_level(name):
 @pytest.mark.parametrize(
     "name, base, extra, device",
     [
-        ("Dockerfile", r"nvidia/cuda:12\.\d+(\.\d+)?-\w+-ubuntu24\.04", "cuda12", "cuda"),
+        ("Dockerfile", r"nvidia/cuda:12\.\d+(\.\d+)?-\w+-ubuntu24\.04", "cuda12", "auto"),
         ("Dockerfile.cpu", r"python:3\.\d+-slim", "numba", "cpu"),
     ],
 )

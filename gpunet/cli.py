@@ -20,7 +20,7 @@ from .commands import (
 )
 from .errors import GpunetError
 from .kernels import KERNELS
-from .runs import exit_status, sigterm_as_interrupt
+from .signals import exit_status, sigterm_as_interrupt
 from .sweep_cli import cmd_sweep
 from .validation import COUNT, POSITIVE_INT, POSITIVE_REAL, Interval, check, check_sizes
 

@@ -129,7 +129,8 @@ def _resume_command(args, checkpoint) -> str:
 
 
 def cmd_train(args) -> int:
-    from .runs import RunFiles, exit_status, file_sha256, manifest
+    from .runs import RunFiles, file_sha256, manifest
+    from .signals import exit_status
 
     backend = _train_device(args)
     net, settings, run = _network_for(args, backend)
@@ -204,7 +205,7 @@ def cmd_train(args) -> int:
                 kernel=kernel.name,
                 progress=bar,
             )
-        except KeyboardInterrupt as stop:  # Ctrl-C, or SIGTERM (runs.Terminated)
+        except KeyboardInterrupt as stop:  # Ctrl-C, or SIGTERM (signals.Terminated)
             checkpoint = files.paths.get("--checkpoint")
             if files.saved_epoch is not None:
                 say(f"interrupted; epoch {files.saved_epoch} is saved in {checkpoint}: resume with")
@@ -296,7 +297,7 @@ def cmd_predict(args) -> int:
 
 def cmd_plot(args) -> int:
     from . import plots
-    from .runs import check_writable
+    from .writing import check_writable
 
     plots.output_format(args.output)
     check_writable(args.output, "-o")

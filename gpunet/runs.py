@@ -149,11 +149,9 @@ def read_log(path) -> tuple[dict, list[dict]]:
     return head, epochs
 
 
-def _log_lines_of(path, run: str | None, before_epoch: int) -> list[str] | None:
-    """The lines of log ``path`` to keep when run ``run`` resumes at ``before_epoch``; None if not its log."""
-    head, _ = read_log(path)
-    if run is None or head.get("run") != run:
-        return None
+def _log_lines_of(path, before_epoch: int) -> list[str]:
+    """The lines of this run's log ``path`` to keep when the run resumes at ``before_epoch``."""
+    read_log(path)  # every line checked before any is kept
     kept = []
     for line in _read_text(path, "JSON-lines log").splitlines():
         if line.strip():
@@ -295,8 +293,8 @@ class RunFiles:
                 "give another name, or --force to overwrite it"
             ) from None
         if run == self.run:
-            if kind == "log":
-                self.kept_log = _log_lines_of(path, self.run, self.resumed_at or 0) if self.resumed_at else None
+            if kind == "log" and self.resumed_at:
+                self.kept_log = _log_lines_of(path, self.resumed_at)
             return
         if not self.force:
             hint = f"resume it with --resume {path}, " if flag == "--checkpoint" else ""

@@ -201,9 +201,8 @@ def checkpoint_settings(net, path) -> tuple[dict, str]:
         settings[key] = (
             check_sizes(settings[key], bad) if interval is None else check(key, settings[key], interval, bad)
         )
-    if settings["sizes"] != net.sizes or settings.get("dtype") not in ("float32", "float64"):
-        raise bad("its settings do not match its network (sizes or dtype)")
-    if net.backend.dtype(settings["dtype"]) != net.dtype:
+    dtype = settings.get("dtype")
+    if settings["sizes"] != net.sizes or dtype not in ("float32", "float64") or net.backend.dtype(dtype) != net.dtype:
         raise bad("its settings do not match its network (sizes or dtype)")
     data = settings.get("data")
     if not (isinstance(data, list) and all(isinstance(h, str) and re.fullmatch(r"[0-9a-f]{64}", h) for h in data)):

@@ -42,6 +42,9 @@ class _ModelFile:
     def bad(self, what: str) -> DataError:
         return DataError(f"{self.path}: not a gpunet model: {what}")
 
+    def refused(self, name: str, dtype) -> DataError:
+        return DataError(f"{self.path}: refused: array {name!r} has dtype {dtype}, not a gpunet model")
+
     def header(self, name: str):
         """(open member, shape, dtype, Fortran order, data bytes declared) of member ``name``."""
         try:
@@ -63,7 +66,7 @@ class _ModelFile:
         f, stored_shape, dtype, fortran, declared = self.header(name)
         with f:
             if dtype.hasobject or dtype.kind not in kinds:
-                raise DataError(f"{self.path}: refused: array {name!r} has dtype {dtype}, not a gpunet model")
+                raise self.refused(name, dtype)
             if shape is not None and tuple(stored_shape) != tuple(shape):
                 raise self.bad(f"array {name!r} has shape {stored_shape}, the sizes need {tuple(shape)}")
             nbytes = math.prod(stored_shape) * dtype.itemsize
@@ -136,7 +139,7 @@ def load_network(cls, path, device):
         f, _, dtype, _, _ = model.header("w0")
         f.close()
         if str(dtype.newbyteorder("=")) not in ("float32", "float64"):
-            raise DataError(f"{path}: refused: array 'w0' has dtype {dtype}, not a gpunet model")
+            raise model.refused("w0", dtype)
         shapes = [((n_out, n_in), (n_out, 1)) for n_in, n_out in zip(sizes[:-1], sizes[1:])]
         check_memory(sum(math.prod(w) + math.prod(b) for w, b in shapes) * dtype.itemsize, f"{path}: the parameters")
         weights: list[np.ndarray] = []

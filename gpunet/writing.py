@@ -22,11 +22,9 @@ def atomic_write(path, write) -> None:
     killed process leaves it behind, and :func:`remove_stale_parts` clears it on the next run.
     """
     path = Path(path)
+    tmp = None
     try:
         fd, tmp = tempfile.mkstemp(prefix=_part_prefix(path), suffix=".part", dir=path.parent)
-    except OSError as e:
-        raise DataError(f"{path}: cannot write ({e.strerror or e})") from None
-    try:
         with os.fdopen(fd, "wb") as f:
             write(f)
             f.flush()
@@ -36,7 +34,7 @@ def atomic_write(path, write) -> None:
     except OSError as e:
         raise DataError(f"{path}: cannot write ({e.strerror or e})") from None
     finally:
-        if os.path.exists(tmp):
+        if tmp is not None and os.path.exists(tmp):
             os.unlink(tmp)
 
 

@@ -53,18 +53,15 @@ def refuse_temporary(path) -> None:
         raise DataError(f"{path}: a temporary left by an interrupted write, not a result; read the file it was for")
 
 
-def remove_stale_parts(path) -> list[Path]:
+def remove_stale_parts(path) -> None:
     """Remove the temporaries that a killed writer of ``path`` left (call only while holding its lock)."""
     path = Path(path)
     stale = re.compile(re.escape(_part_prefix(path)) + r"[a-z0-9_]{8}\.part")
-    removed = []
     with contextlib.suppress(OSError):
         for entry in os.scandir(path.parent):
             if stale.fullmatch(entry.name) and entry.is_file(follow_symlinks=False):
                 with contextlib.suppress(OSError):
                     os.unlink(entry.path)
-                    removed.append(Path(entry.path))
-    return removed
 
 
 def check_writable(path, flag: str) -> None:

@@ -17,7 +17,6 @@ from .signals import uninterrupted
 from .validation import COUNT, check, check_sizes
 from .writing import atomic_write, refuse_temporary
 
-PCG64_STATE = {"state": int, "inc": int}
 MAX_SIZES_BYTES = 1 << 16  # the sizes of a thousand-layer network
 MAX_STATE_BYTES = 1 << 26  # the JSON of settings, manifest and epoch times: far less in practice
 
@@ -117,9 +116,8 @@ def _check_rng(model: _ModelFile, rng) -> np.random.Generator:
     generator = np.random.Generator(np.random.PCG64())
     if not (isinstance(rng, dict) and rng.get("bit_generator") == "PCG64" and isinstance(rng.get("state"), dict)):
         raise model.bad("its state has no PCG64 generator state ('rng')")
-    fields = {**PCG64_STATE, "has_uint32": int, "uinteger": int}
-    values = {**rng["state"], **{k: rng.get(k) for k in ("has_uint32", "uinteger")}}
-    if not all(isinstance(values.get(k), t) and not isinstance(values.get(k), bool) for k, t in fields.items()):
+    values = [rng["state"].get("state"), rng["state"].get("inc"), rng.get("has_uint32"), rng.get("uinteger")]
+    if not all(isinstance(v, int) and not isinstance(v, bool) for v in values):
         raise model.bad("its generator state ('rng') has missing or mistyped fields")
     try:
         generator.bit_generator.state = rng

@@ -103,11 +103,9 @@ def _network_for(args, backend):
             raise ConfigError(f"{flag} comes from the checkpoint when resuming; leave it out")
         if args.epochs is not None:
             settings["epochs"] = args.epochs
-        args.validation_size = settings["validation_size"]
         return net, settings, run
     settings = {k: getattr(args, k) if getattr(args, k) is not None else v for k, v in TRAIN_DEFAULTS.items()}
     settings["seed"] = args.seed if args.seed is not None else int(np.random.SeedSequence().generate_state(1)[0])
-    args.validation_size = settings["validation_size"]
     net = Network(settings["sizes"], seed=settings["seed"], device=backend, dtype=settings["dtype"])
     return net, settings, new_run_id()
 
@@ -190,6 +188,7 @@ def cmd_train(args) -> int:
     with RunFiles(_run_targets(args, net), run, net.epoch if args.resume else None, args.force) as files:
         if args.resume and net.epoch and files.paths["--checkpoint"] == Path(args.resume):
             files.saved_epoch = net.epoch - 1  # the checkpoint resumed from holds it already
+        args.validation_size = settings["validation_size"]  # the run's, on resume the checkpoint's
         host = host_data(args)
         _check_fits(net.sizes, host)
         _check_eval(args, host)

@@ -20,7 +20,7 @@ from .commands import (
 )
 from .errors import GpunetError
 from .kernels import KERNELS
-from .runs import exit_status, sigterm_as_interrupt
+from .signals import exit_status, sigterm_as_interrupt
 from .sweep_cli import cmd_sweep
 from .validation import COUNT, POSITIVE_INT, POSITIVE_REAL, Interval, check, check_sizes
 
@@ -121,7 +121,10 @@ def build_parser() -> argparse.ArgumentParser:
         formatter_class=_Formatter,
     )
     train.add_argument(
-        "--device", type=_device, default="auto", help="cpu, cuda, cuda:N or auto (CUDA if usable, else the CPU)"
+        "--device",
+        type=_device,
+        default="auto",
+        help="cpu, cuda, cuda:N or auto (the GPU where its kernel was measured faster than the CPU's, else the CPU)",
     )
     train.add_argument("--sizes", type=_sizes, metavar="N,N,...", help="layer sizes (default: 784,30,10)")
     train.add_argument("--epochs", type=_count, help="epochs to reach, counted from 0, on resume too (default: 30)")

@@ -103,11 +103,9 @@ def _network_for(args, backend):
             raise ConfigError(f"{flag} comes from the checkpoint when resuming; leave it out")
         if args.epochs is not None:
             settings["epochs"] = args.epochs
-        args.validation_size = settings["validation_size"]
         return net, settings, run
     settings = {k: getattr(args, k) if getattr(args, k) is not None else v for k, v in TRAIN_DEFAULTS.items()}
     settings["seed"] = args.seed if args.seed is not None else int(np.random.SeedSequence().generate_state(1)[0])
-    args.validation_size = settings["validation_size"]
     net = Network(settings["sizes"], seed=settings["seed"], device=backend, dtype=settings["dtype"])
     return net, settings, new_run_id()
 
@@ -128,8 +126,56 @@ def _resume_command(args, checkpoint) -> str:
     return " ".join(["gpunet train --resume", str(checkpoint), *data])
 
 
+def _check_eval(args, host) -> None:
+    """The split that --eval scores has examples in it."""
+    if args.eval == "validation" and len(host.validation[1]) == 0:
+        raise ConfigError("--eval validation needs --validation-size > 0")
+    if args.eval == "test" and len(host.test[1]) == 0:
+        raise ConfigError(f"{host.source} has no test images: use --eval validation or --eval none")
+
+
+def _data_hashes(args, settings, host, files) -> dict:
+    """The SHA-256 of each data file, when the run writes files; a resumed run reads the data it started on."""
+    from .runs import file_sha256
+
+    hashes = {str(p): file_sha256(p) for p in host.files} if files.paths else {}
+    if args.resume and sorted(hashes.values()) != settings["data"]:
+        raise DataError(
+            f"{args.resume}: trained on other data files than these; give the first run's --data-dir or --data"
+        )
+    return hashes
+
+
+def _print_run(args, backend, net, settings, host, data, kernel: str) -> None:
+    """The transcript's head: gpunet and the device, the data and the kernel, the settings."""
+    device = f"device {backend.name} ({backend.description})"
+    print(f"gpunet {__version__} | {device} | {backend.library} | {settings['dtype']}")
+    if backend.note:
+        print(backend.note)
+    print(
+        f"sizes {net.sizes} | {len(host.train[1])} train / {len(host.validation[1])} validation / "
+        f"{len(host.test[1])} test | {data.nbytes / 1e6:.1f} MB pinned on {backend.name} | kernel {kernel}"
+    )
+    resumed = f" | resumed at epoch {net.epoch} from {args.resume}" if args.resume else ""
+    print(
+        f"epochs {settings['epochs']} | mini-batch {settings['batch_size']} | eta {settings['eta']:g} | "
+        f"seed {settings['seed']} | eval {args.eval}{resumed}",
+        flush=True,
+    )
+
+
+def _say_interrupted(args, files) -> None:
+    checkpoint = files.paths.get("--checkpoint")
+    if files.saved_epoch is not None:
+        say(f"interrupted; epoch {files.saved_epoch} is saved in {checkpoint}: resume with")
+        say(f"  {_resume_command(args, checkpoint)}")
+    else:
+        say("interrupted; nothing was saved (--checkpoint PATH keeps every epoch)")
+
+
 def cmd_train(args) -> int:
-    from .runs import RunFiles, exit_status, file_sha256, manifest
+    from .runs import RunFiles, manifest
+    from .signals import exit_status
 
     backend = _train_device(args)
     net, settings, run = _network_for(args, backend)
@@ -140,58 +186,38 @@ def cmd_train(args) -> int:
         )
         return 0
     with RunFiles(_run_targets(args, net), run, net.epoch if args.resume else None, args.force) as files:
+        if args.resume and net.epoch and files.paths["--checkpoint"] == Path(args.resume):
+            files.saved_epoch = net.epoch - 1  # the checkpoint resumed from holds it already
+        args.validation_size = settings["validation_size"]  # the run's, on resume the checkpoint's
         host = host_data(args)
         _check_fits(net.sizes, host)
-        if args.eval == "validation" and len(host.validation[1]) == 0:
-            raise ConfigError("--eval validation needs --validation-size > 0")
-        if args.eval == "test" and len(host.test[1]) == 0:
-            raise ConfigError(f"{host.source} has no test images: use --eval validation or --eval none")
+        _check_eval(args, host)
         batch = min(settings["batch_size"], max(len(host.train[1]), 1))  # as Network.SGD clamps it
         kernel, why = choose(backend, net.sizes, settings["dtype"], batch, args.kernel)
-        hashes = {str(p): file_sha256(p) for p in host.files} if files.paths else {}
-        if args.resume and sorted(hashes.values()) != settings["data"]:
-            raise DataError(
-                f"{args.resume}: trained on other data files than these; give the first run's --data-dir or --data"
-            )
+        hashes = _data_hashes(args, settings, host, files)
         data = pin(host, backend, net.dtype, net.sizes[-1])
         settings.update(eval=args.eval, data=sorted(hashes.values()))
-        device = f"device {backend.name} ({backend.description})"
-        print(f"gpunet {__version__} | {device} | {backend.library} | {settings['dtype']}")
-        if backend.note:
-            print(backend.note)
-        print(
-            f"sizes {net.sizes} | {len(host.train[1])} train / {len(host.validation[1])} validation / "
-            f"{len(host.test[1])} test | {data.nbytes / 1e6:.1f} MB pinned on {backend.name} | "
-            f"kernel {kernel.name} ({why})"
-        )
-        resumed = f" | resumed at epoch {net.epoch} from {args.resume}" if args.resume else ""
-        print(
-            f"epochs {settings['epochs']} | mini-batch {settings['batch_size']} | eta {settings['eta']:g} | "
-            f"seed {settings['seed']} | eval {args.eval}{resumed}",
-            flush=True,
-        )
+        _print_run(args, backend, net, settings, host, data, f"{kernel.name} ({why})")
         log = files.paths.get("--log")
         record = {"settings": settings, "run": run, "log": str(log.resolve()) if log else None}
         if files.paths:
             record["manifest"] = manifest(backend, settings, hashes, data.nbytes, run)
             record["manifest"]["kernel"] = {"name": kernel.name, "reason": why}
             files.start_log(record["manifest"])
-        seconds = list(net.record.get("epoch_seconds", [])) if args.resume else []
-        if args.resume and net.epoch and files.paths["--checkpoint"] == Path(args.resume):
-            files.saved_epoch = net.epoch - 1
+        record["epoch_seconds"] = list(net.record.get("epoch_seconds", [])) if args.resume else []
         bar = _progress_bar(len(host.train[1]))
 
         def after_epoch(result):
             if bar:
                 bar.close()  # clear the epoch's bar before its line
             print(result, flush=True)
-            seconds.append(result.seconds)
+            record["epoch_seconds"].append(result.seconds)
             entry = {"epoch": result.epoch, "seconds": result.seconds, "eval": args.eval}
             if result.correct is not None:
                 entry.update(correct=result.correct, total=result.total, accuracy=result.correct / result.total)
             if args.monitor_cost:
                 entry["training_cost"] = net.total_cost(data.training_data)
-            files.after_epoch(net, entry, {**record, "epoch_seconds": seconds})
+            files.after_epoch(net, entry, record)
 
         try:
             net.SGD(
@@ -204,18 +230,13 @@ def cmd_train(args) -> int:
                 kernel=kernel.name,
                 progress=bar,
             )
-        except KeyboardInterrupt as stop:  # Ctrl-C, or SIGTERM (runs.Terminated)
-            checkpoint = files.paths.get("--checkpoint")
-            if files.saved_epoch is not None:
-                say(f"interrupted; epoch {files.saved_epoch} is saved in {checkpoint}: resume with")
-                say(f"  {_resume_command(args, checkpoint)}")
-            else:
-                say("interrupted; nothing was saved (--checkpoint PATH keeps every epoch)")
+        except KeyboardInterrupt as stop:  # Ctrl-C, or SIGTERM (signals.Terminated)
+            _say_interrupted(args, files)
             return exit_status(stop)
         finally:
             if bar:
                 bar.close()
-        if files.save(net, {**record, "epoch_seconds": seconds}):
+        if files.save(net, record):
             say(f"saved the network to {args.save}")
     return 0
 
@@ -296,7 +317,7 @@ def cmd_predict(args) -> int:
 
 def cmd_plot(args) -> int:
     from . import plots
-    from .runs import check_writable
+    from .writing import check_writable
 
     plots.output_format(args.output)
     check_writable(args.output, "-o")

@@ -131,14 +131,14 @@ class Network:
 
         ``record`` (JSON-serialisable: training settings, a run manifest) is stored alongside.
         """
-        from .runs import save_network
+        from .model_files import save_network
 
         save_network(self, path, record)
 
     @classmethod
     def load(cls, path, device: str | Backend = "auto") -> Network:
         """A network saved by :meth:`save`, on any device; ``.record`` holds what was stored with it."""
-        from .runs import load_network
+        from .model_files import load_network
 
         return load_network(cls, path, device)
 

@@ -1,325 +1,27 @@
-"""What outlives a run: saved networks and checkpoints (.npz), JSON-lines logs, the run manifest,
-and the files of one training run (locked, checked before training, safe from Ctrl-C and SIGTERM)."""
+"""What outlives a training run: its manifest, its JSON-lines log, and its files (locked for the run,
+checked before training); model files are in :mod:`gpunet.model_files`, signals in :mod:`gpunet.signals`."""
 
 from __future__ import annotations
 
 import contextlib
 import hashlib
 import json
-import math
 import os
 import platform
 import re
-import signal
 import subprocess
-import tempfile
-import threading
 import uuid
-import zipfile
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
 from . import __version__
 from .data import DataError
 from .files import check_memory, open_regular
+from .model_files import save_network, stored_run
+from .signals import uninterrupted
 from .validation import COUNT, NON_NEGATIVE_REAL, POSITIVE_INT, POSITIVE_REAL, check, check_sizes
-
-# ----------------------------------------------------------------------------- interruptions
-
-
-class Terminated(KeyboardInterrupt):
-    """SIGTERM (``docker stop``, a scheduler), handled exactly as Ctrl-C is; the exit status is 143."""
-
-
-def exit_status(interrupt: KeyboardInterrupt) -> int:
-    return 128 + (signal.SIGTERM if isinstance(interrupt, Terminated) else signal.SIGINT)
-
-
-def _raise_terminated(signum, frame):
-    raise Terminated()
-
-
-@contextlib.contextmanager
-def sigterm_as_interrupt():
-    """While inside, SIGTERM raises :class:`Terminated` (a KeyboardInterrupt), also as PID 1 in a container."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-    previous = signal.signal(signal.SIGTERM, _raise_terminated)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGTERM, previous)
-
-
-_held: list[int] | None = None  # the signals held by the outermost uninterrupted() under way
-
-
-@contextlib.contextmanager
-def uninterrupted():
-    """Finish a write before Ctrl-C or SIGTERM takes effect: the signal is held, then raised after it."""
-    global _held
-    if _held is not None or threading.current_thread() is not threading.main_thread():
-        yield  # already held by an enclosing block, or signals cannot be handled here
-        return
-    _held = held = []
-    previous = {s: signal.signal(s, lambda signum, frame: held.append(signum)) for s in (signal.SIGINT, signal.SIGTERM)}
-    try:
-        yield
-    finally:
-        for s, handler in previous.items():
-            signal.signal(s, handler)
-        _held = None
-    if signal.SIGTERM in held:
-        raise Terminated()
-    if held:
-        raise KeyboardInterrupt()
-
-
-# ----------------------------------------------------------------------------- writing files
-
-
-def _part_prefix(path: Path) -> str:
-    return f".{path.name}."
-
-
-def atomic_write(path, write) -> None:
-    """Call ``write(file)`` on a temporary file beside ``path``, then rename it into place.
-
-    The temporary, ``.NAME.XXXXXXXX.part``, is hidden and never has the name of a result; a
-    killed process leaves it behind, and :func:`remove_stale_parts` clears it on the next run.
-    """
-    path = Path(path)
-    try:
-        fd, tmp = tempfile.mkstemp(prefix=_part_prefix(path), suffix=".part", dir=path.parent)
-    except OSError as e:
-        raise DataError(f"{path}: cannot write ({e.strerror or e})") from None
-    try:
-        with os.fdopen(fd, "wb") as f:
-            write(f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.chmod(tmp, 0o666 & ~_umask())  # as open() would have made it, not mkstemp's 0600
-        os.replace(tmp, path)
-    except OSError as e:
-        raise DataError(f"{path}: cannot write ({e.strerror or e})") from None
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-
-
-def _umask() -> int:
-    mask = os.umask(0o022)
-    os.umask(mask)
-    return mask
-
-
-PART = re.compile(r"\..+\.[a-z0-9_]{8}\.part")  # .NAME. + mkstemp's 8 characters + .part
-
-
-def refuse_temporary(path) -> None:
-    """A temporary of :func:`atomic_write` is never read as a result."""
-    if PART.fullmatch(Path(path).name):
-        raise DataError(f"{path}: a temporary left by an interrupted write, not a result; read the file it was for")
-
-
-def remove_stale_parts(path) -> list[Path]:
-    """Remove the temporaries that a killed writer of ``path`` left (call only while holding its lock)."""
-    path = Path(path)
-    stale = re.compile(re.escape(_part_prefix(path)) + r"[a-z0-9_]{8}\.part")
-    removed = []
-    with contextlib.suppress(OSError):
-        for entry in os.scandir(path.parent):
-            if stale.fullmatch(entry.name) and entry.is_file(follow_symlinks=False):
-                with contextlib.suppress(OSError):
-                    os.unlink(entry.path)
-                    removed.append(Path(entry.path))
-    return removed
-
-
-def check_writable(path, flag: str) -> None:
-    """Fail before training, not after it, when an output cannot be written."""
-    path = Path(path)
-    try:
-        _check_writable(path, flag)
-    except OSError as e:  # a folder on the way that cannot be searched, a name too long, ...
-        raise DataError(f"{flag} {path}: cannot write there ({e.strerror or e})") from None
-
-
-def _check_writable(path: Path, flag: str) -> None:
-    if path.is_dir():
-        raise DataError(f"{flag} {path}: a folder; give a file name (e.g. {path / 'run.npz'})")
-    if path.exists() and not path.is_file():
-        raise DataError(f"{flag} {path}: not a regular file (a pipe, device or socket); give a file name")
-    folder = path.parent
-    if not folder.is_dir():
-        raise DataError(f"{flag} {path}: folder {folder} does not exist")
-    try:  # os.access misjudges read-only mounts and root: try what atomic_write will do
-        fd, probe = tempfile.mkstemp(prefix=_part_prefix(path), suffix=".part", dir=folder)
-        os.close(fd)
-        os.unlink(probe)
-    except OSError as e:
-        raise DataError(f"{flag} {path}: folder {folder} is not writable ({e.strerror or e})") from None
-
-
-# ----------------------------------------------------------------------------- model files
-
-PCG64_STATE = {"state": int, "inc": int}
-MAX_SIZES_BYTES = 1 << 16  # the sizes of a thousand-layer network
-MAX_STATE_BYTES = 1 << 26  # the JSON of settings, manifest and epoch times: far less in practice
-
-
-def save_network(net, path, record: dict) -> None:
-    backend = net.backend
-    arrays: dict[str, Any] = {"sizes": np.asarray(net.sizes, np.int64)}
-    for l, (w, b) in enumerate(zip(net.weights, net.biases)):
-        arrays[f"w{l}"], arrays[f"b{l}"] = backend.to_host(w), backend.to_host(b)
-    state = {"epoch": net.epoch, "rng": net.rng.bit_generator.state, "record": record}
-    arrays["state"] = np.asarray(json.dumps(state))  # a unicode string: no pickle needed to read it
-    with uninterrupted():
-        atomic_write(path, lambda f: np.savez(f, allow_pickle=False, **arrays))  # as load() reads it
-
-
-class _ModelFile:
-    """The members of a gpunet .npz read one by one, each checked before a byte of its data is inflated."""
-
-    def __init__(self, zf: zipfile.ZipFile, path: Path):
-        self.zf, self.path = zf, path
-
-    def bad(self, what: str) -> DataError:
-        return DataError(f"{self.path}: not a gpunet model: {what}")
-
-    def header(self, name: str):
-        """(open member, shape, dtype, Fortran order, data bytes declared) of member ``name``."""
-        try:
-            info = self.zf.getinfo(f"{name}.npy")
-        except KeyError:
-            raise self.bad(f"no {name!r} array") from None
-        f = self.zf.open(info)
-        try:
-            version = np.lib.format.read_magic(f)
-            read = np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0
-            shape, fortran, dtype = read(f)
-        except BaseException:
-            f.close()
-            raise
-        return f, shape, dtype, fortran, info.file_size - f.tell()
-
-    def array(self, name: str, shape=None, kinds="f", limit=None) -> np.ndarray:
-        """Member ``name``, refused unless of the given shape (when known) and dtype kind, and not over ``limit``."""
-        f, stored_shape, dtype, fortran, declared = self.header(name)
-        with f:
-            if dtype.hasobject or dtype.kind not in kinds:
-                raise DataError(f"{self.path}: refused: array {name!r} has dtype {dtype}, not a gpunet model")
-            if shape is not None and tuple(stored_shape) != tuple(shape):
-                raise self.bad(f"array {name!r} has shape {stored_shape}, the sizes need {tuple(shape)}")
-            nbytes = math.prod(stored_shape) * dtype.itemsize
-            if declared != nbytes:
-                raise self.bad(f"array {name!r} declares {declared} bytes, its shape needs {nbytes}")
-            if limit is not None and nbytes > limit:
-                raise self.bad(f"array {name!r} is {nbytes} bytes, more than any gpunet model has ({limit})")
-            data = f.read(nbytes)
-        if len(data) != nbytes:
-            raise self.bad(f"array {name!r} is cut short")
-        flat = np.frombuffer(data, dtype)
-        return flat.reshape(tuple(stored_shape), order="F" if fortran else "C").astype(dtype.newbyteorder("="))
-
-    def state(self) -> dict:
-        text = self.array("state", shape=(), kinds="U", limit=MAX_STATE_BYTES)
-        try:
-            state = json.loads(str(text))
-        except ValueError as e:
-            raise self.bad(f"its state is not JSON ({e})") from None
-        if not isinstance(state, dict):
-            raise self.bad("its state is not a JSON object")
-        return state
-
-
-def _open_model(path):
-    """A context manager over a :class:`_ModelFile`; the file is closed on every path."""
-    path = Path(path)
-    refuse_temporary(path)
-
-    @contextlib.contextmanager
-    def opened():
-        with open_regular(path, "gpunet model (.npz)") as raw:
-            try:
-                zf = zipfile.ZipFile(raw)
-            except (zipfile.BadZipFile, OSError, ValueError, EOFError) as e:
-                raise DataError(f"{path}: not a gpunet model ({e})") from None
-            with zf:
-                try:
-                    yield _ModelFile(zf, path)
-                except (zipfile.BadZipFile, OSError, ValueError, EOFError, NotImplementedError, RuntimeError) as e:
-                    # a damaged member: bad CRC, cut deflate stream, unsupported compression, bad npy header
-                    raise DataError(f"{path}: not a gpunet model ({type(e).__name__}: {e})") from None
-
-    return opened()
-
-
-def _check_rng(model: _ModelFile, rng) -> np.random.Generator:
-    generator = np.random.Generator(np.random.PCG64())
-    if not (isinstance(rng, dict) and rng.get("bit_generator") == "PCG64" and isinstance(rng.get("state"), dict)):
-        raise model.bad("its state has no PCG64 generator state ('rng')")
-    fields = {**PCG64_STATE, "has_uint32": int, "uinteger": int}
-    values = {**rng["state"], **{k: rng.get(k) for k in ("has_uint32", "uinteger")}}
-    if not all(isinstance(values.get(k), t) and not isinstance(values.get(k), bool) for k, t in fields.items()):
-        raise model.bad("its generator state ('rng') has missing or mistyped fields")
-    try:
-        generator.bit_generator.state = rng
-    except (TypeError, ValueError, KeyError, OverflowError) as e:
-        raise model.bad(f"its generator state ('rng') is refused by NumPy ({e})") from None
-    return generator
-
-
-def load_network(cls, path, device):
-    """A network from ``path``, the whole file checked against one schema before anything is built."""
-    path = Path(path)
-    with _open_model(path) as model:
-        sizes = model.array("sizes", kinds="iu", limit=MAX_SIZES_BYTES)
-        if sizes.ndim != 1:
-            raise model.bad(f"sizes has shape {sizes.shape}, not a list")
-        sizes = check_sizes(sizes.tolist(), error=model.bad)
-        f, _, dtype, _, _ = model.header("w0")
-        f.close()
-        if str(dtype.newbyteorder("=")) not in ("float32", "float64"):
-            raise DataError(f"{path}: refused: array 'w0' has dtype {dtype}, not a gpunet model")
-        shapes = [((n_out, n_in), (n_out, 1)) for n_in, n_out in zip(sizes[:-1], sizes[1:])]
-        check_memory(sum(math.prod(w) + math.prod(b) for w, b in shapes) * dtype.itemsize, f"{path}: the parameters")
-        weights: list[np.ndarray] = []
-        biases: list[np.ndarray] = []
-        for l, (w_shape, b_shape) in enumerate(shapes):
-            for name, shape, into in ((f"w{l}", w_shape, weights), (f"b{l}", b_shape, biases)):
-                a = model.array(name, shape)
-                if a.dtype != dtype.newbyteorder("="):
-                    raise model.bad(f"array {name!r} is {a.dtype}, w0 is {dtype}")
-                if not np.isfinite(a).all():
-                    raise model.bad(f"array {name!r} holds NaN or infinite values")
-                into.append(a)
-        state = model.state()
-        epoch = check("its epoch counter", state.get("epoch"), COUNT, error=model.bad)
-        generator = _check_rng(model, state.get("rng"))
-        record = state.get("record", {})
-        if not isinstance(record, dict):
-            raise model.bad("its record is not a JSON object")
-    net = cls(sizes, seed=0, device=device, dtype=str(weights[0].dtype))
-    net.weights = [net.backend.asarray(w) for w in weights]
-    net.biases = [net.backend.asarray(b) for b in biases]
-    net.rng = generator
-    net.epoch = epoch
-    net.record = record
-    return net
-
-
-def stored_run(path) -> str | None:
-    """The run id stored in a gpunet model file (None in one saved outside a run); DataError if not a model."""
-    with _open_model(path) as model:
-        record = model.state().get("record")
-    run = record.get("run") if isinstance(record, dict) else None
-    return run if isinstance(run, str) else None
-
+from .writing import atomic_write, check_writable, refuse_temporary, remove_stale_parts
 
 # ----------------------------------------------------------------------------- manifest
 
@@ -447,11 +149,9 @@ def read_log(path) -> tuple[dict, list[dict]]:
     return head, epochs
 
 
-def _log_lines_of(path, run: str | None, before_epoch: int) -> list[str] | None:
-    """The lines of log ``path`` to keep when run ``run`` resumes at ``before_epoch``; None if not its log."""
-    head, _ = read_log(path)
-    if run is None or head.get("run") != run:
-        return None
+def _log_lines_of(path, before_epoch: int) -> list[str]:
+    """The lines of this run's log ``path`` to keep when the run resumes at ``before_epoch``."""
+    read_log(path)  # every line checked before any is kept
     kept = []
     for line in _read_text(path, "JSON-lines log").splitlines():
         if line.strip():
@@ -501,9 +201,8 @@ def checkpoint_settings(net, path) -> tuple[dict, str]:
         settings[key] = (
             check_sizes(settings[key], bad) if interval is None else check(key, settings[key], interval, bad)
         )
-    if settings["sizes"] != net.sizes or settings.get("dtype") not in ("float32", "float64"):
-        raise bad("its settings do not match its network (sizes or dtype)")
-    if net.backend.dtype(settings["dtype"]) != net.dtype:
+    dtype = settings.get("dtype")
+    if settings["sizes"] != net.sizes or dtype not in ("float32", "float64") or net.backend.dtype(dtype) != net.dtype:
         raise bad("its settings do not match its network (sizes or dtype)")
     data = settings.get("data")
     if not (isinstance(data, list) and all(isinstance(h, str) and re.fullmatch(r"[0-9a-f]{64}", h) for h in data)):
@@ -593,8 +292,8 @@ class RunFiles:
                 "give another name, or --force to overwrite it"
             ) from None
         if run == self.run:
-            if kind == "log":
-                self.kept_log = _log_lines_of(path, self.run, self.resumed_at or 0) if self.resumed_at else None
+            if kind == "log" and self.resumed_at:
+                self.kept_log = _log_lines_of(path, self.resumed_at)
             return
         if not self.force:
             hint = f"resume it with --resume {path}, " if flag == "--checkpoint" else ""

@@ -17,7 +17,7 @@ import numpy as np
 
 from . import __version__
 from .data import DataError
-from .files import check_memory, open_regular
+from .files import FileError, check_memory, open_regular
 from .model_files import save_network, stored_run
 from .signals import uninterrupted
 from .validation import COUNT, NON_NEGATIVE_REAL, POSITIVE_INT, POSITIVE_REAL, check, check_sizes
@@ -284,7 +284,7 @@ class RunFiles:
         kind = self.KINDS[flag]
         try:
             run = stored_run(path) if kind == "model" else _log_run(path)
-        except DataError:
+        except (DataError, FileError):  # not ours, or not readable (another user's file): --force replaces it
             if self.force:
                 return
             raise DataError(

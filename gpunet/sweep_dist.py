@@ -12,7 +12,7 @@ import threading
 
 from .errors import ConfigError
 
-CONNECT_SECONDS = 3
+CONNECT_SECONDS = 3  # a module constant, so tests can shrink it
 
 _lock = threading.Lock()
 _workers: dict = {}  # (source, device, dtype) -> (backend, pinned data, kernel cache), per worker process

@@ -129,11 +129,16 @@ def _number(v, kind, flag):
         raise ConfigError(f"{flag}: expected a number, got {v!r}") from None
 
 
+def _whole(v, flag: str, least: int, what: str) -> int:
+    """``v`` as a whole number >= ``least`` (2.0 is one, 2.5 and True are not), else one line naming ``flag``."""
+    n = _number(v, int, flag)
+    if n is None or n < least or (isinstance(v, float) and v != n):
+        raise ConfigError(f"{flag}: {what}, got {v!r}")
+    return n
+
+
 def _seed(v) -> int:
-    s = _number(v, int, "--seeds")
-    if s is None or s < 0 or (isinstance(v, float) and v != s):
-        raise ConfigError(f"--seeds: a seed is a whole number >= 0, got {v!r}")
-    return s
+    return _whole(v, "--seeds", 0, "a seed is a whole number >= 0")
 
 
 def _eta(v) -> float:
@@ -144,10 +149,7 @@ def _eta(v) -> float:
 
 
 def _batch(v) -> int:
-    b = _number(v, int, "--batch-size")
-    if b is None or b < 1 or (isinstance(v, float) and v != b):
-        raise ConfigError(f"--batch-size: expected a whole number >= 1, got {v!r}")
-    return b
+    return _whole(v, "--batch-size", 1, "expected a whole number >= 1")
 
 
 def _dtype(v) -> str:

@@ -141,9 +141,8 @@ def run_chunk(backend: Backend, data, members: list[tuple[Config, int]], epochs:
         seconds += time.perf_counter() - start
         if progress is not None:
             progress(len(members))
-    name = getattr(kernel, "name", type(kernel).__name__)
     records = [
-        NetworkRecord(c, s, correct[i].tolist(), total, seconds / len(members), name)
+        NetworkRecord(c, s, correct[i].tolist(), total, seconds / len(members), kernel.name)
         for i, (c, s) in enumerate(members)
     ]
     best: dict = {}

@@ -50,6 +50,11 @@ class NetworkRecord:
     def final_accuracy(self) -> float:
         return self.correct[-1] / self.total
 
+    @property
+    def rank(self) -> tuple[int, int]:
+        """Networks of one configuration compare by this: the higher best count, then the earlier seed."""
+        return self.correct[self.best_epoch], -self.seed
+
 
 @dataclass
 class Best:
@@ -63,6 +68,10 @@ class Best:
     biases: list = field(repr=False)
     rng_state: dict = field(repr=False)  # the shuffle generator after that epoch, for `train --resume`
 
+    @property
+    def rank(self) -> tuple[int, int]:
+        return self.correct, -self.seed  # as NetworkRecord.rank
+
     def network(self) -> Network:
         net = Network(list(self.config.sizes), seed=self.seed, device="cpu", dtype=self.config.dtype)
         net.weights, net.biases = list(self.weights), list(self.biases)
@@ -73,7 +82,7 @@ class Best:
 
 def better(a: Best | None, b: Best) -> Best:
     """The higher count wins; a tie goes to the earlier seed."""
-    return b if a is None or (b.correct, -b.seed) > (a.correct, -a.seed) else a
+    return b if a is None or b.rank > a.rank else a
 
 
 def threads() -> int:
@@ -145,13 +154,16 @@ def run_chunk(backend: Backend, data, members: list[tuple[Config, int]], epochs:
         NetworkRecord(c, s, correct[i].tolist(), total, seconds / len(members), kernel.name)
         for i, (c, s) in enumerate(members)
     ]
-    best: dict = {}
+    winners: dict = {}  # Config -> the index of its best member in this chunk
     for i, r in enumerate(records):
-        b = best.get(r.config)
-        if b is None or (r.correct[r.best_epoch], -r.seed) > (b.correct, -b.seed):
-            best[r.config] = Best(r.config, r.seed, r.best_epoch, r.correct[r.best_epoch],
-                                  [backend.to_host(w[i, ...]) for w in best_weights],
-                                  [backend.to_host(b[i, ...]) for b in best_biases], best_states[i])  # fmt: skip
+        if r.config not in winners or r.rank > records[winners[r.config]].rank:
+            winners[r.config] = i
+    best = {
+        c: Best(c, records[i].seed, records[i].best_epoch, records[i].correct[records[i].best_epoch],
+                [backend.to_host(w[i, ...]) for w in best_weights], [backend.to_host(b[i, ...]) for b in best_biases],
+                best_states[i])
+        for c, i in winners.items()
+    }  # fmt: skip
     return ChunkResult(records, best)
 
 

@@ -278,7 +278,7 @@ class Sweep:
         """Train what is missing; ``progress(k)``: k more network-epochs done; ``on_network``: one finished."""
         from .commands import _check_fits
         from .data import pin
-        from .runs import check_writable, file_sha256, manifest, new_run_id
+        from .runs import check_writable, manifest, new_run_id
 
         if self.out is not None:  # the folder is made if missing; its parent must exist
             check_writable(self.out / "sweep.jsonl" if self.out.is_dir() else self.out, "--out")
@@ -305,8 +305,8 @@ class Sweep:
             settings = {"grid": self.grid.to_json(), "data_source": asdict(self.source), "device": self.device,
                         "kernel": self.kernel, "chunk": chunk, "scheduler": self.scheduler,
                         "validation_size": len(host.validation[1])}  # fmt: skip
-            fresh = manifest(backend, settings, {str(p): file_sha256(p) for p in host.files}, 0, new_run_id())
-            if self._resuming and checksums_by_name(fresh["data"]) != checksums_by_name(self.manifest.get("data", {})):
+            fresh = manifest(backend, settings, data_checksums(host), 0, new_run_id())
+            if self._resuming and not same_data(fresh["data"], self.manifest.get("data", {})):
                 raise ConfigError(f"--resume {self.out}: the data differs from the data the sweep started on")
             self.manifest = {"kind": "sweep", **fresh} if not self._resuming else self.manifest
             if self.out is not None:
@@ -396,9 +396,18 @@ class Sweep:
         return [self.records[key] for key in self.grid.networks() if key in self.records]
 
 
-def checksums_by_name(checksums: dict) -> dict:
-    """{file name: sha256}: the same data read from another folder or machine compares equal."""
-    return {Path(p).name: h for p, h in checksums.items()}
+def data_checksums(host) -> dict:
+    """{path: sha256} of the files the data was read from, as the manifest records them."""
+    from .runs import file_sha256
+
+    return {str(p): file_sha256(p) for p in host.files}
+
+
+def same_data(a: dict, b: dict) -> bool:
+    """Two {path: sha256} name the same data: files compare by name and checksum, so the same data read
+    from another folder or machine is the same."""
+    by_name = lambda checksums: {Path(p).name: h for p, h in checksums.items()}
+    return by_name(a) == by_name(b)
 
 
 def _cluster_chunk(device: str) -> int:

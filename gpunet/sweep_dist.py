@@ -59,15 +59,14 @@ def run_on_worker(members, epochs, eval, device, source, checksums, kernel=None)
     """One chunk, run where the worker is: its own data, checked, pinned once per worker and dtype."""
     from .backend import get_backend
     from .data import DataError, pin
-    from .runs import file_sha256
-    from .sweep import checksums_by_name, run_chunk
+    from .sweep import data_checksums, run_chunk, same_data
 
     dtype = members[0][0].dtype
     with _lock:
         key = (source, device, dtype)
         if key not in _workers:
             host = source.load()
-            if checksums_by_name({p: file_sha256(p) for p in host.files}) != checksums_by_name(checksums):
+            if not same_data(data_checksums(host), checksums):
                 raise DataError(f"the worker's data ({host.source}) differs from the data the sweep started on")
             backend = get_backend(device)
             _workers[key] = (backend, pin(host, backend, backend.dtype(dtype)), {})

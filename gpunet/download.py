@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import NamedTuple
 from urllib.parse import urlsplit
 
-from .data import DATA_FLAGS, DataError, find_file
+from .data import DATA_FLAGS, DataError, find_file, locate
 
 # The mirror torchvision tries first, then the others; GPUNET_MNIST_MIRRORS (or --mirror) replaces the list.
 MIRRORS = (
@@ -107,7 +107,7 @@ def is_genuine(path: Path, name: str) -> bool:
 
 def missing(folder: Path) -> list[str]:
     """MNIST files absent from ``folder`` (either the .gz or the raw file counts as present)."""
-    return [name for name in MNIST if not os.path.lexists(folder / name) and not os.path.lexists(folder / name[:-3])]
+    return [name for name in MNIST if locate(folder, name.removesuffix(".gz")) is None]
 
 
 def download(folder, bases=None, progress: bool | None = None, say=print, looked_in=()) -> list[Path]:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import sys
-from typing import Any
 
 from . import __version__
 from .commands import say
@@ -14,29 +13,16 @@ from .sweep_grid import Grid
 from .sweep_stats import table
 
 GRID_FLAGS = ("seeds", "eta", "sizes", "batch_size", "dtype", "epochs", "eval", "data_dir", "data", "out", "chunk")
-DEFAULTS: dict[str, Any] = {
-    "eta": "3",
-    "sizes": [[784, 30, 10]],
-    "batch_size": "10",
-    "dtype": "float32",
-    "epochs": 30,
-    "eval": "test",
-}
+# flag -> Grid.create's parameter; a flag left out takes Grid.create's default (train's defaults)
+GRID_PARAMETERS = {"eta": "etas", "sizes": "sizes", "batch_size": "batch_sizes", "dtype": "dtypes", "epochs": "epochs",
+                   "eval": "eval"}  # fmt: skip
 
 
 def _grid(args) -> Grid:
     if args.seeds is None:
         raise ConfigError("give the seeds to train, e.g. --seeds 1-100 or --seeds 1,5,9")
-    get = lambda name: getattr(args, name) if getattr(args, name) is not None else DEFAULTS[name]
-    return Grid.create(
-        args.seeds,
-        get("eta"),
-        [tuple(s) for s in get("sizes")],
-        get("batch_size"),
-        get("dtype"),
-        get("epochs"),
-        get("eval"),
-    )
+    given = {p: getattr(args, flag) for flag, p in GRID_PARAMETERS.items() if getattr(args, flag) is not None}
+    return Grid.create(args.seeds, **given)
 
 
 def _sweep(args) -> Sweep:

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import itertools
 import math
+import numbers
 import re
 from dataclasses import asdict, dataclass
 
 from .errors import ConfigError
+from .validation import check_sizes
 
 DTYPES = ("float32", "float64")
 
@@ -52,7 +54,7 @@ class Grid:
     def create(cls, seeds, etas=(3.0,), sizes=((784, 30, 10),), batch_sizes=(10,), dtypes=("float32",),
                epochs=30, eval="test") -> Grid:  # fmt: skip
         """A checked grid; seeds and the lists may be strings as on the command line ("1-100", "3,0.5")."""
-        if sizes and isinstance(sizes[0], int):
+        if len(sizes) and isinstance(sizes[0], numbers.Integral):  # one list of layer sizes (NumPy's ints too)
             sizes = (sizes,)
         grid = cls(
             seeds=parse_seeds(seeds) if isinstance(seeds, str) else _unique("--seeds", [_seed(s) for s in seeds]),
@@ -159,7 +161,5 @@ def _dtype(v) -> str:
 
 
 def _layer_sizes(v) -> tuple[int, ...]:
-    sizes = tuple(v)
-    if len(sizes) < 2 or any(not isinstance(n, int) or isinstance(n, bool) or n < 1 for n in sizes):
-        raise ConfigError(f"--sizes: need two or more layer sizes >= 1, got {list(v)}")
-    return sizes
+    """Checked as Network checks its sizes (validation.check_sizes), the error naming --sizes."""
+    return tuple(check_sizes(v, error=lambda message: ConfigError(f"--sizes: {message}")))

@@ -1,0 +1,24 @@
+"""The sweep's grid takes the numbers Network takes: NumPy's integers as layer sizes, checked by the same rule."""
+
+import numpy as np
+import pytest
+
+from gpunet import Network
+from gpunet.errors import ConfigError
+from gpunet.sweep_grid import Grid
+
+
+@pytest.mark.parametrize("sizes", [np.array([64, 12, 10]), [np.int64(64), 12, 10], [[np.int32(64), 12, 10]]])
+def test_numpy_layer_sizes_make_the_grid_python_ints_do(sizes):
+    grid = Grid.create("1", sizes=sizes)
+    assert grid == Grid.create("1", sizes=[64, 12, 10])
+    assert all(type(n) is int for n in grid.sizes[0])  # so the manifest's JSON holds plain numbers
+    assert Network(sizes if np.ndim(sizes) == 1 else sizes[0], device="cpu").sizes == list(grid.sizes[0])
+
+
+@pytest.mark.parametrize("sizes", [[[64.0, 12, 10]], [[64, True, 10]], [[64]], [[64, 0, 10]], [["64", 10]]])
+def test_sizes_network_refuses_are_refused_naming_the_flag(sizes):
+    with pytest.raises(ConfigError, match="^--sizes: "):
+        Grid.create("1", sizes=sizes)
+    with pytest.raises(ConfigError):
+        Network(sizes[0], device="cpu")

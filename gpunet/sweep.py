@@ -194,6 +194,17 @@ def _one_blas_thread():
     return threadpool_limits(1, user_api="blas")
 
 
+def pin_for(pinned: dict, host, backend: Backend, config: Config):
+    """The data on ``backend`` as a stack of ``config`` trains on it, as train pins it: in its dtype, with
+    one-hot targets as wide as its output layer. Pinned once per (dtype, outputs), kept in ``pinned``."""
+    from .data import pin
+
+    key = config.dtype, config.sizes[-1]
+    if key not in pinned:
+        pinned[key] = pin(host, backend, backend.dtype(config.dtype), config.sizes[-1])
+    return pinned[key]
+
+
 def chunks(networks: Iterable[tuple[Config, int]], size: int) -> list[list[tuple[Config, int]]]:
     """The networks grouped by stack key, each group cut into chunks of at most ``size`` members."""
     groups: dict = {}
@@ -277,7 +288,6 @@ class Sweep:
             on_network: Callable[[NetworkRecord], None] | None = None) -> list[NetworkRecord]:  # fmt: skip
         """Train what is missing; ``progress(k)``: k more network-epochs done; ``on_network``: one finished."""
         from .commands import _check_fits
-        from .data import pin
         from .runs import check_writable, manifest, new_run_id
 
         if self.out is not None:  # the folder is made if missing; its parent must exist
@@ -317,11 +327,9 @@ class Sweep:
                 pinned: dict = {}
                 kernels: dict = {}
                 for members in todo:
-                    dtype = members[0][0].dtype
-                    if dtype not in pinned:
-                        pinned[dtype] = pin(host, backend, backend.dtype(dtype))
-                    self._finished(run_chunk(backend, pinned[dtype], members, self.grid.epochs, self.grid.eval,
-                                             kernels, progress, self.kernel), on_network)  # fmt: skip
+                    data = pin_for(pinned, host, backend, members[0][0])
+                    self._finished(run_chunk(backend, data, members, self.grid.epochs, self.grid.eval, kernels,
+                                             progress, self.kernel), on_network)  # fmt: skip
             else:
                 self._run_on_cluster(client, todo, progress, on_network)
         finally:

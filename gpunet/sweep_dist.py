@@ -15,7 +15,7 @@ from .errors import ConfigError
 CONNECT_SECONDS = 3  # a module constant, so tests can shrink it
 
 _lock = threading.Lock()
-_workers: dict = {}  # (source, device, dtype) -> (backend, pinned data, kernel cache), per worker process
+_workers: dict = {}  # (source, device) -> (backend, host data, pinned data, kernel cache), per worker process
 
 
 def connect(address: str):
@@ -56,19 +56,18 @@ def submit(client, members, epochs: int, eval: str, device: str, source, checksu
 
 
 def run_on_worker(members, epochs, eval, device, source, checksums, kernel=None):
-    """One chunk, run where the worker is: its own data, checked, pinned once per worker and dtype."""
+    """One chunk, run where the worker is: its own data, checked, pinned once per worker, dtype and outputs."""
     from .backend import get_backend
-    from .data import DataError, pin
-    from .sweep import data_checksums, run_chunk, same_data
+    from .data import DataError
+    from .sweep import data_checksums, pin_for, run_chunk, same_data
 
-    dtype = members[0][0].dtype
     with _lock:
-        key = (source, device, dtype)
+        key = (source, device)
         if key not in _workers:
             host = source.load()
             if not same_data(data_checksums(host), checksums):
                 raise DataError(f"the worker's data ({host.source}) differs from the data the sweep started on")
-            backend = get_backend(device)
-            _workers[key] = (backend, pin(host, backend, backend.dtype(dtype)), {})
-        backend, data, kernels = _workers[key]
+            _workers[key] = (get_backend(device), host, {}, {})
+        backend, host, pinned, kernels = _workers[key]
+        data = pin_for(pinned, host, backend, members[0][0])
     return run_chunk(backend, data, members, epochs, eval, kernels, kernel_name=kernel)

@@ -93,8 +93,13 @@ def run(host, devices, configs, dtype, epochs, book_examples, report=print, miss
 
     Per configuration: the book's loop, then each importable peer on each device, then every
     registered kernel that can run it on each device. A device or peer that cannot run is
-    passed to ``missing(what, why)`` and the rest is measured.
+    passed to ``missing(what, why)`` and the rest is measured. Sizes that do not fit the data are
+    refused, as train refuses them, before anything is measured.
     """
+    from .commands import _check_fits
+
+    for sizes, _ in configs:
+        _check_fits(list(sizes), host)
     n = len(host.train[1])
     backends = []
     for device in devices:

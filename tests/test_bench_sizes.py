@@ -4,7 +4,7 @@ import json
 
 import numpy as np
 import pytest
-from helpers import cli, write_mnist_like
+from helpers import assert_one_line_error, cli, write_mnist_like
 
 from gpunet import bench, peers
 from gpunet.data import load_host
@@ -39,3 +39,11 @@ def test_a_peer_gets_targets_as_wide_as_its_output_layer(data_dir, monkeypatch):
     bench.time_peer(host, "torch eager", "cpu", [36, 8, 11], 10, "float32", 1)
     y = np.asarray(seen["y"])
     assert y.shape == (100, 11) and not y[:, 10].any() and (y.sum(axis=1) == 1).all()
+
+
+@pytest.mark.parametrize("sizes, fragment", [("35,8,10", "--sizes must start with 36"), ("36,8,5", "at least 10")])
+def test_sizes_that_do_not_fit_the_data_are_one_line_before_anything_is_timed(data_dir, sizes, fragment):
+    run = cli("bench", "--data-dir", data_dir, "--sizes", sizes, "--epochs", "1", "--book-examples", "20",
+              "--validation-size", "20")  # fmt: skip
+    assert_one_line_error(run, fragment)
+    assert "book loop" not in run.stdout

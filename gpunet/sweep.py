@@ -311,6 +311,8 @@ class Sweep:
                 _check_fits(list(sizes), host)
             if self.grid.eval == "validation" and len(host.validation[1]) == 0:
                 raise ConfigError("--eval validation needs --validation-size > 0")
+            if self.grid.eval == "test" and len(host.test[1]) == 0:  # as train refuses it
+                raise ConfigError(f"{host.source} has no test images: use --eval validation")
             chunk = self.chunk or (default_chunk(backend) if client is None else _cluster_chunk(self.device))
             settings = {"grid": self.grid.to_json(), "data_source": asdict(self.source), "device": self.device,
                         "kernel": self.kernel, "chunk": chunk, "scheduler": self.scheduler,

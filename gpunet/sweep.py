@@ -25,6 +25,7 @@ from .errors import ConfigError
 from .kernels import choose, device_for
 from .network import Network
 from .sweep_grid import Config, Grid
+from .validation import POSITIVE_INT, check
 
 
 @dataclass
@@ -246,8 +247,7 @@ class Sweep:
     def __init__(self, grid: Grid, source: DataSource = DataSource(), device: str = "auto", out=None,
                  save_best=None, scheduler: str | None = None, chunk: int | None = None,
                  kernel: str | None = None):  # fmt: skip
-        if chunk is not None and (not isinstance(chunk, int) or chunk < 1):
-            raise ConfigError(f"--chunk must be a whole number >= 1, got {chunk!r}")
+        chunk = None if chunk is None else check("--chunk", chunk, POSITIVE_INT)
         self.grid, self.source, self.device, self.scheduler, self.chunk = grid, source, device, scheduler, chunk
         self.out = None if out is None else Path(out)
         self.save_best, self.kernel = save_best, kernel  # kernel: None lets the registry choose, as train does

@@ -9,7 +9,7 @@ import re
 from dataclasses import asdict, dataclass
 
 from .errors import ConfigError
-from .validation import check_sizes
+from .validation import POSITIVE_INT, check, check_sizes
 
 DTYPES = ("float32", "float64")
 
@@ -62,11 +62,9 @@ class Grid:
             sizes=_unique("--sizes", [_layer_sizes(s) for s in sizes]),
             batch_sizes=_items("--batch-size", batch_sizes, _batch),
             dtypes=_items("--dtype", dtypes, _dtype),
-            epochs=epochs,
+            epochs=check("--epochs", epochs, POSITIVE_INT),
             eval=eval,
         )
-        if not isinstance(epochs, int) or epochs < 1:
-            raise ConfigError(f"--epochs must be a whole number >= 1 for a sweep, got {epochs!r}")
         if eval not in ("test", "validation"):
             raise ConfigError(f"--eval must be test or validation for a sweep, got {eval!r}")
         return grid

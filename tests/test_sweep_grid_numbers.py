@@ -5,6 +5,7 @@ import pytest
 
 from gpunet import Network
 from gpunet.errors import ConfigError
+from gpunet.sweep import Sweep
 from gpunet.sweep_grid import Grid
 
 
@@ -22,3 +23,15 @@ def test_sizes_network_refuses_are_refused_naming_the_flag(sizes):
         Grid.create("1", sizes=sizes)
     with pytest.raises(ConfigError):
         Network(sizes[0], device="cpu")
+
+
+def test_epochs_and_chunk_are_checked_as_train_checks_its_numbers():
+    grid = Grid.create("1", epochs=np.int64(2))
+    assert grid.epochs == 2 and type(grid.epochs) is int
+    for bad in (0, 2.0, True):
+        with pytest.raises(ConfigError, match=r"^--epochs must be a whole number >= 1, got "):
+            Grid.create("1", epochs=bad)
+    assert Sweep(grid, chunk=np.int64(3)).chunk == 3
+    for bad in (0, 1.5, True):
+        with pytest.raises(ConfigError, match=r"^--chunk must be a whole number >= 1, got "):
+            Sweep(grid, chunk=bad)

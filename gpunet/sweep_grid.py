@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import itertools
-import math
 import numbers
 import re
 from dataclasses import asdict, dataclass
 
 from .errors import ConfigError
-from .validation import POSITIVE_INT, check, check_sizes
+from .validation import COUNT, POSITIVE_INT, POSITIVE_REAL, Interval, check, check_sizes
 
 DTYPES = ("float32", "float64")
 
@@ -122,34 +121,26 @@ def _unique(flag, values) -> tuple:
     return tuple(values)
 
 
-def _number(v, kind, flag):
-    try:
-        return kind(v) if not isinstance(v, bool) else None
-    except (TypeError, ValueError):
-        raise ConfigError(f"{flag}: expected a number, got {v!r}") from None
-
-
-def _whole(v, flag: str, least: int, what: str) -> int:
-    """``v`` as a whole number >= ``least`` (2.0 is one, 2.5 and True are not), else one line naming ``flag``."""
-    n = _number(v, int, flag)
-    if n is None or n < least or (isinstance(v, float) and v != n):
-        raise ConfigError(f"{flag}: {what}, got {v!r}")
-    return n
+def _number(v, flag: str, interval: Interval):
+    """``v``, a number or a string from the command line, checked as train checks its numbers (validation.check)."""
+    if isinstance(v, str):
+        try:
+            v = int(v) if interval.kind is numbers.Integral else float(v)
+        except ValueError:
+            raise ConfigError(f"{flag} must be {interval.describe()}, got {v!r}") from None
+    return check(flag, v, interval)
 
 
 def _seed(v) -> int:
-    return _whole(v, "--seeds", 0, "a seed is a whole number >= 0")
+    return _number(v, "--seeds", COUNT)
 
 
 def _eta(v) -> float:
-    e = _number(v, float, "--eta")
-    if e is None or not (math.isfinite(e) and e > 0):
-        raise ConfigError(f"--eta: the learning rate must be a finite number > 0, got {v!r}")
-    return e
+    return _number(v, "--eta", POSITIVE_REAL)
 
 
 def _batch(v) -> int:
-    return _whole(v, "--batch-size", 1, "expected a whole number >= 1")
+    return _number(v, "--batch-size", POSITIVE_INT)
 
 
 def _dtype(v) -> str:

@@ -214,9 +214,9 @@ def chunks(networks: Iterable[tuple[Config, int]], size: int) -> list[list[tuple
     return [g[k : k + size] for g in groups.values() for k in range(0, len(g), size)]
 
 
-def default_chunk(backend: Backend) -> int:
+def default_chunk(device: str, cores: int) -> int:
     """Networks per stack: a few per core on the CPU (a Ctrl-C loses at most one chunk); many on a GPU."""
-    return 1024 if backend.name.startswith("cuda") else 4 * threads()
+    return 1024 if device.startswith("cuda") else 4 * cores
 
 
 @dataclass(frozen=True)
@@ -313,7 +313,8 @@ class Sweep:
                 raise ConfigError("--eval validation needs --validation-size > 0")
             if self.grid.eval == "test" and len(host.test[1]) == 0:  # as train refuses it
                 raise ConfigError(f"{host.source} has no test images: use --eval validation")
-            chunk = self.chunk or (default_chunk(backend) if client is None else _cluster_chunk(self.device))
+            where = (backend.name, threads()) if client is None else (self.device, 4)  # a worker's cores: 4 assumed
+            chunk = self.chunk or default_chunk(*where)
             settings = {"grid": self.grid.to_json(), "data_source": asdict(self.source), "device": self.device,
                         "kernel": self.kernel, "chunk": chunk, "scheduler": self.scheduler,
                         "validation_size": len(host.validation[1])}  # fmt: skip
@@ -418,10 +419,6 @@ def same_data(a: dict, b: dict) -> bool:
     from another folder or machine is the same."""
     by_name = lambda checksums: {Path(p).name: h for p, h in checksums.items()}
     return by_name(a) == by_name(b)
-
-
-def _cluster_chunk(device: str) -> int:
-    return 1024 if device.startswith("cuda") else 16
 
 
 def sweep(seeds, eta=3.0, sizes=(784, 30, 10), batch_size=10, dtype="float32", epochs: int = 30,

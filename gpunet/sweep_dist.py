@@ -15,7 +15,7 @@ from .errors import ConfigError
 CONNECT_SECONDS = 3  # a module constant, so tests can shrink it
 
 _lock = threading.Lock()
-_workers: dict = {}  # (source, device) -> (backend, host data, pinned data, kernel cache), per worker process
+_workers: dict = {}  # (source, device) -> (backend, host data, its checksums, pinned data, kernels), per process
 
 
 def connect(address: str):
@@ -65,9 +65,10 @@ def run_on_worker(members, epochs, eval, device, source, checksums, kernel=None)
         key = (source, device)
         if key not in _workers:
             host = source.load()
-            if not same_data(data_checksums(host), checksums):
-                raise DataError(f"the worker's data ({host.source}) differs from the data the sweep started on")
-            _workers[key] = (get_backend(device), host, {}, {})
-        backend, host, pinned, kernels = _workers[key]
+            _workers[key] = (get_backend(device), host, data_checksums(host), {}, {})
+        backend, host, read, pinned, kernels = _workers[key]
+        if not same_data(read, checksums):  # each task: a later sweep may have started on other data
+            del _workers[key]  # read again for the next task: the files may be mended by then
+            raise DataError(f"the worker's data ({host.source}) differs from the data the sweep started on")
         data = pin_for(pinned, host, backend, members[0][0])
     return run_chunk(backend, data, members, epochs, eval, kernels, kernel_name=kernel)

@@ -62,7 +62,7 @@ def time_network(host, backend, sizes, batch, dtype, kernel, epochs, seed=0):
     """(seconds of each epoch, bytes moved host->device per epoch) for one kernel."""
     metered = _Metered(**{f.name: getattr(backend, f.name) for f in dataclasses.fields(Backend)})
     net = Network(sizes, seed=seed, device=metered, dtype=dtype)
-    data = pin(host, metered, net.dtype)
+    data = pin(host, metered, net.dtype, sizes[-1])  # targets as wide as the output layer, as train pins them
     metered.moved[0] = 0
     results = net.SGD(data.training_data, epochs, batch, 3.0, callback=None, kernel=kernel)
     return [r.seconds for r in results], metered.moved[0] // max(epochs, 1)
@@ -72,7 +72,7 @@ def time_peer(host, name, device_kind, sizes, batch, dtype, epochs, seed=0):
     """Seconds of each epoch of a peer, from the start and in the order ``Network(sizes, seed)`` would take."""
     cpu = get_backend("cpu")
     net = Network(sizes, seed=seed, device=cpu, dtype=dtype)
-    x, y = pin(host, cpu, net.dtype).training_data
+    x, y = pin(host, cpu, net.dtype, sizes[-1]).training_data
     orders = [net.rng.permutation(len(x)) for _ in range(epochs)]
     return peers.run(name, device_kind, x, y, net.weights, net.biases, orders, min(batch, len(x)), 3.0, dtype)
 
@@ -93,8 +93,13 @@ def run(host, devices, configs, dtype, epochs, book_examples, report=print, miss
 
     Per configuration: the book's loop, then each importable peer on each device, then every
     registered kernel that can run it on each device. A device or peer that cannot run is
-    passed to ``missing(what, why)`` and the rest is measured.
+    passed to ``missing(what, why)`` and the rest is measured. Sizes that do not fit the data are
+    refused, as train refuses them, before anything is measured.
     """
+    from .commands import _check_fits
+
+    for sizes, _ in configs:
+        _check_fits(list(sizes), host)
     n = len(host.train[1])
     backends = []
     for device in devices:

@@ -141,8 +141,7 @@ def data_dir(path=None) -> Path:
 
 def has_data(folder: Path) -> bool:
     """The folder holds the four IDX files (.gz or raw) or the book's pickle."""
-    present = lambda name: os.path.lexists(folder / name) or os.path.lexists(folder / (name + ".gz"))  # noqa: E731
-    return all(present(stem) for stem in FILES.values()) or os.path.lexists(folder / BOOK_PICKLE)
+    return all(locate(folder, stem) for stem in FILES.values()) or os.path.lexists(folder / BOOK_PICKLE)
 
 
 def checkout_data() -> list[Path]:
@@ -179,12 +178,20 @@ def not_found(folders, flags: str = "") -> DataError:
     return DataError(f"no MNIST data in {where}; pass {DATA_FLAGS} to a folder holding it{flags}")
 
 
-def find_file(folder: Path, stem: str) -> Path:
-    """``stem.gz`` if present, else the raw ``stem``."""
+def locate(folder: Path, stem: str) -> Path | None:
+    """``stem.gz`` if present, else the raw ``stem``, else None."""
     for name in (stem + ".gz", stem):
         if os.path.lexists(folder / name):  # whatever it is: the reader says if it cannot be read
             return folder / name
-    raise DataError(f"{folder / (stem + '.gz')}: file not found; {DATA_HINT}")
+    return None
+
+
+def find_file(folder: Path, stem: str) -> Path:
+    """``stem.gz`` if present, else the raw ``stem``; one line if neither is."""
+    path = locate(folder, stem)
+    if path is None:
+        raise DataError(f"{folder / (stem + '.gz')}: file not found; {DATA_HINT}")
+    return path
 
 
 def read_images_labels(images_path: Path, labels_path: Path) -> tuple[np.ndarray, np.ndarray]:

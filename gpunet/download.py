@@ -17,7 +17,8 @@ from pathlib import Path
 from typing import NamedTuple
 from urllib.parse import urlsplit
 
-from .data import DATA_FLAGS, DataError, find_file
+from .data import DATA_FLAGS, DataError, find_file, locate
+from .files import FileError, open_regular
 
 # The mirror torchvision tries first, then the others; GPUNET_MNIST_MIRRORS (or --mirror) replaces the list.
 MIRRORS = (
@@ -81,7 +82,7 @@ def mirrors(override=None) -> list[str]:
 
 def _digest(path: Path, algorithm: str, decompress: bool = False) -> str:
     h = hashlib.new(algorithm)
-    with gzip.open(path, "rb") if decompress else open(path, "rb") as f:
+    with open_regular(path, "data file") as raw, gzip.GzipFile(fileobj=raw) if decompress else raw as f:
         for chunk in iter(lambda: f.read(1 << 20), b""):
             h.update(chunk)
     return h.hexdigest()
@@ -91,6 +92,8 @@ def content_sha256(path: Path, gzipped: bool | None = None) -> str:
     """sha256 of a gzip file's decompressed content, or of a raw file (by default: by the name's suffix)."""
     try:
         return _digest(path, "sha256", decompress=path.suffix == ".gz" if gzipped is None else gzipped)
+    except FileError as e:  # a pipe or device would block the read: refused as data's own readers refuse it
+        raise DataError(str(e)) from None
     except (OSError, EOFError, zlib.error) as e:
         raise DataError(f"{path}: cannot read ({e})") from None
 
@@ -107,7 +110,7 @@ def is_genuine(path: Path, name: str) -> bool:
 
 def missing(folder: Path) -> list[str]:
     """MNIST files absent from ``folder`` (either the .gz or the raw file counts as present)."""
-    return [name for name in MNIST if not os.path.lexists(folder / name) and not os.path.lexists(folder / name[:-3])]
+    return [name for name in MNIST if locate(folder, name.removesuffix(".gz")) is None]
 
 
 def download(folder, bases=None, progress: bool | None = None, say=print, looked_in=()) -> list[Path]:

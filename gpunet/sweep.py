@@ -25,6 +25,7 @@ from .errors import ConfigError
 from .kernels import choose, device_for
 from .network import Network
 from .sweep_grid import Config, Grid
+from .validation import POSITIVE_INT, check
 
 
 @dataclass
@@ -50,6 +51,11 @@ class NetworkRecord:
     def final_accuracy(self) -> float:
         return self.correct[-1] / self.total
 
+    @property
+    def rank(self) -> tuple[int, int]:
+        """Networks of one configuration compare by this: the higher best count, then the earlier seed."""
+        return self.correct[self.best_epoch], -self.seed
+
 
 @dataclass
 class Best:
@@ -63,6 +69,10 @@ class Best:
     biases: list = field(repr=False)
     rng_state: dict = field(repr=False)  # the shuffle generator after that epoch, for `train --resume`
 
+    @property
+    def rank(self) -> tuple[int, int]:
+        return self.correct, -self.seed  # as NetworkRecord.rank
+
     def network(self) -> Network:
         net = Network(list(self.config.sizes), seed=self.seed, device="cpu", dtype=self.config.dtype)
         net.weights, net.biases = list(self.weights), list(self.biases)
@@ -73,7 +83,7 @@ class Best:
 
 def better(a: Best | None, b: Best) -> Best:
     """The higher count wins; a tie goes to the earlier seed."""
-    return b if a is None or (b.correct, -b.seed) > (a.correct, -a.seed) else a
+    return b if a is None or b.rank > a.rank else a
 
 
 def threads() -> int:
@@ -141,18 +151,20 @@ def run_chunk(backend: Backend, data, members: list[tuple[Config, int]], epochs:
         seconds += time.perf_counter() - start
         if progress is not None:
             progress(len(members))
-    name = getattr(kernel, "name", type(kernel).__name__)
     records = [
-        NetworkRecord(c, s, correct[i].tolist(), total, seconds / len(members), name)
+        NetworkRecord(c, s, correct[i].tolist(), total, seconds / len(members), kernel.name)
         for i, (c, s) in enumerate(members)
     ]
-    best: dict = {}
+    winners: dict = {}  # Config -> the index of its best member in this chunk
     for i, r in enumerate(records):
-        b = best.get(r.config)
-        if b is None or (r.correct[r.best_epoch], -r.seed) > (b.correct, -b.seed):
-            best[r.config] = Best(r.config, r.seed, r.best_epoch, r.correct[r.best_epoch],
-                                  [backend.to_host(w[i, ...]) for w in best_weights],
-                                  [backend.to_host(b[i, ...]) for b in best_biases], best_states[i])  # fmt: skip
+        if r.config not in winners or r.rank > records[winners[r.config]].rank:
+            winners[r.config] = i
+    best = {
+        c: Best(c, records[i].seed, records[i].best_epoch, records[i].correct[records[i].best_epoch],
+                [backend.to_host(w[i, ...]) for w in best_weights], [backend.to_host(b[i, ...]) for b in best_biases],
+                best_states[i])
+        for c, i in winners.items()
+    }  # fmt: skip
     return ChunkResult(records, best)
 
 
@@ -183,6 +195,17 @@ def _one_blas_thread():
     return threadpool_limits(1, user_api="blas")
 
 
+def pin_for(pinned: dict, host, backend: Backend, config: Config):
+    """The data on ``backend`` as a stack of ``config`` trains on it, as train pins it: in its dtype, with
+    one-hot targets as wide as its output layer. Pinned once per (dtype, outputs), kept in ``pinned``."""
+    from .data import pin
+
+    key = config.dtype, config.sizes[-1]
+    if key not in pinned:
+        pinned[key] = pin(host, backend, backend.dtype(config.dtype), config.sizes[-1])
+    return pinned[key]
+
+
 def chunks(networks: Iterable[tuple[Config, int]], size: int) -> list[list[tuple[Config, int]]]:
     """The networks grouped by stack key, each group cut into chunks of at most ``size`` members."""
     groups: dict = {}
@@ -191,9 +214,9 @@ def chunks(networks: Iterable[tuple[Config, int]], size: int) -> list[list[tuple
     return [g[k : k + size] for g in groups.values() for k in range(0, len(g), size)]
 
 
-def default_chunk(backend: Backend) -> int:
+def default_chunk(device: str, cores: int) -> int:
     """Networks per stack: a few per core on the CPU (a Ctrl-C loses at most one chunk); many on a GPU."""
-    return 1024 if backend.name.startswith("cuda") else 4 * threads()
+    return 1024 if device.startswith("cuda") else 4 * cores
 
 
 @dataclass(frozen=True)
@@ -224,8 +247,7 @@ class Sweep:
     def __init__(self, grid: Grid, source: DataSource = DataSource(), device: str = "auto", out=None,
                  save_best=None, scheduler: str | None = None, chunk: int | None = None,
                  kernel: str | None = None):  # fmt: skip
-        if chunk is not None and (not isinstance(chunk, int) or chunk < 1):
-            raise ConfigError(f"--chunk must be a whole number >= 1, got {chunk!r}")
+        chunk = None if chunk is None else check("--chunk", chunk, POSITIVE_INT)
         self.grid, self.source, self.device, self.scheduler, self.chunk = grid, source, device, scheduler, chunk
         self.out = None if out is None else Path(out)
         self.save_best, self.kernel = save_best, kernel  # kernel: None lets the registry choose, as train does
@@ -266,8 +288,7 @@ class Sweep:
             on_network: Callable[[NetworkRecord], None] | None = None) -> list[NetworkRecord]:  # fmt: skip
         """Train what is missing; ``progress(k)``: k more network-epochs done; ``on_network``: one finished."""
         from .commands import _check_fits
-        from .data import pin
-        from .runs import check_writable, file_sha256, manifest, new_run_id
+        from .runs import check_writable, manifest, new_run_id
 
         if self.out is not None:  # the folder is made if missing; its parent must exist
             check_writable(self.out / "sweep.jsonl" if self.out.is_dir() else self.out, "--out")
@@ -290,12 +311,15 @@ class Sweep:
                 _check_fits(list(sizes), host)
             if self.grid.eval == "validation" and len(host.validation[1]) == 0:
                 raise ConfigError("--eval validation needs --validation-size > 0")
-            chunk = self.chunk or (default_chunk(backend) if client is None else _cluster_chunk(self.device))
+            if self.grid.eval == "test" and len(host.test[1]) == 0:  # as train refuses it
+                raise ConfigError(f"{host.source} has no test images: use --eval validation")
+            where = (backend.name, threads()) if client is None else (self.device, 4)  # a worker's cores: 4 assumed
+            chunk = self.chunk or default_chunk(*where)
             settings = {"grid": self.grid.to_json(), "data_source": asdict(self.source), "device": self.device,
                         "kernel": self.kernel, "chunk": chunk, "scheduler": self.scheduler,
                         "validation_size": len(host.validation[1])}  # fmt: skip
-            fresh = manifest(backend, settings, {str(p): file_sha256(p) for p in host.files}, 0, new_run_id())
-            if self._resuming and checksums_by_name(fresh["data"]) != checksums_by_name(self.manifest.get("data", {})):
+            fresh = manifest(backend, settings, data_checksums(host), 0, new_run_id())
+            if self._resuming and not same_data(fresh["data"], self.manifest.get("data", {})):
                 raise ConfigError(f"--resume {self.out}: the data differs from the data the sweep started on")
             self.manifest = {"kind": "sweep", **fresh} if not self._resuming else self.manifest
             if self.out is not None:
@@ -306,11 +330,9 @@ class Sweep:
                 pinned: dict = {}
                 kernels: dict = {}
                 for members in todo:
-                    dtype = members[0][0].dtype
-                    if dtype not in pinned:
-                        pinned[dtype] = pin(host, backend, backend.dtype(dtype))
-                    self._finished(run_chunk(backend, pinned[dtype], members, self.grid.epochs, self.grid.eval,
-                                             kernels, progress, self.kernel), on_network)  # fmt: skip
+                    data = pin_for(pinned, host, backend, members[0][0])
+                    self._finished(run_chunk(backend, data, members, self.grid.epochs, self.grid.eval, kernels,
+                                             progress, self.kernel), on_network)  # fmt: skip
             else:
                 self._run_on_cluster(client, todo, progress, on_network)
         finally:
@@ -385,13 +407,18 @@ class Sweep:
         return [self.records[key] for key in self.grid.networks() if key in self.records]
 
 
-def checksums_by_name(checksums: dict) -> dict:
-    """{file name: sha256}: the same data read from another folder or machine compares equal."""
-    return {Path(p).name: h for p, h in checksums.items()}
+def data_checksums(host) -> dict:
+    """{path: sha256} of the files the data was read from, as the manifest records them."""
+    from .runs import file_sha256
+
+    return {str(p): file_sha256(p) for p in host.files}
 
 
-def _cluster_chunk(device: str) -> int:
-    return 1024 if device.startswith("cuda") else 16
+def same_data(a: dict, b: dict) -> bool:
+    """Two {path: sha256} name the same data: files compare by name and checksum, so the same data read
+    from another folder or machine is the same."""
+    by_name = lambda checksums: {Path(p).name: h for p, h in checksums.items()}
+    return by_name(a) == by_name(b)
 
 
 def sweep(seeds, eta=3.0, sizes=(784, 30, 10), batch_size=10, dtype="float32", epochs: int = 30,

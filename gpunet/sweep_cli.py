@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import sys
-from typing import Any
 
 from . import __version__
 from .commands import say
@@ -14,29 +13,16 @@ from .sweep_grid import Grid
 from .sweep_stats import table
 
 GRID_FLAGS = ("seeds", "eta", "sizes", "batch_size", "dtype", "epochs", "eval", "data_dir", "data", "out", "chunk")
-DEFAULTS: dict[str, Any] = {
-    "eta": "3",
-    "sizes": [[784, 30, 10]],
-    "batch_size": "10",
-    "dtype": "float32",
-    "epochs": 30,
-    "eval": "test",
-}
+# flag -> Grid.create's parameter; a flag left out takes Grid.create's default (train's defaults)
+GRID_PARAMETERS = {"eta": "etas", "sizes": "sizes", "batch_size": "batch_sizes", "dtype": "dtypes", "epochs": "epochs",
+                   "eval": "eval"}  # fmt: skip
 
 
 def _grid(args) -> Grid:
     if args.seeds is None:
         raise ConfigError("give the seeds to train, e.g. --seeds 1-100 or --seeds 1,5,9")
-    get = lambda name: getattr(args, name) if getattr(args, name) is not None else DEFAULTS[name]
-    return Grid.create(
-        args.seeds,
-        get("eta"),
-        [tuple(s) for s in get("sizes")],
-        get("batch_size"),
-        get("dtype"),
-        get("epochs"),
-        get("eval"),
-    )
+    given = {p: getattr(args, flag) for flag, p in GRID_PARAMETERS.items() if getattr(args, flag) is not None}
+    return Grid.create(args.seeds, **given)
 
 
 def _sweep(args) -> Sweep:
@@ -52,18 +38,6 @@ def _sweep(args) -> Sweep:
     return Sweep(grid, source, args.device or "auto", args.out, args.save_best, args.scheduler, args.chunk, args.kernel)
 
 
-class _Bar:
-    """A tqdm bar over network-epochs, only when a person is watching a terminal."""
-
-    def __init__(self, total: int):
-        from tqdm import tqdm
-
-        self.bar = tqdm(total=total, unit="net-epoch", leave=False)
-
-    def __call__(self, done: int) -> None:
-        self.bar.update(done)
-
-
 def cmd_sweep(args) -> int:
     sweep = _sweep(args)
     grid = sweep.grid
@@ -76,17 +50,21 @@ def cmd_sweep(args) -> int:
         + (f" | {todo} to run, resumed from {args.resume}" if args.resume else ""),
         flush=True,
     )
-    bar = _Bar(todo * grid.epochs) if todo and sys.stdout.isatty() and sys.stderr.isatty() else None
+    bar = None  # a tqdm bar over network-epochs, only when a person is watching a terminal
+    if todo and sys.stdout.isatty() and sys.stderr.isatty():
+        from tqdm import tqdm
+
+        bar = tqdm(total=todo * grid.epochs, unit="net-epoch", leave=False)
 
     def finished(r):
         line = (
             f"{r.config.label} seed {r.seed}: best {r.correct[r.best_epoch]} / {r.total} at epoch {r.best_epoch}, "
             f"final {r.correct[-1]} / {r.total} ({r.seconds:.1f} s)"
         )
-        (bar.bar.write if bar else print)(line)
+        (print if bar is None else bar.write)(line)
 
     try:
-        records = sweep.run(progress=bar, on_network=finished)
+        records = sweep.run(progress=None if bar is None else bar.update, on_network=finished)
     except KeyboardInterrupt:
         done = len(sweep.results())
         if sweep.out is not None:
@@ -96,8 +74,8 @@ def cmd_sweep(args) -> int:
             say(f"interrupted; {done} networks finished (--out DIR keeps them)")
         return 130
     finally:
-        if bar:
-            bar.bar.close()
+        if bar is not None:
+            bar.close()
     print()
     print(table(records, grid.epochs, grid.eval))
     if args.save_best:

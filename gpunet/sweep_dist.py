@@ -12,10 +12,10 @@ import threading
 
 from .errors import ConfigError
 
-CONNECT_SECONDS = 3
+CONNECT_SECONDS = 3  # a module constant, so tests can shrink it
 
 _lock = threading.Lock()
-_workers: dict = {}  # (source, device, dtype) -> (backend, pinned data, kernel cache), per worker process
+_workers: dict = {}  # (source, device) -> (backend, host data, its checksums, pinned data, kernels), per process
 
 
 def connect(address: str):
@@ -56,20 +56,19 @@ def submit(client, members, epochs: int, eval: str, device: str, source, checksu
 
 
 def run_on_worker(members, epochs, eval, device, source, checksums, kernel=None):
-    """One chunk, run where the worker is: its own data, checked, pinned once per worker and dtype."""
+    """One chunk, run where the worker is: its own data, checked, pinned once per worker, dtype and outputs."""
     from .backend import get_backend
-    from .data import DataError, pin
-    from .runs import file_sha256
-    from .sweep import checksums_by_name, run_chunk
+    from .data import DataError
+    from .sweep import data_checksums, pin_for, run_chunk, same_data
 
-    dtype = members[0][0].dtype
     with _lock:
-        key = (source, device, dtype)
+        key = (source, device)
         if key not in _workers:
             host = source.load()
-            if checksums_by_name({p: file_sha256(p) for p in host.files}) != checksums_by_name(checksums):
-                raise DataError(f"the worker's data ({host.source}) differs from the data the sweep started on")
-            backend = get_backend(device)
-            _workers[key] = (backend, pin(host, backend, backend.dtype(dtype)), {})
-        backend, data, kernels = _workers[key]
+            _workers[key] = (get_backend(device), host, data_checksums(host), {}, {})
+        backend, host, read, pinned, kernels = _workers[key]
+        if not same_data(read, checksums):  # each task: a later sweep may have started on other data
+            del _workers[key]  # read again for the next task: the files may be mended by then
+            raise DataError(f"the worker's data ({host.source}) differs from the data the sweep started on")
+        data = pin_for(pinned, host, backend, members[0][0])
     return run_chunk(backend, data, members, epochs, eval, kernels, kernel_name=kernel)

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import itertools
-import math
+import numbers
 import re
 from dataclasses import asdict, dataclass
 
 from .errors import ConfigError
+from .validation import COUNT, POSITIVE_INT, POSITIVE_REAL, Interval, check, check_sizes
 
 DTYPES = ("float32", "float64")
 
@@ -52,7 +53,7 @@ class Grid:
     def create(cls, seeds, etas=(3.0,), sizes=((784, 30, 10),), batch_sizes=(10,), dtypes=("float32",),
                epochs=30, eval="test") -> Grid:  # fmt: skip
         """A checked grid; seeds and the lists may be strings as on the command line ("1-100", "3,0.5")."""
-        if sizes and isinstance(sizes[0], int):
+        if len(sizes) and isinstance(sizes[0], numbers.Integral):  # one list of layer sizes (NumPy's ints too)
             sizes = (sizes,)
         grid = cls(
             seeds=parse_seeds(seeds) if isinstance(seeds, str) else _unique("--seeds", [_seed(s) for s in seeds]),
@@ -60,11 +61,9 @@ class Grid:
             sizes=_unique("--sizes", [_layer_sizes(s) for s in sizes]),
             batch_sizes=_items("--batch-size", batch_sizes, _batch),
             dtypes=_items("--dtype", dtypes, _dtype),
-            epochs=epochs,
+            epochs=check("--epochs", epochs, POSITIVE_INT),
             eval=eval,
         )
-        if not isinstance(epochs, int) or epochs < 1:
-            raise ConfigError(f"--epochs must be a whole number >= 1 for a sweep, got {epochs!r}")
         if eval not in ("test", "validation"):
             raise ConfigError(f"--eval must be test or validation for a sweep, got {eval!r}")
         return grid
@@ -122,32 +121,26 @@ def _unique(flag, values) -> tuple:
     return tuple(values)
 
 
-def _number(v, kind, flag):
-    try:
-        return kind(v) if not isinstance(v, bool) else None
-    except (TypeError, ValueError):
-        raise ConfigError(f"{flag}: expected a number, got {v!r}") from None
+def _number(v, flag: str, interval: Interval):
+    """``v``, a number or a string from the command line, checked as train checks its numbers (validation.check)."""
+    if isinstance(v, str):
+        try:
+            v = int(v) if interval.kind is numbers.Integral else float(v)
+        except ValueError:
+            raise ConfigError(f"{flag} must be {interval.describe()}, got {v!r}") from None
+    return check(flag, v, interval)
 
 
 def _seed(v) -> int:
-    s = _number(v, int, "--seeds")
-    if s is None or s < 0 or (isinstance(v, float) and v != s):
-        raise ConfigError(f"--seeds: a seed is a whole number >= 0, got {v!r}")
-    return s
+    return _number(v, "--seeds", COUNT)
 
 
 def _eta(v) -> float:
-    e = _number(v, float, "--eta")
-    if e is None or not (math.isfinite(e) and e > 0):
-        raise ConfigError(f"--eta: the learning rate must be a finite number > 0, got {v!r}")
-    return e
+    return _number(v, "--eta", POSITIVE_REAL)
 
 
 def _batch(v) -> int:
-    b = _number(v, int, "--batch-size")
-    if b is None or b < 1 or (isinstance(v, float) and v != b):
-        raise ConfigError(f"--batch-size: expected a whole number >= 1, got {v!r}")
-    return b
+    return _number(v, "--batch-size", POSITIVE_INT)
 
 
 def _dtype(v) -> str:
@@ -157,7 +150,5 @@ def _dtype(v) -> str:
 
 
 def _layer_sizes(v) -> tuple[int, ...]:
-    sizes = tuple(v)
-    if len(sizes) < 2 or any(not isinstance(n, int) or isinstance(n, bool) or n < 1 for n in sizes):
-        raise ConfigError(f"--sizes: need two or more layer sizes >= 1, got {list(v)}")
-    return sizes
+    """Checked as Network checks its sizes (validation.check_sizes), the error naming --sizes."""
+    return tuple(check_sizes(v, error=lambda message: ConfigError(f"--sizes: {message}")))

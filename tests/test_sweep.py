@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from helpers import assert_one_line_error, cli, write_mnist_like
 
-from gpunet import Network, sweep_stats
+from gpunet import Network, sweep_dist, sweep_stats
 from gpunet.data import load_host, pin
 from gpunet.sweep import run_chunk, sweep
 from gpunet.sweep_grid import Config, Grid, parse_seeds
@@ -111,7 +111,8 @@ def test_seed_lists():
         (["--seeds", "1", "--scheduler", "not an address"], "cannot reach the Dask scheduler"),
     ],
 )
-def test_a_malformed_grid_is_one_line_before_training(data_dir, tmp_path, args, fragment):
+def test_a_malformed_grid_is_one_line_before_training(data_dir, tmp_path, monkeypatch, args, fragment):
+    monkeypatch.setattr(sweep_dist, "CONNECT_SECONDS", 0.1)  # nothing listens at port 9: fail fast, not in 3 s
     run = cli("sweep", "--data-dir", data_dir, "--validation-size", 100, "--device", "cpu", "--out", tmp_path / "out",
               *args)  # fmt: skip
     assert_one_line_error(run, fragment)

@@ -8,6 +8,7 @@
 """
 
 import os
+import platform
 import re
 import shutil
 import subprocess
@@ -25,6 +26,15 @@ from gpunet.network import sgd_step
 EMU = Path(__file__).with_name("cuda_emu")
 H100_SHARED = 232448  # cudaDevAttrMaxSharedMemoryPerBlockOptin on sm_90 (227 KiB)
 TOLERANCE = {"float64": 1e-10, "float32": 1e-4}
+# (sizes, mini-batch, steps) of the GPU tests (section 3), also run on the CPU at the GPU's block size (section 2).
+GPU_CASES = [
+    ([784, 30, 10], 10, 1),  # parameters in shared memory (f32 and f64)
+    ([784, 30, 10], 10, 10),
+    ([784, 100, 10], 10, 10),  # f32 parameters in global memory
+    ([784, 30, 10], 7, 10),  # odd mini-batch
+    ([30, 20, 15, 10], 3, 10),  # three layers
+    ([784, 30, 10], 100, 2),  # workspace in global memory for f64
+]
 
 
 # ---- 1. NVRTC, no GPU needed -----------------------------------------------------------------------------------
@@ -163,7 +173,19 @@ BUILDS = {
     "plain": ["-O1"],
     "thread": ["-O1", "-g", "-fsanitize=thread"],
     "address": ["-O1", "-g", "-fsanitize=address", "-fno-omit-frame-pointer"],
+    "fma": ["-O2", "-ffp-contract=fast"],  # a*b+c as one fused multiply-add, as nvcc compiles it (plus fma_flags)
 }
+
+
+def fma_flags() -> list[str] | None:
+    """The g++ flags that let it emit fused multiply-adds on this CPU, or None where it has none."""
+    if platform.machine().lower() in ("aarch64", "arm64"):
+        return []
+    try:
+        cpuinfo = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return None
+    return ["-mfma"] if re.search(r"^flags\s*:.*\bfma\b", cpuinfo, re.M) else None
 
 
 @pytest.fixture(scope="session")
@@ -177,7 +199,12 @@ def harness(tmp_path_factory):
     def build(kind: str) -> Path:
         if kind not in built:
             out = folder / f"harness-{kind}"
-            cmd = [cxx, "-std=c++20", "-pthread", *BUILDS[kind], f"-I{EMU}", f"-I{cuda.SOURCE.parent}"]
+            flags = BUILDS[kind]
+            if kind == "fma":
+                if (extra := fma_flags()) is None:
+                    pytest.skip("this CPU has no fused multiply-add to compile the kernel as nvcc does")
+                flags = [*flags, *extra]
+            cmd = [cxx, "-std=c++20", "-pthread", *flags, f"-I{EMU}", f"-I{cuda.SOURCE.parent}"]
             cmd += ["-Wall", "-o", str(out), str(EMU / "harness.cpp")]
             result = subprocess.run(cmd, capture_output=True, text=True)
             if result.returncode and kind != "plain" and "sanitize" in result.stderr:
@@ -266,6 +293,23 @@ def test_emulated_kernel_equals_the_portable_path(emulated, rng, sizes, dtype, b
 def test_emulated_kernel_any_block_size(emulated, rng, threads):
     """Fewer threads than columns, and groups of 32 left part-full, in the prefix sum of active columns."""
     check_emulated(emulated, rng, [100, 9, 4], "float64", 4, k=10, threads=threads)
+
+
+@pytest.mark.parametrize(
+    "sizes, batch, steps, dtype",
+    [(*case, "float32") for case in GPU_CASES] + [(*GPU_CASES[i], "float64") for i in (2, 5)],
+    ids=str,
+)
+def test_emulated_gpu_cases_at_the_gpus_block_size_with_fma(emulated, rng, sizes, batch, steps, dtype):
+    """The GPU tests' own problems (same data), run as the GPU runs them: 1024 threads a block, so every sum is split
+    the same way, and a*b+c fused as nvcc fuses it. The GPU tests' tolerance then holds with a factor 2 to spare
+    for what the CPU cannot imitate (CUDA's expf and exp are within 2 and 1 ulp of glibc's, not equal to them)."""
+    members, k = 3, batch * steps - (batch > 1)
+    x, y, weights, biases, order, eta = problem(rng, sizes, dtype, members, k, n=max(13, k))
+    kernel = emulated(x, y, kind="fma", threads=1024)
+    got = flat(*kernel([w.copy() for w in weights], [b.copy() for b in biases], order, batch, eta))
+    tol = TOLERANCE[dtype] / 2
+    np.testing.assert_allclose(got, portable(x, y, weights, biases, order, batch, eta), rtol=tol, atol=tol * 1e-2)
 
 
 def test_emulated_kernel_on_real_mnist_for_100_steps(emulated):
@@ -361,16 +405,6 @@ def cuda_backend():
     if reason := cuda.CudaEpoch.unusable():
         pytest.skip(reason)
     return backend
-
-
-GPU_CASES = [
-    ([784, 30, 10], 10, 1),  # parameters in shared memory (f32 and f64)
-    ([784, 30, 10], 10, 10),
-    ([784, 100, 10], 10, 10),  # f32 parameters in global memory
-    ([784, 30, 10], 7, 10),  # odd mini-batch
-    ([30, 20, 15, 10], 3, 10),  # three layers
-    ([784, 30, 10], 100, 2),  # workspace in global memory for f64
-]
 
 
 @pytest.mark.gpu

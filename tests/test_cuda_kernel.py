@@ -369,6 +369,7 @@ def test_emulated_selfcheck_passes_and_says_so(emulated, capsys):
     assert cuda_selfcheck.main(host) == 0
     lines = capsys.readouterr().out.splitlines()
     assert len(lines) == 6 and all("equal to the portable path" in line for line in lines)
+    assert sys.modules["cupy"].allocators == [None], "without CuPy's memory pool, for memcheck"
 
 
 def test_selfcheck_without_a_gpu_says_so_in_one_line(capsys, fresh_detection):

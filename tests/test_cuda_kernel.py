@@ -150,6 +150,8 @@ def test_unsupported_says_why():
     assert cuda.CudaEpoch.unsupported(fake_cuda, [784, 30, 10], "float32", 10) is None
     assert "float16" in cuda.CudaEpoch.unsupported(fake_cuda, [784, 30, 10], "float16", 10)
     assert "32-bit" in cuda.CudaEpoch.unsupported(fake_cuda, [50_000, 50_000, 10], "float32", 10)
+    assert cuda.CudaEpoch.unsupported(fake_cuda, [2**27, 1], "float64", 1) is None
+    assert "32-bit" in cuda.CudaEpoch.unsupported(fake_cuda, [2**28, 1], "float64", 1)  # its row's bytes overflow
 
 
 @pytest.fixture

@@ -98,7 +98,8 @@ def clip_floor(dtype) -> float:
 def too_large(sizes, itemsize: int, batch: int) -> str | None:
     """Why the kernel's 32-bit indices cannot reach all of one member's parameters or workspace, or None."""
     params, work, _ = sizes_of(sizes, itemsize, batch)
-    if params // itemsize < INDEX_LIMIT and work // itemsize < INDEX_LIMIT:
+    # The prefetch counts an input row's bytes in an int too (sizes[0] * sizeof(T)).
+    if params // itemsize < INDEX_LIMIT and work // itemsize < INDEX_LIMIT and sizes[0] * itemsize < INDEX_LIMIT:
         return None
     return (
         f"the cuda kernel indexes a network's parameters and a mini-batch's activations with 32-bit integers; "

@@ -339,6 +339,16 @@ def test_launcher_with_no_members_returns_them(emulated, rng):
     assert emulated(x, y)(weights, biases, np.empty((0, 4), np.int64), 2, np.empty(0)) == (weights, biases)
 
 
+def test_launcher_compiles_and_launches_on_the_backends_device(emulated, rng):
+    """Not on whichever device is current in the calling thread (CuPy's current device is per thread)."""
+    x, y, weights, biases, order, eta = problem(rng, [6, 4, 3], "float64", 2, 4)
+    kernel = emulated(x, y)
+    cupy = sys.modules["cupy"]
+    kernel = cuda.CudaEpoch(type("B", (), {"device": cupy.cuda.Device(1)})(), x, y)
+    kernel(weights, biases, order, 2, eta)
+    assert [f.module.devices for f in kernel.functions.values()][0] == [1] and cupy.cuda.Device().id == 0
+
+
 def test_launcher_refuses_examples_outside_the_training_set(emulated, rng):
     x, y, weights, biases, order, eta = problem(rng, [6, 4, 3], "float64", 2, 4)
     order[1, 2] = x.shape[0]

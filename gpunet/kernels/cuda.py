@@ -141,6 +141,13 @@ class CudaEpoch(EpochKernel):
         import cupy
 
         super().__init__(backend, x, y)
+        # CuPy compiles for and launches on the thread's current device: make it the backend's for each call.
+        self.device = getattr(backend, "device", None)
+        self.device = cupy.cuda.Device() if self.device is None else self.device
+        with self.device:
+            self._prepare(cupy, x, y)
+
+    def _prepare(self, cupy, x, y):
         self.x = cupy.ascontiguousarray(x)
         self.y = cupy.ascontiguousarray(y, dtype=self.x.dtype)
         if self.x.shape[0] >= INDEX_LIMIT:
@@ -149,11 +156,15 @@ class CudaEpoch(EpochKernel):
         module = cupy.RawModule(code=SOURCE.read_text(), options=OPTIONS, name_expressions=INSTANTIATIONS)
         module.compile()  # all instantiations at once, outside any timed epoch; CuPy caches the cubin on disk
         self.functions = {name: module.get_function(name) for name in INSTANTIATIONS}
-        properties = cupy.cuda.runtime.getDeviceProperties(cupy.cuda.Device().id)
+        properties = cupy.cuda.runtime.getDeviceProperties(self.device.id)
         self.budget = properties["sharedMemPerBlockOptin"]
         self.per_sm = properties["sharedMemPerMultiprocessor"]
 
     def __call__(self, weights, biases, order, batch: int, eta):
+        with self.device:
+            return self._run(weights, biases, order, batch, eta)
+
+    def _run(self, weights, biases, order, batch: int, eta):
         import cupy
 
         members = weights[0].shape[0]

@@ -29,7 +29,6 @@ def module(harness: Path, folder: Path, shared_optin: int = 232448, env=None) ->
     cupy.empty = empty
     cupy.allocators = []  # what cupy.cuda.using_allocator was given, in order
     cupy.RawModule = lambda code, options, name_expressions: RawModule(name_expressions, harness, folder, env)
-    device = types.SimpleNamespace(id=0)
     properties = {"sharedMemPerBlockOptin": shared_optin, "sharedMemPerMultiprocessor": 233472}  # an H100's
 
     @contextlib.contextmanager
@@ -38,12 +37,29 @@ def module(harness: Path, folder: Path, shared_optin: int = 232448, env=None) ->
         yield
 
     cupy.cuda = types.SimpleNamespace(
-        Device=lambda *a: device,
+        Device=Device,
         runtime=types.SimpleNamespace(getDeviceProperties=lambda i: properties),
         using_allocator=using_allocator,
     )
     cupy.shared_optin = shared_optin
     return cupy
+
+
+class Device:
+    """``cupy.cuda.Device(i)``: as a context manager, device i is the thread's current one (CuPy's is per thread,
+    and kernels compile for and launch on the current device, whatever device their arrays are on)."""
+
+    current = 0
+
+    def __init__(self, id=None):
+        self.id = Device.current if id is None else id
+
+    def __enter__(self):
+        self.previous, Device.current = Device.current, self.id
+        return self
+
+    def __exit__(self, *exc):
+        Device.current = self.previous
 
 
 class DeviceArray(np.ndarray):
@@ -61,6 +77,7 @@ class RawModule:
     def __init__(self, names, harness, folder, env):
         self.names, self.harness, self.folder, self.env = tuple(names), harness, folder, env
         self.launches = []
+        self.devices = []  # the current device at each launch
 
     def compile(self):
         pass
@@ -103,4 +120,5 @@ class Kernel:
         for i, a in enumerate(args):
             if isinstance(a, np.ndarray):
                 a.reshape(-1)[...] = np.fromfile(folder / f"arg{i}.bin", dtype=a.dtype)
+        self.module.devices.append(Device.current)
         self.module.launches.append((self.name, grid, block, shared_mem, self.preferred_shared_memory_carveout))

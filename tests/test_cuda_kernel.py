@@ -349,6 +349,13 @@ def test_launcher_compiles_and_launches_on_the_backends_device(emulated, rng):
     assert [f.module.devices for f in kernel.functions.values()][0] == [1] and cupy.cuda.Device().id == 0
 
 
+def test_launcher_refuses_more_examples_a_call_than_32_bits_count(emulated, rng):
+    x, y, weights, biases, _, eta = problem(rng, [6, 4, 3], "float64", 1, 4)
+    order = np.broadcast_to(np.zeros(1, np.int64), (1, 2**31 - 10))  # no memory: one value, repeated
+    with pytest.raises(ValueError, match="32 bits"):
+        emulated(x, y)(weights, biases, order, 10, eta[:1])
+
+
 def test_launcher_refuses_examples_outside_the_training_set(emulated, rng):
     x, y, weights, biases, order, eta = problem(rng, [6, 4, 3], "float64", 2, 4)
     order[1, 2] = x.shape[0]

@@ -153,7 +153,9 @@ class CudaEpoch(EpochKernel):
         if self.x.shape[0] >= INDEX_LIMIT:
             raise ValueError(f"the cuda kernel indexes examples with 32-bit integers; {self.x.shape[0]} is too many")
         self.dtype = np.dtype(self.x.dtype).name
-        module = cupy.RawModule(code=SOURCE.read_text(), options=OPTIONS, name_expressions=INSTANTIATIONS)
+        module = cupy.RawModule(
+            code=SOURCE.read_text(encoding="utf-8"), options=OPTIONS, name_expressions=INSTANTIATIONS
+        )
         module.compile()  # all instantiations at once, outside any timed epoch; CuPy caches the cubin on disk
         self.functions = {name: module.get_function(name) for name in INSTANTIATIONS}
         properties = cupy.cuda.runtime.getDeviceProperties(self.device.id)
@@ -171,6 +173,11 @@ class CudaEpoch(EpochKernel):
         if members == 0:
             return weights, biases
         sizes = [weights[0].shape[-1]] + [w.shape[-2] for w in weights]
+        order = np.asarray(order)
+        if order.size // members + batch >= INDEX_LIMIT:  # the kernel's int k, and start + batch after the last step
+            raise ValueError(
+                f"the cuda kernel counts a call's examples in 32 bits; {order.size // members} is too many"
+            )
         order = np.ascontiguousarray(order, dtype=np.int64).reshape(members, -1)
         if order.size and (order.min() < 0 or order.max() >= self.x.shape[0]):
             raise IndexError(f"order holds example indices outside 0..{self.x.shape[0] - 1}")

@@ -23,7 +23,9 @@ SOURCE = Path(__file__).with_name("cuda_src") / "sgd_epoch.cu"
 THREADS = 1024  # threads per block (one block per network); the kernel's __launch_bounds__
 OPTIONS = ("--std=c++17", f"-DGPUNET_THREADS={THREADS}")  # CuPy adds the architecture, -ftz=true and more
 TYPES = {"float32": "float", "float64": "double"}
-INDEX_LIMIT = 2**31  # the kernel indexes one member's parameters and workspace with 32-bit ints
+# The kernel indexes one member's parameters and workspace with 32-bit ints; its loops `for (t = tid; t < n;
+# t += blockDim.x)` step up to 1024 past n before they stop, so n keeps that much below 2^31.
+INDEX_LIMIT = 2**31 - 1024
 
 
 def name_expression(dtype: str, params_shared: bool, work_shared: bool) -> str:

@@ -13,6 +13,7 @@ import re
 import shutil
 import subprocess
 import sys
+from collections import defaultdict
 from pathlib import Path
 
 import numpy as np
@@ -41,7 +42,7 @@ GPU_CASES = [
 
 
 def nvrtc_compile(source: bytes, names, options):
-    """Compile ``source`` with every name expression; return (ok, log, lowered names)."""
+    """Compile ``source`` with every name expression; return (ok, log, lowered names, PTX or "")."""
     nvrtc = pytest.importorskip("cuda.bindings.nvrtc", reason="needs cuda-bindings and nvidia-cuda-nvrtc (test extra)")
 
     def check(result):
@@ -57,7 +58,11 @@ def nvrtc_compile(source: bytes, names, options):
         log = b" " * check(nvrtc.nvrtcGetProgramLogSize(prog))
         check(nvrtc.nvrtcGetProgramLog(prog, log))
         lowered = {name: check(nvrtc.nvrtcGetLoweredName(prog, name.encode())).decode() for name in names} if ok else {}
-        return ok, log.decode(errors="replace").rstrip("\x00 "), lowered
+        ptx = b""
+        if ok and any(o.startswith("--gpu-architecture=compute_") for o in options):
+            ptx = b" " * check(nvrtc.nvrtcGetPTXSize(prog))
+            check(nvrtc.nvrtcGetPTX(prog, ptx))
+        return ok, log.decode(errors="replace").rstrip("\x00 "), lowered, ptx.decode().rstrip("\x00")
     finally:
         nvrtc.nvrtcDestroyProgram(prog)
 
@@ -85,13 +90,13 @@ def compiled():
 
 
 def test_every_instantiation_compiles_for_sm_90(compiled):
-    ok, log, lowered = compiled
+    ok, log, lowered, _ = compiled
     assert ok, f"NVRTC failed to compile {cuda.SOURCE.name}:\n{log}"
     assert set(lowered) == set(cuda.INSTANTIATIONS) and len(cuda.INSTANTIATIONS) == 8
 
 
 def test_instantiations_fit_the_gpu(compiled):
-    ok, log, lowered = compiled
+    ok, log, lowered, _ = compiled
     assert ok, log
     usage = ptxas_usage(log)
     for name, mangled in lowered.items():
@@ -119,8 +124,64 @@ ptxas info    : Used 64 registers, used 1 barriers"""
 
 def test_a_broken_kernel_fails_with_the_compiler_log():
     broken = cuda.SOURCE.read_bytes().replace(b"__syncthreads();", b"__syncthreads()", 1)
-    ok, log, _ = nvrtc_compile(broken, cuda.INSTANTIATIONS[:1], (*cuda.OPTIONS, "--gpu-architecture=sm_90"))
+    ok, log, _, _ = nvrtc_compile(broken, cuda.INSTANTIATIONS[:1], (*cuda.OPTIONS, "--gpu-architecture=sm_90"))
     assert not ok and "error" in log
+
+
+# The kernel's pointer parameters, by position: to memory it writes (params, scratch), and to memory it never writes
+# (x, y, order, eta, sizes: const __restrict__).
+WRITTEN, READ_ONLY = {0, 2}, {4, 5, 6, 8, 9}
+PTX_OPTIONS = (*cuda.OPTIONS, "--gpu-architecture=compute_90", "--device-as-default-execution-space", "-ftz=true")
+
+
+def noncoherent_loads(ptx: str) -> dict:
+    """Per entry function, the positions of the kernel parameters whose memory it reads with ld.global.nc (the
+    read-only data cache, which __ldg and const __restrict__ pointers allow). A register's roots are the parameters
+    its value is computed from, to a fixed point around loops; a loaded value is data, not a pointer."""
+    found = {}
+    for entry in re.split(r"\.entry ", ptx)[1:]:
+        name, body = entry.split("(", 1)
+        roots: dict = defaultdict(set)
+        steps = [
+            m.groups()
+            for line in body.splitlines()
+            if (m := re.match(r"\s*(?:@!?%\w+\s+)?([a-z][\w.]*)\s+(%\w+),\s*(.*);", line))
+        ]
+        changed = True
+        while changed:
+            changed = False
+            for op, dst, rest in steps:
+                if op.startswith("ld.param"):
+                    new = {int(p.group(1))} if (p := re.search(r"_param_(\d+)\]", rest)) else set()
+                elif op.startswith(("ld.", "setp")):
+                    continue
+                else:
+                    new = set().union(*(roots[r] for r in re.findall(r"%\w+", rest)))
+                if not new <= roots[dst]:
+                    roots[dst] |= new
+                    changed = True
+        loads = re.findall(r"ld\.global\.nc\.\w+\s+%\w+, \[(%\w+)", body)
+        found[name.strip()] = set().union(*(roots[r] for r in loads))
+    return found
+
+
+def test_only_memory_the_kernel_never_writes_is_read_through_the_read_only_cache():
+    """ld.global.nc may return stale data for memory written during the kernel (parameters in global memory,
+    the workspace in scratch): the CPU emulation cannot see that, so read it off the PTX of every instantiation."""
+    ok, log, lowered, ptx = nvrtc_compile(cuda.SOURCE.read_bytes(), cuda.INSTANTIATIONS, PTX_OPTIONS)
+    assert ok, log
+    loads = noncoherent_loads(ptx)
+    for name, mangled in lowered.items():
+        assert loads[mangled] & READ_ONLY, f"{name}: no .nc loads of its inputs seen; is the PTX read right?"
+        assert not loads[mangled] & WRITTEN, f"{name} reads memory it writes through .nc: {loads[mangled] & WRITTEN}"
+
+
+def test_noncoherent_loads_of_written_memory_are_found():
+    """The check above can fail: __ldg on the parameters (written back at the end of the kernel) is caught."""
+    broken = cuda.SOURCE.read_bytes().replace(b"p[t] = global_params[t];", b"p[t] = __ldg(&global_params[t]);", 1)
+    ok, log, lowered, ptx = nvrtc_compile(broken, cuda.INSTANTIATIONS[:1], PTX_OPTIONS)
+    assert ok, log
+    assert noncoherent_loads(ptx)[lowered[cuda.INSTANTIATIONS[0]]] & WRITTEN == {0}
 
 
 # ---- memory plans ------------------------------------------------------------------------------------------------

@@ -144,8 +144,8 @@ class CudaEpoch(EpochKernel):
 
         super().__init__(backend, x, y)
         # CuPy compiles for and launches on the thread's current device: make it the backend's for each call.
-        self.device = getattr(backend, "device", None)
-        self.device = cupy.cuda.Device() if self.device is None else self.device
+        device = getattr(backend, "device", None)
+        self.device = cupy.cuda.Device() if device is None else device
         with self.device:
             self._prepare(cupy, x, y)
 

@@ -8,10 +8,12 @@
 """
 
 import os
+import platform
 import re
 import shutil
 import subprocess
 import sys
+from collections import defaultdict
 from pathlib import Path
 
 import numpy as np
@@ -25,13 +27,22 @@ from gpunet.network import sgd_step
 EMU = Path(__file__).with_name("cuda_emu")
 H100_SHARED = 232448  # cudaDevAttrMaxSharedMemoryPerBlockOptin on sm_90 (227 KiB)
 TOLERANCE = {"float64": 1e-10, "float32": 1e-4}
+# (sizes, mini-batch, steps) of the GPU tests (section 3), also run on the CPU at the GPU's block size (section 2).
+GPU_CASES = [
+    ([784, 30, 10], 10, 1),  # parameters in shared memory (f32 and f64)
+    ([784, 30, 10], 10, 10),
+    ([784, 100, 10], 10, 10),  # f32 parameters in global memory
+    ([784, 30, 10], 7, 10),  # odd mini-batch
+    ([30, 20, 15, 10], 3, 10),  # three layers
+    ([784, 30, 10], 100, 2),  # workspace in global memory for f64
+]
 
 
 # ---- 1. NVRTC, no GPU needed -----------------------------------------------------------------------------------
 
 
 def nvrtc_compile(source: bytes, names, options):
-    """Compile ``source`` with every name expression; return (ok, log, lowered names)."""
+    """Compile ``source`` with every name expression; return (ok, log, lowered names, PTX or "")."""
     nvrtc = pytest.importorskip("cuda.bindings.nvrtc", reason="needs cuda-bindings and nvidia-cuda-nvrtc (test extra)")
 
     def check(result):
@@ -47,7 +58,11 @@ def nvrtc_compile(source: bytes, names, options):
         log = b" " * check(nvrtc.nvrtcGetProgramLogSize(prog))
         check(nvrtc.nvrtcGetProgramLog(prog, log))
         lowered = {name: check(nvrtc.nvrtcGetLoweredName(prog, name.encode())).decode() for name in names} if ok else {}
-        return ok, log.decode(errors="replace").rstrip("\x00 "), lowered
+        ptx = b""
+        if ok and any(o.startswith("--gpu-architecture=compute_") for o in options):
+            ptx = b" " * check(nvrtc.nvrtcGetPTXSize(prog))
+            check(nvrtc.nvrtcGetPTX(prog, ptx))
+        return ok, log.decode(errors="replace").rstrip("\x00 "), lowered, ptx.decode().rstrip("\x00")
     finally:
         nvrtc.nvrtcDestroyProgram(prog)
 
@@ -75,13 +90,13 @@ def compiled():
 
 
 def test_every_instantiation_compiles_for_sm_90(compiled):
-    ok, log, lowered = compiled
+    ok, log, lowered, _ = compiled
     assert ok, f"NVRTC failed to compile {cuda.SOURCE.name}:\n{log}"
     assert set(lowered) == set(cuda.INSTANTIATIONS) and len(cuda.INSTANTIATIONS) == 8
 
 
 def test_instantiations_fit_the_gpu(compiled):
-    ok, log, lowered = compiled
+    ok, log, lowered, _ = compiled
     assert ok, log
     usage = ptxas_usage(log)
     for name, mangled in lowered.items():
@@ -109,8 +124,64 @@ ptxas info    : Used 64 registers, used 1 barriers"""
 
 def test_a_broken_kernel_fails_with_the_compiler_log():
     broken = cuda.SOURCE.read_bytes().replace(b"__syncthreads();", b"__syncthreads()", 1)
-    ok, log, _ = nvrtc_compile(broken, cuda.INSTANTIATIONS[:1], (*cuda.OPTIONS, "--gpu-architecture=sm_90"))
+    ok, log, _, _ = nvrtc_compile(broken, cuda.INSTANTIATIONS[:1], (*cuda.OPTIONS, "--gpu-architecture=sm_90"))
     assert not ok and "error" in log
+
+
+# The kernel's pointer parameters, by position: to memory it writes (params, scratch), and to memory it never writes
+# (x, y, order, eta, sizes: const __restrict__).
+WRITTEN, READ_ONLY = {0, 2}, {4, 5, 6, 8, 9}
+PTX_OPTIONS = (*cuda.OPTIONS, "--gpu-architecture=compute_90", "--device-as-default-execution-space", "-ftz=true")
+
+
+def noncoherent_loads(ptx: str) -> dict:
+    """Per entry function, the positions of the kernel parameters whose memory it reads with ld.global.nc (the
+    read-only data cache, which __ldg and const __restrict__ pointers allow). A register's roots are the parameters
+    its value is computed from, to a fixed point around loops; a loaded value is data, not a pointer."""
+    found = {}
+    for entry in re.split(r"\.entry ", ptx)[1:]:
+        name, body = entry.split("(", 1)
+        roots: dict = defaultdict(set)
+        steps = [
+            m.groups()
+            for line in body.splitlines()
+            if (m := re.match(r"\s*(?:@!?%\w+\s+)?([a-z][\w.]*)\s+(%\w+),\s*(.*);", line))
+        ]
+        changed = True
+        while changed:
+            changed = False
+            for op, dst, rest in steps:
+                if op.startswith("ld.param"):
+                    new = {int(p.group(1))} if (p := re.search(r"_param_(\d+)\]", rest)) else set()
+                elif op.startswith(("ld.", "setp")):
+                    continue
+                else:
+                    new = set().union(*(roots[r] for r in re.findall(r"%\w+", rest)))
+                if not new <= roots[dst]:
+                    roots[dst] |= new
+                    changed = True
+        loads = re.findall(r"ld\.global\.nc\.\w+\s+%\w+, \[(%\w+)", body)
+        found[name.strip()] = set().union(*(roots[r] for r in loads))
+    return found
+
+
+def test_only_memory_the_kernel_never_writes_is_read_through_the_read_only_cache():
+    """ld.global.nc may return stale data for memory written during the kernel (parameters in global memory,
+    the workspace in scratch): the CPU emulation cannot see that, so read it off the PTX of every instantiation."""
+    ok, log, lowered, ptx = nvrtc_compile(cuda.SOURCE.read_bytes(), cuda.INSTANTIATIONS, PTX_OPTIONS)
+    assert ok, log
+    loads = noncoherent_loads(ptx)
+    for name, mangled in lowered.items():
+        assert loads[mangled] & READ_ONLY, f"{name}: no .nc loads of its inputs seen; is the PTX read right?"
+        assert not loads[mangled] & WRITTEN, f"{name} reads memory it writes through .nc: {loads[mangled] & WRITTEN}"
+
+
+def test_noncoherent_loads_of_written_memory_are_found():
+    """The check above can fail: __ldg on the parameters (written back at the end of the kernel) is caught."""
+    broken = cuda.SOURCE.read_bytes().replace(b"p[t] = global_params[t];", b"p[t] = __ldg(&global_params[t]);", 1)
+    ok, log, lowered, ptx = nvrtc_compile(broken, cuda.INSTANTIATIONS[:1], PTX_OPTIONS)
+    assert ok, log
+    assert noncoherent_loads(ptx)[lowered[cuda.INSTANTIATIONS[0]]] & WRITTEN == {0}
 
 
 # ---- memory plans ------------------------------------------------------------------------------------------------
@@ -140,6 +211,8 @@ def test_unsupported_says_why():
     assert cuda.CudaEpoch.unsupported(fake_cuda, [784, 30, 10], "float32", 10) is None
     assert "float16" in cuda.CudaEpoch.unsupported(fake_cuda, [784, 30, 10], "float16", 10)
     assert "32-bit" in cuda.CudaEpoch.unsupported(fake_cuda, [50_000, 50_000, 10], "float32", 10)
+    assert cuda.CudaEpoch.unsupported(fake_cuda, [2**27, 1], "float64", 1) is None
+    assert "32-bit" in cuda.CudaEpoch.unsupported(fake_cuda, [2**28, 1], "float64", 1)  # its row's bytes overflow
 
 
 @pytest.fixture
@@ -163,7 +236,19 @@ BUILDS = {
     "plain": ["-O1"],
     "thread": ["-O1", "-g", "-fsanitize=thread"],
     "address": ["-O1", "-g", "-fsanitize=address", "-fno-omit-frame-pointer"],
+    "fma": ["-O2", "-ffp-contract=fast"],  # a*b+c as one fused multiply-add, as nvcc compiles it (plus fma_flags)
 }
+
+
+def fma_flags() -> list[str] | None:
+    """The g++ flags that let it emit fused multiply-adds on this CPU, or None where it has none."""
+    if platform.machine().lower() in ("aarch64", "arm64"):
+        return []
+    try:
+        cpuinfo = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return None
+    return ["-mfma"] if re.search(r"^flags\s*:.*\bfma\b", cpuinfo, re.M) else None
 
 
 @pytest.fixture(scope="session")
@@ -177,7 +262,12 @@ def harness(tmp_path_factory):
     def build(kind: str) -> Path:
         if kind not in built:
             out = folder / f"harness-{kind}"
-            cmd = [cxx, "-std=c++20", "-pthread", *BUILDS[kind], f"-I{EMU}", f"-I{cuda.SOURCE.parent}"]
+            flags = BUILDS[kind]
+            if kind == "fma":
+                if (extra := fma_flags()) is None:
+                    pytest.skip("this CPU has no fused multiply-add to compile the kernel as nvcc does")
+                flags = [*flags, *extra]
+            cmd = [cxx, "-std=c++20", "-pthread", *flags, f"-I{EMU}", f"-I{cuda.SOURCE.parent}"]
             cmd += ["-Wall", "-o", str(out), str(EMU / "harness.cpp")]
             result = subprocess.run(cmd, capture_output=True, text=True)
             if result.returncode and kind != "plain" and "sanitize" in result.stderr:
@@ -268,6 +358,23 @@ def test_emulated_kernel_any_block_size(emulated, rng, threads):
     check_emulated(emulated, rng, [100, 9, 4], "float64", 4, k=10, threads=threads)
 
 
+@pytest.mark.parametrize(
+    "sizes, batch, steps, dtype",
+    [(*case, "float32") for case in GPU_CASES] + [(*GPU_CASES[i], "float64") for i in (2, 5)],
+    ids=str,
+)
+def test_emulated_gpu_cases_at_the_gpus_block_size_with_fma(emulated, rng, sizes, batch, steps, dtype):
+    """The GPU tests' own problems (same data), run as the GPU runs them: 1024 threads a block, so every sum is split
+    the same way, and a*b+c fused as nvcc fuses it. The GPU tests' tolerance then holds with a factor 2 to spare
+    for what the CPU cannot imitate (CUDA's expf and exp are within 2 and 1 ulp of glibc's, not equal to them)."""
+    members, k = 3, batch * steps - (batch > 1)
+    x, y, weights, biases, order, eta = problem(rng, sizes, dtype, members, k, n=max(13, k))
+    kernel = emulated(x, y, kind="fma", threads=1024)
+    got = flat(*kernel([w.copy() for w in weights], [b.copy() for b in biases], order, batch, eta))
+    tol = TOLERANCE[dtype] / 2
+    np.testing.assert_allclose(got, portable(x, y, weights, biases, order, batch, eta), rtol=tol, atol=tol * 1e-2)
+
+
 def test_emulated_kernel_on_real_mnist_for_100_steps(emulated):
     """MNIST's own sparsity (its active-column lists), the book's network, float64 and 1e-10, one member."""
     from gpunet.data import load_host
@@ -291,6 +398,23 @@ def test_launcher_with_no_members_returns_them(emulated, rng):
     x, y, weights, biases, _, _ = problem(rng, [6, 4, 3], "float64", 1, 4)
     weights, biases = [w[:0] for w in weights], [b[:0] for b in biases]
     assert emulated(x, y)(weights, biases, np.empty((0, 4), np.int64), 2, np.empty(0)) == (weights, biases)
+
+
+def test_launcher_compiles_and_launches_on_the_backends_device(emulated, rng):
+    """Not on whichever device is current in the calling thread (CuPy's current device is per thread)."""
+    x, y, weights, biases, order, eta = problem(rng, [6, 4, 3], "float64", 2, 4)
+    kernel = emulated(x, y)
+    cupy = sys.modules["cupy"]
+    kernel = cuda.CudaEpoch(type("B", (), {"device": cupy.cuda.Device(1)})(), x, y)
+    kernel(weights, biases, order, 2, eta)
+    assert [f.module.devices for f in kernel.functions.values()][0] == [1] and cupy.cuda.Device().id == 0
+
+
+def test_launcher_refuses_more_examples_a_call_than_32_bits_count(emulated, rng):
+    x, y, weights, biases, _, eta = problem(rng, [6, 4, 3], "float64", 1, 4)
+    order = np.broadcast_to(np.zeros(1, np.int64), (1, 2**31 - 10))  # no memory: one value, repeated
+    with pytest.raises(ValueError, match="32 bits"):
+        emulated(x, y)(weights, biases, order, 10, eta[:1])
 
 
 def test_launcher_refuses_examples_outside_the_training_set(emulated, rng):
@@ -325,6 +449,7 @@ def test_emulated_selfcheck_passes_and_says_so(emulated, capsys):
     assert cuda_selfcheck.main(host) == 0
     lines = capsys.readouterr().out.splitlines()
     assert len(lines) == 6 and all("equal to the portable path" in line for line in lines)
+    assert sys.modules["cupy"].allocators == [None], "without CuPy's memory pool, for memcheck"
 
 
 def test_selfcheck_without_a_gpu_says_so_in_one_line(capsys, fresh_detection):
@@ -361,16 +486,6 @@ def cuda_backend():
     if reason := cuda.CudaEpoch.unusable():
         pytest.skip(reason)
     return backend
-
-
-GPU_CASES = [
-    ([784, 30, 10], 10, 1),  # parameters in shared memory (f32 and f64)
-    ([784, 30, 10], 10, 10),
-    ([784, 100, 10], 10, 10),  # f32 parameters in global memory
-    ([784, 30, 10], 7, 10),  # odd mini-batch
-    ([30, 20, 15, 10], 3, 10),  # three layers
-    ([784, 30, 10], 100, 2),  # workspace in global memory for f64
-]
 
 
 @pytest.mark.gpu

@@ -23,7 +23,9 @@ SOURCE = Path(__file__).with_name("cuda_src") / "sgd_epoch.cu"
 THREADS = 1024  # threads per block (one block per network); the kernel's __launch_bounds__
 OPTIONS = ("--std=c++17", f"-DGPUNET_THREADS={THREADS}")  # CuPy adds the architecture, -ftz=true and more
 TYPES = {"float32": "float", "float64": "double"}
-INDEX_LIMIT = 2**31  # the kernel indexes one member's parameters and workspace with 32-bit ints
+# The kernel indexes one member's parameters and workspace with 32-bit ints; its loops `for (t = tid; t < n;
+# t += blockDim.x)` step up to 1024 past n before they stop, so n keeps that much below 2^31.
+INDEX_LIMIT = 2**31 - 1024
 
 
 def name_expression(dtype: str, params_shared: bool, work_shared: bool) -> str:
@@ -98,7 +100,8 @@ def clip_floor(dtype) -> float:
 def too_large(sizes, itemsize: int, batch: int) -> str | None:
     """Why the kernel's 32-bit indices cannot reach all of one member's parameters or workspace, or None."""
     params, work, _ = sizes_of(sizes, itemsize, batch)
-    if params // itemsize < INDEX_LIMIT and work // itemsize < INDEX_LIMIT:
+    # The prefetch counts an input row's bytes in an int too (sizes[0] * sizeof(T)).
+    if params // itemsize < INDEX_LIMIT and work // itemsize < INDEX_LIMIT and sizes[0] * itemsize < INDEX_LIMIT:
         return None
     return (
         f"the cuda kernel indexes a network's parameters and a mini-batch's activations with 32-bit integers; "
@@ -140,25 +143,43 @@ class CudaEpoch(EpochKernel):
         import cupy
 
         super().__init__(backend, x, y)
+        # CuPy compiles for and launches on the thread's current device: make it the backend's for each call.
+        device = getattr(backend, "device", None)
+        self.device = cupy.cuda.Device() if device is None else device
+        with self.device:
+            self._prepare(cupy, x, y)
+
+    def _prepare(self, cupy, x, y):
         self.x = cupy.ascontiguousarray(x)
         self.y = cupy.ascontiguousarray(y, dtype=self.x.dtype)
         if self.x.shape[0] >= INDEX_LIMIT:
             raise ValueError(f"the cuda kernel indexes examples with 32-bit integers; {self.x.shape[0]} is too many")
         self.dtype = np.dtype(self.x.dtype).name
-        module = cupy.RawModule(code=SOURCE.read_text(), options=OPTIONS, name_expressions=INSTANTIATIONS)
+        module = cupy.RawModule(
+            code=SOURCE.read_text(encoding="utf-8"), options=OPTIONS, name_expressions=INSTANTIATIONS
+        )
         module.compile()  # all instantiations at once, outside any timed epoch; CuPy caches the cubin on disk
         self.functions = {name: module.get_function(name) for name in INSTANTIATIONS}
-        properties = cupy.cuda.runtime.getDeviceProperties(cupy.cuda.Device().id)
+        properties = cupy.cuda.runtime.getDeviceProperties(self.device.id)
         self.budget = properties["sharedMemPerBlockOptin"]
         self.per_sm = properties["sharedMemPerMultiprocessor"]
 
     def __call__(self, weights, biases, order, batch: int, eta):
+        with self.device:
+            return self._run(weights, biases, order, batch, eta)
+
+    def _run(self, weights, biases, order, batch: int, eta):
         import cupy
 
         members = weights[0].shape[0]
         if members == 0:
             return weights, biases
         sizes = [weights[0].shape[-1]] + [w.shape[-2] for w in weights]
+        order = np.asarray(order)
+        if order.size // members + batch >= INDEX_LIMIT:  # the kernel's int k, and start + batch after the last step
+            raise ValueError(
+                f"the cuda kernel counts a call's examples in 32 bits; {order.size // members} is too many"
+            )
         order = np.ascontiguousarray(order, dtype=np.int64).reshape(members, -1)
         if order.size and (order.min() < 0 or order.max() >= self.x.shape[0]):
             raise IndexError(f"order holds example indices outside 0..{self.x.shape[0] - 1}")

@@ -2,9 +2,14 @@
 compute-sanitizer::
 
     python -m gpunet.kernels.cuda_selfcheck
-    compute-sanitizer --tool memcheck python -m gpunet.kernels.cuda_selfcheck
-    compute-sanitizer --tool racecheck python -m gpunet.kernels.cuda_selfcheck
+    compute-sanitizer --tool memcheck python -m gpunet.kernels.cuda_selfcheck    # out-of-bounds accesses
+    compute-sanitizer --tool racecheck python -m gpunet.kernels.cuda_selfcheck   # shared-memory races
+    compute-sanitizer --tool synccheck python -m gpunet.kernels.cuda_selfcheck   # __syncthreads() misuse
+    compute-sanitizer --tool initcheck python -m gpunet.kernels.cuda_selfcheck   # reads of unwritten global memory
 
+It allocates without CuPy's memory pool, so that each array is its own allocation and memcheck sees where it ends
+(inside a pool's chunk, a read past an array is a read of the next one). Racecheck checks shared memory only; the
+global-memory variants' races are checked on the CPU (ThreadSanitizer, tests/test_cuda_kernel.py).
 Exits 1 at the first mismatch, 2 without a usable GPU, 0 after one line per case.
 """
 
@@ -52,9 +57,12 @@ def selfcheck(sizes=(784, 30, 10), batch=10, steps=5, members=2, dtype="float64"
 def main(backend=None) -> int:
     try:
         backend = backend or get_backend("cuda")
-        for dtype in ("float64", "float32"):
-            for sizes, batch in CASES:
-                print(selfcheck(sizes, batch, dtype=dtype, backend=backend), flush=True)
+        import cupy
+
+        with cupy.cuda.using_allocator(None):  # no pool: one cudaMalloc an array (see above)
+            for dtype in ("float64", "float32"):
+                for sizes, batch in CASES:
+                    print(selfcheck(sizes, batch, dtype=dtype, backend=backend), flush=True)
     except BackendError as e:
         print(f"gpunet: error: {e}", file=sys.stderr)
         return 2

@@ -1,11 +1,15 @@
 """A stand-in for the part of CuPy that gpunet/kernels/cuda.py uses, running its kernel on the CPU.
 
-Arrays are NumPy arrays; a RawModule's kernels launch through the g++-built ``harness.cpp``, which converts
-each argument to the type the kernel declares at its position and refuses any other, runs the real .cu under
-``cuda_emu.h`` and writes the buffers back. So a test through this module checks the launcher (packing,
-argument order and types, the memory plan, the shared-memory opt-in, unpacking) together with the kernel.
+Arrays are NumPy arrays of a subclass, :class:`DeviceArray`, made only by this module's ``asarray``, ``empty``,
+``concatenate`` and ``ascontiguousarray``: a kernel refuses a plain NumPy array, as CuPy refuses a host array of
+more than one element, so a launcher that forgets to copy something to the device fails here too. A RawModule's
+kernels launch through the g++-built ``harness.cpp``, which converts each argument to the type the kernel declares
+at its position and refuses any other, runs the real .cu under ``cuda_emu.h`` and writes the buffers back. So a
+test through this module checks the launcher (packing, argument order and types, the memory plan, the
+shared-memory opt-in, unpacking) together with the kernel.
 """
 
+import contextlib
 import subprocess
 import types
 from pathlib import Path
@@ -19,31 +23,61 @@ def module(harness: Path, folder: Path, shared_optin: int = 232448, env=None) ->
     """A ``cupy`` module whose kernels run through ``harness``, exchanging files in ``folder``."""
     cupy = types.ModuleType("cupy")
     cupy.uint8 = np.uint8
-    cupy.asarray = lambda a, dtype=None: np.array(a, dtype=dtype)  # a copy, as a host-to-device transfer is
-    cupy.ascontiguousarray = np.ascontiguousarray
-    cupy.concatenate = np.concatenate
+    cupy.asarray = lambda a, dtype=None: np.array(a, dtype=dtype).view(DeviceArray)  # a copy, as a transfer is
+    cupy.ascontiguousarray = lambda a, dtype=None: np.ascontiguousarray(a, dtype=dtype).view(DeviceArray)
+    cupy.concatenate = lambda arrays, axis=0: np.concatenate(arrays, axis=axis).view(DeviceArray)
     cupy.empty = empty
+    cupy.allocators = []  # what cupy.cuda.using_allocator was given, in order
     cupy.RawModule = lambda code, options, name_expressions: RawModule(name_expressions, harness, folder, env)
-    device = types.SimpleNamespace(id=0)
     properties = {"sharedMemPerBlockOptin": shared_optin, "sharedMemPerMultiprocessor": 233472}  # an H100's
+
+    @contextlib.contextmanager
+    def using_allocator(allocator=None):  # None: no memory pool, each array its own cudaMalloc
+        cupy.allocators.append(allocator)
+        yield
+
     cupy.cuda = types.SimpleNamespace(
-        Device=lambda *a: device, runtime=types.SimpleNamespace(getDeviceProperties=lambda i: properties)
+        Device=Device,
+        runtime=types.SimpleNamespace(getDeviceProperties=lambda i: properties),
+        using_allocator=using_allocator,
     )
     cupy.shared_optin = shared_optin
     return cupy
+
+
+class Device:
+    """``cupy.cuda.Device(i)``: as a context manager, device i is the thread's current one (CuPy's is per thread,
+    and kernels compile for and launch on the current device, whatever device their arrays are on)."""
+
+    current = 0
+
+    def __init__(self, id=None):
+        self.id = Device.current if id is None else id
+
+    def __enter__(self):
+        self.previous, Device.current = Device.current, self.id
+        return self
+
+    def __exit__(self, *exc):
+        Device.current = self.previous
+
+
+class DeviceArray(np.ndarray):
+    """An array "on the device": what a kernel accepts as a pointer argument."""
 
 
 def empty(shape, dtype):
     """Uninitialised memory, as NaN bytes (0xff), so that reading what nobody wrote shows in the results."""
     a = np.empty(shape, dtype)
     a.view(np.uint8)[...] = 0xFF
-    return a
+    return a.view(DeviceArray)
 
 
 class RawModule:
     def __init__(self, names, harness, folder, env):
         self.names, self.harness, self.folder, self.env = tuple(names), harness, folder, env
         self.launches = []
+        self.devices = []  # the current device at each launch
 
     def compile(self):
         pass
@@ -60,11 +94,16 @@ class Kernel:
         self.preferred_shared_memory_carveout = -1  # no preference
 
     def __call__(self, grid, block, args, shared_mem=0):
+        # CuPy's Function.__call__ declares `tuple grid, tuple block`: a list is a TypeError there.
+        assert isinstance(grid, tuple) and isinstance(block, tuple), "CuPy takes grid and block as tuples"
+        assert grid[1:] in ((), (1,), (1, 1)) and block[1:] in ((), (1,), (1, 1)), "the harness runs x only"
+        assert 1 <= grid[0] < 2**31 and 1 <= block[0] <= 1024, f"a launch CUDA refuses: grid {grid}, block {block}"
         assert shared_mem <= self.max_dynamic_shared_size_bytes, "more than 48 KiB of shared memory needs an opt-in"
         folder = self.module.folder
         lines = [self.name, f"{grid[0]} {block[0]} {shared_mem}"]
         for i, a in enumerate(args):
             if isinstance(a, np.ndarray):
+                assert isinstance(a, DeviceArray), f"argument {i}: a host array; CuPy refuses it, copy it to the device"
                 assert a.flags.c_contiguous, f"argument {i}: a kernel sees a pointer; the array must be contiguous"
                 a.tofile(folder / f"arg{i}.bin")
                 lines.append(f"buffer {a.dtype.name}")
@@ -81,4 +120,5 @@ class Kernel:
         for i, a in enumerate(args):
             if isinstance(a, np.ndarray):
                 a.reshape(-1)[...] = np.fromfile(folder / f"arg{i}.bin", dtype=a.dtype)
+        self.module.devices.append(Device.current)
         self.module.launches.append((self.name, grid, block, shared_mem, self.preferred_shared_memory_carveout))

@@ -227,10 +227,14 @@ class Network:
 
     def evaluate(self, test_data) -> int:
         """Number of inputs whose most active output neuron is the right label."""
+        return int(self.correct(test_data))
+
+    def correct(self, test_data):
+        """What :meth:`evaluate` counts, as a 0-d array left on the device (reading it waits for the device)."""
         xp = self.xp
         x, labels = test_data
         hits = self.predict(x) == xp.astype(self.backend.asarray(labels), xp.int64)
-        return int(xp.sum(xp.astype(hits, xp.int64)))
+        return xp.sum(xp.astype(hits, xp.int64))
 
     def outputs(self, x, chunk: int = 10_000):
         """Output activations for inputs given as rows (n, sizes[0]), as rows (n, sizes[-1])."""

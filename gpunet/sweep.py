@@ -169,8 +169,19 @@ def run_chunk(backend: Backend, data, members: list[tuple[Config, int]], epochs:
 
 
 def _score(probes, weights, biases, scored) -> list[int]:
-    """Each member's count by ``Network.evaluate``, as a single run scores (probe k: members k, k + len(probes)...)."""
+    """Each member's count by ``Network.evaluate``'s computation, as a single run scores it.
+
+    On the CPU, probe k takes members k, k + len(probes), ... in threads; with one probe the counts stay
+    on the device until all are queued, so a GPU is not made to wait once per member.
+    """
     counts = [0] * weights[0].shape[0]
+    if len(probes) == 1:  # one device (a GPU): queue every member's count, then read them all in one transfer
+        probe = probes[0]
+        found = []
+        for i in range(len(counts)):
+            probe.weights, probe.biases = [w[i, ...] for w in weights], [b[i, ...] for b in biases]
+            found.append(probe.correct(scored))
+        return [int(c) for c in probe.backend.to_host(probe.xp.stack(found))]
 
     def score(k):
         probe = probes[k]

@@ -73,3 +73,30 @@ def test_host_arrays_given_to_sgd_are_pinned_once(rng):
     net.SGD((x, y), 2, 10, 3.0, callback=None)
     assert counting.host_to_device == 2 + 2  # x and y once, then a permutation per epoch
     assert np.all(np.isfinite(backend.to_host(net.weights[0])))
+
+
+def test_a_sweep_on_a_device_reads_its_counts_once_an_epoch_not_once_a_member(rng, reads):
+    """On a GPU a read per member (1,000 of them) would make the device wait 1,000 times an epoch."""
+    from gpunet.sweep import run_chunk
+    from gpunet.sweep_grid import Config
+
+    backend = strict_backend("device1")
+    x, y, labels = synthetic_data(rng, 60, 6, 3)
+
+    class Data:
+        training_data = (
+            backend.asarray(x, dtype=array_api_strict.float64),
+            backend.asarray(y, dtype=array_api_strict.float64),
+        )
+        test_data = (backend.asarray(x, dtype=array_api_strict.float64), backend.asarray(labels))
+        validation_data = None
+
+    members = [(Config((6, 5, 3), 3.0, 10, "float64"), seed) for seed in range(5)]
+    reads["n"] = 0
+    result = run_chunk(backend, Data, members, 2, "test")
+    assert reads["n"] == 0  # the counts came back together, as one array per epoch
+    for (_, seed), record in zip(members, result.records):
+        alone = Network([6, 5, 3], seed=seed, device=backend, dtype="float64")
+        assert record.correct == [
+            r.correct for r in alone.SGD(Data.training_data, 2, 10, 3.0, test_data=Data.test_data, callback=None)
+        ]

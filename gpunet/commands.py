@@ -28,7 +28,7 @@ from .data import (
 )
 from .errors import ConfigError
 from .kernels import choose, device_for
-from .network import Network
+from .network import Network, mini_batch
 
 TRAIN_DEFAULTS: dict[str, Any] = {
     "sizes": [784, 30, 10],
@@ -192,7 +192,7 @@ def cmd_train(args) -> int:
         host = host_data(args)
         _check_fits(net.sizes, host)
         _check_eval(args, host)
-        batch = min(settings["batch_size"], max(len(host.train[1]), 1))  # as Network.SGD clamps it
+        batch = mini_batch(settings["batch_size"], len(host.train[1]))
         kernel, why = choose(backend, net.sizes, settings["dtype"], batch, args.kernel)
         hashes = _data_hashes(args, settings, host, files)
         data = pin(host, backend, net.dtype, net.sizes[-1])

@@ -81,6 +81,11 @@ def sgd_step(weights, biases, x, y, eta):
     return weights, biases
 
 
+def mini_batch(size: int, n: int) -> int:
+    """The mini-batch size SGD uses on n examples: at most the whole set, as the book's slicing makes it."""
+    return min(size, max(n, 1))
+
+
 @dataclass(frozen=True)
 class EpochResult:
     epoch: int
@@ -192,7 +197,7 @@ class Network:
                 f"training data must be inputs (n, {self.sizes[0]}) and one-hot targets (n, {self.sizes[-1]}) "
                 f"for sizes {self.sizes}, got {tuple(x.shape)} and {tuple(y.shape)}"
             )
-        batch = min(mini_batch_size, max(n, 1))
+        batch = mini_batch(mini_batch_size, n)
         chosen, self.kernel_reason = choose(
             self.backend, self.sizes, "float64" if xp.finfo(self.dtype).bits == 64 else "float32", batch, kernel
         )

@@ -23,7 +23,7 @@ from .backend import Backend, get_backend
 from .data import DataError
 from .errors import ConfigError
 from .kernels import choose, device_for
-from .network import Network
+from .network import Network, mini_batch
 from .sweep_grid import Config, Grid
 from .validation import POSITIVE_INT, check
 
@@ -118,7 +118,7 @@ def run_chunk(backend: Backend, data, members: list[tuple[Config, int]], epochs:
     sizes, batch, dtype = members[0][0].stack
     xp = backend.xp
     x, y = data.training_data
-    batch = min(batch, max(x.shape[0], 1))  # as Network.SGD clamps it
+    batch = mini_batch(batch, x.shape[0])
     host = get_backend("cpu")
     nets = [Network(list(sizes), seed=seed, device=host, dtype=dtype) for _, seed in members]
     weights = [backend.asarray(np.stack([n.weights[l] for n in nets])) for l in range(len(sizes) - 1)]

@@ -7,10 +7,11 @@ import os
 import tracemalloc
 import warnings
 import zipfile
+from pathlib import Path
 
 import numpy as np
 import pytest
-from helpers import assert_one_line_error, cli, write_mnist_like
+from helpers import assert_one_line_error, book_parameters, cli, write_mnist_like
 
 from gpunet import Network
 from gpunet.errors import GpunetError
@@ -226,3 +227,18 @@ def test_every_command_reading_a_model_says_one_line(tmp_path, command):
         "resume": lambda: cli("train", "--device", "cpu", "--data-dir", tmp_path / "d", "--resume", tmp_path / "m.npz"),
     }[command]()
     assert_one_line_error(run, "m.npz", "NaN or infinite")
+
+
+def test_a_checkpoint_written_before_the_layout_change_loads_and_resumes():
+    """Written by gpunet 0.1.0 at f529862 (flat layout): Network([6, 4, 3], seed=7, float64), epoch 2, saved
+    with a checkpoint's record. Its parameters are the book's draws for that seed, as written."""
+    from gpunet.runs import checkpoint_settings
+
+    path = Path(__file__).with_name("files") / "model-0.1.0-f529862.npz"
+    net = Network.load(path, device="cpu")
+    assert (net.sizes, net.epoch, np.dtype(net.dtype)) == ([6, 4, 3], 2, np.float64)
+    biases, weights, _ = book_parameters([6, 4, 3], 7)
+    for got, want in zip(net.weights + net.biases, weights + biases):
+        np.testing.assert_array_equal(np.asarray(got), want)
+    settings, run = checkpoint_settings(net, path)
+    assert (settings["seed"], settings["epochs"], run) == (7, 5, "a" * 32)

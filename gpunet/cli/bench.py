@@ -9,6 +9,7 @@ from .. import bench
 from .._version import __version__
 from ..backend import get_backend
 from ..errors import say
+from ..validation import TRAIN_DEFAULTS
 from . import options
 from .common import load_data
 
@@ -42,7 +43,7 @@ def run(args) -> int:
     if args.sizes is None and args.batch_size is None:
         configs = bench.BOOK_CONFIGS
     else:
-        configs = [(args.sizes or [784, 30, 10], args.batch_size or 10)]
+        configs = [(args.sizes or TRAIN_DEFAULTS["sizes"], args.batch_size or TRAIN_DEFAULTS["batch_size"])]
     cpu = get_backend("cpu")
     machine = f"{cpu.description}, {os.cpu_count()} cores | {cpu.library}"
     if not args.json:

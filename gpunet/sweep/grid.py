@@ -42,11 +42,11 @@ class Grid:
     """Seeds x etas x sizes x mini-batch sizes x dtypes, trained for ``epochs`` each and scored on ``eval``."""
 
     seeds: tuple[int, ...]
-    etas: tuple[float, ...] = (3.0,)
-    sizes: tuple[tuple[int, ...], ...] = ((784, 30, 10),)
-    batch_sizes: tuple[int, ...] = (10,)
-    dtypes: tuple[str, ...] = ("float32",)
-    epochs: int = 30
+    etas: tuple[float, ...] = (TRAIN_DEFAULTS["eta"],)
+    sizes: tuple[tuple[int, ...], ...] = (tuple(TRAIN_DEFAULTS["sizes"]),)
+    batch_sizes: tuple[int, ...] = (TRAIN_DEFAULTS["batch_size"],)
+    dtypes: tuple[str, ...] = (TRAIN_DEFAULTS["dtype"],)
+    epochs: int = TRAIN_DEFAULTS["epochs"]
     eval: str = "test"
 
     @classmethod

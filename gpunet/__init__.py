@@ -1,17 +1,16 @@
 """gpunet: the network of Nielsen's *Neural Networks and Deep Learning*, ch. 1, on NumPy or CuPy."""
 
-__version__ = "0.1.0"
-
-from .backend import Backend, BackendError, get_backend  # noqa: E402
-from .errors import ConfigError, GpunetError  # noqa: E402
-from .network import EpochResult, Network  # noqa: E402
-from .sweep import Sweep  # noqa: E402
-from .sweep_grid import Grid  # noqa: E402
+from ._version import __version__
+from .backend import Backend, BackendError, get_backend
+from .errors import ConfigError, DataError, GpunetError
+from .network import EpochResult, Network
+from .sweep import Grid, Sweep
 
 __all__ = [
     "Backend",
     "BackendError",
     "ConfigError",
+    "DataError",
     "EpochResult",
     "GpunetError",
     "Grid",

@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from .errors import GpunetError
+from .errors import GpunetError, one_line
 
 CUDA_HINT = (
     "install CuPy with `pip install 'gpunet[cuda12]'` (or 'gpunet[cuda13]'), "
@@ -123,18 +123,13 @@ def _cpu_name() -> str:
     return platform.processor() or platform.machine() or "CPU"
 
 
-def _first_line(e: BaseException) -> str:
-    text = str(e).strip().splitlines()
-    return f"{type(e).__name__}: {text[0]}" if text else type(e).__name__
-
-
 def _cuda(index: int) -> Backend:
     try:
         import cupy
     except ImportError as e:
         if getattr(e, "name", None) == "cupy":
             raise BackendError(f"CUDA requested but CuPy is not installed; {CUDA_HINT}") from None
-        raise BackendError(f"CuPy failed to import ({_first_line(e)}); {CUDA_HINT}") from None
+        raise BackendError(f"CuPy failed to import ({one_line(e)}); {CUDA_HINT}") from None
     # CuPy imports fine without a driver: ask it, then run a tiny kernel to be sure.
     try:
         available = cupy.is_available()
@@ -148,7 +143,7 @@ def _cuda(index: int) -> Backend:
     try:
         count = cupy.cuda.runtime.getDeviceCount()
     except Exception as e:  # noqa: BLE001
-        raise BackendError(f"cannot count CUDA devices ({_first_line(e)}); {CUDA_HINT}") from None
+        raise BackendError(f"cannot count CUDA devices ({one_line(e)}); {CUDA_HINT}") from None
     if index >= count:
         raise BackendError(
             f"cuda:{index} requested but only {count} CUDA device(s) found; use cuda:0..cuda:{count - 1}"
@@ -161,7 +156,7 @@ def _cuda(index: int) -> Backend:
         runtime, driver = cupy.cuda.runtime.runtimeGetVersion(), cupy.cuda.runtime.driverGetVersion()
     except Exception as e:  # noqa: BLE001 - e.g. NVRTC or cuBLAS missing
         raise BackendError(
-            f"CuPy found a GPU but a CUDA library is missing or broken ({_first_line(e)}); {CUDA_HINT}"
+            f"CuPy found a GPU but a CUDA library is missing or broken ({one_line(e)}); {CUDA_HINT}"
         ) from None
     import array_api_compat.cupy as xp
 

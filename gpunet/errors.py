@@ -1,4 +1,7 @@
-"""Errors a user can cause and fix: the CLI prints them as one line and exits 2."""
+"""What the user is told: errors they can cause and fix (the CLI prints them as one line and exits 2), the
+few words quoted from a foreign exception, and notes on stderr (stdout stays the book's transcript)."""
+
+import sys
 
 
 class GpunetError(Exception):
@@ -7,3 +10,20 @@ class GpunetError(Exception):
 
 class ConfigError(GpunetError, ValueError):
     """An invalid setting (sizes, eta, batch size, dtype, ...)."""
+
+
+class DataError(GpunetError):
+    """A data file is missing, unreadable or malformed."""
+
+
+def one_line(e: BaseException, limit: int = 200) -> str:
+    """A foreign exception (CuPy, numba, requests, Dask, ...) as the few words a one-line message quotes:
+    its type, then the first line of its text with white space folded, cut to ``limit`` characters."""
+    lines = str(e).strip().splitlines()
+    text = " ".join(lines[0].split())[:limit] if lines else ""
+    return f"{type(e).__name__}: {text}" if text else type(e).__name__
+
+
+def say(*args, **kwargs) -> None:
+    """A note for the user on stderr, so stdout stays the book's transcript."""
+    print("gpunet:", *args, file=sys.stderr, **kwargs)

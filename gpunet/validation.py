@@ -57,3 +57,14 @@ def check_sizes(sizes, error=ConfigError) -> list[int]:
     if len(sizes) < 2 or not all(POSITIVE_INT.holds(n) for n in sizes):
         raise error(f"sizes must be two or more positive layer sizes, got {sizes!r}")
     return [int(n) for n in sizes]
+
+
+# The book's run (chapter 1): what train, sweep and bench use for a setting the user leaves out.
+TRAIN_DEFAULTS: dict[str, Any] = {
+    "sizes": [784, 30, 10],
+    "epochs": 30,
+    "batch_size": 10,
+    "eta": 3.0,
+    "dtype": "float32",
+    "validation_size": 10_000,
+}

@@ -10,7 +10,8 @@ import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from gpunet.data import IDX_DTYPES, DataError, _parse_idx, read_idx
+from gpunet.data.idx import IDX_DTYPES, _parse_idx, read_idx
+from gpunet.errors import DataError
 
 
 def _check(parse):

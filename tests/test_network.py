@@ -5,7 +5,7 @@ import pytest
 from helpers import book_parameters, synthetic_data
 
 from gpunet import ConfigError, Network, reference
-from gpunet.network import backprop, feedforward, sigmoid
+from gpunet.maths import backprop, feedforward, sigmoid
 
 NETS = [[6, 4], [7, 5, 3], [8, 6, 5, 4]]  # 2, 3 and 4 layers
 

@@ -77,8 +77,8 @@ def test_host_arrays_given_to_sgd_are_pinned_once(rng):
 
 def test_a_sweep_on_a_device_reads_its_counts_once_an_epoch_not_once_a_member(rng, reads):
     """On a GPU a read per member (1,000 of them) would make the device wait 1,000 times an epoch."""
-    from gpunet.sweep import run_chunk
-    from gpunet.sweep_grid import Config
+    from gpunet.sweep.grid import Config
+    from gpunet.sweep.stacks import run_chunk
 
     backend = strict_backend("device1")
     x, y, labels = synthetic_data(rng, 60, 6, 3)

@@ -77,8 +77,8 @@ def test_sgd_refuses_bools_nan_and_fractional_counts(rng, args):
 
 def test_the_docs_say_what_a_seed_makes_the_same_across_devices():
     network = (ROOT / "gpunet" / "network.py").read_text()
-    readme = (ROOT / "README.md").read_text()
+    docs = (ROOT / "docs" / "python.md").read_text()
     assert "the same numbers on every device" not in network
-    for text in (network, readme):
+    for text in (network, docs):
         flat = " ".join(text.replace("#", " ").split())
         assert "same starting point" in flat and "order of examples" in flat and "bit-identical" in flat

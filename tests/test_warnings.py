@@ -24,7 +24,7 @@ def warn_from(module):
 
 
 def test_gpunet_module():
-    warn_from("gpunet.network")
+    warn_from("gpunet.maths")
 
 
 def test_compiled_gpunet_function():  # numba reports against the jitted function's file

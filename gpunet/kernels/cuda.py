@@ -1,10 +1,10 @@
 """The CUDA epoch kernel: whole mini-batches of SGD for N networks in one launch, one thread block each.
 
-The kernel (``cuda_src/sgd_epoch.cu``) computes what :func:`gpunet.network.sgd_step` computes, step by
+The kernel (``cuda_src/sgd_epoch.cu``) computes what :func:`gpunet.maths.sgd_step` computes, step by
 step, with each member's parameters in shared memory where they fit (the book's [784, 30, 10] in float32
 and float64) and in global memory (L2) where they do not. This module only plans memory and launches.
 Opt-in (``--kernel cuda``): it has been compiled for sm_90 and run on the CPU under an emulation of the
-thread model (tests/test_cuda_kernel.py), not yet on a GPU; ``pytest -m gpu`` and
+thread model (tests/kernels/test_cuda_kernel.py), not yet on a GPU; ``pytest -m gpu`` and
 ``python -m gpunet.kernels.cuda_selfcheck`` (under compute-sanitizer) are what remain to be run there.
 """
 
@@ -93,7 +93,7 @@ def carveout(shared_bytes: int, per_sm: int) -> int:
 
 
 def clip_floor(dtype) -> float:
-    """Where σ clips z from below, as gpunet.network.sigmoid does: -floor(log(largest finite value))."""
+    """Where σ clips z from below, as gpunet.maths.sigmoid does: -floor(log(largest finite value))."""
     return -math.floor(math.log(np.finfo(dtype).max))
 
 

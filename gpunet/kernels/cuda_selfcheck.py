@@ -9,7 +9,7 @@ compute-sanitizer::
 
 It allocates without CuPy's memory pool, so that each array is its own allocation and memcheck sees where it ends
 (inside a pool's chunk, a read past an array is a read of the next one). Racecheck checks shared memory only; the
-global-memory variants' races are checked on the CPU (ThreadSanitizer, tests/test_cuda_kernel.py).
+global-memory variants' races are checked on the CPU (ThreadSanitizer, tests/kernels/test_cuda_kernel.py).
 Exits 1 at the first mismatch, 2 without a usable GPU, 0 after one line per case.
 """
 
@@ -20,7 +20,7 @@ import sys
 import numpy as np
 
 from ..backend import BackendError, get_backend
-from ..network import sgd_step
+from ..maths import sgd_step
 from .cuda import CudaEpoch, plan
 
 # Parameters in shared memory (f32 and f64), in global memory (f32), and three layers with an odd mini-batch.
@@ -29,7 +29,7 @@ CASES = (((784, 30, 10), 10), ((784, 100, 10), 10), ((50, 20, 15, 10), 3))
 
 def selfcheck(sizes=(784, 30, 10), batch=10, steps=5, members=2, dtype="float64", backend=None) -> str:
     """Train ``members`` random networks for ``steps`` mini-batches (the last one short) on random sparse inputs
-    with the kernel and with gpunet.network.sgd_step on NumPy; raise AssertionError where they differ."""
+    with the kernel and with gpunet.maths.sgd_step on NumPy; raise AssertionError where they differ."""
     backend = backend or get_backend("cuda")
     rng = np.random.default_rng(0)
     n, tol = batch * steps, {"float64": 1e-10, "float32": 1e-4}[dtype]

@@ -15,12 +15,8 @@ from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
+from ..errors import one_line
 from .base import EpochKernel
-
-
-def _first_line(e: BaseException) -> str:
-    text = str(e).strip().splitlines()
-    return f"{type(e).__name__}: {text[0][:120]}" if text else type(e).__name__
 
 
 def _member(weights, biases, csr, y, perm, batch: int, eta: float):
@@ -48,14 +44,14 @@ def _detect() -> str | None:
     except ImportError as e:
         if getattr(e, "name", None) == "numba":
             return "numba is not installed (pip install 'gpunet[numba]')"
-        return f"numba failed to import ({_first_line(e)}); reinstall or uninstall it"
+        return f"numba failed to import ({one_line(e)}); reinstall or uninstall it"
     except Exception as e:  # noqa: BLE001 - a broken install fails in many ways
-        return f"numba failed to import ({_first_line(e)}); reinstall or uninstall it"
+        return f"numba failed to import ({one_line(e)}); reinstall or uninstall it"
     try:
         x = np.array([[0.0, 1.0], [1.0, 0.0]])
         _member([np.zeros((2, 2))], [np.zeros((2, 1))], _csr(x), x, np.array([1, 0]), 1, 1.0)
     except Exception as e:  # noqa: BLE001
-        return f"numba failed to compile the epoch ({_first_line(e)}); reinstall or uninstall it"
+        return f"numba failed to compile the epoch ({one_line(e)}); reinstall or uninstall it"
     return None
 
 

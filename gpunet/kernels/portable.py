@@ -1,13 +1,14 @@
 """The portable kernel: the book's mini-batch loop in array API calls, on any backend.
 
 Each step gathers every member's mini-batch with one ``take`` and applies
-:func:`gpunet.network.sgd_step`, whose maths broadcast over the member axis.
+:func:`gpunet.maths.sgd_step`, whose maths broadcast over the member axis.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
+from ..maths import sgd_step
 from .base import EpochKernel
 
 
@@ -26,8 +27,6 @@ class PortableEpoch(EpochKernel):
         self._eta = (None, None)  # (host eta, its device copy): sent once while it does not change
 
     def __call__(self, weights, biases, order, batch, eta):
-        from ..network import sgd_step
-
         xp = self.backend.xp
         members, k = order.shape
         if k == 0:

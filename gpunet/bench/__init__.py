@@ -1,0 +1,8 @@
+"""Stage 8, speed: ``gpunet bench`` times every epoch kernel on every device (:mod:`.timing`) against the
+book's own loop (:mod:`gpunet.reference`) and the peers a reader would use instead (:mod:`.peers`)."""
+
+from __future__ import annotations
+
+from .timing import BOOK_CONFIGS, HEADER, format_row, run
+
+__all__ = ["BOOK_CONFIGS", "HEADER", "format_row", "run"]

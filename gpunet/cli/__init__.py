@@ -1,0 +1,56 @@
+"""Stage 9, the ``gpunet`` command line: one module per command, as pip's ``commands/``.
+
+Each command module has ``NAME``, ``HELP`` (and perhaps ``DESCRIPTION``), ``add_arguments(parser)`` and
+``run(args) -> int``; :data:`COMMANDS` lists them in the order ``gpunet --help`` shows. The options several
+commands take are defined once in :mod:`.options`; what they share beyond options is in :mod:`.common`.
+Every expected failure is a :class:`~gpunet.errors.GpunetError`, printed by :func:`main` as one line.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+from .._version import __version__
+from ..errors import GpunetError
+from ..runs.signals import exit_status, sigterm_as_interrupt
+from . import bench, data, evaluate, info, options, plot, predict, sweep, train
+
+COMMANDS = (train, bench, sweep, evaluate, predict, plot, info, data)
+
+
+def build_parser() -> options.Parser:
+    parser = options.Parser(
+        prog="gpunet", description="The network of Nielsen's 'Neural Networks and Deep Learning', ch. 1."
+    )
+    parser.add_argument("--version", action="version", version=f"gpunet {__version__}")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=options.Parser, required=True)
+    for command in COMMANDS:
+        sub = commands.add_parser(
+            command.NAME,
+            help=command.HELP,
+            description=getattr(command, "DESCRIPTION", None),
+            formatter_class=options.Formatter,
+        )
+        command.add_arguments(sub)
+        if hasattr(command, "run"):
+            sub.set_defaults(run=command.run)
+    return parser
+
+
+def main(argv=None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        with sigterm_as_interrupt():  # SIGTERM (docker stop, schedulers) ends a command as Ctrl-C does
+            status = args.run(args)
+            sys.stdout.flush()  # inside the try, so a closed pipe is caught here too
+        return status
+    except GpunetError as e:  # every expected failure, turned into one line where it happens
+        print(f"gpunet: error: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt as stop:
+        print("gpunet: interrupted", file=sys.stderr)
+        return exit_status(stop)
+    except BrokenPipeError:  # the reader went away (`gpunet ... | head`): stop quietly, as Unix tools do
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 141

@@ -1,0 +1,61 @@
+"""What the commands share beyond their options: the data and device the flags name, a saved network's
+answers, and the progress bar."""
+
+from __future__ import annotations
+
+import sys
+
+from .. import data as datasets
+from ..backend import get_backend
+from ..errors import say
+from ..network import Network
+
+
+def load_data(args):
+    """The dataset the arguments name: the book's pickle, or IDX files (downloaded first if asked and missing)."""
+    fetch = ", or drop --no-download" if hasattr(args, "download") else ", or run `gpunet data download`"
+    return datasets.load(args.data_dir, getattr(args, "data", None), getattr(args, "validation_size", None),
+                         getattr(args, "download", False), args.mirror if hasattr(args, "mirror") else None, say,
+                         fetch)  # fmt: skip
+
+
+def backend_for(args):
+    """The backend ``--device`` names (auto: CUDA if usable, else the CPU, with a note saying why)."""
+    backend = get_backend(args.device)
+    if backend.note:
+        say(backend.note)
+    return backend
+
+
+def predictions(args, model, split_name):
+    """A saved network's answers on one split: (network, host data, the split, predicted labels on the host)."""
+    backend = backend_for(args)
+    net = Network.load(model, device=backend)
+    host = load_data(args)
+    host.check_fits(net.sizes)
+    split = {"test": host.test, "validation": host.validation, "train": host.train}[split_name]
+    x, _ = datasets.pin_split(backend, split[0], split[1], net.dtype)
+    return net, host, split, backend.to_host(net.predict(x))
+
+
+class ProgressBar:
+    """A tqdm bar over the examples of each epoch, only when a person is watching a terminal."""
+
+    def __init__(self, total):
+        from tqdm import tqdm
+
+        self.tqdm, self.total, self.bar = tqdm, total, None
+
+    def __call__(self, done: int) -> None:
+        if self.bar is None:
+            self.bar = self.tqdm(total=self.total, unit="ex", leave=False, unit_scale=True)
+        self.bar.update(done)
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+            self.bar = None
+
+    @classmethod
+    def if_watched(cls, total):
+        return cls(total) if sys.stdout.isatty() and sys.stderr.isatty() else None

@@ -1,0 +1,56 @@
+"""``gpunet data download | verify | info``: the dataset fetched, checked, described."""
+
+from __future__ import annotations
+
+from ..data import as_folder, data_dir, data_dirs, load_host
+from ..data.download import download, verify
+from ..errors import ConfigError, say
+from . import options
+from .common import load_data
+
+NAME = "data"
+HELP = "download, verify or describe the dataset"
+
+
+def add_arguments(parser) -> None:
+    data_commands = parser.add_subparsers(
+        dest="data_command", metavar="COMMAND", parser_class=options.Parser, required=True
+    )
+    download = data_commands.add_parser(
+        "download", help="fetch the MNIST files missing from the data folder, checking their checksums"
+    )
+    options.add_data_arguments(download, split=False)
+    download.set_defaults(run=download_data)
+    verify = data_commands.add_parser("verify", help="check the four MNIST files: checksums, counts, shapes")
+    options.add_data_arguments(verify, split=False, download=False)
+    verify.set_defaults(run=verify_data)
+    describe = data_commands.add_parser("info", help="print where the data is: counts, image size, classes, bytes")
+    options.add_data_arguments(describe, download=False)
+    describe.set_defaults(run=describe_data)
+
+
+def download_data(args) -> int:
+    folder = as_folder(data_dir(args.data_dir))
+    fetched = download(folder, args.mirror, say=say, looked_in=data_dirs(args.data_dir))
+    print(f"downloaded {len(fetched)} file(s) into {folder}" if fetched else f"all four MNIST files are in {folder}")
+    return 0
+
+
+def verify_data(args) -> int:
+    folder = as_folder(data_dir(args.data_dir))
+    for line in verify(folder):
+        print(line)
+    host = load_host(folder, 10_000)
+    if (len(host.train[1]) + len(host.validation[1]), len(host.test[1]), host.image_shape) != (
+        60_000,
+        10_000,
+        (28, 28),
+    ):
+        raise ConfigError(f"{folder}: not MNIST's 60000 + 10000 28x28 images")
+    print(f"ok  {host.describe()}")
+    return 0
+
+
+def describe_data(args) -> int:
+    print(load_data(args).describe())
+    return 0

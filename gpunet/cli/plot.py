@@ -1,0 +1,41 @@
+"""``gpunet plot``: accuracy and cost curves of logged runs (and sweeps), or the test digits a model gets wrong."""
+
+from __future__ import annotations
+
+from .. import plots
+from ..errors import ConfigError, say
+from ..runs import check_writable
+from . import options
+from .common import predictions
+
+NAME = "plot"
+HELP = "draw accuracy/cost curves of logged runs, or the test digits a model gets wrong"
+
+
+def add_arguments(parser) -> None:
+    parser.add_argument("logs", nargs="*", metavar="LOG", help="JSON-lines logs written by gpunet train --log")
+    parser.add_argument("-o", "--output", required=True, help="the picture to write: .png, .pdf, .svg or .jpg")
+    parser.add_argument("--misclassified", metavar="MODEL", help="draw the test digits MODEL gets wrong instead")
+    parser.add_argument("--count", type=options.positive_int, default=36, help="with --misclassified: how many digits")
+    parser.add_argument(
+        "--device",
+        type=options.device,
+        default="cpu",
+        help="with --misclassified: cpu, cuda, cuda:N or auto (the CPU: one pass over the test set needs no GPU)",
+    )
+    options.add_data_arguments(parser, download=False)
+
+
+def run(args) -> int:
+    plots.output_format(args.output)
+    check_writable(args.output, "-o")
+    if args.misclassified:
+        _, host, _, predicted = predictions(args, args.misclassified, "test")
+        shown = plots.misclassified(host.test, host.image_shape, predicted, args.output, args.count)
+        say(f"{shown} misclassified test digits drawn to {args.output}")
+    else:
+        if not args.logs:
+            raise ConfigError("give one or more JSON-lines logs (from gpunet train --log), or --misclassified MODEL")
+        plots.curves(args.logs, args.output)
+        say(f"curves of {len(args.logs)} run(s) drawn to {args.output}")
+    return 0

@@ -1,0 +1,53 @@
+"""``gpunet predict``: a saved network's answers for pictures (PNG, JPEG, ...) or IDX image files."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..data.images import load_inputs
+from ..errors import say
+from ..network import Network
+from . import options
+from .common import backend_for
+
+NAME = "predict"
+HELP = "classify PNG/JPEG pictures or IDX image files with a saved network"
+
+
+def add_arguments(parser) -> None:
+    parser.add_argument("model", help="a network saved by gpunet train --save or --checkpoint")
+    parser.add_argument("images", nargs="+", metavar="IMAGE", help="PNG/JPEG files (resized to the input) or IDX files")
+    polarity = parser.add_mutually_exclusive_group()
+    polarity.add_argument(
+        "--invert",
+        dest="invert",
+        action="store_const",
+        const="yes",
+        default="auto",
+        help="turn dark digits on a light background into MNIST's light on black (by default: pictures whose "
+        "border is light are inverted, with a note)",
+    )
+    polarity.add_argument(
+        "--no-invert", dest="invert", action="store_const", const="no", help="never invert, even a light picture"
+    )
+    parser.add_argument(
+        "--device",
+        type=options.device,
+        default="cpu",
+        help="cpu, cuda, cuda:N or auto (the CPU: a few pictures need no GPU)",
+    )
+
+
+def run(args) -> int:
+    backend = backend_for(args)
+    net = Network.load(args.model, device=backend)
+    for name, x in load_inputs(args.images, net.sizes[0], invert=args.invert, say=say):
+        out = backend.to_host(net.outputs(backend.asarray(x, dtype=net.dtype)))
+        for k, activations in enumerate(out):
+            label = name if len(out) == 1 else f"{name}[{k}]"
+            # The output activations, normalised to sum to 1, of the three most active outputs.
+            share = activations / max(float(activations.sum()), np.finfo(activations.dtype).tiny)
+            top = np.argsort(-activations, kind="stable")[:3]
+            shown = ", ".join(f"{d}: {share[d]:.2f}" for d in top)
+            print(f"{label}: {int(top[0])}  (top 3: {shown})")
+    return 0

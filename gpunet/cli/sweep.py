@@ -1,0 +1,121 @@
+"""``gpunet sweep`` on the command line: the grid from the flags, a line per finished network, the table."""
+
+from __future__ import annotations
+
+import sys
+
+from .._version import __version__
+from ..errors import ConfigError, say
+from ..kernels import KERNELS
+from ..sweep import DataSource, Grid, Sweep
+from ..sweep.outputs import save_best_paths
+from ..sweep.stacks import threads
+from ..sweep.stats import table
+from . import options
+
+NAME = "sweep"
+HELP = "train a grid of networks (seeds x eta x sizes x mini-batch) at once and print their statistics"
+DESCRIPTION = (
+    "Each network starts as `gpunet train --seed S` would and gives the same per-epoch counts. "
+    "Lists are comma-separated; seeds also take ranges (1-100)."
+)
+GRID_FLAGS = ("seeds", "eta", "sizes", "batch_size", "dtype", "epochs", "eval", "data_dir", "data", "out", "chunk")
+# flag -> Grid.create's parameter; a flag left out takes Grid.create's default (train's defaults)
+GRID_PARAMETERS = {"eta": "etas", "sizes": "sizes", "batch_size": "batch_sizes", "dtype": "dtypes", "epochs": "epochs",
+                   "eval": "eval"}  # fmt: skip
+
+
+def add_arguments(parser) -> None:
+    parser.add_argument("--seeds", metavar="LIST", help="seeds, e.g. 1-100 or 1,5,9 or 1-10,42 (required)")
+    parser.add_argument("--eta", metavar="LIST", help="learning rates, e.g. 0.5,3 (default: 3)")
+    parser.add_argument(
+        "--sizes",
+        type=options.sizes,
+        action="append",
+        metavar="N,N,...",
+        help="layer sizes, repeatable (default: 784,30,10)",
+    )
+    parser.add_argument("--batch-size", metavar="LIST", help="mini-batch sizes, e.g. 10,100 (default: 10)")
+    parser.add_argument("--dtype", metavar="LIST", help="float32 and/or float64 (default: float32)")
+    parser.add_argument("--epochs", type=options.positive_int, help="epochs per network (default: 30)")
+    parser.add_argument("--eval", choices=["test", "validation"], help="data scored after each epoch (default: test)")
+    parser.add_argument("--device", type=options.device, help="cpu, cuda, cuda:N or auto (default: auto)")
+    parser.add_argument(
+        "--kernel", choices=list(KERNELS), help="run the epochs in this kernel (default: as gpunet train chooses)"
+    )
+    options.add_data_arguments(parser)
+    parser.add_argument("--out", metavar="DIR", help="keep the results here: sweep.jsonl, networks.csv, best models")
+    parser.add_argument(
+        "--save-best", metavar="PATH", help="write the best network of each configuration to PATH (.npz)"
+    )
+    parser.add_argument("--resume", metavar="DIR", help="run what is missing of the sweep kept in DIR")
+    parser.add_argument("--scheduler", metavar="ADDRESS", help="run on a Dask cluster, e.g. tcp://host:8786")
+    parser.add_argument(
+        "--chunk", type=options.positive_int, help="networks trained together (default: 4 per core; 1024 on a GPU)"
+    )
+
+
+def _grid(args) -> Grid:
+    if args.seeds is None:
+        raise ConfigError("give the seeds to train, e.g. --seeds 1-100 or --seeds 1,5,9")
+    given = {p: getattr(args, flag) for flag, p in GRID_PARAMETERS.items() if getattr(args, flag) is not None}
+    return Grid.create(args.seeds, **given)
+
+
+def _sweep(args) -> Sweep:
+    if args.resume:
+        given = [k for k in GRID_FLAGS if getattr(args, k, None) is not None]
+        if given:
+            flag = "--" + given[0].replace("_", "-")
+            raise ConfigError(f"{flag} is set by the sweep in {args.resume} when resuming; leave it out")
+        return Sweep.resume(args.resume, args.device, args.save_best, args.scheduler, args.kernel)
+    grid = _grid(args)
+    source = DataSource(args.data_dir, args.data, args.validation_size, args.download,
+                        tuple(args.mirror) if args.mirror else None)  # fmt: skip
+    return Sweep(grid, source, args.device or "auto", args.out, args.save_best, args.scheduler, args.chunk, args.kernel)
+
+
+def run(args) -> int:
+    sweep = _sweep(args)
+    grid = sweep.grid
+    todo = len(sweep.missing())
+    where = f"Dask scheduler {args.scheduler}" if args.scheduler else f"device {sweep.device}, {threads()} cores"
+    print(f"gpunet {__version__} sweep | {where} | eval {grid.eval}")
+    print(
+        f"{len(grid.seeds)} seeds x {len(grid.etas)} eta x {len(grid.sizes)} sizes x {len(grid.batch_sizes)} "
+        f"mini-batch x {len(grid.dtypes)} dtype = {len(grid.networks())} networks x {grid.epochs} epochs"
+        + (f" | {todo} to run, resumed from {args.resume}" if args.resume else ""),
+        flush=True,
+    )
+    bar = None  # a tqdm bar over network-epochs, only when a person is watching a terminal
+    if todo and sys.stdout.isatty() and sys.stderr.isatty():
+        from tqdm import tqdm
+
+        bar = tqdm(total=todo * grid.epochs, unit="net-epoch", leave=False)
+
+    def finished(r):
+        line = (
+            f"{r.config.label} seed {r.seed}: best {r.correct[r.best_epoch]} / {r.total} at epoch {r.best_epoch}, "
+            f"final {r.correct[-1]} / {r.total} ({r.seconds:.1f} s)"
+        )
+        (print if bar is None else bar.write)(line)
+
+    try:
+        records = sweep.run(progress=None if bar is None else bar.update, on_network=finished)
+    except KeyboardInterrupt:
+        done = len(sweep.results())
+        if sweep.out is not None:
+            say(f"interrupted; {done} of {len(grid.networks())} networks are kept in {sweep.out}: continue with")
+            say(f"  gpunet sweep --resume {sweep.out}")
+        else:
+            say(f"interrupted; {done} networks finished (--out DIR keeps them)")
+        return 130
+    finally:
+        if bar is not None:
+            bar.close()
+    print()
+    print(table(records, grid.epochs, grid.eval))
+    if args.save_best:
+        for config, path in save_best_paths(args.save_best, grid.configs()).items():
+            say(f"the best network of {config.label} is in {path}")
+    return 0

@@ -1,0 +1,39 @@
+"""Stage 5, the data: finding it (:mod:`.find`), downloading and verifying it (:mod:`.download`), parsing IDX
+files (:mod:`.idx`) and the book's pickle (:mod:`.book_pickle`) into three splits on the host (:mod:`.host`),
+pinning them on a device once per run (:mod:`.device`), and reading pictures to classify (:mod:`.images`).
+:func:`load` is what the commands call: it finds, downloads if asked, and parses, in that order.
+"""
+
+from __future__ import annotations
+
+from ..errors import DataError
+from .book_pickle import load_book_pickle
+from .device import DeviceData, pin, pin_split
+from .find import BOOK_PICKLE, FILES, as_folder, data_dir, data_dirs, not_found
+from .host import HostData, load_host
+
+__all__ = ["DataError", "DeviceData", "HostData", "load", "load_book_pickle", "load_host", "pin", "pin_split"]
+
+
+def load(folder=None, data=None, validation_size=None, download=False, mirrors=None, say=print,
+         how_to_fetch=", or run `gpunet data download`") -> HostData:  # fmt: skip
+    """The dataset the flags name: the book's pickle ``data``, else the IDX files (or the pickle) of the data
+    folder (``folder``, else the first of :func:`data_dirs` that holds data), downloaded into it first when
+    missing and ``download`` is true; training images beyond ``validation_size`` (default 10,000) train."""
+    from .download import download as fetch
+    from .download import missing
+
+    if data:
+        return load_book_pickle(data)
+    folders = data_dirs(folder)
+    folder = as_folder(data_dir(folder))
+    lacking = missing(folder)
+    if lacking and (folder / BOOK_PICKLE).is_file():
+        return load_book_pickle(folder / BOOK_PICKLE)
+    if lacking and download:
+        if len(folders) > 1:
+            say(f"no MNIST data in {', '.join(map(str, folders[:-1]))}: downloading it into {folder}")
+        fetch(folder, mirrors, say=say, looked_in=folders)
+    elif len(lacking) == len(FILES) and len(folders) > 1:  # searched, found nothing (a named folder: load_host says)
+        raise not_found(folders, how_to_fetch)
+    return load_host(folder, 10_000 if validation_size is None else validation_size)

@@ -1,0 +1,158 @@
+"""A training run's files: locked for the run, checked before training (another run's file is refused),
+a checkpoint after every epoch, the log, the model at the end; and the settings a checkpoint must hold."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import re
+from pathlib import Path
+
+from ..errors import DataError
+from ..files import FileError
+from ..validation import COUNT, POSITIVE_INT, POSITIVE_REAL, check, check_sizes
+from .log import JsonLog, _log_lines_of, _log_run
+from .model_files import save_network, stored_run
+from .signals import uninterrupted
+from .writing import check_writable, remove_stale_parts
+
+SETTINGS = {  # what changes a run's results, stored in every checkpoint and required to resume
+    "sizes": None,
+    "epochs": COUNT,
+    "batch_size": POSITIVE_INT,
+    "eta": POSITIVE_REAL,
+    "seed": COUNT,
+    "validation_size": COUNT,
+}
+
+
+def checkpoint_settings(net, path) -> tuple[dict, str]:
+    """(settings, run id) of a checkpoint, refused in one line when one is missing or of the wrong type."""
+    record = net.record
+    settings = record.get("settings")
+    if not isinstance(settings, dict) or not settings:
+        raise DataError(f"{path}: a saved model, not a checkpoint (it has no training settings); cannot resume")
+
+    def bad(message):
+        return DataError(f"{path}: cannot resume: {message}")
+
+    for key, interval in SETTINGS.items():
+        if key not in settings:
+            raise bad(f"the checkpoint does not record its {key!r} (written by an older gpunet?)")
+        settings[key] = (
+            check_sizes(settings[key], bad) if interval is None else check(key, settings[key], interval, bad)
+        )
+    dtype = settings.get("dtype")
+    if settings["sizes"] != net.sizes or dtype not in ("float32", "float64") or net.backend.dtype(dtype) != net.dtype:
+        raise bad("its settings do not match its network (sizes or dtype)")
+    data = settings.get("data")
+    if not (isinstance(data, list) and all(isinstance(h, str) and re.fullmatch(r"[0-9a-f]{64}", h) for h in data)):
+        raise bad("the checkpoint does not record which data it was trained on ('data')")
+    run = record.get("run")
+    if not isinstance(run, str) or not run:
+        raise bad("the checkpoint does not record its run id")
+    return settings, run
+
+
+class RunFiles:
+    """The files a training run writes, locked for the run and checked before any training.
+
+    ``targets`` maps each flag (``--checkpoint``, ``--log``, ``--save``) to its path or None. A file
+    already there is overwritten only when it is what the flag writes and belongs to this run
+    (a resumed run continues its own checkpoint and log), or with ``force``.
+    """
+
+    KINDS = {"--checkpoint": "model", "--save": "model", "--log": "log"}
+
+    def __init__(self, targets: dict, run: str, resumed_at: int | None = None, force: bool = False):
+        self.paths = {flag: Path(p) for flag, p in targets.items() if p is not None}
+        self.run, self.resumed_at, self.force = run, resumed_at, force
+        self.locks: list[tuple] = []  # (FileLock, resolved lock path)
+        self.kept_log: list[str] | None = None
+        self.log: JsonLog | None = None
+        self.saved_epoch = None  # the last epoch (counted from 0) whose checkpoint is complete
+        models = {p.resolve() for flag, p in self.paths.items() if self.KINDS[flag] == "model"}
+        if "--log" in self.paths and self.paths["--log"].resolve() in models:
+            raise DataError(f"--log {self.paths['--log']}: the same file as a model output; give the log its own name")
+
+    def __enter__(self):
+        try:
+            for flag, path in self.paths.items():
+                check_writable(path, flag)
+            for flag, path in self.paths.items():
+                self._lock(flag, path)
+            for flag, path in self.paths.items():
+                remove_stale_parts(path)
+                if path.exists():
+                    self._may_overwrite(flag, path)
+        except BaseException:
+            self.__exit__()
+            raise
+        return self
+
+    def __exit__(self, *exc) -> None:
+        for lock, lock_path in reversed(self.locks):
+            with contextlib.suppress(OSError):
+                # Unlinked while still held, so no debris is left: a waiter that flocks the old
+                # inode sees st_nlink 0 and starts over (filelock >= 4), so two never both hold it.
+                os.unlink(lock_path)
+            lock.release()
+        self.locks = []
+
+    def _lock(self, flag: str, path: Path) -> None:
+        from filelock import FileLock, Timeout
+
+        lock_path = path.parent / f".{path.name}.lock"
+        if any(p == lock_path.resolve() for _, p in self.locks):
+            return  # the same file under two flags
+        lock = FileLock(lock_path, timeout=0)
+        try:
+            lock.acquire()
+        except Timeout:
+            raise DataError(
+                f"{flag} {path}: another gpunet training is writing it now (lock {lock_path}); "
+                "wait for it to end, or give another name"
+            ) from None
+        except OSError as e:
+            raise DataError(f"{flag} {path}: cannot take the lock {lock_path} ({e.strerror or e})") from None
+        self.locks.append((lock, lock_path.resolve()))
+
+    def _may_overwrite(self, flag: str, path: Path) -> None:
+        kind = self.KINDS[flag]
+        try:
+            run = stored_run(path) if kind == "model" else _log_run(path)
+        except (DataError, FileError):  # not ours, or not readable (another user's file): --force replaces it
+            if self.force:
+                return
+            raise DataError(
+                f"{flag} {path}: the file exists and is not a gpunet {kind}; "
+                "give another name, or --force to overwrite it"
+            ) from None
+        if run == self.run:
+            if kind == "log" and self.resumed_at:
+                self.kept_log = _log_lines_of(path, self.resumed_at)
+            return
+        if not self.force:
+            hint = f"resume it with --resume {path}, " if flag == "--checkpoint" else ""
+            raise DataError(
+                f"{flag} {path}: holds another run's {kind}; {hint}give another name, or --force to overwrite it"
+            )
+
+    def start_log(self, manifest: dict) -> None:
+        if "--log" in self.paths:
+            self.log = JsonLog(self.paths["--log"], manifest, self.kept_log or (), self.resumed_at)
+
+    def after_epoch(self, net, entry: dict, record: dict) -> None:
+        """Log the epoch, then checkpoint it (a checkpoint is never ahead of its log); Ctrl-C waits for both."""
+        with uninterrupted():
+            if self.log is not None:
+                self.log.append(entry)
+            if "--checkpoint" in self.paths:
+                save_network(net, self.paths["--checkpoint"], record)
+                self.saved_epoch = entry["epoch"]
+
+    def save(self, net, record: dict) -> Path | None:
+        if "--save" in self.paths:
+            save_network(net, self.paths["--save"], record)
+            return self.paths["--save"]
+        return None

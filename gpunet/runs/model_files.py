@@ -1,0 +1,173 @@
+"""Saved networks and checkpoints (.npz): written atomically, read back against one schema."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import math
+import zipfile
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..errors import DataError
+from ..files import check_memory, open_regular
+from ..validation import COUNT, check, check_sizes
+from .signals import uninterrupted
+from .writing import atomic_write, refuse_temporary
+
+MAX_SIZES_BYTES = 1 << 16  # the sizes of a thousand-layer network
+MAX_STATE_BYTES = 1 << 26  # the JSON of settings, manifest and epoch times: far less in practice
+
+
+def save_network(net, path, record: dict) -> None:
+    backend = net.backend
+    arrays: dict[str, Any] = {"sizes": np.asarray(net.sizes, np.int64)}
+    for l, (w, b) in enumerate(zip(net.weights, net.biases)):
+        arrays[f"w{l}"], arrays[f"b{l}"] = backend.to_host(w), backend.to_host(b)
+    state = {"epoch": net.epoch, "rng": net.rng.bit_generator.state, "record": record}
+    arrays["state"] = np.asarray(json.dumps(state))  # a unicode string: no pickle needed to read it
+    with uninterrupted():
+        atomic_write(path, lambda f: np.savez(f, allow_pickle=False, **arrays))  # as load() reads it
+
+
+class _ModelFile:
+    """The members of a gpunet .npz read one by one, each checked before a byte of its data is inflated."""
+
+    def __init__(self, zf: zipfile.ZipFile, path: Path):
+        self.zf, self.path = zf, path
+
+    def bad(self, what: str) -> DataError:
+        return DataError(f"{self.path}: not a gpunet model: {what}")
+
+    def refused(self, name: str, dtype) -> DataError:
+        return DataError(f"{self.path}: refused: array {name!r} has dtype {dtype}, not a gpunet model")
+
+    def header(self, name: str):
+        """(open member, shape, dtype, Fortran order, data bytes declared) of member ``name``."""
+        try:
+            info = self.zf.getinfo(f"{name}.npy")
+        except KeyError:
+            raise self.bad(f"no {name!r} array") from None
+        f = self.zf.open(info)
+        try:
+            version = np.lib.format.read_magic(f)
+            read = np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0
+            shape, fortran, dtype = read(f)
+        except BaseException:
+            f.close()
+            raise
+        return f, shape, dtype, fortran, info.file_size - f.tell()
+
+    def array(self, name: str, shape=None, kinds="f", limit=None) -> np.ndarray:
+        """Member ``name``, refused unless of the given shape (when known) and dtype kind, and not over ``limit``."""
+        f, stored_shape, dtype, fortran, declared = self.header(name)
+        with f:
+            if dtype.hasobject or dtype.kind not in kinds:
+                raise self.refused(name, dtype)
+            if shape is not None and tuple(stored_shape) != tuple(shape):
+                raise self.bad(f"array {name!r} has shape {stored_shape}, the sizes need {tuple(shape)}")
+            nbytes = math.prod(stored_shape) * dtype.itemsize
+            if declared != nbytes:
+                raise self.bad(f"array {name!r} declares {declared} bytes, its shape needs {nbytes}")
+            if limit is not None and nbytes > limit:
+                raise self.bad(f"array {name!r} is {nbytes} bytes, more than any gpunet model has ({limit})")
+            data = f.read(nbytes)
+        if len(data) != nbytes:
+            raise self.bad(f"array {name!r} is cut short")
+        flat = np.frombuffer(data, dtype)
+        return flat.reshape(tuple(stored_shape), order="F" if fortran else "C").astype(dtype.newbyteorder("="))
+
+    def state(self) -> dict:
+        text = self.array("state", shape=(), kinds="U", limit=MAX_STATE_BYTES)
+        try:
+            state = json.loads(str(text))
+        except ValueError as e:
+            raise self.bad(f"its state is not JSON ({e})") from None
+        if not isinstance(state, dict):
+            raise self.bad("its state is not a JSON object")
+        return state
+
+
+def _open_model(path):
+    """A context manager over a :class:`_ModelFile`; the file is closed on every path."""
+    path = Path(path)
+    refuse_temporary(path)
+
+    @contextlib.contextmanager
+    def opened():
+        with open_regular(path, "gpunet model (.npz)") as raw:
+            try:
+                zf = zipfile.ZipFile(raw)
+            except (zipfile.BadZipFile, OSError, ValueError, EOFError) as e:
+                raise DataError(f"{path}: not a gpunet model ({e})") from None
+            with zf:
+                try:
+                    yield _ModelFile(zf, path)
+                except (zipfile.BadZipFile, OSError, ValueError, EOFError, NotImplementedError, RuntimeError) as e:
+                    # a damaged member: bad CRC, cut deflate stream, unsupported compression, bad npy header
+                    raise DataError(f"{path}: not a gpunet model ({type(e).__name__}: {e})") from None
+
+    return opened()
+
+
+def _check_rng(model: _ModelFile, rng) -> np.random.Generator:
+    generator = np.random.Generator(np.random.PCG64())
+    if not (isinstance(rng, dict) and rng.get("bit_generator") == "PCG64" and isinstance(rng.get("state"), dict)):
+        raise model.bad("its state has no PCG64 generator state ('rng')")
+    values = [rng["state"].get("state"), rng["state"].get("inc"), rng.get("has_uint32"), rng.get("uinteger")]
+    if not all(isinstance(v, int) and not isinstance(v, bool) for v in values):
+        raise model.bad("its generator state ('rng') has missing or mistyped fields")
+    try:
+        generator.bit_generator.state = rng
+    except (TypeError, ValueError, KeyError, OverflowError) as e:
+        raise model.bad(f"its generator state ('rng') is refused by NumPy ({e})") from None
+    return generator
+
+
+def load_network(cls, path, device):
+    """A network from ``path``, the whole file checked against one schema before anything is built."""
+    path = Path(path)
+    with _open_model(path) as model:
+        sizes = model.array("sizes", kinds="iu", limit=MAX_SIZES_BYTES)
+        if sizes.ndim != 1:
+            raise model.bad(f"sizes has shape {sizes.shape}, not a list")
+        sizes = check_sizes(sizes.tolist(), error=model.bad)
+        f, _, dtype, _, _ = model.header("w0")
+        f.close()
+        if str(dtype.newbyteorder("=")) not in ("float32", "float64"):
+            raise model.refused("w0", dtype)
+        shapes = [((n_out, n_in), (n_out, 1)) for n_in, n_out in zip(sizes[:-1], sizes[1:])]
+        check_memory(sum(math.prod(w) + math.prod(b) for w, b in shapes) * dtype.itemsize, f"{path}: the parameters")
+        weights: list[np.ndarray] = []
+        biases: list[np.ndarray] = []
+        for l, (w_shape, b_shape) in enumerate(shapes):
+            for name, shape, into in ((f"w{l}", w_shape, weights), (f"b{l}", b_shape, biases)):
+                a = model.array(name, shape)
+                if a.dtype != dtype.newbyteorder("="):
+                    raise model.bad(f"array {name!r} is {a.dtype}, w0 is {dtype}")
+                if not np.isfinite(a).all():
+                    raise model.bad(f"array {name!r} holds NaN or infinite values")
+                into.append(a)
+        state = model.state()
+        epoch = check("its epoch counter", state.get("epoch"), COUNT, error=model.bad)
+        generator = _check_rng(model, state.get("rng"))
+        record = state.get("record", {})
+        if not isinstance(record, dict):
+            raise model.bad("its record is not a JSON object")
+    net = cls(sizes, seed=0, device=device, dtype=str(weights[0].dtype))
+    net.weights = [net.backend.asarray(w) for w in weights]
+    net.biases = [net.backend.asarray(b) for b in biases]
+    net.rng = generator
+    net.epoch = epoch
+    net.record = record
+    return net
+
+
+def stored_run(path) -> str | None:
+    """The run id stored in a gpunet model file (None in one saved outside a run); DataError if not a model."""
+    with _open_model(path) as model:
+        record = model.state().get("record")
+    run = record.get("run") if isinstance(record, dict) else None
+    return run if isinstance(run, str) else None

@@ -1,0 +1,71 @@
+"""``gpunet sweep --scheduler ADDRESS``: chunks of networks on a Dask distributed cluster (``gpunet[dist]``).
+
+Each chunk is one task. On CUDA a task asks for the worker resource ``GPU=1``, so a worker started with
+``dask worker ADDRESS --resources GPU=1`` (one per GPU) runs one chunk at a time. Every worker reads (or
+downloads) the data itself, checks it has the checksums of the data the sweep was started on, and keeps
+it pinned on its device between tasks.
+"""
+
+from __future__ import annotations
+
+import threading
+
+from ..backend import get_backend
+from ..errors import ConfigError, DataError, one_line
+from .stacks import data_checksums, pin_for, run_chunk, same_data
+
+CONNECT_SECONDS = 3  # a module constant, so tests can shrink it
+
+_lock = threading.Lock()
+_workers: dict = {}  # (source, device) -> (backend, host data, its checksums, pinned data, kernels), per process
+
+
+def connect(address: str):
+    """A client of the scheduler at ``address``, or one line saying why not, within a few seconds."""
+    try:
+        from distributed import Client
+    except ImportError:
+        raise ConfigError("--scheduler needs Dask distributed: pip install 'gpunet[dist]'") from None
+    from distributed.comm.addressing import parse_address, parse_host_port
+
+    try:
+        scheme, location = parse_address(address)
+        if scheme != "inproc":
+            parse_host_port(location)  # a port is required: checked here, not by a client that hangs on it
+        return Client(address, timeout=CONNECT_SECONDS, set_as_default=False)
+    except (OSError, TimeoutError, ValueError, TypeError) as e:
+        raise ConfigError(
+            f"cannot reach the Dask scheduler at {address!r} ({one_line(e)}); start one with `dask scheduler` "
+            "and give its address, e.g. tcp://host:8786"
+        ) from None
+
+
+def check_gpus(client, device: str) -> None:
+    """On CUDA, chunks wait for a worker with the resource GPU: say so now if the cluster has none."""
+    workers = client.scheduler_info()["workers"].values()
+    if device.startswith("cuda") and not any(w.get("resources", {}).get("GPU") for w in workers):
+        raise ConfigError(
+            f"--device {device}: no worker of the cluster has a GPU resource; start one per GPU with "
+            "`dask worker ADDRESS --resources GPU=1` (or `dask cuda worker ADDRESS --resources GPU=1`)"
+        )
+
+
+def submit(client, members, epochs: int, eval: str, device: str, source, checksums: dict, kernel=None):
+    resources = {"GPU": 1} if device.startswith("cuda") else None
+    return client.submit(run_on_worker, members, epochs, eval, device, source, checksums, kernel, resources=resources,
+                         pure=False)  # fmt: skip
+
+
+def run_on_worker(members, epochs, eval, device, source, checksums, kernel=None):
+    """One chunk, run where the worker is: its own data, checked, pinned once per worker, dtype and outputs."""
+    with _lock:
+        key = (source, device)
+        if key not in _workers:
+            host = source.load()
+            _workers[key] = (get_backend(device), host, data_checksums(host), {}, {})
+        backend, host, read, pinned, kernels = _workers[key]
+        if not same_data(read, checksums):  # each task: a later sweep may have started on other data
+            del _workers[key]  # read again for the next task: the files may be mended by then
+            raise DataError(f"the worker's data ({host.source}) differs from the data the sweep started on")
+        data = pin_for(pinned, host, backend, members[0][0])
+    return run_chunk(backend, data, members, epochs, eval, kernels, kernel_name=kernel)

@@ -1,0 +1,122 @@
+"""What a sweep leaves in ``--out DIR``, each file written atomically after every finished chunk.
+
+- ``sweep.jsonl``: the run manifest (``"kind": "sweep"``, with the grid), then one object per network and
+  epoch. It is the record ``--resume`` reads: a network is in it with all its epochs, or not at all.
+- ``networks.csv``: one row per network (configuration, seed, best accuracy, epoch of best, final accuracy,
+  seconds), derived from the same records.
+- ``best-<configuration>.npz``: the best network of each configuration so far, at its best epoch.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from pathlib import Path
+
+from ..errors import DataError
+from ..network import Network
+from ..runs import atomic_write, read_log
+from .grid import Config
+from .stacks import Best, NetworkRecord
+
+LOG = "sweep.jsonl"
+CSV = "networks.csv"
+CSV_COLUMNS = ["configuration", "sizes", "eta", "batch_size", "dtype", "seed", "best_accuracy", "best_epoch",
+               "final_accuracy", "seconds", "kernel"]  # fmt: skip
+
+
+def _config_fields(c: Config) -> dict:
+    return {"config": c.label, "sizes": list(c.sizes), "eta": c.eta, "batch_size": c.batch_size, "dtype": c.dtype}
+
+
+def epoch_lines(r: NetworkRecord, eval: str) -> list[dict]:
+    per_epoch = r.seconds / len(r.correct)
+    return [
+        {
+            "type": "epoch",
+            **_config_fields(r.config),
+            "seed": r.seed,
+            "epoch": e,
+            "correct": c,
+            "total": r.total,
+            "accuracy": c / r.total,
+            "eval": eval,
+            "seconds": per_epoch,
+            "kernel": r.kernel,
+        }  # fmt: skip
+        for e, c in enumerate(r.correct)
+    ]
+
+
+def write(out: Path, manifest: dict, records: list[NetworkRecord], eval: str) -> None:
+    """Rewrite the log, then the CSV: each file whole or not at all; the log is the truth on resume."""
+    lines = [json.dumps({"type": "manifest", **manifest})]
+    lines += [json.dumps(line) for r in records for line in epoch_lines(r, eval)]
+    text = "\n".join(lines) + "\n"
+    atomic_write(out / LOG, lambda f: f.write(text.encode()))
+    table = io.StringIO()
+    writer = csv.writer(table, lineterminator="\n")
+    writer.writerow(CSV_COLUMNS)
+    for r in records:
+        c = r.config
+        writer.writerow([c.label, "-".join(map(str, c.sizes)), c.eta, c.batch_size, c.dtype, r.seed,
+                         f"{r.best_accuracy:.4f}", r.best_epoch, f"{r.final_accuracy:.4f}", f"{r.seconds:.3f}",
+                         r.kernel])  # fmt: skip
+    atomic_write(out / CSV, lambda f: f.write(table.getvalue().encode()))
+
+
+def read(out: Path) -> tuple[dict, list[NetworkRecord]]:
+    """(manifest, records of the finished networks) of a sweep folder."""
+    path = out / LOG
+    if not path.is_file():
+        raise DataError(f"{out}: no {LOG} here, so not a sweep folder to resume (gpunet sweep --out DIR makes one)")
+    manifest, epochs = read_log(path)
+    if manifest.get("kind") != "sweep":
+        raise DataError(f"{path}: not the log of a gpunet sweep")
+    grouped: dict = {}
+    try:
+        for e in epochs:
+            config = Config(tuple(e["sizes"]), float(e["eta"]), int(e["batch_size"]), e["dtype"])
+            grouped.setdefault((config, int(e["seed"])), []).append(e)
+        records = []
+        for (config, seed), lines in grouped.items():
+            lines.sort(key=lambda e: e["epoch"])
+            records.append(NetworkRecord(config, seed, [int(e["correct"]) for e in lines], int(lines[0]["total"]),
+                                         sum(e["seconds"] for e in lines), lines[0].get("kernel", "")))  # fmt: skip
+    except (KeyError, TypeError, ValueError) as e:
+        raise DataError(f"{path}: damaged sweep log ({type(e).__name__}: {e})") from None
+    return manifest, records
+
+
+def best_path(out: Path, config: Config) -> Path:
+    return out / f"best-{config.slug}.npz"
+
+
+def save_best(path, best: Best, manifest: dict, grid) -> None:
+    """The network as ``gpunet train --save`` writes it: ``evaluate``, ``predict`` and ``train --resume`` take it."""
+    c = best.config
+    validation_size = manifest.get("settings", {}).get("validation_size", 10_000)
+    settings = {"sizes": list(c.sizes), "epochs": grid.epochs, "batch_size": c.batch_size, "eta": c.eta,
+                "dtype": c.dtype, "seed": best.seed, "eval": grid.eval, "validation_size": validation_size,
+                "data": sorted(manifest.get("data", {}).values())}  # fmt: skip
+    sweep = {"configuration": c.label, "best_epoch": best.epoch, "correct": best.correct}
+    best.network().save(path, settings=settings, manifest=manifest, sweep=sweep, run=manifest.get("run"))
+
+
+def load_best(path: Path, config: Config) -> Best:
+    net = Network.load(path, device="cpu")
+    try:
+        return Best(config, int(net.record["settings"]["seed"]), net.epoch - 1, int(net.record["sweep"]["correct"]),
+                    net.weights, net.biases, dict(net.rng.bit_generator.state))  # fmt: skip
+    except (KeyError, TypeError, ValueError):
+        raise DataError(f"{path}: not the best network of a sweep") from None
+
+
+def save_best_paths(path, configs: list[Config]) -> dict:
+    """``--save-best PATH`` for each configuration: PATH itself for one, PATH's stem + the configuration for more."""
+    path = Path(path)
+    if len(configs) == 1:
+        return {configs[0]: path}
+    suffix = path.suffix or ".npz"
+    return {c: path.with_name(f"{path.stem}-{c.slug}{suffix}") for c in configs}

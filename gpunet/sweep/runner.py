@@ -1,0 +1,213 @@
+"""A sweep: a grid of networks trained in stacks, here or on a Dask cluster, its results kept as each chunk
+ends, resumable (:class:`Sweep`); :func:`sweep` is the one-call Python API."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from .. import data as datasets
+from ..backend import get_backend
+from ..errors import ConfigError, DataError
+from ..kernels import device_for
+from ..runs import check_writable, manifest, new_run_id
+from ..validation import POSITIVE_INT, TRAIN_DEFAULTS, check
+from . import dist, outputs
+from .grid import Config, Grid
+from .stacks import (
+    ChunkResult,
+    NetworkRecord,
+    better,
+    chunks,
+    data_checksums,
+    default_chunk,
+    pin_for,
+    run_chunk,
+    same_data,
+    threads,
+)
+
+
+@dataclass(frozen=True)
+class DataSource:
+    """Where the data comes from, as the command line names it: so a Dask worker can read it itself."""
+
+    data_dir: str | None = None  # IDX files or mnist.pkl.gz (default: $GPUNET_DATA or ./data)
+    data: str | None = None  # the book's mnist.pkl.gz
+    validation_size: int = TRAIN_DEFAULTS["validation_size"]
+    download: bool = True
+    mirror: tuple[str, ...] | None = None
+
+    def load(self):
+        return datasets.load(self.data_dir, self.data, self.validation_size, self.download, self.mirror)
+
+
+class Sweep:
+    """A grid of networks trained here or on a Dask cluster, its results kept in ``out`` as each chunk ends.
+
+    ``run()`` returns one :class:`NetworkRecord` per network, in the grid's order; ``best`` holds the best
+    network of each configuration. ``Sweep.resume(out)`` continues an interrupted sweep with what is missing.
+    """
+
+    def __init__(self, grid: Grid, source: DataSource = DataSource(), device: str = "auto", out=None,
+                 save_best=None, scheduler: str | None = None, chunk: int | None = None,
+                 kernel: str | None = None):  # fmt: skip
+        chunk = None if chunk is None else check("--chunk", chunk, POSITIVE_INT)
+        self.grid, self.source, self.device, self.scheduler, self.chunk = grid, source, device, scheduler, chunk
+        self.out = None if out is None else Path(out)
+        self.save_best, self.kernel = save_best, kernel  # kernel: None lets the registry choose, as train does
+        self.records: dict = {}  # (config, seed) -> NetworkRecord, finished networks only
+        self.best: dict = {}  # Config -> Best
+        self.manifest: dict = {}
+        self._resuming = False
+
+    @classmethod
+    def resume(cls, out, device: str | None = None, save_best=None, scheduler: str | None = None,
+               kernel: str | None = None) -> Sweep:  # fmt: skip
+        out = Path(out)
+        manifest, records = outputs.read(out)
+        try:
+            s = manifest["settings"]
+            source = DataSource(**{**s["data_source"], "mirror": tuple(s["data_source"]["mirror"] or ()) or None})
+            grid, chunk = Grid.from_json(s["grid"]), s["chunk"]
+            device = device or s["device"]
+            kernel = kernel or s.get("kernel")
+        except (KeyError, TypeError, ValueError) as e:
+            raise DataError(f"{out}: the sweep's manifest is damaged ({type(e).__name__}: {e})") from None
+        sweep = cls(grid, source, device, out, save_best, scheduler, chunk, kernel)
+        planned = set(sweep.grid.networks())
+        sweep.records = {(r.config, r.seed): r for r in records if (r.config, r.seed) in planned}
+        for config in sweep.grid.configs():
+            path = outputs.best_path(out, config)
+            if path.is_file():
+                sweep.best[config] = outputs.load_best(path, config)
+        sweep.manifest, sweep._resuming = manifest, True
+        return sweep
+
+    def missing(self) -> list[tuple[Config, int]]:
+        return [key for key in self.grid.networks() if key not in self.records]
+
+    def run(self, progress: Callable[[int], None] | None = None,
+            on_network: Callable[[NetworkRecord], None] | None = None) -> list[NetworkRecord]:  # fmt: skip
+        """Train what is missing; ``progress(k)``: k more network-epochs done; ``on_network``: one finished."""
+        if self.out is not None:  # the folder is made if missing; its parent must exist
+            check_writable(self.out / "sweep.jsonl" if self.out.is_dir() else self.out, "--out")
+        if self.save_best is not None:
+            check_writable(self.save_best, "--save-best")
+        if self.out is not None and not self._resuming and (self.out / "sweep.jsonl").exists():
+            raise ConfigError(f"--out {self.out}: already holds a sweep; continue it with --resume {self.out}")
+        client = None
+        if self.scheduler:
+            client = dist.connect(self.scheduler)  # fails in seconds, before the data is read
+        try:
+            if client is not None:
+                dist.check_gpus(client, self.device)
+            sizes, batch, dtype = self.grid.configs()[0].stack  # auto weighs the kernels for it, as train does
+            backend = get_backend("cpu") if client else device_for(self.device, list(sizes), dtype, batch)
+            host = self.source.load()
+            for sizes in self.grid.sizes:
+                host.check_fits(list(sizes))
+            if self.grid.eval == "validation" and len(host.validation[1]) == 0:
+                raise ConfigError("--eval validation needs --validation-size > 0")
+            if self.grid.eval == "test" and len(host.test[1]) == 0:  # as train refuses it
+                raise ConfigError(f"{host.source} has no test images: use --eval validation")
+            where = (backend.name, threads()) if client is None else (self.device, 4)  # a worker's cores: 4 assumed
+            chunk = self.chunk or default_chunk(*where)
+            settings = {"grid": self.grid.to_json(), "data_source": asdict(self.source), "device": self.device,
+                        "kernel": self.kernel, "chunk": chunk, "scheduler": self.scheduler,
+                        "validation_size": len(host.validation[1])}  # fmt: skip
+            fresh = manifest(backend, settings, data_checksums(host), 0, new_run_id())
+            if self._resuming and not same_data(fresh["data"], self.manifest.get("data", {})):
+                raise ConfigError(f"--resume {self.out}: the data differs from the data the sweep started on")
+            self.manifest = {"kind": "sweep", **fresh} if not self._resuming else self.manifest
+            if self.out is not None:
+                self.out.mkdir(exist_ok=True)
+                self._write()
+            todo = chunks(self.missing(), chunk)
+            if client is None:
+                pinned: dict = {}
+                kernels: dict = {}
+                for members in todo:
+                    data = pin_for(pinned, host, backend, members[0][0])
+                    self._finished(run_chunk(backend, data, members, self.grid.epochs, self.grid.eval, kernels,
+                                             progress, self.kernel), on_network)  # fmt: skip
+            else:
+                self._run_on_cluster(client, todo, progress, on_network)
+        finally:
+            if client is not None:
+                client.close()
+            self._save_best()
+        return self.results()
+
+    def _run_on_cluster(self, client, todo, progress, on_network) -> None:
+        from distributed import as_completed
+
+        futures = [
+            dist.submit(
+                client,
+                members,
+                self.grid.epochs,
+                self.grid.eval,
+                self.device,
+                self.source,
+                self.manifest["data"],
+                self.kernel,
+            )  # fmt: skip
+            for members in todo
+        ]
+        try:
+            for future in as_completed(futures, loop=client.loop):
+                result = future.result()
+                if progress is not None:
+                    progress(len(result.records) * self.grid.epochs)
+                self._finished(result, on_network)
+        finally:
+            client.cancel(futures)
+
+    def _finished(self, result: ChunkResult, on_network) -> None:
+        for r in result.records:
+            self.records[r.config, r.seed] = r
+        improved = []
+        for config, b in result.best.items():
+            if better(self.best.get(config), b) is b:
+                self.best[config] = b
+                improved.append(config)
+        if self.out is not None:
+            self._write()
+            for config in improved:
+                outputs.save_best(outputs.best_path(self.out, config), self.best[config], self.manifest,
+                                      self.grid)  # fmt: skip
+        if on_network is not None:
+            for r in result.records:
+                on_network(r)
+
+    def _write(self) -> None:
+        assert self.out is not None
+        outputs.write(self.out, self.manifest, self.results(), self.grid.eval)
+
+    def _save_best(self) -> None:
+        if self.save_best is None or not self.best:
+            return
+        for config, path in outputs.save_best_paths(self.save_best, self.grid.configs()).items():
+            if config in self.best:
+                outputs.save_best(path, self.best[config], self.manifest, self.grid)
+
+    def results(self) -> list[NetworkRecord]:
+        """The finished networks, in the grid's order."""
+        return [self.records[key] for key in self.grid.networks() if key in self.records]
+
+
+def sweep(seeds, eta=TRAIN_DEFAULTS["eta"], sizes=TRAIN_DEFAULTS["sizes"], batch_size=TRAIN_DEFAULTS["batch_size"],
+          dtype=TRAIN_DEFAULTS["dtype"], epochs: int = TRAIN_DEFAULTS["epochs"], eval: str = "test",
+          device: str = "auto", data_dir=None, validation_size: int = TRAIN_DEFAULTS["validation_size"], out=None,
+          save_best=None, scheduler: str | None = None, chunk: int | None = None,
+          kernel: str | None = None) -> list[NetworkRecord]:  # fmt: skip
+    """Train every network of the grid and return one record per network (see :class:`Sweep`).
+
+    ``seeds`` is a list or a string like "1-100"; ``eta``, ``sizes``, ``batch_size`` and ``dtype`` are one
+    value or a list (``sizes`` a list of layer-size lists for several).
+    """
+    grid = Grid.create(seeds, eta, sizes, batch_size, dtype, epochs, eval)
+    source = DataSource(None if data_dir is None else str(data_dir), validation_size=validation_size)
+    return Sweep(grid, source, device, out, save_best, scheduler, chunk, kernel).run()

@@ -1,0 +1,240 @@
+"""Stacks: many networks of chapter 1 at once, over a grid of seeds, learning rates, sizes and mini-batches.
+
+Every member starts exactly as ``gpunet train --seed S`` does: ``Network(sizes, seed=S)`` draws its
+parameters, and the same generator then draws each epoch's shuffle. Members that share sizes, mini-batch
+size and dtype are trained as one stack (the kernel interface's leading member axis, with an eta per
+member), in chunks; after each epoch every member is scored by ``Network.evaluate`` on its own
+parameters, the very computation of a single run, so its per-epoch counts equal ``gpunet train --seed S``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import time
+from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from ..backend import Backend, get_backend
+from ..data import pin
+from ..kernels import choose
+from ..maths import mini_batch
+from ..network import Network
+from ..runs import file_sha256
+from .grid import Config
+
+
+@dataclass
+class NetworkRecord:
+    """What one network of a sweep did: correct answers after each epoch (epochs from 0, as in train)."""
+
+    config: Config
+    seed: int
+    correct: list[int]
+    total: int
+    seconds: float  # its share of the wall time of its stack's epochs (training and evaluation)
+    kernel: str = ""  # the epoch kernel that trained it
+
+    @property
+    def best_epoch(self) -> int:
+        return int(np.argmax(self.correct))  # the first epoch of the best count
+
+    @property
+    def best_accuracy(self) -> float:
+        return self.correct[self.best_epoch] / self.total
+
+    @property
+    def final_accuracy(self) -> float:
+        return self.correct[-1] / self.total
+
+    @property
+    def rank(self) -> tuple[int, int]:
+        """Networks of one configuration compare by this: the higher best count, then the earlier seed."""
+        return self.correct[self.best_epoch], -self.seed
+
+
+@dataclass
+class Best:
+    """The best network of one configuration seen so far: its parameters at its best epoch, on the host."""
+
+    config: Config
+    seed: int
+    epoch: int
+    correct: int
+    weights: list = field(repr=False)
+    biases: list = field(repr=False)
+    rng_state: dict = field(repr=False)  # the shuffle generator after that epoch, for `train --resume`
+
+    @property
+    def rank(self) -> tuple[int, int]:
+        return self.correct, -self.seed  # as NetworkRecord.rank
+
+    def network(self) -> Network:
+        net = Network(list(self.config.sizes), seed=self.seed, device="cpu", dtype=self.config.dtype)
+        net.weights, net.biases = list(self.weights), list(self.biases)
+        net.rng.bit_generator.state = self.rng_state
+        net.epoch = self.epoch + 1
+        return net
+
+
+def better(a: Best | None, b: Best) -> Best:
+    """The higher count wins; a tie goes to the earlier seed."""
+    return b if a is None or b.rank > a.rank else a
+
+
+def threads() -> int:
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+
+
+def _epoch_runner(backend: Backend, x, y, sizes, dtype: str, batch: int, name: str | None = None):
+    """The epoch kernel for one stack, chosen by the registry as for a single run, compiled outside the clock."""
+    kernel, _ = choose(backend, list(sizes), dtype, batch, name)
+    run = kernel(backend, x, y)
+    xp = backend.xp
+    zeros = [xp.zeros((1, n_out, n_in), dtype=backend.dtype(dtype), device=backend.device)
+             for n_in, n_out in zip(sizes[:-1], sizes[1:])]  # fmt: skip
+    run(zeros, [w[:, :, :1] for w in zeros], np.empty((1, 0), np.int64), batch, np.ones(1))
+    return run
+
+
+@dataclass
+class ChunkResult:
+    records: list[NetworkRecord]
+    best: dict  # Config -> Best, the chunk's best network of each configuration
+
+
+def run_chunk(backend: Backend, data, members: list[tuple[Config, int]], epochs: int, eval: str,
+              kernels: dict | None = None, progress: Callable[[int], None] | None = None,
+              kernel_name: str | None = None) -> ChunkResult:  # fmt: skip
+    """Train one stack of members (same sizes, mini-batch size and dtype) for ``epochs``, scoring every epoch.
+
+    ``data`` is a :class:`gpunet.data.DeviceData` on ``backend``; ``kernels`` caches one prepared kernel
+    per stack key across chunks; ``progress(k)`` hears of every k network-epochs done.
+    """
+    sizes, batch, dtype = members[0][0].stack
+    xp = backend.xp
+    x, y = data.training_data
+    batch = mini_batch(batch, x.shape[0])
+    host = get_backend("cpu")
+    nets = [Network(list(sizes), seed=seed, device=host, dtype=dtype) for _, seed in members]
+    weights = [backend.asarray(np.stack([n.weights[l] for n in nets])) for l in range(len(sizes) - 1)]
+    biases = [backend.asarray(np.stack([n.biases[l] for n in nets])) for l in range(len(sizes) - 1)]
+    eta = np.asarray([c.eta for c, _ in members])
+    kernels = {} if kernels is None else kernels
+    if (sizes, batch, dtype) not in kernels:
+        kernels[sizes, batch, dtype] = _epoch_runner(backend, x, y, sizes, dtype, batch, kernel_name)
+    kernel = kernels[sizes, batch, dtype]
+    scored = {"test": data.test_data, "validation": data.validation_data}[eval]
+    workers = min(threads(), len(members)) if backend.name == "cpu" else 1
+    probes = [Network(list(sizes), seed=0, device=backend, dtype=dtype) for _ in range(workers)]
+    n, total = x.shape[0], scored[0].shape[0]
+    correct = np.zeros((len(members), epochs), np.int64)
+    best_weights, best_biases = weights, biases  # replaced by xp.where in the first epoch
+    best_states: list = [None] * len(members)
+    seconds = 0.0
+    for epoch in range(epochs):
+        start = time.perf_counter()
+        order = np.stack([net.rng.permutation(n) for net in nets])  # each member's own shuffle, as in SGD
+        weights, biases = kernel(weights, biases, order, batch, eta)
+        correct[:, epoch] = _score(probes, weights, biases, scored)
+        improved = correct[:, epoch] > (correct[:, :epoch].max(axis=1) if epoch else -1)
+        mask = xp.reshape(backend.asarray(improved), (-1, 1, 1))
+        best_weights = [xp.where(mask, w, best) for w, best in zip(weights, best_weights)]
+        best_biases = [xp.where(mask, b, best) for b, best in zip(biases, best_biases)]
+        for k in np.flatnonzero(improved):
+            best_states[k] = nets[k].rng.bit_generator.state
+        backend.synchronize()
+        seconds += time.perf_counter() - start
+        if progress is not None:
+            progress(len(members))
+    records = [
+        NetworkRecord(c, s, correct[i].tolist(), total, seconds / len(members), kernel.name)
+        for i, (c, s) in enumerate(members)
+    ]
+    winners: dict = {}  # Config -> the index of its best member in this chunk
+    for i, r in enumerate(records):
+        if r.config not in winners or r.rank > records[winners[r.config]].rank:
+            winners[r.config] = i
+    best = {
+        c: Best(c, records[i].seed, records[i].best_epoch, records[i].correct[records[i].best_epoch],
+                [backend.to_host(w[i, ...]) for w in best_weights], [backend.to_host(b[i, ...]) for b in best_biases],
+                best_states[i])
+        for c, i in winners.items()
+    }  # fmt: skip
+    return ChunkResult(records, best)
+
+
+def _score(probes, weights, biases, scored) -> list[int]:
+    """Each member's count by ``Network.evaluate``'s computation, as a single run scores it.
+
+    On the CPU, probe k takes members k, k + len(probes), ... in threads; with one probe the counts stay
+    on the device until all are queued, so a GPU is not made to wait once per member.
+    """
+    counts = [0] * weights[0].shape[0]
+    if len(probes) == 1:  # one device (a GPU): queue every member's count, then read them all in one transfer
+        probe = probes[0]
+        found = []
+        for i in range(len(counts)):
+            probe.weights, probe.biases = [w[i, ...] for w in weights], [b[i, ...] for b in biases]
+            found.append(probe.correct(scored))
+        return [int(c) for c in probe.backend.to_host(probe.xp.stack(found))]
+
+    def score(k):
+        probe = probes[k]
+        for i in range(k, len(counts), len(probes)):
+            probe.weights, probe.biases = [w[i, ...] for w in weights], [b[i, ...] for b in biases]
+            counts[i] = probe.evaluate(scored)
+
+    # Where our threads spread the members over the cores, each gets one BLAS thread, not a crowd.
+    with _one_blas_thread() if len(probes) > 1 else contextlib.nullcontext():
+        with ThreadPoolExecutor(len(probes)) as pool:
+            list(pool.map(score, range(len(probes))))
+    return counts
+
+
+def _one_blas_thread():
+    """BLAS limited to one thread (threadpoolctl, with the numba extra): OpenBLAS threads spinning on a busy
+    2-core machine made each evaluation 4x slower; its results do not depend on its thread count."""
+    try:
+        from threadpoolctl import threadpool_limits
+    except ImportError:
+        return contextlib.nullcontext()
+    return threadpool_limits(1, user_api="blas")
+
+
+def pin_for(pinned: dict, host, backend: Backend, config: Config):
+    """The data on ``backend`` as a stack of ``config`` trains on it, as train pins it: in its dtype, with
+    one-hot targets as wide as its output layer. Pinned once per (dtype, outputs), kept in ``pinned``."""
+    key = config.dtype, config.sizes[-1]
+    if key not in pinned:
+        pinned[key] = pin(host, backend, backend.dtype(config.dtype), config.sizes[-1])
+    return pinned[key]
+
+
+def chunks(networks: Iterable[tuple[Config, int]], size: int) -> list[list[tuple[Config, int]]]:
+    """The networks grouped by stack key, each group cut into chunks of at most ``size`` members."""
+    groups: dict = {}
+    for c, s in networks:
+        groups.setdefault(c.stack, []).append((c, s))
+    return [g[k : k + size] for g in groups.values() for k in range(0, len(g), size)]
+
+
+def default_chunk(device: str, cores: int) -> int:
+    """Networks per stack: a few per core on the CPU (a Ctrl-C loses at most one chunk); many on a GPU."""
+    return 1024 if device.startswith("cuda") else 4 * cores
+
+
+def data_checksums(host) -> dict:
+    """{path: sha256} of the files the data was read from, as the manifest records them."""
+    return {str(p): file_sha256(p) for p in host.files}
+
+
+def same_data(a: dict, b: dict) -> bool:
+    """Two {path: sha256} name the same data: files compare by name and checksum, so the same data read
+    from another folder or machine is the same."""
+    by_name = lambda checksums: {Path(p).name: h for p, h in checksums.items()}
+    return by_name(a) == by_name(b)

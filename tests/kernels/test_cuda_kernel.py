@@ -1,0 +1,545 @@
+"""The CUDA epoch kernel (gpunet/kernels/cuda.py), checked three ways:
+
+1. without a GPU, NVRTC compiles every instantiation the launcher can choose to an sm_90 cubin, with CuPy's
+   options, within the GPU's registers and shared memory and without spills;
+2. without a GPU, the real .cu runs on the CPU (g++ and tests/cuda_emu/cuda_emu.h: threads, barriers, shared
+   memory), also under ThreadSanitizer and AddressSanitizer, and gives the portable path's parameters;
+3. on a GPU (``pytest -m gpu``), the launched kernel gives the portable path's parameters and accuracy.
+"""
+
+import os
+import platform
+import re
+import shutil
+import subprocess
+import sys
+from collections import defaultdict
+from pathlib import Path
+
+import numpy as np
+import pytest
+from helpers import synthetic_data
+
+from gpunet.backend import get_backend
+from gpunet.kernels import cuda
+from gpunet.maths import sgd_step
+
+EMU = Path(__file__).resolve().parents[1] / "cuda_emu"
+H100_SHARED = 232448  # cudaDevAttrMaxSharedMemoryPerBlockOptin on sm_90 (227 KiB)
+TOLERANCE = {"float64": 1e-10, "float32": 1e-4}
+# (sizes, mini-batch, steps) of the GPU tests (section 3), also run on the CPU at the GPU's block size (section 2).
+GPU_CASES = [
+    ([784, 30, 10], 10, 1),  # parameters in shared memory (f32 and f64)
+    ([784, 30, 10], 10, 10),
+    ([784, 100, 10], 10, 10),  # f32 parameters in global memory
+    ([784, 30, 10], 7, 10),  # odd mini-batch
+    ([30, 20, 15, 10], 3, 10),  # three layers
+    ([784, 30, 10], 100, 2),  # workspace in global memory for f64
+]
+
+
+# ---- 1. NVRTC, no GPU needed -----------------------------------------------------------------------------------
+
+
+def nvrtc_compile(source: bytes, names, options):
+    """Compile ``source`` with every name expression; return (ok, log, lowered names, PTX or "")."""
+    nvrtc = pytest.importorskip("cuda.bindings.nvrtc", reason="needs cuda-bindings and nvidia-cuda-nvrtc (test extra)")
+
+    def check(result):
+        assert result[0] == nvrtc.nvrtcResult.NVRTC_SUCCESS, result
+        return result[1] if len(result) > 1 else None
+
+    prog = check(nvrtc.nvrtcCreateProgram(source, b"sgd_epoch.cu", 0, [], []))
+    try:
+        for name in names:
+            check(nvrtc.nvrtcAddNameExpression(prog, name.encode()))
+        opts = [o.encode() for o in options]
+        ok = nvrtc.nvrtcCompileProgram(prog, len(opts), opts)[0] == nvrtc.nvrtcResult.NVRTC_SUCCESS
+        log = b" " * check(nvrtc.nvrtcGetProgramLogSize(prog))
+        check(nvrtc.nvrtcGetProgramLog(prog, log))
+        lowered = {name: check(nvrtc.nvrtcGetLoweredName(prog, name.encode())).decode() for name in names} if ok else {}
+        ptx = b""
+        if ok and any(o.startswith("--gpu-architecture=compute_") for o in options):
+            ptx = b" " * check(nvrtc.nvrtcGetPTXSize(prog))
+            check(nvrtc.nvrtcGetPTX(prog, ptx))
+        return ok, log.decode(errors="replace").rstrip("\x00 "), lowered, ptx.decode().rstrip("\x00")
+    finally:
+        nvrtc.nvrtcDestroyProgram(prog)
+
+
+def ptxas_usage(log: str) -> dict:
+    """Per entry function: registers, spill bytes, stack and static shared memory, from ``-Xptxas -v``."""
+    usage, entry = {}, None
+    for line in log.splitlines():
+        if m := re.search(r"Compiling entry function '(\w+)'", line):
+            entry = usage.setdefault(m.group(1), {"registers": 0, "spills": 0, "stack": 0, "smem": 0})
+        elif entry is not None and (m := re.search(r"(\d+) bytes stack frame, (\d+) bytes spill stores, (\d+)", line)):
+            entry["stack"], entry["spills"] = int(m.group(1)), int(m.group(2)) + int(m.group(3))
+        elif entry is not None and (m := re.search(r"Used (\d+) registers", line)):
+            entry["registers"] = int(m.group(1))
+            if s := re.search(r"(\d+) bytes smem", line):
+                entry["smem"] = int(s.group(1))
+    return usage
+
+
+@pytest.fixture(scope="module")
+def compiled():
+    # CuPy's RawModule passes these besides ours (cupy/cuda/compiler.py); sm_90 makes NVRTC run ptxas too.
+    options = (*cuda.OPTIONS, "--gpu-architecture=sm_90", "--device-as-default-execution-space", "-ftz=true")
+    return nvrtc_compile(cuda.SOURCE.read_bytes(), cuda.INSTANTIATIONS, (*options, "-Xptxas=-v"))
+
+
+def test_every_instantiation_compiles_for_sm_90(compiled):
+    ok, log, lowered, _ = compiled
+    assert ok, f"NVRTC failed to compile {cuda.SOURCE.name}:\n{log}"
+    assert set(lowered) == set(cuda.INSTANTIATIONS) and len(cuda.INSTANTIATIONS) == 8
+
+
+def test_instantiations_fit_the_gpu(compiled):
+    ok, log, lowered, _ = compiled
+    assert ok, log
+    usage = ptxas_usage(log)
+    for name, mangled in lowered.items():
+        u = usage[mangled]
+        assert u["spills"] == 0 and u["stack"] == 0, f"{name} spills registers: {u}\n{log}"
+        assert u["registers"] * cuda.THREADS <= 65536, f"{name}: {u['registers']} registers x {cuda.THREADS} threads"
+        assert u["smem"] == 0, f"{name} has static shared memory the plan does not count: {u}"
+
+
+def test_ptxas_usage_reads_spills_and_shared_memory():
+    """On a log as ptxas writes it (the first entry: an early version of this kernel, plus 16 bytes of smem)."""
+    log = """ptxas info    : Compiling entry function '_ZN6gpunet9sgd_epochIdLb1ELb0EE' for 'sm_90'
+ptxas info    : Function properties for _ZN6gpunet9sgd_epochIdLb1ELb0EE
+ptxas         .     32 bytes stack frame, 40 bytes spill stores, 92 bytes spill loads
+ptxas info    : Used 40 registers, used 1 barriers, 32 bytes cumulative stack size, 16 bytes smem
+ptxas info    : Compiling entry function '_Z5other' for 'sm_90'
+ptxas info    : Function properties for _Z5other
+ptxas         .     0 bytes stack frame, 0 bytes spill stores, 0 bytes spill loads
+ptxas info    : Used 64 registers, used 1 barriers"""
+    assert ptxas_usage(log) == {
+        "_ZN6gpunet9sgd_epochIdLb1ELb0EE": {"registers": 40, "spills": 132, "stack": 32, "smem": 16},
+        "_Z5other": {"registers": 64, "spills": 0, "stack": 0, "smem": 0},
+    }
+
+
+def test_a_broken_kernel_fails_with_the_compiler_log():
+    broken = cuda.SOURCE.read_bytes().replace(b"__syncthreads();", b"__syncthreads()", 1)
+    ok, log, _, _ = nvrtc_compile(broken, cuda.INSTANTIATIONS[:1], (*cuda.OPTIONS, "--gpu-architecture=sm_90"))
+    assert not ok and "error" in log
+
+
+# The kernel's pointer parameters, by position: to memory it writes (params, scratch), and to memory it never writes
+# (x, y, order, eta, sizes: const __restrict__).
+WRITTEN, READ_ONLY = {0, 2}, {4, 5, 6, 8, 9}
+PTX_OPTIONS = (*cuda.OPTIONS, "--gpu-architecture=compute_90", "--device-as-default-execution-space", "-ftz=true")
+
+
+def noncoherent_loads(ptx: str) -> dict:
+    """Per entry function, the positions of the kernel parameters whose memory it reads with ld.global.nc (the
+    read-only data cache, which __ldg and const __restrict__ pointers allow). A register's roots are the parameters
+    its value is computed from, to a fixed point around loops; a loaded value is data, not a pointer."""
+    found = {}
+    for entry in re.split(r"\.entry ", ptx)[1:]:
+        name, body = entry.split("(", 1)
+        roots: dict = defaultdict(set)
+        steps = [
+            m.groups()
+            for line in body.splitlines()
+            if (m := re.match(r"\s*(?:@!?%\w+\s+)?([a-z][\w.]*)\s+(%\w+),\s*(.*);", line))
+        ]
+        changed = True
+        while changed:
+            changed = False
+            for op, dst, rest in steps:
+                if op.startswith("ld.param"):
+                    new = {int(p.group(1))} if (p := re.search(r"_param_(\d+)\]", rest)) else set()
+                elif op.startswith(("ld.", "setp")):
+                    continue
+                else:
+                    new = set().union(*(roots[r] for r in re.findall(r"%\w+", rest)))
+                if not new <= roots[dst]:
+                    roots[dst] |= new
+                    changed = True
+        loads = re.findall(r"ld\.global\.nc\.\w+\s+%\w+, \[(%\w+)", body)
+        found[name.strip()] = set().union(*(roots[r] for r in loads))
+    return found
+
+
+def test_only_memory_the_kernel_never_writes_is_read_through_the_read_only_cache():
+    """ld.global.nc may return stale data for memory written during the kernel (parameters in global memory,
+    the workspace in scratch): the CPU emulation cannot see that, so read it off the PTX of every instantiation."""
+    ok, log, lowered, ptx = nvrtc_compile(cuda.SOURCE.read_bytes(), cuda.INSTANTIATIONS, PTX_OPTIONS)
+    assert ok, log
+    loads = noncoherent_loads(ptx)
+    for name, mangled in lowered.items():
+        assert loads[mangled] & READ_ONLY, f"{name}: no .nc loads of its inputs seen; is the PTX read right?"
+        assert not loads[mangled] & WRITTEN, f"{name} reads memory it writes through .nc: {loads[mangled] & WRITTEN}"
+
+
+def test_noncoherent_loads_of_written_memory_are_found():
+    """The check above can fail: __ldg on the parameters (written back at the end of the kernel) is caught."""
+    broken = cuda.SOURCE.read_bytes().replace(b"p[t] = global_params[t];", b"p[t] = __ldg(&global_params[t]);", 1)
+    ok, log, lowered, ptx = nvrtc_compile(broken, cuda.INSTANTIATIONS[:1], PTX_OPTIONS)
+    assert ok, log
+    assert noncoherent_loads(ptx)[lowered[cuda.INSTANTIATIONS[0]]] & WRITTEN == {0}
+
+
+# ---- memory plans ------------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "sizes, dtype, batch, where",
+    [
+        ([784, 30, 10], "float32", 10, (True, True)),  # the book's network: everything in shared memory
+        ([784, 30, 10], "float64", 10, (True, False)),  # 190 KB of parameters stay; the workspace goes
+        ([784, 30, 10], "float32", 100, (True, False)),
+        ([784, 100, 10], "float32", 10, (False, True)),  # 318 KB of parameters: global memory (L2)
+        ([784, 100, 10], "float64", 1000, (False, False)),
+    ],
+)
+def test_plan_puts_parameters_in_shared_memory_where_they_fit(sizes, dtype, batch, where):
+    p = cuda.plan(sizes, np.dtype(dtype).itemsize, batch, H100_SHARED)
+    assert (p.params_shared, p.work_shared) == where and p.shared_bytes <= H100_SHARED
+    assert p.param_count == sum(n * m + n for m, n in zip(sizes[:-1], sizes[1:]))
+    assert p.name(dtype) in cuda.INSTANTIATIONS
+
+
+def test_unsupported_says_why():
+    cpu = get_backend("cpu")
+    assert "--device cuda" in cuda.CudaEpoch.unsupported(cpu, [784, 30, 10], "float32", 10)
+    fake_cuda = type("B", (), {"name": "cuda:0"})()
+    assert cuda.CudaEpoch.unsupported(fake_cuda, [784, 30, 10], "float32", 10) is None
+    assert "float16" in cuda.CudaEpoch.unsupported(fake_cuda, [784, 30, 10], "float16", 10)
+    assert "32-bit" in cuda.CudaEpoch.unsupported(fake_cuda, [50_000, 50_000, 10], "float32", 10)
+    assert cuda.CudaEpoch.unsupported(fake_cuda, [2**27, 1], "float64", 1) is None
+    assert "32-bit" in cuda.CudaEpoch.unsupported(fake_cuda, [2**28, 1], "float64", 1)  # its row's bytes overflow
+
+
+@pytest.fixture
+def fresh_detection():
+    cuda._detect.cache_clear()  # unusable() asks once per process
+    yield
+    cuda._detect.cache_clear()
+
+
+@pytest.mark.parametrize("mode, words", [("missing", "pip install"), ("no-driver", "driver")])
+def test_unusable_without_cupy_or_driver_gives_a_hint(monkeypatch, fresh_detection, mode, words):
+    import fake_cupy
+
+    fake_cupy.install(monkeypatch, mode)
+    assert words in cuda.CudaEpoch.unusable()
+
+
+# ---- 2. the kernel's logic on the CPU, through g++ ---------------------------------------------------------------
+
+BUILDS = {
+    "plain": ["-O1"],
+    "thread": ["-O1", "-g", "-fsanitize=thread"],
+    "address": ["-O1", "-g", "-fsanitize=address", "-fno-omit-frame-pointer"],
+    "fma": ["-O2", "-ffp-contract=fast"],  # a*b+c as one fused multiply-add, as nvcc compiles it (plus fma_flags)
+}
+
+
+def fma_flags() -> list[str] | None:
+    """The g++ flags that let it emit fused multiply-adds on this CPU, or None where it has none."""
+    if platform.machine().lower() in ("aarch64", "arm64"):
+        return []
+    try:
+        cpuinfo = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return None
+    return ["-mfma"] if re.search(r"^flags\s*:.*\bfma\b", cpuinfo, re.M) else None
+
+
+@pytest.fixture(scope="session")
+def harness(tmp_path_factory):
+    """build name -> path of the harness binary, built once per session on first use."""
+    cxx = shutil.which(os.environ.get("CXX", "g++"))
+    if cxx is None:
+        pytest.skip("needs g++ (C++20) to run the CUDA kernel on the CPU")
+    folder, built = tmp_path_factory.mktemp("cuda_emu"), {}
+
+    def build(kind: str) -> Path:
+        if kind not in built:
+            out = folder / f"harness-{kind}"
+            flags = BUILDS[kind]
+            if kind == "fma":
+                if (extra := fma_flags()) is None:
+                    pytest.skip("this CPU has no fused multiply-add to compile the kernel as nvcc does")
+                flags = [*flags, *extra]
+            cmd = [cxx, "-std=c++20", "-pthread", *flags, f"-I{EMU}", f"-I{cuda.SOURCE.parent}"]
+            cmd += ["-Wall", "-o", str(out), str(EMU / "harness.cpp")]
+            result = subprocess.run(cmd, capture_output=True, text=True)
+            if result.returncode and kind != "plain" and "sanitize" in result.stderr:
+                pytest.skip(f"g++ cannot build with -fsanitize={kind}: {result.stderr.strip()[:300]}")
+            assert result.returncode == 0, f"{' '.join(cmd)}\n{result.stderr}"
+            built[kind] = out
+        return built[kind]
+
+    return build
+
+
+def problem(rng, sizes, dtype, members, k, n=13):
+    """Random parameters, sparse inputs (one all-zero example), each member's order and eta."""
+    x, y, _ = synthetic_data(rng, n, sizes[0], sizes[-1])
+    x[x < 0.6] = 0  # zero pixels, as in MNIST, exercise the skipped columns
+    x[3] = 0
+    weights = [rng.standard_normal((members, n_out, n_in)) for n_in, n_out in zip(sizes[:-1], sizes[1:])]
+    biases = [rng.standard_normal((members, n_out, 1)) for n_out in sizes[1:]]
+    order = np.stack([rng.permutation(np.arange(n).repeat(-(-k // n)))[:k] for _ in range(members)])
+    eta = rng.uniform(0.5, 4.0, members)
+    cast = lambda arrays: [a.astype(dtype) for a in arrays]
+    return x.astype(dtype), y.astype(dtype), cast(weights), cast(biases), order, eta
+
+
+def portable(x, y, weights, biases, order, batch, eta):
+    """Each member trained by gpunet.network.sgd_step (NumPy), one mini-batch at a time."""
+    out = []
+    for i in range(order.shape[0]):
+        w, b = [a[i] for a in weights], [a[i] for a in biases]
+        for start in range(0, order.shape[1], batch):
+            rows = order[i, start : start + batch]
+            w, b = sgd_step(w, b, x[rows].T, y[rows].T, float(eta[i]))
+        out.append(np.concatenate([a.ravel() for wb in zip(w, b) for a in wb]))
+    return np.stack(out)
+
+
+def flat(weights, biases):
+    """Every member's parameters in one row each (N, P), on the host."""
+    host = lambda a: a.get() if hasattr(a, "get") else np.asarray(a)
+    return np.concatenate([host(a).reshape(len(host(a)), -1) for wb in zip(weights, biases) for a in wb], axis=1)
+
+
+@pytest.fixture
+def emulated(harness, tmp_path, monkeypatch):
+    """A CudaEpoch whose CuPy is tests/cuda_emu/cupy_on_cpu.py: the launcher and the kernel, run on the CPU."""
+    from cuda_emu import cupy_on_cpu
+
+    def make(x, y, kind="plain", threads=32, where=None, shared_optin=H100_SHARED):
+        env = {**os.environ, "TSAN_OPTIONS": "halt_on_error=1", "ASAN_OPTIONS": "detect_leaks=0"}
+        monkeypatch.setitem(sys.modules, "cupy", cupy_on_cpu.module(harness(kind), tmp_path, shared_optin, env))
+        monkeypatch.setattr(cuda, "THREADS", threads)
+        if where is not None:  # this variant, whatever fits
+            monkeypatch.setattr(cuda, "plan", lambda *a, threads: cuda.layout(*a[:3], *where, threads=threads))
+        return cuda.CudaEpoch(None, x, y)
+
+    return make
+
+
+def check_emulated(emulated, rng, sizes, dtype, batch, members=3, k=None, **how):
+    """The emulated kernel gives each member the parameters the portable path gives it."""
+    k = 2 * batch + 1 if k is None else k  # a last mini-batch of 1
+    x, y, weights, biases, order, eta = problem(rng, sizes, dtype, members, k)
+    kernel = emulated(x, y, **how)
+    got = flat(*kernel([w.copy() for w in weights], [b.copy() for b in biases], order, batch, eta))
+    want = portable(x, y, weights, biases, order, batch, eta)
+    assert not np.allclose(want, flat(weights, biases)), "the parameters should have moved"
+    np.testing.assert_allclose(got, want, rtol=TOLERANCE[dtype], atol=TOLERANCE[dtype] * 1e-2)
+    launches = [f.module.launches for f in kernel.functions.values()][0]
+    assert len(launches) == 1 and launches[0][1:3] == ((members,), (cuda.THREADS,)), "one launch, one block a member"
+    return launches[0]
+
+
+WHERE = {"shared": (True, True), "params-shared": (True, False), "work-shared": (False, True), "global": (False, False)}
+
+
+@pytest.mark.parametrize("where", WHERE.values(), ids=WHERE.keys())
+@pytest.mark.parametrize("sizes", [[5, 3], [40, 7, 4], [9, 5, 6, 3]], ids=str)
+@pytest.mark.parametrize("batch", [1, 3, 10])
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+def test_emulated_kernel_equals_the_portable_path(emulated, rng, sizes, dtype, batch, where):
+    name = check_emulated(emulated, rng, sizes, dtype, batch, where=where)[0]
+    assert name == cuda.name_expression(dtype, *where)
+
+
+@pytest.mark.parametrize("threads", [1, 7, 70])
+def test_emulated_kernel_any_block_size(emulated, rng, threads):
+    """Fewer threads than columns, and groups of 32 left part-full, in the prefix sum of active columns."""
+    check_emulated(emulated, rng, [100, 9, 4], "float64", 4, k=10, threads=threads)
+
+
+@pytest.mark.parametrize(
+    "sizes, batch, steps, dtype",
+    [(*case, "float32") for case in GPU_CASES] + [(*GPU_CASES[i], "float64") for i in (2, 5)],
+    ids=str,
+)
+def test_emulated_gpu_cases_at_the_gpus_block_size_with_fma(emulated, rng, sizes, batch, steps, dtype):
+    """The GPU tests' own problems (same data), run as the GPU runs them: 1024 threads a block, so every sum is split
+    the same way, and a*b+c fused as nvcc fuses it. The GPU tests' tolerance then holds with a factor 2 to spare
+    for what the CPU cannot imitate (CUDA's expf and exp are within 2 and 1 ulp of glibc's, not equal to them)."""
+    members, k = 3, batch * steps - (batch > 1)
+    x, y, weights, biases, order, eta = problem(rng, sizes, dtype, members, k, n=max(13, k))
+    kernel = emulated(x, y, kind="fma", threads=1024)
+    got = flat(*kernel([w.copy() for w in weights], [b.copy() for b in biases], order, batch, eta))
+    tol = TOLERANCE[dtype] / 2
+    np.testing.assert_allclose(got, portable(x, y, weights, biases, order, batch, eta), rtol=tol, atol=tol * 1e-2)
+
+
+def test_emulated_kernel_on_real_mnist_for_100_steps(emulated):
+    """MNIST's own sparsity (its active-column lists), the book's network, float64 and 1e-10, one member."""
+    from gpunet.data import load_host
+
+    host = load_host()
+    x, y = host.train[0][:1000] / 255.0, np.eye(10)[host.train[1][:1000]]
+    _, _, weights, biases, _, _ = problem(np.random.default_rng(3), [784, 30, 10], "float64", 1, 0)
+    order = np.random.default_rng(4).permutation(1000)[None, :]
+    got = flat(*emulated(x, y, threads=128)([w.copy() for w in weights], [b.copy() for b in biases], order, 10, [3.0]))
+    want = portable(x, y, weights, biases, order, 10, [3.0])
+    np.testing.assert_allclose(got, want, rtol=1e-10, atol=1e-12)
+
+
+def test_emulated_kernel_with_no_examples_leaves_the_parameters(emulated, rng):
+    x, y, weights, biases, order, eta = problem(rng, [6, 4, 3], "float64", 2, 0)
+    got = flat(*emulated(x, y)([w.copy() for w in weights], [b.copy() for b in biases], order, 5, eta))
+    np.testing.assert_array_equal(got, flat(weights, biases))
+
+
+def test_launcher_with_no_members_returns_them(emulated, rng):
+    x, y, weights, biases, _, _ = problem(rng, [6, 4, 3], "float64", 1, 4)
+    weights, biases = [w[:0] for w in weights], [b[:0] for b in biases]
+    assert emulated(x, y)(weights, biases, np.empty((0, 4), np.int64), 2, np.empty(0)) == (weights, biases)
+
+
+def test_launcher_compiles_and_launches_on_the_backends_device(emulated, rng):
+    """Not on whichever device is current in the calling thread (CuPy's current device is per thread)."""
+    x, y, weights, biases, order, eta = problem(rng, [6, 4, 3], "float64", 2, 4)
+    kernel = emulated(x, y)
+    cupy = sys.modules["cupy"]
+    kernel = cuda.CudaEpoch(type("B", (), {"device": cupy.cuda.Device(1)})(), x, y)
+    kernel(weights, biases, order, 2, eta)
+    assert [f.module.devices for f in kernel.functions.values()][0] == [1] and cupy.cuda.Device().id == 0
+
+
+def test_launcher_refuses_more_examples_a_call_than_32_bits_count(emulated, rng):
+    x, y, weights, biases, _, eta = problem(rng, [6, 4, 3], "float64", 1, 4)
+    order = np.broadcast_to(np.zeros(1, np.int64), (1, 2**31 - 10))  # no memory: one value, repeated
+    with pytest.raises(ValueError, match="32 bits"):
+        emulated(x, y)(weights, biases, order, 10, eta[:1])
+
+
+def test_launcher_refuses_examples_outside_the_training_set(emulated, rng):
+    x, y, weights, biases, order, eta = problem(rng, [6, 4, 3], "float64", 2, 4)
+    order[1, 2] = x.shape[0]
+    with pytest.raises(IndexError, match="outside"):
+        emulated(x, y)(weights, biases, order, 2, eta)
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_emulated_book_network_opts_in_to_its_shared_memory(emulated, rng, dtype):
+    """[784, 30, 10] on an H100's 227 KiB: parameters in shared memory (f32: the workspace too), above 48 KiB."""
+    name, _, _, shared, carveout = check_emulated(emulated, rng, [784, 30, 10], dtype, 10, 1, k=12, threads=64)
+    assert name == cuda.name_expression(dtype, True, dtype == "float32") and 48 * 1024 < shared <= H100_SHARED
+    assert shared + 1024 <= carveout / 100 * 233472
+
+
+def test_emulated_wide_network_leaves_the_l1_cache_its_parameters(emulated, rng):
+    """[784, 100, 10] f32: weights in global memory, the shared-memory carveout no larger than the block needs."""
+    name, _, _, shared, carveout = check_emulated(emulated, rng, [784, 100, 10], "float32", 10, 1, k=12, threads=64)
+    assert name == cuda.name_expression("float32", False, True)
+    assert shared + 1024 <= carveout / 100 * 233472 < shared + 1024 + 233472 / 100
+
+
+def test_emulated_selfcheck_passes_and_says_so(emulated, capsys):
+    """The GPU self-check (run under compute-sanitizer there) works, here on the emulated kernel."""
+    from gpunet.kernels import cuda_selfcheck
+
+    emulated(np.zeros((1, 1)), np.zeros((1, 1)), threads=64)  # install the CPU CuPy
+    host = type("HostBackend", (), {"asarray": lambda self, a, dtype=None: np.asarray(a, dtype=dtype)})()
+    host.to_host = np.asarray
+    assert cuda_selfcheck.main(host) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert len(lines) == 6 and all("equal to the portable path" in line for line in lines)
+    assert sys.modules["cupy"].allocators == [None], "without CuPy's memory pool, for memcheck"
+
+
+def test_selfcheck_without_a_gpu_says_so_in_one_line(capsys, fresh_detection):
+    from gpunet.kernels import cuda_selfcheck
+
+    if cuda.CudaEpoch.unusable() is None:
+        pytest.skip("this machine has a usable GPU")
+    assert cuda_selfcheck.main() == 2
+    err = capsys.readouterr().err
+    assert err.startswith("gpunet: error: ") and err.count("\n") == 1
+
+
+@pytest.mark.parametrize("kind", ["thread", "address"])
+@pytest.mark.parametrize("fits", [True, False], ids=["shared", "global"])
+def test_emulated_kernel_under_sanitizers(emulated, rng, kind, fits):
+    """The launcher's own plan, on a GPU with room for everything or with only enough for the block's counters."""
+    sizes, dtype, batch, threads = [40, 7, 4], "float32", 3, 33
+    optin = cuda.layout(sizes, 4, batch, fits, fits, threads=threads).shared_bytes
+    name, _, _, shared, _ = check_emulated(
+        emulated, rng, sizes, dtype, batch, 2, kind=kind, threads=threads, shared_optin=optin
+    )
+    assert name == cuda.name_expression(dtype, fits, fits) and shared == optin
+
+
+# ---- 3. on a GPU: pytest -m gpu ----------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def cuda_backend():
+    try:
+        backend = get_backend("cuda")
+    except Exception as e:  # noqa: BLE001 - BackendError, or CuPy missing
+        pytest.skip(f"no usable CUDA: {e}")
+    if reason := cuda.CudaEpoch.unusable():
+        pytest.skip(reason)
+    return backend
+
+
+@pytest.mark.gpu
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+@pytest.mark.parametrize("sizes, batch, steps", GPU_CASES, ids=lambda v: str(v))
+def test_gpu_kernel_equals_the_portable_path(cuda_backend, rng, sizes, batch, steps, dtype):
+    members, k = 3, batch * steps - (batch > 1)  # the last mini-batch one short
+    x, y, weights, biases, order, eta = problem(rng, sizes, dtype, members, k, n=max(13, k))
+    kernel = cuda.CudaEpoch(cuda_backend, cuda_backend.asarray(x), cuda_backend.asarray(y))
+    device = lambda arrays: [cuda_backend.asarray(a) for a in arrays]
+    got = flat(*kernel(device(weights), device(biases), order, batch, eta))
+    want = portable(x, y, weights, biases, order, batch, eta)
+    np.testing.assert_allclose(got, want, rtol=TOLERANCE[dtype], atol=TOLERANCE[dtype] * 1e-2)
+
+
+@pytest.mark.gpu
+def test_gpu_kernel_trains_a_sweep_of_members_in_one_launch(cuda_backend, rng):
+    """More blocks than an H100 has SMs (132): every member its own order and eta, in waves."""
+    sizes, batch, members = [60, 20, 10], 5, 300
+    x, y, weights, biases, order, eta = problem(rng, sizes, "float64", members, 4 * batch, n=50)
+    kernel = cuda.CudaEpoch(cuda_backend, cuda_backend.asarray(x), cuda_backend.asarray(y))
+    device = lambda arrays: [cuda_backend.asarray(a) for a in arrays]
+    got = flat(*kernel(device(weights), device(biases), order, batch, eta))
+    np.testing.assert_allclose(got, portable(x, y, weights, biases, order, batch, eta), rtol=1e-10, atol=1e-12)
+
+
+@pytest.mark.gpu
+def test_gpu_selfcheck(cuda_backend):
+    from gpunet.kernels.cuda_selfcheck import main
+
+    assert main() == 0
+
+
+@pytest.mark.gpu
+def test_gpu_thirty_epochs_reach_the_cpu_accuracy(cuda_backend):
+    """Whole runs differ in summation order, which SGD at eta 3 amplifies: compare accuracy, not weights."""
+    from gpunet import Network
+    from gpunet.data import load_host, pin
+
+    host = load_host()
+    best = {}
+    for device in ("cpu", "cuda"):
+        net = Network([784, 30, 10], seed=1, device=device, dtype="float32")
+        data = pin(host, net.backend, net.dtype)
+        if device == "cuda":
+            kernel = cuda.CudaEpoch(net.backend, *data.training_data)
+            n = data.training_data[0].shape[0]
+            correct = []
+            for _ in range(30):
+                order = net.rng.permutation(n)[None, :]
+                w, b = kernel([w[None] for w in net.weights], [b[None] for b in net.biases], order, 10, np.array([3.0]))
+                net.weights, net.biases = [a[0] for a in w], [a[0] for a in b]
+                correct.append(net.evaluate(data.test_data))
+        else:
+            correct = [r.correct for r in net.SGD(data.training_data, 30, 10, 3.0, data.test_data, callback=None)]
+        best[device] = max(correct) / 100
+    assert abs(best["cuda"] - best["cpu"]) <= 0.5, best

@@ -1,0 +1,141 @@
+"""The files a training run writes: checked before training, never silently overwritten, locked, no debris."""
+
+import json
+import os
+import shutil
+import subprocess
+
+import pytest
+from helpers import assert_one_line_error, cli, write_mnist_like
+
+from gpunet import Network
+from gpunet.runs.manifest import git_info
+
+
+@pytest.fixture
+def data(tmp_path):
+    write_mnist_like(tmp_path / "d", 40, 10, rows=4, cols=4)
+    return tmp_path / "d"
+
+
+def train(data, *args):
+    return cli("train", "--device", "cpu", "--data-dir", data, "--sizes", "16,10", "--epochs", "1",
+               "--validation-size", "0", *args)  # fmt: skip
+
+
+@pytest.fixture
+def model(tmp_path, data):
+    assert train(data, "--save", tmp_path / "model.npz", "--log", tmp_path / "run.jsonl").returncode == 0
+    return tmp_path / "model.npz"
+
+
+@pytest.mark.parametrize(
+    "flag, name, what",
+    [
+        ("--log", "model.npz", "not a gpunet log"),
+        ("--save", "run.jsonl", "not a gpunet model"),
+        ("--checkpoint", "notes.txt", "not a gpunet model"),
+        ("--log", "notes.txt", "not a gpunet log"),
+        ("--save", "model.npz", "another run"),
+        ("--checkpoint", "model.npz", "--resume"),
+        ("--log", "run.jsonl", "another run"),
+    ],
+)
+def test_a_file_that_is_not_this_runs_is_not_overwritten_without_force(tmp_path, data, model, flag, name, what):
+    (tmp_path / "notes.txt").write_text("precious\n")
+    before = (tmp_path / name).read_bytes()
+    run = train(data, flag, tmp_path / name)
+    assert_one_line_error(run, f"{flag} {tmp_path / name}", what, "--force")
+    assert run.stdout == "" and (tmp_path / name).read_bytes() == before
+    forced = train(data, flag, tmp_path / name, "--force")
+    assert forced.returncode == 0, forced.stderr
+    assert (tmp_path / name).read_bytes() != before
+
+
+def test_the_same_file_as_log_and_model_is_refused(tmp_path, data):
+    run = train(data, "--save", tmp_path / "x", "--log", tmp_path / "x")
+    assert_one_line_error(run, "--log", "own name")
+
+
+@pytest.mark.parametrize("flag", ["--save", "--checkpoint", "--log"])
+def test_an_unwritable_target_is_caught_before_training(tmp_path, data, flag):
+    (tmp_path / "folder").mkdir()
+    targets = [
+        (tmp_path / "folder", "a folder"),
+        ("/dev/null", "not a regular file"),
+        ("/proc/gpunet-test.npz", "not writable"),
+        (tmp_path / "no" / "m", "does not exist"),
+    ]
+    for target, what in targets:
+        run = train(data, flag, target)
+        assert_one_line_error(run, flag, what)
+        assert run.stdout == ""  # nothing trained, nothing lost
+
+
+def test_stale_temporaries_of_a_target_are_removed_and_others_kept(tmp_path, data):
+    stale = [tmp_path / ".ck.npz.a1b2c3d4.part", tmp_path / ".run.jsonl.zz_99xyz.part"]
+    kept = [tmp_path / ".ck.npz.old.a1b2c3d4.part", tmp_path / ".other.npz.a1b2c3d4.part", tmp_path / "ck.npz.part"]
+    for p in stale + kept:
+        p.write_bytes(b"half a file")
+    assert train(data, "--checkpoint", tmp_path / "ck.npz", "--log", tmp_path / "run.jsonl").returncode == 0
+    assert not any(p.exists() for p in stale) and all(p.exists() for p in kept)
+    assert not list(tmp_path.glob(".*.lock"))  # the locks are gone with the run
+
+
+def test_a_second_training_on_the_same_checkpoint_is_refused(tmp_path, data):
+    from filelock import FileLock
+
+    with FileLock(tmp_path / ".ck.npz.lock"):  # as a training in another process holds it
+        run = train(data, "--checkpoint", tmp_path / "ck.npz")
+        assert_one_line_error(run, "--checkpoint", "another gpunet training is writing it")
+    assert not (tmp_path / "ck.npz").exists()
+    assert train(data, "--checkpoint", tmp_path / "ck.npz").returncode == 0
+
+
+def test_the_manifest_records_the_run_and_its_data(tmp_path, data, model):
+    manifest = json.loads((tmp_path / "run.jsonl").read_text().splitlines()[0])
+    record = Network.load(model, device="cpu").record
+    assert manifest["run"] == record["run"] and len(manifest["run"]) == 32
+    assert sorted(manifest["data"].values()) == record["settings"]["data"]
+    assert record["settings"]["validation_size"] == 0
+
+
+git = shutil.which("git")
+
+
+def commit_all(repo):
+    env = {**os.environ, "GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@t", "GIT_COMMITTER_NAME": "t",
+           "GIT_COMMITTER_EMAIL": "t@t"}  # fmt: skip
+    subprocess.run(["git", "init", "-q", str(repo)], check=True, env=env)
+    subprocess.run(["git", "-C", str(repo), "add", "-A"], check=True, env=env)
+    subprocess.run(["git", "-C", str(repo), "commit", "-qm", "x"], check=True, env=env)
+    return subprocess.run(["git", "-C", str(repo), "rev-parse", "HEAD"], capture_output=True, text=True).stdout.strip()
+
+
+@pytest.mark.skipif(git is None, reason="needs git")
+def test_the_git_commit_is_gpunets_own_with_a_dirty_flag(tmp_path):
+    (tmp_path / "checkout" / "gpunet").mkdir(parents=True)
+    (tmp_path / "checkout" / "gpunet" / "runs.py").write_text("x = 1\n")
+    head = commit_all(tmp_path / "checkout")
+    assert git_info(tmp_path / "checkout" / "gpunet") == {"git_commit": head, "git_dirty": False}
+    (tmp_path / "checkout" / "gpunet" / "runs.py").write_text("x = 2\n")
+    assert git_info(tmp_path / "checkout" / "gpunet") == {"git_commit": head, "git_dirty": True}
+
+
+@pytest.mark.skipif(git is None, reason="needs git")
+def test_a_copy_inside_another_repository_has_no_commit(tmp_path):
+    (tmp_path / "project" / "venv" / "site-packages" / "gpunet").mkdir(parents=True)
+    (tmp_path / "project" / "README").write_text("someone else's project\n")
+    commit_all(tmp_path / "project")
+    assert git_info(tmp_path / "project" / "venv" / "site-packages" / "gpunet") == {"git_commit": None}
+
+
+def test_a_temporary_is_never_read_as_a_result(tmp_path, data, model):
+    (tmp_path / ".model.npz.abcd1234.part").write_bytes(model.read_bytes())
+    (tmp_path / ".run.jsonl.abcd1234.part").write_bytes((tmp_path / "run.jsonl").read_bytes())
+    for run in (
+        cli("evaluate", tmp_path / ".model.npz.abcd1234.part", "--device", "cpu", "--data-dir", data),
+        cli("train", "--device", "cpu", "--data-dir", data, "--resume", tmp_path / ".model.npz.abcd1234.part"),
+        cli("plot", tmp_path / ".run.jsonl.abcd1234.part", "-o", tmp_path / "c.png"),
+    ):
+        assert_one_line_error(run, "a temporary left by an interrupted write")

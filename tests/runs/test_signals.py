@@ -1,0 +1,59 @@
+"""SIGTERM (docker stop, schedulers) is Ctrl-C: the last complete epoch kept, the resume line, no debris."""
+
+import os
+import signal
+
+import pytest
+from helpers import MNIST, assert_one_line_error, cli, training_process
+
+from gpunet import Network
+from gpunet.runs.signals import Terminated, sigterm_as_interrupt, uninterrupted
+from gpunet.runs.writing import atomic_write
+
+
+@pytest.mark.parametrize("signum, raised", [(signal.SIGTERM, Terminated), (signal.SIGINT, KeyboardInterrupt)])
+def test_a_signal_during_a_write_lets_the_write_finish_then_stops(tmp_path, signum, raised):
+    def write(f):
+        os.kill(os.getpid(), signum)
+        f.write(b"the whole epoch")
+
+    with pytest.raises(raised), sigterm_as_interrupt(), uninterrupted():
+        atomic_write(tmp_path / "ck.npz", write)
+    assert (tmp_path / "ck.npz").read_bytes() == b"the whole epoch"
+    assert [p.name for p in tmp_path.iterdir()] == ["ck.npz"]
+
+
+def test_sigterm_handling_is_undone_after_the_command():
+    before = signal.getsignal(signal.SIGTERM)
+    with sigterm_as_interrupt():
+        assert signal.getsignal(signal.SIGTERM) is not before
+    assert signal.getsignal(signal.SIGTERM) is before
+
+
+def test_sigterm_keeps_the_last_epoch_prints_the_resume_line_and_a_second_training_is_refused(tmp_path):
+    checkpoint = tmp_path / "ck.npz"
+    args = ["train", "--device", "cpu", "--epochs", "1000", "--seed", "0", "--eval", "none", "--data-dir", str(MNIST),
+            "--checkpoint", str(checkpoint), "--log", str(tmp_path / "run.jsonl")]  # fmt: skip
+    proc = training_process(args, checkpoint)
+    try:
+        second = cli("train", "--device", "cpu", "--data-dir", MNIST, "--checkpoint", checkpoint, "--force")
+        assert_one_line_error(second, "--checkpoint", "another gpunet training is writing it")
+        proc.send_signal(signal.SIGTERM)
+        out, err = proc.communicate(timeout=60)
+    finally:
+        proc.kill()
+    assert proc.returncode == 143, err
+    assert "Traceback" not in err and f"gpunet train --resume {checkpoint} --data-dir {MNIST}" in err
+    net = Network.load(checkpoint, device="cpu")
+    assert net.epoch >= 1 and f"Epoch {net.epoch - 1} complete" in out
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["ck.npz", "run.jsonl"]  # no .part, no lock
+
+
+def test_a_signal_in_a_nested_write_waits_for_the_outer_block():
+    done = []
+    with pytest.raises(Terminated), sigterm_as_interrupt():
+        with uninterrupted():
+            with uninterrupted():  # the log's write inside an epoch's log-and-checkpoint
+                os.kill(os.getpid(), signal.SIGTERM)
+            done.append("checkpoint written")  # the checkpoint still gets written
+    assert done == ["checkpoint written"]

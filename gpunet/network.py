@@ -28,10 +28,14 @@ class EpochResult:
     seconds: float  # training time of the epoch (shuffle and updates)
     eval_seconds: float
 
-    def __str__(self) -> str:  # the book's line, then the time
+    def __str__(self) -> str:  # the book's line, then the accuracy and the times
         if self.correct is None:
             return f"Epoch {self.epoch} complete ({self.seconds:.2f} s)"
-        return f"Epoch {self.epoch}: {self.correct} / {self.total} ({self.seconds:.2f} s)"
+        accuracy = self.correct / self.total if self.total else 0.0
+        return (
+            f"Epoch {self.epoch}: {self.correct} / {self.total} ({accuracy:.2%}) | "
+            f"train {self.seconds:.2f} s, eval {self.eval_seconds:.2f} s"
+        )
 
 
 class Network:

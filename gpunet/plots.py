@@ -48,8 +48,9 @@ def label(manifest: dict, path) -> str:
     return f"{name}: [{sizes}] eta {s.get('eta')} batch {s.get('batch_size')} {s.get('dtype')} seed {s.get('seed')}"
 
 
-def curves(logs, output) -> None:
-    """Accuracy per epoch, one line per run (and the training cost, where it was logged)."""
+def curves(logs, output) -> str:
+    """Accuracy per epoch, one line per run (and the training cost, where it was logged), a band per sweep
+    configuration; returns what was drawn, in words ("2 runs and 48 networks of 1 sweep")."""
     plt = _pyplot()
     runs = [(path, *read_log(path)) for path in logs]
     with_cost = any("training_cost" in e for _, _, epochs in runs for e in epochs)
@@ -84,6 +85,15 @@ def curves(logs, output) -> None:
     fig.tight_layout()
     _save(fig, output)
     plt.close(fig)
+    sweeps = [epochs for _, manifest, epochs in runs if manifest.get("kind") == "sweep"]
+    networks = len({(e.get("config"), e.get("seed")) for epochs in sweeps for e in epochs})
+    said = [_count(len(runs) - len(sweeps), "run")] if len(runs) > len(sweeps) else []
+    said += [f"{_count(networks, 'network')} of {_count(len(sweeps), 'sweep')}"] if sweeps else []
+    return " and ".join(said)
+
+
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}{'' if n == 1 else 's'}"
 
 
 def sweep_bands(ax, epochs, name: str) -> None:
@@ -99,11 +109,13 @@ def sweep_bands(ax, epochs, name: str) -> None:
         ax.fill_between(x, q1, q3, color=line.get_color(), alpha=0.25, linewidth=0)
 
 
-def misclassified(test, image_shape, predicted, output, count: int = 36) -> int:
-    """A grid of the first ``count`` test images the model gets wrong, with true and predicted labels."""
+def misclassified(test, image_shape, predicted, output, count: int = 36) -> tuple[int, int]:
+    """A grid of the first ``count`` test images the model gets wrong, with true and predicted labels;
+    returns (digits drawn, digits the model gets wrong)."""
     plt = _pyplot()
     images, labels = test
-    wrong = np.flatnonzero(predicted != labels)[:count]
+    every = np.flatnonzero(predicted != labels)
+    wrong = every[:count]
     cols = max(1, min(len(wrong), 9))
     rows = max(1, math.ceil(len(wrong) / cols))
     fig, axes = plt.subplots(rows, cols, figsize=(1.3 * cols, 1.5 * rows), squeeze=False)
@@ -117,4 +129,4 @@ def misclassified(test, image_shape, predicted, output, count: int = 36) -> int:
     fig.tight_layout()
     _save(fig, output)
     plt.close(fig)
-    return len(wrong)
+    return len(wrong), len(every)

@@ -31,11 +31,11 @@ def run(args) -> int:
     check_writable(args.output, "-o")
     if args.misclassified:
         _, host, _, predicted = predictions(args, args.misclassified, "test")
-        shown = plots.misclassified(host.test, host.image_shape, predicted, args.output, args.count)
-        say(f"{shown} misclassified test digits drawn to {args.output}")
+        shown, wrong = plots.misclassified(host.test, host.image_shape, predicted, args.output, args.count)
+        say(f"{shown} of the {wrong} misclassified test digits (of {len(predicted)}) drawn to {args.output}")
     else:
         if not args.logs:
             raise ConfigError("give one or more JSON-lines logs (from gpunet train --log), or --misclassified MODEL")
-        plots.curves(args.logs, args.output)
-        say(f"curves of {len(args.logs)} run(s) drawn to {args.output}")
+        drawn = plots.curves(args.logs, args.output)
+        say(f"curves of {drawn} drawn to {args.output}")
     return 0

@@ -77,6 +77,8 @@ def _sweep(args) -> Sweep:
 
 def run(args) -> int:
     sweep = _sweep(args)
+    if not args.scheduler:
+        sweep.backend()  # an unusable --device is one line before the header, not after it
     grid = sweep.grid
     todo = len(sweep.missing())
     where = f"Dask scheduler {args.scheduler}" if args.scheduler else f"device {sweep.device}, {threads()} cores"

@@ -16,7 +16,7 @@ from ..runs import RunFiles, checkpoint_settings, file_sha256, manifest, new_run
 from ..runs.signals import exit_status
 from ..validation import TRAIN_DEFAULTS
 from . import options
-from .common import ProgressBar, load_data
+from .common import ProgressBar, load_data, shown
 
 NAME = "train"
 HELP = "train a network by mini-batch SGD and print test accuracy per epoch"
@@ -88,7 +88,8 @@ def _network_for(args, backend):
         if changed:
             flag = "--" + changed[0].replace("_", "-")
             raise ConfigError(f"{flag} comes from the checkpoint when resuming; leave it out")
-        if args.epochs is not None:
+        if args.epochs is not None and args.epochs != settings["epochs"]:
+            args.plan = f"--epochs {args.epochs} moves the run's end from epoch {settings['epochs']} (kept on resume)"
             settings["epochs"] = args.epochs
         return net, settings, run
     settings = {k: getattr(args, k) if getattr(args, k) is not None else v for k, v in TRAIN_DEFAULTS.items()}
@@ -138,10 +139,12 @@ def _print_run(args, backend, net, settings, host, data, kernel: str) -> None:
     if backend.note:
         print(backend.note)
     print(
-        f"sizes {net.sizes} | {len(host.train[1])} train / {len(host.validation[1])} validation / "
-        f"{len(host.test[1])} test | {data.nbytes / 1e6:.1f} MB pinned on {backend.name} | kernel {kernel}"
+        f"sizes {net.sizes} | data {shown(host.source)}: {len(host.train[1])} train / {len(host.validation[1])} "
+        f"validation / {len(host.test[1])} test, {data.nbytes / 1e6:.1f} MB in memory on {backend.name} | "
+        f"kernel {kernel}"
     )
     resumed = f" | resumed at epoch {net.epoch} from {args.resume}" if args.resume else ""
+    resumed += f" | {args.plan}" if getattr(args, "plan", None) else ""
     print(
         f"epochs {settings['epochs']} | mini-batch {settings['batch_size']} | eta {settings['eta']:g} | "
         f"seed {settings['seed']} | eval {args.eval}{resumed}",
@@ -202,7 +205,7 @@ def run(args) -> int:
             files.after_epoch(net, entry, record)
 
         try:
-            net.SGD(
+            results = net.SGD(
                 data.training_data,
                 settings["epochs"] - net.epoch,
                 settings["batch_size"],
@@ -218,6 +221,25 @@ def run(args) -> int:
         finally:
             if bar:
                 bar.close()
-        if files.save(net, record):
-            say(f"saved the network to {args.save}")
+        files.save(net, record)
+        print(_summary(results, files), flush=True)
     return 0
+
+
+def _summary(results, files) -> str:
+    """The end of the transcript: the best and the last epoch, the time, and what was written where."""
+    parts = []
+    scored = [r for r in results if r.correct is not None]
+    if scored:
+        best = max(scored, key=lambda r: r.correct)  # the first of equals
+        pct = lambda r: f"{r.correct} / {r.total} ({r.correct / r.total:.2%})"  # noqa: E731
+        parts += [f"best epoch {best.epoch}: {pct(best)}", f"final {pct(scored[-1])}"]
+    train, evaluation = sum(r.seconds for r in results), sum(r.eval_seconds for r in results)
+    parts.append(
+        f"{len(results)} epochs in {train + evaluation:.1f} s ({train:.1f} s training, {evaluation:.1f} s eval)"
+    )
+    kept = [f"{what} {files.paths[flag]}" for flag, what in
+            (("--save", "model"), ("--checkpoint", "checkpoint"), ("--log", "log")) if flag in files.paths]  # fmt: skip
+    return (
+        "done: " + " | ".join(parts) + " | " + ("saved " + ", ".join(kept) if kept else "nothing saved (--save PATH)")
+    )

@@ -12,7 +12,7 @@ from ..errors import DataError
 from ..files import FileError
 from ..validation import COUNT, POSITIVE_INT, POSITIVE_REAL, check, check_sizes
 from .log import JsonLog, _log_lines_of, _log_run
-from .model_files import save_network, stored_run
+from .model_files import save_network, stored_record, stored_run
 from .signals import uninterrupted
 from .writing import check_writable, remove_stale_parts
 
@@ -135,7 +135,8 @@ class RunFiles:
         if not self.force:
             hint = f"resume it with --resume {path}, " if flag == "--checkpoint" else ""
             raise DataError(
-                f"{flag} {path}: holds another run's {kind}; {hint}give another name, or --force to overwrite it"
+                f"{flag} {path}: holds another run's {kind}{_described(path, kind)}; {hint}give another name, "
+                "or --force to overwrite it"
             )
 
     def start_log(self, manifest: dict) -> None:
@@ -156,3 +157,14 @@ class RunFiles:
             save_network(net, self.paths["--save"], record)
             return self.paths["--save"]
         return None
+
+
+def _described(path: Path, kind: str) -> str:
+    """What an earlier run left in a model file, in a few words: a run of the same command line without --seed
+    is another network, so its file is not replaced silently even when the flags are the same."""
+    if kind != "model":
+        return ""
+    record = stored_record(path)
+    settings = record.get("settings") if isinstance(record.get("settings"), dict) else {}
+    said = [f"{k} {settings[k]}" for k in ("sizes", "seed", "epochs") if k in settings]
+    return f" ({', '.join(said)})" if said else ""

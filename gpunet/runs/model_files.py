@@ -165,9 +165,14 @@ def load_network(cls, path, device):
     return net
 
 
-def stored_run(path) -> str | None:
-    """The run id stored in a gpunet model file (None in one saved outside a run); DataError if not a model."""
+def stored_record(path) -> dict:
+    """What was stored beside a gpunet model file's parameters (run id, settings, ...); DataError if not a model."""
     with _open_model(path) as model:
         record = model.state().get("record")
-    run = record.get("run") if isinstance(record, dict) else None
+    return record if isinstance(record, dict) else {}
+
+
+def stored_run(path) -> str | None:
+    """The run id stored in a gpunet model file (None in one saved outside a run); DataError if not a model."""
+    run = stored_record(path).get("run")
     return run if isinstance(run, str) else None

@@ -85,6 +85,12 @@ class Sweep:
         sweep.manifest, sweep._resuming = manifest, True
         return sweep
 
+    def backend(self):
+        """The device the stacks train on here, one line if it is not usable; auto weighs the kernels for the
+        first configuration, as train does."""
+        sizes, batch, dtype = self.grid.configs()[0].stack
+        return device_for(self.device, list(sizes), dtype, batch)
+
     def missing(self) -> list[tuple[Config, int]]:
         return [key for key in self.grid.networks() if key not in self.records]
 
@@ -103,8 +109,7 @@ class Sweep:
         try:
             if client is not None:
                 dist.check_gpus(client, self.device)
-            sizes, batch, dtype = self.grid.configs()[0].stack  # auto weighs the kernels for it, as train does
-            backend = get_backend("cpu") if client else device_for(self.device, list(sizes), dtype, batch)
+            backend = get_backend("cpu") if client else self.backend()
             host = self.source.load()
             for sizes in self.grid.sizes:
                 host.check_fits(list(sizes))

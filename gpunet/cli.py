@@ -6,7 +6,7 @@ import argparse
 import os
 import sys
 
-from . import __version__
+from . import __version__, check_cli
 from .commands import (
     cmd_bench,
     cmd_data_download,
@@ -276,6 +276,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_data_arguments(plot, download=False)
     plot.set_defaults(run=cmd_plot)
 
+    check_cli.add_arguments(commands.add_parser("check", help="check the CUDA kernel on this GPU now (kept; see docs/gpu-check.md)", formatter_class=_Formatter))
     info = commands.add_parser("info", help="show the backends and devices found, versions, and where the data is")
     _add_data_arguments(info, download=False)
     info.set_defaults(run=cmd_info)

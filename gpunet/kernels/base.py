@@ -19,11 +19,17 @@ class EpochKernel:
     """
 
     name: ClassVar[str]  # what --kernel NAME, the run header and the manifest call it
-    tested_on_gpu: ClassVar[bool] = True  # False: opt-in only, never chosen automatically
+    needs_check: ClassVar[bool] = False  # True: chosen only where its check on this machine passed (checked())
 
     @classmethod
     def unusable(cls) -> str | None:
         """Why this kernel cannot run on this machine at all (with an install hint), or None. Detected once."""
+        return None
+
+    @classmethod
+    def checked(cls, backend, sizes, dtype: str, batch: int, run: bool = True, timing: bool = False):
+        """What this kernel's check on ``backend``'s device found (a :class:`gpunet.kernels.wisdom.Verdict`), checking
+        now if ``run`` and nothing is kept (``timing``: with this configuration timed); None where nothing is known."""
         return None
 
     @classmethod

@@ -276,7 +276,8 @@ def build_parser() -> argparse.ArgumentParser:
     _add_data_arguments(plot, download=False)
     plot.set_defaults(run=cmd_plot)
 
-    check_cli.add_arguments(commands.add_parser("check", help="check the CUDA kernel on this GPU now (kept; see docs/gpu-check.md)", formatter_class=_Formatter))
+    check = commands.add_parser("check", help="check the CUDA kernel on this GPU now, and keep the verdict")
+    check_cli.add_arguments(check)  # (docs/gpu-check.md)
     info = commands.add_parser("info", help="show the backends and devices found, versions, and where the data is")
     _add_data_arguments(info, download=False)
     info.set_defaults(run=cmd_info)

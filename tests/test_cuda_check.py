@@ -76,7 +76,7 @@ def mutant(tmp_path, name) -> tuple[str, Path]:
 
 
 def fake_child(monkeypatch, result=None, pause=0.0) -> list:
-    """Replace the child with one that answers ``result`` (passed, the book timed) after ``pause``; returns its calls."""
+    """Replace the child with one answering ``result`` (passed, all timed) after ``pause``; returns its calls."""
     calls = []
     timed = {"cuda": 0.04, "portable": 5.0, "cpu": 0.15, "cpu_kernel": "numba"}
 
@@ -128,16 +128,16 @@ def test_a_mutated_kernel_fails_and_cuda_falls_back_in_one_line(emulated_gpu, ca
     run = cli(*train)
     assert run.returncode == 0 and " failed in " in run.stderr and len(run.stderr.splitlines()) == 1, run.stderr
     header = next(line for line in run.stdout.splitlines() if " | kernel " in line)
-    assert f"kernel portable (cuda: failed its check on this Emulated GPU on " in header
+    assert "kernel portable (cuda: failed its check on this Emulated GPU on " in header
     assert f": {FIRST_CASE}: " in header and "(relative tolerance 1e-10)" in header
     report = Path(header.split("; report ")[1].rstrip(")"))
     text = report.read_text()
     assert "Emulated GPU" in text and "cupy: 14.2.0-emulated" in text and FIRST_CASE in text
     forced = cli(*train, "--kernel", "cuda")
     assert forced.returncode == 0 and "Traceback" not in forced.stderr
-    assert forced.stderr.splitlines() == [f"gpunet: warning: --kernel cuda runs a kernel that failed its check on "
-                                          f"this Emulated GPU on {time.strftime('%Y-%m-%d', time.gmtime())}: "
-                                          f"{header.split(': ', 1)[1].split(': ', 1)[1].rsplit(')', 1)[0]}"]  # fmt: skip
+    failure = header.split("failed its check on this Emulated GPU on ")[1].rsplit(")", 1)[0]
+    warning = f"gpunet: warning: --kernel cuda runs a kernel that failed its check on this Emulated GPU on {failure}"
+    assert forced.stderr.splitlines() == [warning]
     assert "kernel cuda (as asked; failed its check" in forced.stdout
 
 
@@ -233,7 +233,9 @@ def test_auto_keeps_to_the_cpu_where_this_gpu_measured_slower(emulated_gpu, cach
                                                                                    "float32", 10)[0].name}  # fmt: skip
     fake_child(monkeypatch, {"passed": True, "failure": None, "timings": {BOOK: slow}})
     backend = device_for("auto", [784, 30, 10], "float32", 10)
-    assert backend.name == "cpu" and "(0.15 s/epoch measured here) beats the cuda kernel on cuda:0 (0.9)" in backend.note
+    assert (
+        backend.name == "cpu" and "(0.15 s/epoch measured here) beats the cuda kernel on cuda:0 (0.9)" in backend.note
+    )
 
 
 def test_gpunet_check_checks_again_and_says_where_it_keeps_it(emulated_gpu, cache, monkeypatch):

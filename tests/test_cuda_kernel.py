@@ -228,6 +228,7 @@ def test_unusable_without_cupy_or_driver_gives_a_hint(monkeypatch, fresh_detecti
 
 # ---- 2. the kernel's logic on the CPU, through g++ ---------------------------------------------------------------
 
+
 def problem(rng, sizes, dtype, members, k, n=13):
     """Random parameters, sparse inputs (one all-zero example), each member's order and eta."""
     x, y, _ = synthetic_data(rng, n, sizes[0], sizes[-1])

@@ -110,14 +110,21 @@ def choose(backend: Backend, sizes, dtype: str, batch: int, name: str | None = N
     raise ConfigError(f"no kernel can run this configuration on {backend.name}")  # portable always can
 
 
+def _verdicts(backend: Backend, sizes, dtype: str, batch: int, timing: bool = False):
+    """(kernel, verdict) for each usable kernel that needs a check to run this configuration on ``backend``."""
+    for kernel in KERNELS.values():
+        if kernel.needs_check and not kernel.unsupported(backend, sizes, dtype, batch) and not kernel.unusable():
+            verdict = kernel.checked(backend, sizes, dtype, batch, timing=timing)
+            if verdict is not None:
+                yield kernel, verdict
+
+
 def measured_here(backend: Backend, sizes, dtype: str, batch: int) -> dict | None:
     """This GPU's own figures for the configuration (s/epoch by kernel name, and "cpu"), timed by the check of a
     kernel that needs one (timing it now if not yet), or None where no check has passed here."""
-    for kernel in KERNELS.values():
-        if kernel.needs_check and not kernel.unsupported(backend, sizes, dtype, batch) and not kernel.unusable():
-            verdict = kernel.checked(backend, sizes, dtype, batch, timing=True)
-            if verdict is not None and verdict.passed:
-                return verdict.seconds(_config(sizes, batch, dtype))
+    for _, verdict in _verdicts(backend, sizes, dtype, batch, timing=True):
+        if verdict.passed:
+            return verdict.seconds(_config(sizes, batch, dtype))
     return None
 
 
@@ -131,7 +138,7 @@ def device_for(spec: str, sizes, dtype: str, batch: int) -> Backend:
     if spec.strip().lower() != "auto" or device_kind(backend) == "cpu":
         return backend
     cpu = get_backend("cpu")
-    on_gpu, why = choose(backend, sizes, dtype, batch)
+    on_gpu, _ = choose(backend, sizes, dtype, batch)
     on_cpu, _ = choose(cpu, sizes, dtype, batch)
     gpu_s, cpu_s, source = seconds(on_gpu, backend), seconds(on_cpu, cpu), "measured"
     here = measured_here(backend, sizes, dtype, batch)
@@ -139,7 +146,7 @@ def device_for(spec: str, sizes, dtype: str, batch: int) -> Backend:
         gpu_s, cpu_s, source = here[on_gpu.name], here["cpu"], "measured here"
     if gpu_s <= cpu_s:
         return backend
-    failed = f"; {why}" if any(why.startswith(f"{k}: ") for k in KERNELS) else ""  # a kernel passed over
+    failed = "".join(f"; {k.name}: {v.describe()}" for k, v in _verdicts(backend, sizes, dtype, batch) if not v.passed)
     note = (
         f"auto chose the CPU: {on_cpu.name} ({cpu_s:.2g} s/epoch {source}) beats "
         f"the {on_gpu.name} kernel on {backend.name} ({gpu_s:.2g}){failed}"

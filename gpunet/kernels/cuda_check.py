@@ -117,7 +117,9 @@ def compare_epoch(backend, sizes, batch: int, steps: int, dtype: str, where=None
         chosen = plan(sizes, itemsize, batch, kernel.budget)
         if (chosen.params_shared, chosen.work_shared) != where:
             raise ValueError(f"case {sizes} mini-batch {batch} cannot force the plan {where}")
-    got_w, got_b = kernel([backend.asarray(w) for w in weights], [backend.asarray(b) for b in biases], order, batch, eta)
+    got_w, got_b = kernel(
+        [backend.asarray(w) for w in weights], [backend.asarray(b) for b in biases], order, batch, eta
+    )
     want_w, want_b = portable(x, y, weights, biases, order, batch, eta)
     return difference([_host(a) for a in got_w], [_host(a) for a in got_b], want_w, want_b, dtype)
 
@@ -196,13 +198,17 @@ def timings(backend, sizes, batch: int, dtype: str, examples: int = EPOCH) -> di
     out = {}
     cpu = get_backend("cpu")
     cpu_kernel, _ = choose(cpu, list(sizes), dtype, batch)
-    for name, kind, on in (("cuda", CudaEpoch, backend), ("portable", PortableEpoch, backend), ("cpu", cpu_kernel, cpu)):
+    for name, kind, on in (
+        ("cuda", CudaEpoch, backend),
+        ("portable", PortableEpoch, backend),
+        ("cpu", cpu_kernel, cpu),
+    ):
         run = kind(on, on.asarray(x), on.asarray(y))
-        params = lambda: ([on.asarray(w) for w in weights], [on.asarray(b) for b in biases])
-        run(*params(), np.empty((1, 0), np.int64), batch, eta)  # compile outside the clock
+        params = ([on.asarray(w) for w in weights], [on.asarray(b) for b in biases])
+        run(*params, np.empty((1, 0), np.int64), batch, eta)  # compile outside the clock
         k = examples if name == "cuda" else steps * batch
         order = rng.permutation(examples)[None, :k]
-        out[name] = _timed(functools.partial(run, *params(), order, batch, eta), on) * EPOCH / k
+        out[name] = _timed(functools.partial(run, *params, order, batch, eta), on) * EPOCH / k
     out["cpu_kernel"] = cpu_kernel.name
     return out
 

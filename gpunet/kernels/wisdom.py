@@ -114,23 +114,24 @@ def verdict(device: int, config: str, run: bool = True, timing: bool = False, fo
     if known is not None and not _wanted(known, config, timing):
         return known
     path = folder() / f"{key}.json"
+    found: Verdict | None = None
     try:
         from filelock import FileLock
 
         path.parent.mkdir(parents=True, exist_ok=True)
         with FileLock(f"{path}.lock", timeout=3 * LIMIT_S + 60):  # another first run's check: wait for it
             kept = known or (None if force else _read(path, ident))
-            if not run and kept is None:
-                return None
-            found = kept if not run else _complete(kept, ident, device, config, timing, path.parent)
-            if found is not kept:
+            found = _complete(kept, ident, device, config, timing, path.parent) if run else kept
+            if found is not None and found is not kept:
                 _write(path, found)
     except OSError as e:  # the folder or its lock cannot be made, the file cannot be written
         if not run:
             return None
         say_once(f"cannot keep the cuda kernel's check in {path.parent} ({e.strerror or e}): checking in every run")
-        found = _complete(known, ident, device, config, timing, Path(tempfile.gettempdir()))
-    _known[key] = found
+        if found is None:  # (else it was checked, and only keeping it failed)
+            found = _complete(known, ident, device, config, timing, Path(tempfile.gettempdir()))
+    if found is not None:
+        _known[key] = found
     return found
 
 

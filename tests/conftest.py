@@ -58,6 +58,15 @@ def no_internet_mirrors(monkeypatch):
     monkeypatch.setenv("GPUNET_MNIST_MIRRORS", "http://127.0.0.1:9/")
 
 
+@pytest.fixture(autouse=True)
+def own_cuda_check_cache(tmp_path_factory, monkeypatch):
+    """On a GPU, the CUDA kernel's check keeps its verdict in this session's folder, never in the machine's cache."""
+    from gpunet.kernels import wisdom
+
+    folder = tmp_path_factory.getbasetemp() / "cuda-check"
+    monkeypatch.setattr(wisdom, "folder", lambda: folder)
+
+
 @pytest.fixture
 def rng():
     return np.random.default_rng(20261122)

@@ -163,7 +163,7 @@ def _complete(kept, ident, device, config, timing, reports: Path) -> Verdict:
     """``kept`` if it has what is asked, else the check's answer (the cases when nothing is kept; else a timing)."""
     if kept is not None and not _wanted(kept, config, timing):
         return kept
-    configs = [config] if kept is not None else [config, cuda_check.config_key(*cuda_check.BOOK)]
+    configs = [config] if kept is not None else list(dict.fromkeys([config, cuda_check.config_key(*cuda_check.BOOK)]))
     what = "timing the cuda kernel" if kept is not None else "checking the cuda kernel"
     say(f"{what} on this {ident['gpu']} (once; up to {LIMIT_S:.0f} s) ...", end="")
     start = time.perf_counter()

@@ -189,7 +189,9 @@ def timings(backend, sizes, batch: int, dtype: str, examples: int = EPOCH) -> di
     from .portable import PortableEpoch
 
     rng = np.random.default_rng(1)
-    x = (rng.random((examples, sizes[0])) * (rng.random((examples, sizes[0])) < 0.2)).astype(dtype)  # ~80% zeros
+    x = rng.random((examples, sizes[0]), dtype=np.float32)
+    x *= rng.random((examples, sizes[0]), dtype=np.float32) < 0.2  # ~80% zero pixels, like MNIST
+    x = x.astype(dtype, copy=False)
     y = np.eye(sizes[-1], dtype=dtype)[rng.integers(0, sizes[-1], examples)]
     weights = [rng.standard_normal((1, n_out, n_in)).astype(dtype) for n_in, n_out in zip(sizes[:-1], sizes[1:])]
     biases = [rng.standard_normal((1, n_out, 1)).astype(dtype) for n_out in sizes[1:]]

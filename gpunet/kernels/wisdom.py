@@ -83,7 +83,8 @@ class Verdict:
         text = f"checked on this {self.gpu} on {self.date}"
         measured = self.seconds(config or "")
         if measured:
-            which = "" if config in self.timings else " for [784, 30, 10] mini-batch 10"
+            sizes, batch, _ = cuda_check.BOOK
+            which = "" if config in self.timings else f" for {list(sizes)} mini-batch {batch}"
             text += f": {measured['cuda']:.2g} s/epoch here{which}, CPU {measured['cpu']:.2g}"
         return text
 
@@ -191,16 +192,23 @@ def run_child(device: int, configs, cases: bool = True, limit: float | None = No
         command += [a for c in configs for a in ("--time", c)] + ([] if cases else ["--no-cases"])
         command += ["--examples", str(EXAMPLES)]
         child = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                                 start_new_session=True)  # fmt: skip
+                                 errors="replace", start_new_session=True)  # fmt: skip
         try:
             printed, _ = child.communicate(timeout=limit)
         except subprocess.TimeoutExpired:
             os.killpg(child.pid, signal.SIGKILL)  # the child and what it started (compilers, ...)
             printed, _ = child.communicate()
             return _failed(f"did not finish within {limit:.0f} s (a hang, or a very slow compilation)"), printed
+        except BaseException:  # Ctrl-C reaches only the user's run (the child has a session of its own)
+            os.killpg(child.pid, signal.SIGKILL)
+            child.wait()
+            raise
         tail = "\n".join(printed.splitlines()[-FAILED_TAIL:])
-        if child.returncode == 0 or (child.returncode == 1 and out.is_file()):
-            return json.loads(out.read_text(encoding="utf-8")), tail
+        if child.returncode in (0, 1) and out.is_file():
+            try:
+                return json.loads(out.read_text(encoding="utf-8")), tail
+            except ValueError:
+                return _failed(f"the check's result is unreadable: {_last_line(printed)}"), tail
         if child.returncode < 0:
             name = signal.Signals(-child.returncode).name
             return _failed(f"the check's process was killed by {name}: {_last_line(printed)}"), tail

@@ -9,11 +9,11 @@ from .backend import BackendError, get_backend
 
 
 def add_arguments(parser) -> None:
-    from .cli import _device, _sizes
+    from .cli import _device, _positive_int, _sizes
 
     parser.add_argument("--device", type=_device, default="cuda", help="the GPU to check: cuda or cuda:N")
     parser.add_argument("--sizes", type=_sizes, default=[784, 30, 10], metavar="N,N,...", help="also time this network")
-    parser.add_argument("--batch-size", type=int, default=10, help="... at this mini-batch size")
+    parser.add_argument("--batch-size", type=_positive_int, default=10, help="... at this mini-batch size")
     parser.add_argument("--dtype", choices=["float32", "float64"], default="float32", help="... in this type")
     parser.set_defaults(run=run)
 

@@ -1,5 +1,12 @@
 """One ``backend`` fixture over every available array namespace (after SciPy's and scikit-learn's xp fixtures)."""
 
+import os
+import platform
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
 import array_api_strict
 import numpy as np
 import pytest
@@ -51,6 +58,68 @@ def no_internet_mirrors(monkeypatch):
     monkeypatch.setenv("GPUNET_MNIST_MIRRORS", "http://127.0.0.1:9/")
 
 
+@pytest.fixture(autouse=True)
+def own_cuda_check_cache(tmp_path_factory, monkeypatch):
+    """On a GPU, the CUDA kernel's check keeps its verdict in this session's folder, never in the machine's cache."""
+    from gpunet.kernels import wisdom
+
+    folder = tmp_path_factory.getbasetemp() / "cuda-check"
+    monkeypatch.setattr(wisdom, "folder", lambda: folder)
+
+
 @pytest.fixture
 def rng():
     return np.random.default_rng(20261122)
+
+
+# ---- the CUDA kernel on the CPU (tests/cuda_emu), shared by the kernel's tests and its check's ----------------
+
+EMU = Path(__file__).with_name("cuda_emu")
+BUILDS = {
+    "plain": ["-O1"],
+    "thread": ["-O1", "-g", "-fsanitize=thread"],
+    "address": ["-O1", "-g", "-fsanitize=address", "-fno-omit-frame-pointer"],
+    "fma": ["-O2", "-ffp-contract=fast"],  # a*b+c as one fused multiply-add, as nvcc compiles it (plus fma_flags)
+}
+
+
+def fma_flags() -> list[str] | None:
+    """The g++ flags that let it emit fused multiply-adds on this CPU, or None where it has none."""
+    if platform.machine().lower() in ("aarch64", "arm64"):
+        return []
+    try:
+        cpuinfo = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return None
+    return ["-mfma"] if re.search(r"^flags\s*:.*\bfma\b", cpuinfo, re.M) else None
+
+
+@pytest.fixture(scope="session")
+def harness(tmp_path_factory):
+    """(build name, kernel source or None for gpunet's) -> path of the harness binary, built once per session."""
+    from gpunet.kernels import cuda
+
+    cxx = shutil.which(os.environ.get("CXX", "g++"))
+    if cxx is None:
+        pytest.skip("needs g++ (C++20) to run the CUDA kernel on the CPU")
+    folder, built = tmp_path_factory.mktemp("cuda_emu"), {}
+
+    def build(kind: str, source: Path | None = None) -> Path:
+        if (kind, source) not in built:
+            out = folder / f"harness-{kind}-{len(built)}"
+            flags = BUILDS[kind]
+            if kind == "fma":
+                if (extra := fma_flags()) is None:
+                    pytest.skip("this CPU has no fused multiply-add to compile the kernel as nvcc does")
+                flags = [*flags, *extra]
+            include = [] if source is None else [f"-I{source.parent}"]  # found first: a changed copy of the kernel
+            cmd = [cxx, "-std=c++20", "-pthread", *flags, *include, f"-I{EMU}", f"-I{cuda.SOURCE.parent}"]
+            cmd += ["-Wall", "-o", str(out), str(EMU / "harness.cpp")]
+            result = subprocess.run(cmd, capture_output=True, text=True)
+            if result.returncode and kind != "plain" and "sanitize" in result.stderr:
+                pytest.skip(f"g++ cannot build with -fsanitize={kind}: {result.stderr.strip()[:300]}")
+            assert result.returncode == 0, f"{' '.join(cmd)}\n{result.stderr}"
+            built[kind, source] = out
+        return built[kind, source]
+
+    return build

@@ -75,3 +75,16 @@ def test_the_builder_copies_every_file_the_package_build_reads(name):
     _, items = instructions(name)
     copied = {f for i, v in items if i == "COPY" and not v.startswith("--") for f in v.split()[:-1]}
     assert {"pyproject.toml", "README.md", "LICENSE", "gpunet"} <= copied, copied
+
+
+def test_the_gpu_image_keeps_its_cache_in_a_named_volume():
+    """The CUDA kernel's check (and CuPy's compiled kernels) live in /cache, owned by the image's user, and the
+    documented `docker run` line mounts a named volume there, so a new container does not check again."""
+    parser, items = instructions("Dockerfile")
+    final = final_stage(items)
+    env = dict(final)["ENV"]
+    assert "XDG_CACHE_HOME=/cache" in env and "CUPY_CACHE_DIR=/cache/" in env
+    user = [v for i, v in final if i == "USER"][-1]
+    assert any(i == "RUN" and "mkdir -p /cache" in v and f"chown {user} /cache" in v for i, v in final)
+    runs = [line for line in (ROOT / "docker" / "Dockerfile").read_text().splitlines() if "docker run" in line]
+    assert runs and all(re.search(r"-v gpunet-cache:/cache\b", line) for line in runs), runs

@@ -137,8 +137,7 @@ def run(host, devices, configs, dtype, epochs, book_examples, report=print, miss
                     missing(f"{kernel.name} on {backend.name}", kernel.unusable())
                     continue
                 seconds, moved = time_network(host, backend, sizes, batch, dtype, kernel.name, epochs)
-                path = kernel.name + ("" if kernel.tested_on_gpu else " (untested)")
-                row = _row(sizes, batch, backend.name, path, dtype, seconds, moved, flops, book)
+                row = _row(sizes, batch, backend.name, kernel.name, dtype, seconds, moved, flops, book)
                 rows.append({**row, "vs_best_peer": None if best is None else best / row["s_per_epoch_median"]})
                 report(rows[-1])
     return rows

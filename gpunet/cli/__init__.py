@@ -14,9 +14,9 @@ import sys
 from .._version import __version__
 from ..errors import GpunetError
 from ..runs.signals import exit_status, sigterm_as_interrupt
-from . import bench, data, evaluate, info, options, plot, predict, sweep, train
+from . import bench, check, data, evaluate, info, options, plot, predict, sweep, train
 
-COMMANDS = (train, bench, sweep, evaluate, predict, plot, info, data)
+COMMANDS = (train, bench, sweep, evaluate, predict, plot, check, info, data)
 
 
 def build_parser() -> options.Parser:

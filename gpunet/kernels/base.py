@@ -19,7 +19,7 @@ class EpochKernel:
     """
 
     name: ClassVar[str]  # what --kernel NAME, the run header and the manifest call it
-    tested_on_gpu: ClassVar[bool] = True  # False: opt-in only, never chosen automatically
+    needs_check: ClassVar[bool] = False  # True: chosen only where its check on this machine passed
 
     @classmethod
     def unusable(cls) -> str | None:
@@ -48,3 +48,8 @@ class EpochKernel:
         The inputs may be updated in place.
         """
         raise NotImplementedError
+
+
+def config_key(sizes, batch: int, dtype: str) -> str:
+    """How a configuration is named in a check's kept timings: ``784,30,10/10/float32``."""
+    return f"{','.join(map(str, sizes))}/{batch}/{dtype}"

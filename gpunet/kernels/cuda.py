@@ -3,9 +3,8 @@
 The kernel (``cuda_src/sgd_epoch.cu``) computes what :func:`gpunet.maths.sgd_step` computes, step by
 step, with each member's parameters in shared memory where they fit (the book's [784, 30, 10] in float32
 and float64) and in global memory (L2) where they do not. This module only plans memory and launches.
-Opt-in (``--kernel cuda``): it has been compiled for sm_90 and run on the CPU under an emulation of the
-thread model (tests/kernels/test_cuda_kernel.py), not yet on a GPU; ``pytest -m gpu`` and
-``python -m gpunet.kernels.cuda_selfcheck`` (under compute-sanitizer) are what remain to be run there.
+It is chosen on a GPU only where its check there (:mod:`gpunet.kernels.cuda_check`, kept by
+:mod:`gpunet.kernels.wisdom`) passed; ``--kernel cuda`` forces it.
 """
 
 from __future__ import annotations
@@ -125,7 +124,7 @@ class CudaEpoch(EpochKernel):
     """Whole epochs on a CUDA GPU through CuPy: one launch trains all N members, one block each."""
 
     name = "cuda"
-    tested_on_gpu = False
+    needs_check = True
 
     @classmethod
     def unusable(cls) -> str | None:

@@ -1,14 +1,15 @@
 """Stage 6, what outlives a run: model files and checkpoints (:mod:`.model_files`), the manifest
 (:mod:`.manifest`), the JSON-lines log (:mod:`.log`), the run's files locked and checked before training
-(:mod:`.files`), atomic writes (:mod:`.writing`) and signals that end a run cleanly (:mod:`.signals`).
+(:mod:`.files`) and signals that end a run cleanly (:mod:`.signals`); files are written atomically by
+:mod:`gpunet.writing`.
 """
 
 from __future__ import annotations
 
+from ..writing import atomic_write, check_writable
 from .files import RunFiles, checkpoint_settings
 from .log import JsonLog, read_log
 from .manifest import file_sha256, manifest, new_run_id
-from .writing import atomic_write, check_writable
 
 __all__ = ["JsonLog", "RunFiles", "atomic_write", "check_writable", "checkpoint_settings", "file_sha256",
            "manifest", "new_run_id", "read_log"]  # fmt: skip

@@ -11,10 +11,10 @@ from pathlib import Path
 from ..errors import DataError
 from ..files import FileError
 from ..validation import COUNT, POSITIVE_INT, POSITIVE_REAL, check, check_sizes
+from ..writing import check_writable, remove_stale_parts
 from .log import JsonLog, _log_lines_of, _log_run
 from .model_files import save_network, stored_record, stored_run
 from .signals import uninterrupted
-from .writing import check_writable, remove_stale_parts
 
 SETTINGS = {  # what changes a run's results, stored in every checkpoint and required to resume
     "sizes": None,
@@ -164,7 +164,8 @@ def _described(path: Path, kind: str) -> str:
     is another network, so its file is not replaced silently even when the flags are the same."""
     if kind != "model":
         return ""
-    record = stored_record(path)
-    settings = record.get("settings") if isinstance(record.get("settings"), dict) else {}
+    settings = stored_record(path).get("settings")
+    if not isinstance(settings, dict):
+        return ""
     said = [f"{k} {settings[k]}" for k in ("sizes", "seed", "epochs") if k in settings]
     return f" ({', '.join(said)})" if said else ""

@@ -9,8 +9,8 @@ from pathlib import Path
 from ..errors import DataError
 from ..files import check_memory, open_regular
 from ..validation import COUNT, NON_NEGATIVE_REAL, check
+from ..writing import atomic_write, refuse_temporary
 from .signals import uninterrupted
-from .writing import atomic_write, refuse_temporary
 
 MAX_LOG_BYTES = 1 << 28
 

@@ -14,8 +14,8 @@ import numpy as np
 from ..errors import DataError
 from ..files import check_memory, open_regular
 from ..validation import COUNT, check, check_sizes
+from ..writing import atomic_write, refuse_temporary
 from .signals import uninterrupted
-from .writing import atomic_write, refuse_temporary
 
 MAX_SIZES_BYTES = 1 << 16  # the sizes of a thousand-layer network
 MAX_STATE_BYTES = 1 << 26  # the JSON of settings, manifest and epoch times: far less in practice

@@ -4,17 +4,14 @@
    options, within the GPU's registers and shared memory and without spills;
 2. without a GPU, the real .cu runs on the CPU (g++ and tests/cuda_emu/cuda_emu.h: threads, barriers, shared
    memory), also under ThreadSanitizer and AddressSanitizer, and gives the portable path's parameters;
-3. on a GPU (``pytest -m gpu``), the launched kernel gives the portable path's parameters and accuracy.
+3. on a GPU (``pytest -m gpu``), the launched kernel gives the portable path's parameters and accuracy (and its
+   check on the GPU, the one gpunet runs before it uses the kernel, passes: tests/test_cuda_check.py).
 """
 
 import os
-import platform
 import re
-import shutil
-import subprocess
 import sys
 from collections import defaultdict
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -24,7 +21,6 @@ from gpunet.backend import get_backend
 from gpunet.kernels import cuda
 from gpunet.maths import sgd_step
 
-EMU = Path(__file__).resolve().parents[1] / "cuda_emu"
 H100_SHARED = 232448  # cudaDevAttrMaxSharedMemoryPerBlockOptin on sm_90 (227 KiB)
 TOLERANCE = {"float64": 1e-10, "float32": 1e-4}
 # (sizes, mini-batch, steps) of the GPU tests (section 3), also run on the CPU at the GPU's block size (section 2).
@@ -232,52 +228,6 @@ def test_unusable_without_cupy_or_driver_gives_a_hint(monkeypatch, fresh_detecti
 
 # ---- 2. the kernel's logic on the CPU, through g++ ---------------------------------------------------------------
 
-BUILDS = {
-    "plain": ["-O1"],
-    "thread": ["-O1", "-g", "-fsanitize=thread"],
-    "address": ["-O1", "-g", "-fsanitize=address", "-fno-omit-frame-pointer"],
-    "fma": ["-O2", "-ffp-contract=fast"],  # a*b+c as one fused multiply-add, as nvcc compiles it (plus fma_flags)
-}
-
-
-def fma_flags() -> list[str] | None:
-    """The g++ flags that let it emit fused multiply-adds on this CPU, or None where it has none."""
-    if platform.machine().lower() in ("aarch64", "arm64"):
-        return []
-    try:
-        cpuinfo = Path("/proc/cpuinfo").read_text()
-    except OSError:
-        return None
-    return ["-mfma"] if re.search(r"^flags\s*:.*\bfma\b", cpuinfo, re.M) else None
-
-
-@pytest.fixture(scope="session")
-def harness(tmp_path_factory):
-    """build name -> path of the harness binary, built once per session on first use."""
-    cxx = shutil.which(os.environ.get("CXX", "g++"))
-    if cxx is None:
-        pytest.skip("needs g++ (C++20) to run the CUDA kernel on the CPU")
-    folder, built = tmp_path_factory.mktemp("cuda_emu"), {}
-
-    def build(kind: str) -> Path:
-        if kind not in built:
-            out = folder / f"harness-{kind}"
-            flags = BUILDS[kind]
-            if kind == "fma":
-                if (extra := fma_flags()) is None:
-                    pytest.skip("this CPU has no fused multiply-add to compile the kernel as nvcc does")
-                flags = [*flags, *extra]
-            cmd = [cxx, "-std=c++20", "-pthread", *flags, f"-I{EMU}", f"-I{cuda.SOURCE.parent}"]
-            cmd += ["-Wall", "-o", str(out), str(EMU / "harness.cpp")]
-            result = subprocess.run(cmd, capture_output=True, text=True)
-            if result.returncode and kind != "plain" and "sanitize" in result.stderr:
-                pytest.skip(f"g++ cannot build with -fsanitize={kind}: {result.stderr.strip()[:300]}")
-            assert result.returncode == 0, f"{' '.join(cmd)}\n{result.stderr}"
-            built[kind] = out
-        return built[kind]
-
-    return build
-
 
 def problem(rng, sizes, dtype, members, k, n=13):
     """Random parameters, sparse inputs (one all-zero example), each member's order and eta."""
@@ -439,29 +389,6 @@ def test_emulated_wide_network_leaves_the_l1_cache_its_parameters(emulated, rng)
     assert shared + 1024 <= carveout / 100 * 233472 < shared + 1024 + 233472 / 100
 
 
-def test_emulated_selfcheck_passes_and_says_so(emulated, capsys):
-    """The GPU self-check (run under compute-sanitizer there) works, here on the emulated kernel."""
-    from gpunet.kernels import cuda_selfcheck
-
-    emulated(np.zeros((1, 1)), np.zeros((1, 1)), threads=64)  # install the CPU CuPy
-    host = type("HostBackend", (), {"asarray": lambda self, a, dtype=None: np.asarray(a, dtype=dtype)})()
-    host.to_host = np.asarray
-    assert cuda_selfcheck.main(host) == 0
-    lines = capsys.readouterr().out.splitlines()
-    assert len(lines) == 6 and all("equal to the portable path" in line for line in lines)
-    assert sys.modules["cupy"].allocators == [None], "without CuPy's memory pool, for memcheck"
-
-
-def test_selfcheck_without_a_gpu_says_so_in_one_line(capsys, fresh_detection):
-    from gpunet.kernels import cuda_selfcheck
-
-    if cuda.CudaEpoch.unusable() is None:
-        pytest.skip("this machine has a usable GPU")
-    assert cuda_selfcheck.main() == 2
-    err = capsys.readouterr().err
-    assert err.startswith("gpunet: error: ") and err.count("\n") == 1
-
-
 @pytest.mark.parametrize("kind", ["thread", "address"])
 @pytest.mark.parametrize("fits", [True, False], ids=["shared", "global"])
 def test_emulated_kernel_under_sanitizers(emulated, rng, kind, fits):
@@ -510,13 +437,6 @@ def test_gpu_kernel_trains_a_sweep_of_members_in_one_launch(cuda_backend, rng):
     device = lambda arrays: [cuda_backend.asarray(a) for a in arrays]
     got = flat(*kernel(device(weights), device(biases), order, batch, eta))
     np.testing.assert_allclose(got, portable(x, y, weights, biases, order, batch, eta), rtol=1e-10, atol=1e-12)
-
-
-@pytest.mark.gpu
-def test_gpu_selfcheck(cuda_backend):
-    from gpunet.kernels.cuda_selfcheck import main
-
-    assert main() == 0
 
 
 @pytest.mark.gpu

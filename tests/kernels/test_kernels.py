@@ -14,6 +14,7 @@ from gpunet.bench import peers
 from gpunet.kernels import KERNELS, MEASURED, choose, device_for
 from gpunet.kernels import numba_cpu as numba_kernel
 from gpunet.kernels.base import EpochKernel
+from gpunet.kernels.wisdom import Verdict
 
 NETS = [[20, 4], [20, 7, 4], [20, 9, 6, 4]]  # 2, 3 and 4 layers
 NUMBA_MISSING = numba_kernel.NumbaEpoch.unusable()
@@ -158,7 +159,7 @@ def fake_cuda():
 
 
 class FastCuda(EpochKernel):
-    """A stand-in CUDA kernel: usable, for CUDA only; whether it was tested on a GPU is set per test."""
+    """A stand-in CUDA kernel: usable, for CUDA only; whether its check on this GPU passed is set per test."""
 
     name = "fakecuda"
 
@@ -171,10 +172,14 @@ class FastCuda(EpochKernel):
 def gpu_machine(monkeypatch):
     """A machine where `auto` finds a usable GPU; returns a function registering a fast CUDA kernel."""
     auto = fake_cuda()
-    monkeypatch.setattr(registry, "get_backend", lambda spec: auto if spec == "auto" else get_backend(spec))
+    monkeypatch.setattr(registry, "get_backend", lambda spec: auto if spec in ("auto", "cuda") else get_backend(spec))
 
-    def add_kernel(tested: bool):
-        kernel = type("FastCuda", (FastCuda,), {"tested_on_gpu": tested})
+    def add_kernel(passed: bool):
+        failure = "float32 [784, 30, 10] mini-batch 7: w^1 of member 0 at [3, 5]: 0.5, the portable path 0.25"
+        verdict = Verdict(passed, "Fake H100", "2026-12-01", "" if passed else failure, "" if passed else "/r.txt")
+        kernel = type("FastCuda", (FastCuda,), {"needs_check": True})
+        real = registry.checked
+        monkeypatch.setattr(registry, "checked", lambda k, *a, **kw: verdict if k is kernel else real(k, *a, **kw))
         monkeypatch.setitem(KERNELS, kernel.name, kernel)
         monkeypatch.setitem(MEASURED, (kernel.name, "cuda"), 0.01)
 
@@ -238,23 +243,33 @@ def test_a_forced_kernel_that_cannot_run_the_configuration_is_one_line(monkeypat
         choose(get_backend("cpu"), [4, 2], "float32", 1, "nope")
 
 
-def test_untested_gpu_kernels_are_never_chosen_automatically(gpu_machine):
-    gpu_machine(tested=False)
+def test_gpu_kernels_whose_check_failed_here_are_never_chosen_automatically(gpu_machine, capsys):
+    gpu_machine(passed=False)
     kernel, why = choose(fake_cuda(), [784, 30, 10], "float32", 10)
-    assert kernel.name == "portable" and "fakecuda: untested on a GPU" in why
-    assert choose(fake_cuda(), [784, 30, 10], "float32", 10, "fakecuda")[0].name == "fakecuda"  # opt-in works
-    assert "kernel fakecuda: usable, untested on a GPU (never chosen automatically)" in registry.describe()
+    assert kernel.name == "portable" and why.startswith("fakecuda: failed its check on this Fake H100 on 2026-12-01: ")
+    assert "mini-batch 7: w^1 of member 0 at [3, 5]: 0.5, the portable path 0.25; report /r.txt" in why
+    assert choose(fake_cuda(), [784, 30, 10], "float32", 10, "fakecuda")[0].name == "fakecuda"  # forced: runs
+    assert capsys.readouterr().err.startswith("gpunet: warning: --kernel fakecuda runs a kernel that failed its check")
+    assert "kernel fakecuda: usable, failed its check on this Fake H100 on 2026-12-01: " in "".join(registry.describe())
+
+
+def test_gpu_kernels_whose_check_passed_here_are_chosen_and_say_so(gpu_machine):
+    gpu_machine(passed=True)
+    kernel, why = choose(fake_cuda(), [784, 30, 10], "float32", 10)
+    assert kernel.name == "fakecuda" and why == "checked on this Fake H100 on 2026-12-01"
+    assert "kernel fakecuda: usable, checked on this Fake H100 on 2026-12-01" in registry.describe()
 
 
 def test_auto_keeps_to_the_cpu_when_the_gpu_has_only_slower_kernels(gpu_machine):
     backend = device_for("auto", [784, 30, 10], "float32", 10)
     assert backend.name == "cpu" and "auto chose the CPU" in backend.note and len(backend.note) < 120
-    gpu_machine(tested=False)
-    assert device_for("auto", [784, 30, 10], "float32", 10).name == "cpu"
+    gpu_machine(passed=False)
+    note = device_for("auto", [784, 30, 10], "float32", 10).note
+    assert "beats the portable kernel on cuda:0 (5.3); fakecuda: failed its check on this Fake H100" in note
 
 
-def test_auto_takes_the_gpu_when_a_tested_kernel_there_is_faster(gpu_machine):
-    gpu_machine(tested=True)
+def test_auto_takes_the_gpu_when_a_checked_kernel_there_is_faster(gpu_machine):
+    gpu_machine(passed=True)
     backend = device_for("auto", [784, 30, 10], "float32", 10)
     assert backend.name == "cuda:0" and backend.note == ""
     assert device_for("cpu", [784, 30, 10], "float32", 10).name == "cpu"  # asked for: never overruled

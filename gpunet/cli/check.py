@@ -1,0 +1,42 @@
+"""``gpunet check``: check the CUDA epoch kernel on this GPU now, whatever is kept, and keep the verdict.
+
+The same check runs by itself the first time a CUDA run would use the kernel (:mod:`gpunet.kernels.wisdom`).
+"""
+
+from __future__ import annotations
+
+from ..backend import BackendError, get_backend
+from ..kernels import cuda_check, wisdom
+from ..kernels.cuda import CudaEpoch
+from ..validation import TRAIN_DEFAULTS
+from . import options
+
+NAME = "check"
+HELP = "check the CUDA kernel on this GPU now, and keep the verdict"
+
+
+def add_arguments(parser) -> None:
+    parser.add_argument("--device", type=options.device, default="cuda", help="the GPU to check: cuda or cuda:N")
+    parser.add_argument("--sizes", type=options.sizes, default=TRAIN_DEFAULTS["sizes"], metavar="N,N,...",
+                        help="also time this network")  # fmt: skip
+    parser.add_argument("--batch-size", type=options.positive_int, default=TRAIN_DEFAULTS["batch_size"],
+                        help="... at this mini-batch size")  # fmt: skip
+    parser.add_argument("--dtype", choices=["float32", "float64"], default=TRAIN_DEFAULTS["dtype"],
+                        help="... in this type")  # fmt: skip
+
+
+def run(args) -> int:
+    backend = get_backend(args.device)
+    if not backend.name.startswith("cuda"):
+        raise BackendError(f"gpunet check checks a GPU; --device {args.device} is not one (use cuda or cuda:N)")
+    if why := CudaEpoch.unusable():
+        raise BackendError(why)
+    config = cuda_check.config_key(args.sizes, args.batch_size, args.dtype)
+    verdict = wisdom.verdict(getattr(backend.device, "id", 0), config, timing=True, force=True)
+    assert verdict is not None  # run=True always gives one
+    print(f"{backend.name} ({backend.description}): the cuda kernel {verdict.describe(config)}")
+    for key, t in verdict.timings.items():
+        print(f"  {key}: cuda {t['cuda']:.3g} s/epoch | portable on {backend.name} {t['portable']:.3g} | "
+              f"cpu ({t['cpu_kernel']}) {t['cpu']:.3g}")  # fmt: skip
+    print(f"kept in {wisdom.folder()} (`gpunet check` checks again)")
+    return 0 if verdict.passed else 1

@@ -1,0 +1,279 @@
+"""What "checked" means for the CUDA epoch kernel on one GPU: the cases it must pass, and the timings kept.
+
+The user's run never runs this in its own process: :mod:`gpunet.kernels.wisdom` starts it as a child with a time
+limit (a hang, a crash or a sticky CUDA error, such as an illegal address that poisons the whole CUDA context, ends
+the child only), keeps its verdict and asks again only when something it depends on changes. ``pytest -m gpu``
+starts the same child. By hand, in this process::
+
+    python -m gpunet.kernels.cuda_check --device 0                       # the cases, then the timings
+    compute-sanitizer --tool memcheck python -m gpunet.kernels.cuda_check --no-timing    # out-of-bounds accesses
+    compute-sanitizer --tool racecheck python -m gpunet.kernels.cuda_check --no-timing   # shared-memory races
+    compute-sanitizer --tool synccheck python -m gpunet.kernels.cuda_check --no-timing   # __syncthreads() misuse
+    compute-sanitizer --tool initcheck python -m gpunet.kernels.cuda_check --no-timing   # reads of unwritten memory
+
+The cases run without CuPy's memory pool, so that each array is its own allocation and memcheck sees where it ends.
+Exit status: 0 passed, 1 a case failed (its name and numbers in one line), 2 no usable GPU.
+"""
+
+from __future__ import annotations
+
+import argparse
+import functools
+import importlib
+import json
+import os
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from .base import config_key
+
+BOOK = ((784, 30, 10), 10, "float32")  # the book's network and mini-batch, always timed
+EPOCH = 50_000  # examples in an epoch of MNIST training (the rest of the 60,000 are validation)
+TIMED_STEPS = 300  # mini-batches of the portable path and the CPU kernel timed, scaled to an epoch
+TOLERANCE = {"float64": 1e-10, "float32": 1e-4}  # relative; absolute is 1/100 of it
+HOOK = "GPUNET_CHECK_CUPY"  # tests only: "module:function" that installs a stand-in CuPy and returns its backend
+
+
+@dataclass(frozen=True)
+class Case:
+    """One comparison of the kernel with the portable path: ``run(backend)`` returns None, or what differed."""
+
+    name: str
+    run: Callable[[Any], str | None]
+
+
+def problem(sizes, batch: int, steps: int, dtype: str, members: int, seed: int = 0):
+    """Random sparse inputs (one all zero), parameters, each member's own order (the last mini-batch one short)
+    and eta, as host arrays of ``dtype``."""
+    rng = np.random.default_rng(seed)
+    k = batch * steps - (batch > 1)
+    n = max(13, k)
+    x = rng.random((n, sizes[0]))
+    x[x < 0.6] = 0  # zero pixels, as in MNIST, exercise the skipped columns
+    x[3] = 0
+    y = np.eye(sizes[-1])[rng.integers(0, sizes[-1], n)]
+    weights = [rng.standard_normal((members, n_out, n_in)) for n_in, n_out in zip(sizes[:-1], sizes[1:])]
+    biases = [rng.standard_normal((members, n_out, 1)) for n_out in sizes[1:]]
+    order = np.stack([rng.permutation(np.arange(n).repeat(-(-k // n)))[:k] for _ in range(members)])
+    eta = rng.uniform(0.5, 4.0, members)
+    cast = lambda arrays: [a.astype(dtype) for a in arrays]
+    return x.astype(dtype), y.astype(dtype), cast(weights), cast(biases), order, eta
+
+
+def portable(x, y, weights, biases, order, batch: int, eta):
+    """Each member trained by gpunet.maths.sgd_step on NumPy, one mini-batch at a time: (weights, biases)."""
+    from ..maths import sgd_step
+
+    out_w, out_b = [], []
+    for i in range(order.shape[0]):
+        w, b = [a[i] for a in weights], [a[i] for a in biases]
+        for start in range(0, order.shape[1], batch):
+            rows = order[i, start : start + batch]
+            w, b = sgd_step(w, b, x[rows].T, y[rows].T, float(eta[i]))
+        out_w.append(w)
+        out_b.append(b)
+    return [np.stack(layer) for layer in zip(*out_w)], [np.stack(layer) for layer in zip(*out_b)]
+
+
+def difference(got_w, got_b, want_w, want_b, dtype: str) -> str | None:
+    """None where every parameter is within the tolerance, else where the worst one is, and its numbers."""
+    rtol = TOLERANCE[dtype]
+    worst = None
+    for kind, gots, wants in (("w", got_w, want_w), ("b", got_b, want_b)):
+        for l, (got, want) in enumerate(zip(gots, wants), start=1):
+            excess = np.abs(got - want) / (rtol * 1e-2 + rtol * np.abs(want))
+            excess[~np.isfinite(got)] = np.inf
+            at = np.unravel_index(int(np.argmax(excess)), excess.shape)
+            if excess[at] > 1 and (worst is None or excess[at] > worst[0]):
+                worst = (excess[at], f"{kind}^{l} of member {at[0]} at {list(at[1:])}", got[at], want[at])
+    if worst is None:
+        return None
+    _, where, got, want = worst
+    return f"{where}: {got:.9g}, the portable path {want:.9g} (relative tolerance {rtol:g})"
+
+
+def _host(a) -> np.ndarray:
+    return a.get() if hasattr(a, "get") else np.asarray(a)
+
+
+def compare_epoch(backend, sizes, batch: int, steps: int, dtype: str, where=None, members: int = 3) -> str | None:
+    """Train ``members`` networks for ``steps`` mini-batches with the kernel and with the portable path; compare.
+    ``where`` (parameters shared, workspace shared) forces that memory plan by lowering the shared-memory budget."""
+    from .cuda import CudaEpoch, layout, plan
+
+    x, y, weights, biases, order, eta = problem(sizes, batch, steps, dtype, members)
+    kernel = CudaEpoch(backend, backend.asarray(x), backend.asarray(y))
+    itemsize = np.dtype(dtype).itemsize
+    if where is not None:
+        kernel.budget = min(kernel.budget, layout(sizes, itemsize, batch, *where).shared_bytes)
+        chosen = plan(sizes, itemsize, batch, kernel.budget)
+        if (chosen.params_shared, chosen.work_shared) != where:
+            raise ValueError(f"case {sizes} mini-batch {batch} cannot force the plan {where}")
+    got_w, got_b = kernel(
+        [backend.asarray(w) for w in weights], [backend.asarray(b) for b in biases], order, batch, eta
+    )
+    want_w, want_b = portable(x, y, weights, biases, order, batch, eta)
+    return difference([_host(a) for a in got_w], [_host(a) for a in got_b], want_w, want_b, dtype)
+
+
+def compile_all(backend) -> None:
+    """Every instantiation the launcher can choose, compiled together (CudaEpoch does it once it has data)."""
+    from .cuda import CudaEpoch
+
+    CudaEpoch(backend, backend.asarray(np.zeros((1, 1))), backend.asarray(np.zeros((1, 1))))
+
+
+def epoch_case(sizes, batch: int, steps: int, dtype: str, where=None) -> Case:
+    memory = "" if where is None else f", parameters in {'shared' if where[0] else 'global'} memory, workspace in " \
+        f"{'shared' if where[1] else 'global'}"  # fmt: skip
+    name = f"{dtype} {list(sizes)} mini-batch {batch}, {steps} mini-batch{'es' if steps > 1 else ''}{memory}"
+    return Case(name, functools.partial(compare_epoch, sizes=list(sizes), batch=batch, steps=steps, dtype=dtype,
+                                        where=where))  # fmt: skip
+
+
+PLANS = ((True, True), (True, False), (False, True), (False, False))
+# The cases, in order; the first failure ends the check. Another kernel's check appends its own (a Case each).
+CASES: list[Case] = [
+    Case("compile every instantiation", lambda backend: compile_all(backend)),
+    *[
+        case
+        for dtype in ("float64", "float32")
+        for case in (
+            epoch_case((784, 30, 10), 10, 1, dtype),  # the book's; its parameters in shared memory where they fit
+            epoch_case((784, 30, 10), 10, 10, dtype),
+            epoch_case((784, 100, 10), 10, 10, dtype),  # parameters in global memory (L2)
+            epoch_case((784, 30, 10), 7, 10, dtype),  # an odd mini-batch, the last one short
+            epoch_case((784, 30, 10), 100, 2, dtype),  # float64's workspace in global memory
+            *(epoch_case((30, 20, 15, 10), 3, 10, dtype, where) for where in PLANS),  # 3 layers, every plan
+        )
+    ],
+]
+
+
+def run_cases(backend, cases=None, say=print) -> str | None:
+    """Run the cases in order: None when all pass, else the first failure in one line."""
+    for case in CASES if cases is None else cases:
+        try:
+            failed = case.run(backend)
+        except Exception as e:  # noqa: BLE001 - a CUDA error, a compiler error: the case failed, say how
+            lines = str(e).strip().splitlines()
+            failed = f"{type(e).__name__}: {lines[0][:300] if lines else ''}"
+        if failed:
+            return f"{case.name}: {failed}"
+        say(f"ok  {case.name}")
+    return None
+
+
+def _timed(run, backend) -> float:
+    backend.synchronize()
+    start = time.perf_counter()
+    run()
+    backend.synchronize()
+    return time.perf_counter() - start
+
+
+def timings(backend, sizes, batch: int, dtype: str, examples: int = EPOCH) -> dict:
+    """Seconds per epoch of ``EPOCH`` examples: the kernel over ``examples`` of them, the portable path on this GPU
+    and the CPU's kernel over up to ``TIMED_STEPS`` mini-batches, scaled; on MNIST-like sparse random inputs."""
+    from ..backend import get_backend
+    from .cuda import CudaEpoch
+    from .portable import PortableEpoch
+    from .registry import candidates
+
+    rng = np.random.default_rng(1)
+    x = rng.random((examples, sizes[0]), dtype=np.float32)
+    x *= rng.random((examples, sizes[0]), dtype=np.float32) < 0.2  # ~80% zero pixels, like MNIST
+    x = x.astype(dtype, copy=False)
+    y = np.eye(sizes[-1], dtype=dtype)[rng.integers(0, sizes[-1], examples)]
+    weights = [rng.standard_normal((1, n_out, n_in)).astype(dtype) for n_in, n_out in zip(sizes[:-1], sizes[1:])]
+    biases = [rng.standard_normal((1, n_out, 1)).astype(dtype) for n_out in sizes[1:]]
+    eta = np.array([3.0])
+    steps = min(TIMED_STEPS, max(1, examples // batch))
+    out = {}
+    cpu = get_backend("cpu")
+    cpu_kernel = next(k for k, why_not in candidates(cpu, list(sizes), dtype, batch) if why_not is None)
+    for name, kind, on in (
+        ("cuda", CudaEpoch, backend),
+        ("portable", PortableEpoch, backend),
+        ("cpu", cpu_kernel, cpu),
+    ):
+        run = kind(on, on.asarray(x), on.asarray(y))
+        params = ([on.asarray(w) for w in weights], [on.asarray(b) for b in biases])
+        run(*params, np.empty((1, 0), np.int64), batch, eta)  # compile outside the clock
+        k = examples if name == "cuda" else steps * batch
+        order = rng.permutation(examples)[None, :k]
+        out[name] = _timed(functools.partial(run, *params, order, batch, eta), on) * EPOCH / k
+    out["cpu_kernel"] = cpu_kernel.name
+    return out
+
+
+def cuda_backend(device: int):
+    """The backend of CUDA device ``device``, or the stand-in that the tests' hook names (see :data:`HOOK`)."""
+    if hook := os.environ.get(HOOK):
+        module, function = hook.split(":")
+        return getattr(importlib.import_module(module), function)()
+    from ..backend import get_backend
+
+    return get_backend(f"cuda:{device}")
+
+
+def check(device: int = 0, cases: bool = True, timed=(BOOK,), examples: int = EPOCH, say=print) -> dict:
+    """The check in this process: ``{"passed", "failure", "timings"}`` (timings only once every case passed)."""
+    backend = cuda_backend(device)
+    failure = None
+    if cases:
+        import cupy
+
+        with cupy.cuda.using_allocator(None):  # no pool: one cudaMalloc an array (see the module's docstring)
+            failure = run_cases(backend, say=say)
+    measured = {}
+    if failure is None:
+        for sizes, batch, dtype in timed:
+            try:
+                measured[config_key(sizes, batch, dtype)] = timings(backend, sizes, batch, dtype, examples)
+            except Exception as e:  # noqa: BLE001 - the kernel failed on the timing's data: that is a failure too
+                failure = f"timing {config_key(sizes, batch, dtype)}: {type(e).__name__}: {str(e).strip()[:300]}"
+                break
+            say(f"ok  timed {config_key(sizes, batch, dtype)}: {measured[config_key(sizes, batch, dtype)]}")
+    return {"passed": failure is None, "failure": failure, "timings": measured}
+
+
+def _config(text: str):
+    sizes, batch, dtype = text.split("/")
+    return tuple(int(s) for s in sizes.split(",")), int(batch), dtype
+
+
+def main(argv=None) -> int:
+    from ..backend import BackendError
+
+    parser = argparse.ArgumentParser(prog="python -m gpunet.kernels.cuda_check", description=__doc__.split("\n")[0])
+    parser.add_argument("--device", type=int, default=0, help="the CUDA device's number")
+    parser.add_argument("--no-cases", dest="cases", action="store_false", help="time only")
+    parser.add_argument("--no-timing", dest="timing", action="store_false", help="the cases only")
+    parser.add_argument("--time", type=_config, action="append", default=[], metavar="SIZES/BATCH/DTYPE",
+                        help="also time this configuration, e.g. 784,100,10/10/float64")  # fmt: skip
+    parser.add_argument("--examples", type=int, default=EPOCH, help="examples the kernel's timed epoch runs on")
+    parser.add_argument("--json", metavar="FILE", help="write the result to FILE as JSON")
+    args = parser.parse_args(argv)
+    timed = list(dict.fromkeys([BOOK, *args.time])) if args.timing else []
+    try:
+        result = check(args.device, args.cases, timed, args.examples)
+    except BackendError as e:
+        print(f"gpunet: error: {e}", file=sys.stderr)
+        return 2
+    if args.json:
+        with open(args.json, "w", encoding="utf-8") as f:
+            json.dump(result, f)
+    if result["failure"]:
+        print(f"gpunet: the cuda kernel failed its check: {result['failure']}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -7,7 +7,7 @@ from gpunet.data import DataError
 from gpunet.sweep import DataSource
 from gpunet.sweep.dist import run_on_worker
 from gpunet.sweep.grid import Config
-from gpunet.sweep.stacks import data_checksums
+from gpunet.data.identity import checksums as data_checksums
 
 
 def test_a_worker_checks_every_task_against_the_data_it_holds(tmp_path):

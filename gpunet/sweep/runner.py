@@ -106,7 +106,8 @@ class Sweep:
             check_writable(self.out / "sweep.jsonl" if self.out.is_dir() else self.out, "--out")
         if self.out is not None and not self._resuming and (self.out / "sweep.jsonl").exists():
             raise ConfigError(f"--out {self.out}: already holds a sweep; continue it with --resume {self.out}")
-        run = self.manifest.get("run") if self._resuming else new_run_id()
+        kept = self.manifest.get("run") if self._resuming else None
+        run = kept if isinstance(kept, str) else new_run_id()
         with contextlib.ExitStack() as files:  # each --save-best file checked (and locked) as train checks --save
             for path in self._save_best_paths().values():
                 files.enter_context(RunFiles({"--save-best": path}, run, force=self.force))

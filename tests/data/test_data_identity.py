@@ -121,8 +121,8 @@ def test_a_worker_accepts_the_same_data_compressed_otherwise(tmp_path, data):
 
 
 @pytest.mark.parametrize(
-    "command", [["train", *FLAGS], ["sweep", "--seeds", "1", *FLAGS], ["evaluate", "m.npz"], ["data", "verify"],
-                ["data", "info"]]  # fmt: skip
+    "command",
+    [["train", *FLAGS], ["sweep", "--seeds", "1", *FLAGS], ["evaluate", "m.npz"], ["data", "verify"], ["data", "info"]],
 )
 def test_a_data_dir_that_is_not_there_is_refused_not_downloaded_into(tmp_path, monkeypatch, command):
     missing = tmp_path / "nonexistent"

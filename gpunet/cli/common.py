@@ -8,8 +8,9 @@ from pathlib import Path
 
 from .. import data as datasets
 from ..backend import get_backend
-from ..errors import say
+from ..errors import DataError, say
 from ..network import Network
+from ..validation import COUNT, check
 
 
 def load_data(args):
@@ -41,11 +42,24 @@ def predictions(args, model, split_name):
     """A saved network's answers on one split: (network, host data, the split, predicted labels on the host)."""
     backend = backend_for(args)
     net = Network.load(model, device=backend)
+    _model_validation_size(args, net, model, split_name)
     host = load_data(args)
     host.check_fits(net.sizes)
     split = {"test": host.test, "validation": host.validation, "train": host.train}[split_name]
     x, _ = datasets.pin_split(backend, split[0], split[1], net.dtype)
     return net, host, split, backend.to_host(net.predict(x))
+
+
+def _model_validation_size(args, net, model, split_name) -> None:
+    """The train/validation split the model was trained with, unless --validation-size or --data says another;
+    said when the split scored depends on it."""
+    settings = net.record.get("settings")
+    stored = settings.get("validation_size") if isinstance(settings, dict) else None
+    if getattr(args, "validation_size", None) is not None or getattr(args, "data", None) or not isinstance(stored, int):
+        return
+    args.validation_size = check(f"{model}: the validation size it records", stored, COUNT, error=DataError)
+    if split_name != "test":
+        say(f"validation: the last {stored} training images, as {model} was trained (--validation-size N for others)")
 
 
 class ProgressBar:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ..data import as_folder, data_dir, data_dirs, load_host
+from ..data import as_folder, data_dir, data_dirs, load_host, named_folder
 from ..data.download import download, verify
 from ..errors import ConfigError, say
 from . import options
@@ -37,6 +37,7 @@ def download_data(args) -> int:
 
 
 def verify_data(args) -> int:
+    named_folder(args.data_dir)
     folder = as_folder(data_dir(args.data_dir))
     for line in verify(folder):
         print(line)

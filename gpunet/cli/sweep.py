@@ -46,9 +46,16 @@ def add_arguments(parser) -> None:
     options.add_data_arguments(parser)
     parser.add_argument("--out", metavar="DIR", help="keep the results here: sweep.jsonl, networks.csv, best models")
     parser.add_argument(
-        "--save-best", metavar="PATH", help="write the best network of each configuration to PATH (.npz)"
+        "--save-best",
+        metavar="PATH",
+        help="write the best network of each configuration to PATH (.npz); kept with the sweep for --resume",
     )
-    parser.add_argument("--resume", metavar="DIR", help="run what is missing of the sweep kept in DIR")
+    parser.add_argument(
+        "--force", action="store_true", help="overwrite a --save-best file that is not this sweep's (refused otherwise)"
+    )
+    parser.add_argument(
+        "--resume", metavar="DIR", help="run what is missing of the sweep kept in DIR, with its settings"
+    )
     parser.add_argument("--scheduler", metavar="ADDRESS", help="run on a Dask cluster, e.g. tcp://host:8786")
     parser.add_argument(
         "--chunk", type=options.positive_int, help="networks trained together (default: 4 per core; 1024 on a GPU)"
@@ -68,11 +75,12 @@ def _sweep(args) -> Sweep:
         if given:
             flag = "--" + given[0].replace("_", "-")
             raise ConfigError(f"{flag} is set by the sweep in {args.resume} when resuming; leave it out")
-        return Sweep.resume(args.resume, args.device, args.save_best, args.scheduler, args.kernel)
+        return Sweep.resume(args.resume, args.device, args.save_best, args.scheduler, args.kernel, args.force)
     grid = _grid(args)
     source = DataSource(args.data_dir, args.data, args.validation_size, args.download,
                         tuple(args.mirror) if args.mirror else None)  # fmt: skip
-    return Sweep(grid, source, args.device or "auto", args.out, args.save_best, args.scheduler, args.chunk, args.kernel)
+    return Sweep(grid, source, args.device or "auto", args.out, args.save_best, args.scheduler, args.chunk, args.kernel,
+                 args.force)  # fmt: skip
 
 
 def run(args) -> int:
@@ -108,7 +116,7 @@ def run(args) -> int:
         done = len(sweep.results())
         if sweep.out is not None:
             say(f"interrupted; {done} of {len(grid.networks())} networks are kept in {sweep.out}: continue with")
-            say(f"  gpunet sweep --resume {sweep.out}")
+            say(f"  gpunet sweep --resume {sweep.out}" + (f" --scheduler {args.scheduler}" if args.scheduler else ""))
         else:
             say(f"interrupted; {done} networks finished (--out DIR keeps them)")
         return 130
@@ -117,7 +125,7 @@ def run(args) -> int:
             bar.close()
     print()
     print(table(records, grid.epochs, grid.eval))
-    if args.save_best:
-        for config, path in save_best_paths(args.save_best, grid.configs()).items():
+    if sweep.save_best:
+        for config, path in save_best_paths(sweep.save_best, grid.configs()).items():
             say(f"the best network of {config.label} is in {path}")
     return 0

@@ -8,11 +8,12 @@ import numpy as np
 
 from .._version import __version__
 from ..data import DataError, pin
+from ..data.identity import checksums, matches
 from ..errors import ConfigError, say
 from ..kernels import KERNELS, choose, device_for
 from ..maths import mini_batch
 from ..network import Network
-from ..runs import RunFiles, checkpoint_settings, file_sha256, manifest, new_run_id
+from ..runs import RunFiles, checkpoint_settings, manifest, new_run_id
 from ..runs.signals import exit_status
 from ..validation import TRAIN_DEFAULTS
 from . import options
@@ -20,7 +21,10 @@ from .common import ProgressBar, load_data, shown
 
 NAME = "train"
 HELP = "train a network by mini-batch SGD and print test accuracy per epoch"
-FROM_CHECKPOINT = ("sizes", "batch_size", "eta", "dtype", "seed", "validation_size")
+FROM_CHECKPOINT = ("sizes", "batch_size", "eta", "dtype", "seed", "validation_size", "eval", "monitor_cost")
+# What the run writes besides the settings, kept with them so that a resumed run writes the same
+# (these defaults: for checkpoints written before they were kept).
+OUTPUTS = {"eval": "test", "monitor_cost": False}
 
 
 def add_arguments(parser) -> None:
@@ -40,7 +44,7 @@ def add_arguments(parser) -> None:
     parser.add_argument("--dtype", choices=["float32", "float64"], help="floating-point type (default: float32)")
     options.add_data_arguments(parser)
     parser.add_argument(
-        "--eval", choices=["test", "validation", "none"], default="test", help="data scored after each epoch"
+        "--eval", choices=["test", "validation", "none"], help="data scored after each epoch (default: test)"
     )
     parser.add_argument(
         "--kernel",
@@ -59,8 +63,8 @@ def add_arguments(parser) -> None:
     parser.add_argument(
         "--resume",
         metavar="PATH",
-        help="continue from a checkpoint; its settings are used (with --epochs N, to N), and it goes on writing "
-        "that checkpoint and its log",
+        help="continue from a checkpoint; its settings are used (with --epochs N, to N), with its --eval and "
+        "--monitor-cost, and it goes on writing that checkpoint, its log and its --save file",
     )
     parser.add_argument("--log", metavar="PATH", help="write the manifest and one JSON object per epoch to PATH")
     parser.add_argument(
@@ -69,7 +73,10 @@ def add_arguments(parser) -> None:
         help="overwrite a --save/--checkpoint/--log file that is not this run's (refused otherwise)",
     )
     parser.add_argument(
-        "--monitor-cost", action="store_true", help="also log the mean quadratic cost on the training data"
+        "--monitor-cost",
+        action="store_true",
+        default=None,
+        help="also log the mean quadratic cost on the training data",
     )
 
 
@@ -84,6 +91,7 @@ def _network_for(args, backend):
     if args.resume:
         net = Network.load(args.resume, device=backend)
         settings, run = checkpoint_settings(net, args.resume)
+        settings = {**OUTPUTS, **settings}
         changed = [k for k in FROM_CHECKPOINT if getattr(args, k) not in (None, settings.get(k))]
         if changed:
             flag = "--" + changed[0].replace("_", "-")
@@ -92,21 +100,24 @@ def _network_for(args, backend):
             args.plan = f"--epochs {args.epochs} moves the run's end from epoch {settings['epochs']} (kept on resume)"
             settings["epochs"] = args.epochs
         return net, settings, run
-    settings = {k: getattr(args, k) if getattr(args, k) is not None else v for k, v in TRAIN_DEFAULTS.items()}
+    defaults = {**TRAIN_DEFAULTS, **OUTPUTS}
+    settings = {k: getattr(args, k) if getattr(args, k) is not None else v for k, v in defaults.items()}
     settings["seed"] = args.seed if args.seed is not None else int(np.random.SeedSequence().generate_state(1)[0])
     net = Network(settings["sizes"], seed=settings["seed"], device=backend, dtype=settings["dtype"])
     return net, settings, new_run_id()
 
 
 def _run_targets(args, net) -> dict:
-    """The files the run writes: a resumed run goes on writing its checkpoint and its log."""
-    log = args.log
-    if args.resume and log is None and net.record.get("log"):
-        log = Path(net.record["log"])
-        if not log.parent.is_dir():
-            say(f"the run's log {log} is in a folder that is gone; not logging (--log PATH starts a new one)")
-            log = None
-    return {"--checkpoint": args.checkpoint or args.resume, "--log": log, "--save": args.save}
+    """The files the run writes: a resumed run goes on writing its checkpoint, its log and its --save file."""
+    targets = {"--checkpoint": args.checkpoint or args.resume, "--log": args.log, "--save": args.save}
+    for flag, key, what in (("--log", "log", "logging"), ("--save", "save", "saving the network at the end")):
+        if args.resume and targets[flag] is None and isinstance(net.record.get(key), str):
+            path = Path(net.record[key])
+            if path.parent.is_dir():
+                targets[flag] = path
+            else:
+                say(f"the run's {flag[2:]} file {path} is in a folder that is gone; not {what} ({flag} PATH names one)")
+    return targets
 
 
 def _resume_command(args, checkpoint) -> str:
@@ -123,11 +134,12 @@ def _check_eval(args, host) -> None:
 
 
 def _data_hashes(args, settings, host, files) -> dict:
-    """The SHA-256 of each data file, when the run writes files; a resumed run reads the data it started on."""
-    hashes = {str(p): file_sha256(p) for p in host.files} if files.paths else {}
-    if args.resume and sorted(hashes.values()) != settings["data"]:
+    """The identity of each data file (:mod:`gpunet.data.identity`), when the run writes files; a resumed run
+    reads the data it started on: the same images and labels, however the files are compressed."""
+    hashes = checksums(host) if files.paths else {}
+    if args.resume and not matches(settings["data"], host, hashes):
         raise DataError(
-            f"{args.resume}: trained on other data files than these; give the first run's --data-dir or --data"
+            f"{args.resume}: trained on other data than {host.source}; give the first run's --data-dir or --data"
         )
     return hashes
 
@@ -164,6 +176,7 @@ def _say_interrupted(args, files) -> None:
 def run(args) -> int:
     backend = _train_device(args)
     net, settings, run = _network_for(args, backend)
+    args.eval, args.monitor_cost = settings["eval"], settings["monitor_cost"]  # the run's, on resume the checkpoint's
     if args.resume and net.epoch >= settings["epochs"]:
         say(
             f"nothing to do: {args.resume} has {net.epoch} epochs, the run ends at {settings['epochs']}; "
@@ -181,10 +194,11 @@ def run(args) -> int:
         kernel, why = choose(backend, net.sizes, settings["dtype"], batch, args.kernel)
         hashes = _data_hashes(args, settings, host, files)
         data = pin(host, backend, net.dtype, net.sizes[-1])
-        settings.update(eval=args.eval, data=sorted(hashes.values()))
+        settings.update(data=sorted(hashes.values()))
         _print_run(args, backend, net, settings, host, data, f"{kernel.name} ({why})")
-        log = files.paths.get("--log")
-        record = {"settings": settings, "run": run, "log": str(log.resolve()) if log else None}
+        log, save = files.paths.get("--log"), files.paths.get("--save")
+        record = {"settings": settings, "run": run, "log": str(log.resolve()) if log else None,
+                  "save": str(save.resolve()) if save else None}  # fmt: skip
         if files.paths:
             record["manifest"] = manifest(backend, settings, hashes, data.nbytes, run)
             record["manifest"]["kernel"] = {"name": kernel.name, "reason": why}

@@ -9,7 +9,7 @@ from __future__ import annotations
 from ..errors import DataError
 from .book_pickle import load_book_pickle
 from .device import DeviceData, pin, pin_split
-from .find import BOOK_PICKLE, FILES, as_folder, data_dir, data_dirs, not_found
+from .find import BOOK_PICKLE, FILES, as_folder, data_dir, data_dirs, named_folder, not_found
 from .host import HostData, load_host
 
 __all__ = ["DataError", "DeviceData", "HostData", "load", "load_book_pickle", "load_host", "pin", "pin_split"]
@@ -25,6 +25,7 @@ def load(folder=None, data=None, validation_size=None, download=False, mirrors=N
 
     if data:
         return load_book_pickle(data)
+    named_folder(folder)
     folders = data_dirs(folder)
     folder = as_folder(data_dir(folder))
     lacking = missing(folder)

@@ -12,14 +12,14 @@ import sys
 import tempfile
 import threading
 import time
-import zlib
 from pathlib import Path
 from typing import NamedTuple
 from urllib.parse import urlsplit
 
 from ..errors import DataError, one_line
-from ..files import FileError, open_regular
+from ..files import open_regular
 from .find import DATA_FLAGS, find_file, locate
+from .identity import content_sha256
 
 # The mirror torchvision tries first, then the others; GPUNET_MNIST_MIRRORS (or --mirror) replaces the list.
 MIRRORS = (
@@ -87,16 +87,6 @@ def _digest(path: Path, algorithm: str, decompress: bool = False) -> str:
         for chunk in iter(lambda: f.read(1 << 20), b""):
             h.update(chunk)
     return h.hexdigest()
-
-
-def content_sha256(path: Path, gzipped: bool | None = None) -> str:
-    """sha256 of a gzip file's decompressed content, or of a raw file (by default: by the name's suffix)."""
-    try:
-        return _digest(path, "sha256", decompress=path.suffix == ".gz" if gzipped is None else gzipped)
-    except FileError as e:  # a pipe or device would block the read: refused as data's own readers refuse it
-        raise DataError(str(e)) from None
-    except (OSError, EOFError, zlib.error) as e:
-        raise DataError(f"{path}: cannot read ({e})") from None
 
 
 def is_genuine(path: Path, name: str) -> bool:

@@ -38,6 +38,18 @@ def data_dirs(path=None) -> list[Path]:
     return found
 
 
+def named_folder(path=None) -> None:
+    """A folder named by --data-dir (``path``) or $GPUNET_DATA must exist: a mistyped name is refused, not
+    downloaded into (``gpunet data download --data-dir DIR`` makes a new one)."""
+    name, folder = ("--data-dir ", path) if path else ("GPUNET_DATA=", os.environ.get("GPUNET_DATA"))
+    if folder and not Path(folder).expanduser().exists():
+        fetch = f"--data-dir {folder}" if path else ""
+        raise DataError(
+            f"{name}{folder}: no such folder; name the folder that holds MNIST, or download it there with "
+            f"`gpunet data download{' ' + fetch if fetch else ''}`"
+        )
+
+
 def data_dir(path=None) -> Path:
     """The data folder: the first of :func:`data_dirs` that holds a dataset, else the last (downloads go there)."""
     folders = data_dirs(path)

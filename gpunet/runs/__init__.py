@@ -9,7 +9,7 @@ from __future__ import annotations
 from ..writing import atomic_write, check_writable
 from .files import RunFiles, checkpoint_settings
 from .log import JsonLog, read_log
-from .manifest import file_sha256, manifest, new_run_id
+from .manifest import manifest, new_run_id
 
-__all__ = ["JsonLog", "RunFiles", "atomic_write", "check_writable", "checkpoint_settings", "file_sha256",
-           "manifest", "new_run_id", "read_log"]  # fmt: skip
+__all__ = ["JsonLog", "RunFiles", "atomic_write", "check_writable", "checkpoint_settings", "manifest",
+           "new_run_id", "read_log"]  # fmt: skip

@@ -57,12 +57,13 @@ def checkpoint_settings(net, path) -> tuple[dict, str]:
 class RunFiles:
     """The files a training run writes, locked for the run and checked before any training.
 
-    ``targets`` maps each flag (``--checkpoint``, ``--log``, ``--save``) to its path or None. A file
+    ``targets`` maps each flag (``--checkpoint``, ``--log``, ``--save``, a sweep's ``--save-best``) to its path
+    or None. A file
     already there is overwritten only when it is what the flag writes and belongs to this run
     (a resumed run continues its own checkpoint and log), or with ``force``.
     """
 
-    KINDS = {"--checkpoint": "model", "--save": "model", "--log": "log"}
+    KINDS = {"--checkpoint": "model", "--save": "model", "--log": "log", "--save-best": "model"}
 
     def __init__(self, targets: dict, run: str, resumed_at: int | None = None, force: bool = False):
         self.paths = {flag: Path(p) for flag, p in targets.items() if p is not None}

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import os
 import platform
 import subprocess
@@ -12,19 +11,6 @@ from pathlib import Path
 import numpy as np
 
 from .._version import __version__
-from ..errors import DataError
-from ..files import open_regular
-
-
-def file_sha256(path) -> str:
-    h = hashlib.sha256()
-    with open_regular(path, "data file") as f:
-        try:
-            for chunk in iter(lambda: f.read(1 << 20), b""):
-                h.update(chunk)
-        except OSError as e:
-            raise DataError(f"{path}: cannot read ({e.strerror or e})") from None
-    return h.hexdigest()
 
 
 def git_info(package_dir=None) -> dict:
@@ -56,7 +42,8 @@ def git_info(package_dir=None) -> dict:
 
 
 def manifest(backend, settings: dict, data: dict, pinned_bytes: int, run: str) -> dict:
-    """What a run needs to be understood and repeated later; ``data`` maps each data file to its SHA-256."""
+    """What a run needs to be understood and repeated later; ``data`` maps each data file to its SHA-256
+    (:func:`gpunet.data.identity.checksums`: of its decoded content)."""
     return {
         "run": run,
         "gpunet": __version__,

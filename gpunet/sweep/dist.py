@@ -2,7 +2,8 @@
 
 Each chunk is one task. On CUDA a task asks for the worker resource ``GPU=1``, so a worker started with
 ``dask worker ADDRESS --resources GPU=1`` (one per GPU) runs one chunk at a time. Every worker reads (or
-downloads) the data itself, checks it has the checksums of the data the sweep was started on, and keeps
+downloads) the data itself, checks it is the data the sweep was started on (the same decoded images and
+labels, :mod:`gpunet.data.identity`, however the files were compressed or wherever they came from), and keeps
 it pinned on its device between tasks.
 """
 
@@ -11,8 +12,9 @@ from __future__ import annotations
 import threading
 
 from ..backend import get_backend
+from ..data import identity
 from ..errors import ConfigError, DataError, one_line
-from .stacks import data_checksums, pin_for, run_chunk, same_data
+from .stacks import pin_for, run_chunk
 
 CONNECT_SECONDS = 3  # a module constant, so tests can shrink it
 
@@ -62,9 +64,9 @@ def run_on_worker(members, epochs, eval, device, source, checksums, kernel=None)
         key = (source, device)
         if key not in _workers:
             host = source.load()
-            _workers[key] = (get_backend(device), host, data_checksums(host), {}, {})
+            _workers[key] = (get_backend(device), host, identity.checksums(host), {}, {})
         backend, host, read, pinned, kernels = _workers[key]
-        if not same_data(read, checksums):  # each task: a later sweep may have started on other data
+        if not identity.same_data(read, checksums):  # each task: a later sweep may have started on other data
             del _workers[key]  # read again for the next task: the files may be mended by then
             raise DataError(f"the worker's data ({host.source}) differs from the data the sweep started on")
         data = pin_for(pinned, host, backend, members[0][0])

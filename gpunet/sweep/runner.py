@@ -3,15 +3,17 @@ ends, resumable (:class:`Sweep`); :func:`sweep` is the one-call Python API."""
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from .. import data as datasets
 from ..backend import get_backend
+from ..data.identity import checksums, matches
 from ..errors import ConfigError, DataError
 from ..kernels import device_for
-from ..runs import check_writable, manifest, new_run_id
+from ..runs import RunFiles, check_writable, manifest, new_run_id
 from ..validation import POSITIVE_INT, TRAIN_DEFAULTS, check
 from . import dist, outputs
 from .grid import Config, Grid
@@ -20,11 +22,9 @@ from .stacks import (
     NetworkRecord,
     better,
     chunks,
-    data_checksums,
     default_chunk,
     pin_for,
     run_chunk,
-    same_data,
     threads,
 )
 
@@ -48,15 +48,18 @@ class Sweep:
 
     ``run()`` returns one :class:`NetworkRecord` per network, in the grid's order; ``best`` holds the best
     network of each configuration. ``Sweep.resume(out)`` continues an interrupted sweep with what is missing.
+    ``save_best`` files are refused, as ``train`` refuses its outputs, when they hold another run's model or
+    something else, unless ``force``.
     """
 
     def __init__(self, grid: Grid, source: DataSource = DataSource(), device: str = "auto", out=None,
                  save_best=None, scheduler: str | None = None, chunk: int | None = None,
-                 kernel: str | None = None):  # fmt: skip
+                 kernel: str | None = None, force: bool = False):  # fmt: skip
         chunk = None if chunk is None else check("--chunk", chunk, POSITIVE_INT)
         self.grid, self.source, self.device, self.scheduler, self.chunk = grid, source, device, scheduler, chunk
         self.out = None if out is None else Path(out)
         self.save_best, self.kernel = save_best, kernel  # kernel: None lets the registry choose, as train does
+        self.force = force
         self.records: dict = {}  # (config, seed) -> NetworkRecord, finished networks only
         self.best: dict = {}  # Config -> Best
         self.manifest: dict = {}
@@ -64,7 +67,9 @@ class Sweep:
 
     @classmethod
     def resume(cls, out, device: str | None = None, save_best=None, scheduler: str | None = None,
-               kernel: str | None = None) -> Sweep:  # fmt: skip
+               kernel: str | None = None, force: bool = False) -> Sweep:  # fmt: skip
+        """The sweep kept in ``out``, with its grid, data, device, kernel and ``--save-best`` (``save_best``
+        replaces the last one, and is kept for the next resume)."""
         out = Path(out)
         manifest, records = outputs.read(out)
         try:
@@ -73,9 +78,12 @@ class Sweep:
             grid, chunk = Grid.from_json(s["grid"]), s["chunk"]
             device = device or s["device"]
             kernel = kernel or s.get("kernel")
+            if save_best is not None:
+                s["save_best"] = _absolute(save_best)
+            save_best = s.get("save_best")  # absent from sweeps started before it was kept
         except (KeyError, TypeError, ValueError) as e:
             raise DataError(f"{out}: the sweep's manifest is damaged ({type(e).__name__}: {e})") from None
-        sweep = cls(grid, source, device, out, save_best, scheduler, chunk, kernel)
+        sweep = cls(grid, source, device, out, save_best, scheduler, chunk, kernel, force)
         planned = set(sweep.grid.networks())
         sweep.records = {(r.config, r.seed): r for r in records if (r.config, r.seed) in planned}
         for config in sweep.grid.configs():
@@ -98,11 +106,20 @@ class Sweep:
             on_network: Callable[[NetworkRecord], None] | None = None) -> list[NetworkRecord]:  # fmt: skip
         """Train what is missing; ``progress(k)``: k more network-epochs done; ``on_network``: one finished."""
         if self.out is not None:  # the folder is made if missing; its parent must exist
+            if self.out.exists() and not self.out.is_dir():
+                raise ConfigError(f"--out {self.out}: a file, not a folder; give a folder for the sweep's files "
+                                  "(it is made if missing)")  # fmt: skip
             check_writable(self.out / "sweep.jsonl" if self.out.is_dir() else self.out, "--out")
-        if self.save_best is not None:
-            check_writable(self.save_best, "--save-best")
         if self.out is not None and not self._resuming and (self.out / "sweep.jsonl").exists():
             raise ConfigError(f"--out {self.out}: already holds a sweep; continue it with --resume {self.out}")
+        kept = self.manifest.get("run") if self._resuming else None
+        run = kept if isinstance(kept, str) else new_run_id()
+        with contextlib.ExitStack() as files:  # each --save-best file checked (and locked) as train checks --save
+            for path in self._save_best_paths().values():
+                files.enter_context(RunFiles({"--save-best": path}, run, force=self.force))
+            return self._run(run, progress, on_network)
+
+    def _run(self, run, progress, on_network) -> list[NetworkRecord]:
         client = None
         if self.scheduler:
             client = dist.connect(self.scheduler)  # fails in seconds, before the data is read
@@ -121,11 +138,15 @@ class Sweep:
             chunk = self.chunk or default_chunk(*where)
             settings = {"grid": self.grid.to_json(), "data_source": asdict(self.source), "device": self.device,
                         "kernel": self.kernel, "chunk": chunk, "scheduler": self.scheduler,
-                        "validation_size": len(host.validation[1])}  # fmt: skip
-            fresh = manifest(backend, settings, data_checksums(host), 0, new_run_id())
-            if self._resuming and not same_data(fresh["data"], self.manifest.get("data", {})):
+                        "validation_size": len(host.validation[1]),
+                        "save_best": None if self.save_best is None else _absolute(self.save_best)}  # fmt: skip
+            read = checksums(host)
+            if not self._resuming:
+                self.manifest = {"kind": "sweep", **manifest(backend, settings, read, 0, run)}
+            elif matches(self.manifest.get("data", {}), host, read):
+                self.manifest["data"] = read  # by content from now on (older sweeps recorded the files' bytes)
+            else:
                 raise ConfigError(f"--resume {self.out}: the data differs from the data the sweep started on")
-            self.manifest = {"kind": "sweep", **fresh} if not self._resuming else self.manifest
             if self.out is not None:
                 self.out.mkdir(exist_ok=True)
                 self._write()
@@ -191,10 +212,11 @@ class Sweep:
         assert self.out is not None
         outputs.write(self.out, self.manifest, self.results(), self.grid.eval)
 
+    def _save_best_paths(self) -> dict:
+        return {} if self.save_best is None else outputs.save_best_paths(self.save_best, self.grid.configs())
+
     def _save_best(self) -> None:
-        if self.save_best is None or not self.best:
-            return
-        for config, path in outputs.save_best_paths(self.save_best, self.grid.configs()).items():
+        for config, path in self._save_best_paths().items():
             if config in self.best:
                 outputs.save_best(path, self.best[config], self.manifest, self.grid)
 
@@ -207,7 +229,7 @@ def sweep(seeds, eta=TRAIN_DEFAULTS["eta"], sizes=TRAIN_DEFAULTS["sizes"], batch
           dtype=TRAIN_DEFAULTS["dtype"], epochs: int = TRAIN_DEFAULTS["epochs"], eval: str = "test",
           device: str = "auto", data_dir=None, validation_size: int = TRAIN_DEFAULTS["validation_size"], out=None,
           save_best=None, scheduler: str | None = None, chunk: int | None = None,
-          kernel: str | None = None) -> list[NetworkRecord]:  # fmt: skip
+          kernel: str | None = None, force: bool = False) -> list[NetworkRecord]:  # fmt: skip
     """Train every network of the grid and return one record per network (see :class:`Sweep`).
 
     ``seeds`` is a list or a string like "1-100"; ``eta``, ``sizes``, ``batch_size`` and ``dtype`` are one
@@ -215,4 +237,9 @@ def sweep(seeds, eta=TRAIN_DEFAULTS["eta"], sizes=TRAIN_DEFAULTS["sizes"], batch
     """
     grid = Grid.create(seeds, eta, sizes, batch_size, dtype, epochs, eval)
     source = DataSource(None if data_dir is None else str(data_dir), validation_size=validation_size)
-    return Sweep(grid, source, device, out, save_best, scheduler, chunk, kernel).run()
+    return Sweep(grid, source, device, out, save_best, scheduler, chunk, kernel, force).run()
+
+
+def _absolute(path) -> str:
+    """A path as kept for a later resume, which may run from another folder."""
+    return str(Path(path).resolve())

@@ -15,7 +15,6 @@ import time
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import numpy as np
 
@@ -24,7 +23,6 @@ from ..data import pin
 from ..kernels import choose
 from ..maths import mini_batch
 from ..network import Network
-from ..runs import file_sha256
 from .grid import Config
 
 
@@ -226,15 +224,3 @@ def chunks(networks: Iterable[tuple[Config, int]], size: int) -> list[list[tuple
 def default_chunk(device: str, cores: int) -> int:
     """Networks per stack: a few per core on the CPU (a Ctrl-C loses at most one chunk); many on a GPU."""
     return 1024 if device.startswith("cuda") else 4 * cores
-
-
-def data_checksums(host) -> dict:
-    """{path: sha256} of the files the data was read from, as the manifest records them."""
-    return {str(p): file_sha256(p) for p in host.files}
-
-
-def same_data(a: dict, b: dict) -> bool:
-    """Two {path: sha256} name the same data: files compare by name and checksum, so the same data read
-    from another folder or machine is the same."""
-    by_name = lambda checksums: {Path(p).name: h for p, h in checksums.items()}
-    return by_name(a) == by_name(b)

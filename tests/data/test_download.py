@@ -83,6 +83,7 @@ def test_files_already_there_are_not_fetched_again(tmp_path, server):
 
 def test_train_downloads_verifies_and_trains_when_the_data_is_missing(tmp_path, server, monkeypatch):
     folder = tmp_path / "fresh"
+    folder.mkdir()  # an empty folder named by --data-dir is filled; a missing one is refused (a typo, maybe)
     monkeypatch.setenv("GPUNET_MNIST_MIRRORS", f"{server}/missing/ {server}/good/")
     run = cli("train", "--device", "cpu", "--epochs", "1", "--seed", "0", "--data-dir", str(folder))
     assert run.returncode == 0, run.stderr

@@ -7,10 +7,10 @@ import re
 import pytest
 from helpers import cli, write_mnist_like
 
+from gpunet.data.identity import checksums as data_checksums
 from gpunet.sweep import DataSource, sweep
 from gpunet.sweep.dist import run_on_worker
 from gpunet.sweep.grid import Config
-from gpunet.sweep.stacks import data_checksums
 
 SIZES = (64, 12, 11)  # 11 outputs for the 10 classes: the 11th is trained towards 0
 

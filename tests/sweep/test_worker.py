@@ -4,10 +4,10 @@ import pytest
 from helpers import write_mnist_like
 
 from gpunet.data import DataError
+from gpunet.data.identity import checksums as data_checksums
 from gpunet.sweep import DataSource
 from gpunet.sweep.dist import run_on_worker
 from gpunet.sweep.grid import Config
-from gpunet.sweep.stacks import data_checksums
 
 
 def test_a_worker_checks_every_task_against_the_data_it_holds(tmp_path):

@@ -1,0 +1,88 @@
+"""Which data a run was trained on: one definition, used by ``train --resume``, sweeps and their Dask workers,
+the manifest and ``gpunet data verify``.
+
+A data file is identified by the SHA-256 of its decoded content: the IDX bytes (dimensions, then the images
+or labels) whether the file is gzip-compressed (by any compressor, at any level) or raw; for the book's
+pickle, the pickle inside the gzip. So MNIST recompressed, or downloaded from a mirror that compressed it
+otherwise, is the same data; MNIST's own files have the published checksums that ``data verify`` checks.
+
+Earlier checkpoints and sweeps recorded the SHA-256 of each file's bytes as stored: :func:`matches` accepts
+either, so they still resume on the very files they were trained on (and record the content from then on).
+"""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import zlib
+from pathlib import Path
+
+from ..errors import DataError
+from ..files import FileError, open_regular
+
+GZIP_MAGIC = b"\x1f\x8b"
+
+
+def content_sha256(path, gzipped: bool | None = None) -> str:
+    """SHA-256 of a data file's decoded content: decompressed when it is gzip data (by default as the IDX
+    reader decides: by its first two bytes), else the file's bytes."""
+    path = Path(path)
+    try:
+        with open_regular(path, "data file") as raw:
+            if gzipped is None:
+                gzipped = raw.read(2) == GZIP_MAGIC
+                raw.seek(0)
+            return _sha256(gzip.GzipFile(fileobj=raw) if gzipped else raw)
+    except FileError as e:  # a pipe or device would block the read: refused as data's own readers refuse it
+        raise DataError(str(e)) from None
+    except (OSError, EOFError, zlib.error) as e:
+        raise DataError(f"{path}: cannot read ({e})") from None
+
+
+def stored_sha256(path) -> str:
+    """SHA-256 of the file's bytes as stored: what gpunet recorded before, read only to accept old records."""
+    path = Path(path)
+    try:
+        with open_regular(path, "data file") as f:
+            return _sha256(f)
+    except FileError as e:
+        raise DataError(str(e)) from None
+    except OSError as e:
+        raise DataError(f"{path}: cannot read ({e.strerror or e})") from None
+
+
+def _sha256(f) -> str:
+    h = hashlib.sha256()
+    for chunk in iter(lambda: f.read(1 << 20), b""):
+        h.update(chunk)
+    return h.hexdigest()
+
+
+def checksums(host) -> dict:
+    """``{path: content SHA-256}`` of the files ``host`` was read from, as the manifest records them."""
+    return {str(p): content_sha256(p) for p in host.files}
+
+
+def same_data(a: dict, b: dict) -> bool:
+    """Two ``{path: SHA-256}`` name the same data: files compare by name (``.gz`` or raw alike) and checksum,
+    so the same data read from another folder, machine or compression is the same."""
+    return _by_name(a) == _by_name(b)
+
+
+def _by_name(checksums: dict) -> dict:
+    return {Path(p).name.removesuffix(".gz"): h for p, h in checksums.items()}
+
+
+def matches(recorded, host, current: dict | None = None) -> bool:
+    """``host`` is the data of a record: ``{path: SHA-256}`` (a sweep's manifest) or the sorted list of
+    SHA-256 (a checkpoint's settings), by content, or, for a record written before content identity, by
+    the bytes of the very files read (``current``: :func:`checksums` of ``host`` when already computed)."""
+    current = checksums(host) if current is None else current
+    stored = {str(p): stored_sha256(p) for p in host.files} if not _same(recorded, current) else None
+    return stored is None or _same(recorded, stored)
+
+
+def _same(recorded, checksums: dict) -> bool:
+    if isinstance(recorded, dict):
+        return same_data(recorded, checksums)
+    return sorted(recorded) == sorted(checksums.values())

@@ -48,3 +48,34 @@ class EpochKernel:
         The inputs may be updated in place.
         """
         raise NotImplementedError
+
+    def score(self, weights, biases, x, labels):
+        """Each member's number of correct answers on inputs ``x`` (rows ``(n, sizes[0])``) with ``labels``
+        ``(n,)``: what :meth:`gpunet.network.Network.evaluate` counts, for all N members at once, as a device
+        array ``(N,)`` of integers. Read it once: one transfer for the whole stack."""
+        return count_correct(self.backend, weights, biases, x, labels)
+
+
+SCORE_BUDGET = 2**22  # values of one layer's activations for all members, per chunk of inputs
+
+
+def count_correct(backend, weights, biases, x, labels):
+    """The portable scorer: the feedforward of every member in one batched matmul per layer (eq. 22), the
+    first most active output (argmax), compared with the labels and summed, over chunks of inputs small
+    enough for ``SCORE_BUDGET``; one network's chunk is ``Network.outputs``'s 10,000 inputs."""
+    from ..network import feedforward
+
+    xp = backend.xp
+    x = backend.asarray(x, dtype=weights[0].dtype)
+    labels = xp.astype(backend.asarray(labels), xp.int64)
+    members, n = weights[0].shape[0], x.shape[0]
+    chunk = max(1, min(10_000, SCORE_BUDGET // max(1, members * max(w.shape[-2] for w in weights))))
+    counts = []
+    for k in range(0, n, chunk):
+        end = min(k + chunk, n)
+        outputs = feedforward(weights, biases, xp.matrix_transpose(x[k:end, ...]))  # (N, sizes[-1], m)
+        hits = xp.argmax(outputs, axis=-2) == labels[k:end]
+        counts.append(xp.sum(xp.astype(hits, xp.int64), axis=-1))
+    if not counts:
+        return xp.zeros((members,), dtype=xp.int64, device=backend.device)
+    return xp.sum(xp.stack(counts), axis=0)

@@ -45,8 +45,10 @@ def evaluate_each(backend, sizes, weights, biases, x, labels, dtype="float64") -
 
 @pytest.mark.parametrize("sizes", [[6, 3], [6, 5, 3], [9, 5, 6, 4]], ids=str)
 def test_portable_scorer_equals_network_evaluate(backend, rng, sizes, monkeypatch):
-    """On NumPy and array_api_strict (any device), in chunks of inputs with a short last one."""
-    monkeypatch.setattr(base, "SCORE_BUDGET", 4 * 7 * max(sizes[1:]))  # 7 inputs a chunk for 4 members
+    """On NumPy and array_api_strict (any device), in groups of members and chunks of inputs, each with a short
+    last one."""
+    monkeypatch.setattr(base, "CHUNK", 7)
+    monkeypatch.setattr(base, "SCORE_BUDGET", 3 * 7 * max(sizes[1:]))  # 3 members a group
     x, labels, weights, biases = problem(rng, sizes, 4, 40)
     device = lambda arrays: [backend.asarray(a) for a in arrays]
     counts = base.count_correct(backend, device(weights), device(biases), backend.asarray(x), backend.asarray(labels))
@@ -62,6 +64,18 @@ def test_portable_scorer_with_no_inputs_counts_zero(rng):
     device = lambda arrays: [backend.asarray(a) for a in arrays]
     counts = base.count_correct(backend, device(weights), device(biases), backend.asarray(x[:0]), labels[:0])
     assert backend.to_host(counts).tolist() == [0, 0]
+
+
+def test_numba_kernel_scores_members_on_every_core_as_network_evaluate(rng, monkeypatch):
+    from gpunet.kernels import numba_cpu
+
+    if reason := numba_cpu.NumbaEpoch.unusable():
+        pytest.skip(reason)
+    monkeypatch.setattr(numba_cpu.os, "cpu_count", lambda: 3)  # 5 members: parts of 2, 2 and 1
+    sizes, cpu = [6, 5, 3], get_backend("cpu")
+    x, labels, weights, biases = problem(rng, sizes, 5, 40)
+    got = numba_cpu.NumbaEpoch(cpu, x, x[:, :3]).score(weights, biases, x, labels)
+    assert got.tolist() == evaluate_each(cpu, sizes, weights, biases, x, labels) and len(set(got.tolist())) > 1
 
 
 # ---- the CUDA kernel: NVRTC -------------------------------------------------------------------------------------
@@ -229,3 +243,40 @@ def test_a_sweep_scores_its_stack_in_one_call_and_one_read_an_epoch(rng, monkeyp
         alone = Network([6, 5, 3], seed=seed, device=strict_backend("device1"), dtype="float64")
         runs = alone.SGD(data.training_data, epochs, 10, 3.0, data.test_data, callback=None, kernel="portable")
         assert record.correct == [r.correct for r in runs]
+
+
+# ---- on a GPU: pytest -m gpu ---------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def cuda_backend():
+    try:
+        backend = get_backend("cuda")
+    except Exception as e:  # noqa: BLE001 - BackendError, or CuPy missing
+        pytest.skip(f"no usable CUDA: {e}")
+    if reason := cuda.CudaEpoch.unusable():
+        pytest.skip(reason)
+    return backend
+
+
+@pytest.mark.gpu
+def test_gpu_check_score(cuda_backend):
+    assert cuda_score.check_score(cuda_backend).endswith("equal to the portable scorer")
+
+
+@pytest.mark.gpu
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+def test_gpu_kernel_scores_mnist_as_network_evaluate(cuda_backend, dtype):
+    """300 networks (more blocks than SMs) on the 10,000 MNIST test images, each count as Network.evaluate's on
+    the GPU (float32: within one answer, for ties its rounding may break differently)."""
+    from gpunet.data import load_host
+
+    host = load_host()
+    x, labels = host.test[0] / 255.0, host.test[1]
+    _, _, weights, biases = problem(np.random.default_rng(5), [784, 30, 10], 300, 1, dtype, tie=False)
+    device = lambda arrays: [cuda_backend.asarray(a) for a in arrays]
+    xd = cuda_backend.asarray(x, dtype=dtype)
+    kernel = cuda.CudaEpoch(cuda_backend, xd, xd[:, :10])
+    got = cuda_backend.to_host(kernel.score(device(weights), device(biases), xd, cuda_backend.asarray(labels)))
+    want = evaluate_each(cuda_backend, [784, 30, 10], weights, biases, x, labels, dtype)
+    assert np.max(np.abs(got - np.array(want))) <= (dtype == "float32")

@@ -56,26 +56,29 @@ class EpochKernel:
         return count_correct(self.backend, weights, biases, x, labels)
 
 
-SCORE_BUDGET = 2**22  # values of one layer's activations for all members, per chunk of inputs
+SCORE_BUDGET = 2**22  # values of one layer's activations held at once: members x inputs x neurons
+CHUNK = 10_000  # inputs fed forward together, as Network.outputs feeds them: each member's products are the same
 
 
 def count_correct(backend, weights, biases, x, labels):
-    """The portable scorer: the feedforward of every member in one batched matmul per layer (eq. 22), the
-    first most active output (argmax), compared with the labels and summed, over chunks of inputs small
-    enough for ``SCORE_BUDGET``; one network's chunk is ``Network.outputs``'s 10,000 inputs."""
+    """The portable scorer: what Network.evaluate counts, for groups of members at once (as many as
+    ``SCORE_BUDGET`` holds): per chunk of inputs, every member's feedforward in one batched matmul per layer
+    (eq. 22), the first most active output (argmax), compared with the labels and summed."""
     from ..network import feedforward
 
     xp = backend.xp
     x = backend.asarray(x, dtype=weights[0].dtype)
     labels = xp.astype(backend.asarray(labels), xp.int64)
     members, n = weights[0].shape[0], x.shape[0]
-    chunk = max(1, min(10_000, SCORE_BUDGET // max(1, members * max(w.shape[-2] for w in weights))))
+    group = max(1, SCORE_BUDGET // (max(1, min(n, CHUNK)) * max(w.shape[-2] for w in weights)))
     counts = []
-    for k in range(0, n, chunk):
-        end = min(k + chunk, n)
-        outputs = feedforward(weights, biases, xp.matrix_transpose(x[k:end, ...]))  # (N, sizes[-1], m)
-        hits = xp.argmax(outputs, axis=-2) == labels[k:end]
-        counts.append(xp.sum(xp.astype(hits, xp.int64), axis=-1))
-    if not counts:
-        return xp.zeros((members,), dtype=xp.int64, device=backend.device)
-    return xp.sum(xp.stack(counts), axis=0)
+    for g in range(0, members, group):
+        end = min(g + group, members)
+        ws, bs = [w[g:end, ...] for w in weights], [b[g:end, ...] for b in biases]
+        count = xp.zeros((ws[0].shape[0],), dtype=xp.int64, device=backend.device)
+        for k in range(0, n, CHUNK):
+            stop = min(k + CHUNK, n)
+            outputs = feedforward(ws, bs, xp.matrix_transpose(x[k:stop, ...]))  # (members, sizes[-1], inputs)
+            count = count + xp.sum(xp.astype(xp.argmax(outputs, axis=-2) == labels[k:stop], xp.int64), axis=-1)
+        counts.append(count)
+    return xp.concat(counts) if counts else xp.zeros((0,), dtype=xp.int64, device=backend.device)

@@ -158,6 +158,16 @@ def test_emulated_kernel_counts_what_network_evaluate_counts(emulated, rng, monk
     ]
 
 
+def test_emulated_kernel_takes_a_nan_output_as_numpys_argmax_does(emulated, rng):
+    """A diverged member: NumPy's argmax takes the first NaN as the maximum, and so does the kernel."""
+    sizes = [6, 4, 5]
+    x, labels, weights, biases = problem(rng, sizes, 2, 20)
+    biases[-1][1, [2, 4]] = np.nan
+    got = emulated(x).score(weights, biases, x, labels)
+    assert got.tolist() == evaluate_each(get_backend("cpu"), sizes, weights, biases, x, labels)
+    assert got[1] == np.sum(labels == 2)
+
+
 def test_emulated_kernel_scores_the_real_mnist_as_network_evaluate(emulated):
     """The book's network on 600 MNIST test images, float64, at a GPU's 256 threads a block: the same counts."""
     from gpunet.data import load_host

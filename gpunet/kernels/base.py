@@ -49,6 +49,40 @@ class EpochKernel:
         """
         raise NotImplementedError
 
+    def score(self, weights, biases, x, labels):
+        """Each member's number of correct answers on inputs ``x`` (rows ``(n, sizes[0])``) with ``labels``
+        ``(n,)``: what :meth:`gpunet.network.Network.evaluate` counts, for all N members at once, as a device
+        array ``(N,)`` of integers. Read it once: one transfer for the whole stack."""
+        return count_correct(self.backend, weights, biases, x, labels)
+
+
+SCORE_BUDGET = 2**22  # values of one layer's activations held at once: members x inputs x neurons
+CHUNK = 10_000  # inputs fed forward together, as Network.outputs feeds them: each member's products are the same
+
+
+def count_correct(backend, weights, biases, x, labels):
+    """The portable scorer: what Network.evaluate counts, for groups of members at once (as many as
+    ``SCORE_BUDGET`` holds): per chunk of inputs, every member's feedforward in one batched matmul per layer
+    (eq. 22), the first most active output (argmax), compared with the labels and summed."""
+    from ..maths import feedforward
+
+    xp = backend.xp
+    x = backend.asarray(x, dtype=weights[0].dtype)
+    labels = xp.astype(backend.asarray(labels), xp.int64)
+    members, n = weights[0].shape[0], x.shape[0]
+    group = max(1, SCORE_BUDGET // (max(1, min(n, CHUNK)) * max(w.shape[-2] for w in weights)))
+    counts = []
+    for g in range(0, members, group):
+        end = min(g + group, members)
+        ws, bs = [w[g:end, ...] for w in weights], [b[g:end, ...] for b in biases]
+        count = xp.zeros((ws[0].shape[0],), dtype=xp.int64, device=backend.device)
+        for k in range(0, n, CHUNK):
+            stop = min(k + CHUNK, n)
+            outputs = feedforward(ws, bs, xp.matrix_transpose(x[k:stop, ...]))  # (members, sizes[-1], inputs)
+            count = count + xp.sum(xp.astype(xp.argmax(outputs, axis=-2) == labels[k:stop], xp.int64), axis=-1)
+        counts.append(count)
+    return xp.concat(counts) if counts else xp.zeros((0,), dtype=xp.int64, device=backend.device)
+
 
 def config_key(sizes, batch: int, dtype: str) -> str:
     """How a configuration is named in a check's kept timings: ``784,30,10/10/float32``."""

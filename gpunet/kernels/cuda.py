@@ -162,6 +162,14 @@ class CudaEpoch(EpochKernel):
         properties = cupy.cuda.runtime.getDeviceProperties(self.device.id)
         self.budget = properties["sharedMemPerBlockOptin"]
         self.per_sm = properties["sharedMemPerMultiprocessor"]
+        from .cuda_score import Scorer
+
+        self.scorer = Scorer(cupy, self.budget)  # evaluate.cu: every member scored in one launch
+
+    def score(self, weights, biases, x, labels):
+        with self.device:
+            counts = self.scorer(weights, biases, x, labels)
+        return super().score(weights, biases, x, labels) if counts is None else counts
 
     def __call__(self, weights, biases, order, batch: int, eta):
         with self.device:

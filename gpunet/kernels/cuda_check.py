@@ -121,6 +121,18 @@ def compare_epoch(backend, sizes, batch: int, steps: int, dtype: str, where=None
     return difference([_host(a) for a in got_w], [_host(a) for a in got_b], want_w, want_b, dtype)
 
 
+def compare_score(backend) -> str | None:
+    """The scoring kernel (every member in one launch, :mod:`gpunet.kernels.cuda_score`) against the portable
+    scorer on this GPU: None, or what differed."""
+    from .cuda_score import check_score
+
+    try:
+        check_score(backend)
+    except AssertionError as e:
+        return " ".join(str(e).split())[:300]
+    return None
+
+
 def compile_all(backend) -> None:
     """Every instantiation the launcher can choose, compiled together (CudaEpoch does it once it has data)."""
     from .cuda import CudaEpoch
@@ -152,6 +164,7 @@ CASES: list[Case] = [
             *(epoch_case((30, 20, 15, 10), 3, 10, dtype, where) for where in PLANS),  # 3 layers, every plan
         )
     ],
+    Case("score every member in one launch, float64 and float32", lambda backend: compare_score(backend)),
 ]
 
 

@@ -3,17 +3,16 @@
 Every member starts exactly as ``gpunet train --seed S`` does: ``Network(sizes, seed=S)`` draws its
 parameters, and the same generator then draws each epoch's shuffle. Members that share sizes, mini-batch
 size and dtype are trained as one stack (the kernel interface's leading member axis, with an eta per
-member), in chunks; after each epoch every member is scored by ``Network.evaluate`` on its own
-parameters, the very computation of a single run, so its per-epoch counts equal ``gpunet train --seed S``.
+member), in chunks; after each epoch the kernel scores the whole stack at once (``EpochKernel.score``, what
+``Network.evaluate`` counts), as a single run's SGD scores its one network, so its per-epoch counts equal
+``gpunet train --seed S``.
 """
 
 from __future__ import annotations
 
-import contextlib
 import os
 import time
 from collections.abc import Callable, Iterable
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -127,8 +126,6 @@ def run_chunk(backend: Backend, data, members: list[tuple[Config, int]], epochs:
         kernels[sizes, batch, dtype] = _epoch_runner(backend, x, y, sizes, dtype, batch, kernel_name)
     kernel = kernels[sizes, batch, dtype]
     scored = {"test": data.test_data, "validation": data.validation_data}[eval]
-    workers = min(threads(), len(members)) if backend.name == "cpu" else 1
-    probes = [Network(list(sizes), seed=0, device=backend, dtype=dtype) for _ in range(workers)]
     n, total = x.shape[0], scored[0].shape[0]
     correct = np.zeros((len(members), epochs), np.int64)
     best_weights, best_biases = weights, biases  # replaced by xp.where in the first epoch
@@ -138,7 +135,7 @@ def run_chunk(backend: Backend, data, members: list[tuple[Config, int]], epochs:
         start = time.perf_counter()
         order = np.stack([net.rng.permutation(n) for net in nets])  # each member's own shuffle, as in SGD
         weights, biases = kernel(weights, biases, order, batch, eta)
-        correct[:, epoch] = _score(probes, weights, biases, scored)
+        correct[:, epoch] = backend.to_host(kernel.score(weights, biases, *scored))  # one read for the stack
         improved = correct[:, epoch] > (correct[:, :epoch].max(axis=1) if epoch else -1)
         mask = xp.reshape(backend.asarray(improved), (-1, 1, 1))
         best_weights = [xp.where(mask, w, best) for w, best in zip(weights, best_weights)]
@@ -164,44 +161,6 @@ def run_chunk(backend: Backend, data, members: list[tuple[Config, int]], epochs:
         for c, i in winners.items()
     }  # fmt: skip
     return ChunkResult(records, best)
-
-
-def _score(probes, weights, biases, scored) -> list[int]:
-    """Each member's count by ``Network.evaluate``'s computation, as a single run scores it.
-
-    On the CPU, probe k takes members k, k + len(probes), ... in threads; with one probe the counts stay
-    on the device until all are queued, so a GPU is not made to wait once per member.
-    """
-    counts = [0] * weights[0].shape[0]
-    if len(probes) == 1:  # one device (a GPU): queue every member's count, then read them all in one transfer
-        probe = probes[0]
-        found = []
-        for i in range(len(counts)):
-            probe.weights, probe.biases = [w[i, ...] for w in weights], [b[i, ...] for b in biases]
-            found.append(probe.correct(scored))
-        return [int(c) for c in probe.backend.to_host(probe.xp.stack(found))]
-
-    def score(k):
-        probe = probes[k]
-        for i in range(k, len(counts), len(probes)):
-            probe.weights, probe.biases = [w[i, ...] for w in weights], [b[i, ...] for b in biases]
-            counts[i] = probe.evaluate(scored)
-
-    # Where our threads spread the members over the cores, each gets one BLAS thread, not a crowd.
-    with _one_blas_thread() if len(probes) > 1 else contextlib.nullcontext():
-        with ThreadPoolExecutor(len(probes)) as pool:
-            list(pool.map(score, range(len(probes))))
-    return counts
-
-
-def _one_blas_thread():
-    """BLAS limited to one thread (threadpoolctl, with the numba extra): OpenBLAS threads spinning on a busy
-    2-core machine made each evaluation 4x slower; its results do not depend on its thread count."""
-    try:
-        from threadpoolctl import threadpool_limits
-    except ImportError:
-        return contextlib.nullcontext()
-    return threadpool_limits(1, user_api="blas")
 
 
 def pin_for(pinned: dict, host, backend: Backend, config: Config):

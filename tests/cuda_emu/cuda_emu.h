@@ -2,7 +2,8 @@
 // a block's threads are std::threads, __syncthreads() is a std::barrier, blocks run one after another,
 // and `extern __shared__` arrays are one global buffer whose bytes past the launch's shared_mem are
 // poisoned for AddressSanitizer and whose contents start as NaN (0xff bytes) so that reading shared
-// memory nobody wrote shows in the results. No warp intrinsics: the kernels do not use them.
+// memory nobody wrote shows in the results. No warp intrinsics: the kernels do not use them. atomicAdd on
+// integers (evaluate.cu adds each block's count), as a relaxed atomic: blocks run one after another here.
 #pragma once
 #include <barrier>
 #include <cmath>
@@ -32,6 +33,8 @@ inline std::barrier<>* block_barrier = nullptr;
 }  // namespace emu
 
 inline void __syncthreads() { emu::block_barrier->arrive_and_wait(); }
+
+inline int atomicAdd(int* address, int value) { return __atomic_fetch_add(address, value, __ATOMIC_RELAXED); }
 
 // The one dynamic shared-memory array, by the name (and namespace) the kernels declare it with.
 namespace gpunet {

@@ -1,8 +1,8 @@
 """A stand-in for the part of CuPy that gpunet/kernels/cuda.py uses, running its kernel on the CPU.
 
 Arrays are NumPy arrays of a subclass, :class:`DeviceArray`, made only by this module's ``asarray``, ``empty``,
-``concatenate`` and ``ascontiguousarray``: a kernel refuses a plain NumPy array, as CuPy refuses a host array of
-more than one element, so a launcher that forgets to copy something to the device fails here too. A RawModule's
+``zeros``, ``concatenate`` and ``ascontiguousarray``: a kernel refuses a plain NumPy array, as CuPy refuses a host
+array of more than one element, so a launcher that forgets to copy something to the device fails here too. A RawModule's
 kernels launch through the g++-built ``harness.cpp``, which converts each argument to the type the kernel declares
 at its position and refuses any other, runs the real .cu under ``cuda_emu.h`` and writes the buffers back. So a
 test through this module checks the launcher (packing, argument order and types, the memory plan, the
@@ -27,6 +27,7 @@ def module(harness: Path, folder: Path, shared_optin: int = 232448, env=None) ->
     cupy.ascontiguousarray = lambda a, dtype=None: np.ascontiguousarray(a, dtype=dtype).view(DeviceArray)
     cupy.concatenate = lambda arrays, axis=0: np.concatenate(arrays, axis=axis).view(DeviceArray)
     cupy.empty = empty
+    cupy.zeros = lambda shape, dtype: np.zeros(shape, dtype).view(DeviceArray)
     cupy.allocators = []  # what cupy.cuda.using_allocator was given, in order
     cupy.RawModule = lambda code, options, name_expressions: RawModule(name_expressions, harness, folder, env)
     properties = {"sharedMemPerBlockOptin": shared_optin, "sharedMemPerMultiprocessor": 233472}  # an H100's

@@ -18,6 +18,16 @@
 
 #include "cuda_emu.h"
 #include "sgd_epoch.cu"
+#if __has_include("evaluate.cu")
+#include "evaluate.cu"
+#define GPUNET_EVALUATE(T, PS)                                                  \
+  {                                                                             \
+    "gpunet::evaluate<" #T ", " #PS ">",                                        \
+        [](std::vector<Arg>& a, unsigned grid, unsigned block, size_t shared) { \
+          launch(gpunet::evaluate<T, PS>, a, grid, block, shared);              \
+        }                                                                       \
+  }
+#endif
 
 struct Arg {
   std::string kind, dtype, value;  // kind: "buffer" or "scalar"
@@ -112,6 +122,10 @@ int main(int argc, char** argv) {
       GPUNET_KERNEL(float, true, true),   GPUNET_KERNEL(float, true, false),  GPUNET_KERNEL(float, false, true),
       GPUNET_KERNEL(float, false, false), GPUNET_KERNEL(double, true, true),  GPUNET_KERNEL(double, true, false),
       GPUNET_KERNEL(double, false, true), GPUNET_KERNEL(double, false, false),
+#ifdef GPUNET_EVALUATE  // gpunet/kernels/cuda_score.py INSTANTIATIONS
+      GPUNET_EVALUATE(float, true),       GPUNET_EVALUATE(float, false),      GPUNET_EVALUATE(double, true),
+      GPUNET_EVALUATE(double, false),
+#endif
   };
   try {
     bool found = false;

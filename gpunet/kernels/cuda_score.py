@@ -1,0 +1,148 @@
+"""Every member of a stack scored in one CUDA launch: :meth:`CudaEpoch.score <gpunet.kernels.cuda.CudaEpoch.score>`.
+
+The kernel (``cuda_src/evaluate.cu``) counts, for each member, the test inputs whose most active output
+neuron is the label, as :meth:`gpunet.network.Network.evaluate` does one network at a time; a sweep reads
+the N counts back once an epoch. This module plans its shared memory, launches it, and checks it against
+the portable scorer (:func:`check_score`, one case of the GPU self-check).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from .cuda import INDEX_LIMIT, TYPES, clip_floor
+
+SOURCE = Path(__file__).with_name("cuda_src") / "evaluate.cu"
+THREADS = 256  # test inputs per block, one a thread; the kernel's __launch_bounds__
+OPTIONS = ("--std=c++17", f"-DGPUNET_SCORE_THREADS={THREADS}")
+
+
+def name_expression(dtype: str, params_shared: bool) -> str:
+    """The C++ name of one instantiation of the kernel template."""
+    return f"gpunet::evaluate<{TYPES[dtype]}, {'true' if params_shared else 'false'}>"
+
+
+# Every instantiation the launcher can choose: compiled together, and each checked by NVRTC in the suite.
+INSTANTIATIONS = tuple(name_expression(d, s) for d in TYPES for s in (True, False))
+
+
+@dataclass(frozen=True)
+class Plan:
+    params_shared: bool
+    shared_bytes: int  # dynamic shared memory per block
+    param_count: int
+
+    def name(self, dtype: str) -> str:
+        return name_expression(dtype, self.params_shared)
+
+
+def plan(sizes, itemsize: int, budget: int, threads: int = THREADS) -> Plan | None:
+    """The block's shared memory (see the .cu header): the hidden activations of its inputs and its counts,
+    then the member's parameters where they fit. None where even the activations do not fit."""
+    param_count = sum(n * n_in + n for n_in, n in zip(sizes[:-1], sizes[1:]))
+    block = itemsize * sum(sizes[1:-1]) * threads + 4 * threads
+    for params_shared in (True, False):
+        need = block + itemsize * param_count * params_shared
+        if need <= budget:
+            return Plan(params_shared, need, param_count)
+    return None
+
+
+class Scorer:
+    """The compiled kernels, and the last test inputs as columns (sent again only when other inputs come)."""
+
+    def __init__(self, cupy, budget: int):
+        module = cupy.RawModule(
+            code=SOURCE.read_text(encoding="utf-8"), options=OPTIONS, name_expressions=INSTANTIATIONS
+        )
+        module.compile()
+        self.functions = {name: module.get_function(name) for name in INSTANTIATIONS}
+        self.budget = budget
+        self._inputs: tuple = ()  # (x, labels, their device columns and int32 labels)
+
+    def __call__(self, weights, biases, x, labels):
+        """Each member's count, an int32 device array ``(N,)``; None where the kernel cannot score this
+        stack (too large for its shared memory or 32-bit indices): the caller scores it portably."""
+        import cupy
+
+        members, n = weights[0].shape[0], x.shape[0]
+        dtype = np.dtype(weights[0].dtype).name
+        sizes = [weights[0].shape[-1]] + [w.shape[-2] for w in weights]
+        p = plan(sizes, np.dtype(dtype).itemsize, self.budget, THREADS)
+        tiles = -(-n // THREADS)
+        if p is None or p.param_count >= INDEX_LIMIT or n >= INDEX_LIMIT or members * tiles >= 2**31:
+            return None
+        counts = cupy.zeros((members,), dtype=np.int32)
+        if members == 0 or n == 0:
+            return counts
+        if not self._inputs or self._inputs[0] is not x or self._inputs[1] is not labels:
+            columns = cupy.ascontiguousarray(x.T, dtype=dtype)
+            self._inputs = (x, labels, columns, cupy.asarray(labels, dtype=np.int32))
+        _, _, columns, labels32 = self._inputs
+        # All of a member's parameters in one row, as the training kernel packs them: w^l (row-major), b^l.
+        params = cupy.concatenate([a.reshape(members, -1) for wb in zip(weights, biases) for a in wb], axis=1)
+        params = cupy.ascontiguousarray(params, dtype=dtype)
+        kernel = self.functions[p.name(dtype)]
+        if p.shared_bytes > 48 * 1024:  # above the default, a kernel must opt in
+            kernel.max_dynamic_shared_size_bytes = p.shared_bytes
+        args = (
+            params,
+            np.int64(p.param_count),
+            columns,
+            labels32,
+            np.int32(n),
+            cupy.asarray(np.array(sizes, dtype=np.int32)),
+            np.int32(len(weights)),
+            np.dtype(dtype).type(clip_floor(dtype)),
+            counts,
+        )
+        kernel((members * tiles,), (THREADS,), args, shared_mem=p.shared_bytes)
+        return counts
+
+
+# Parameters in shared memory (f32 [784, 30, 10], f64 three layers) and in global memory (f64 [784, 30, 10],
+# f32 [784, 100, 10]) on a GPU with 227 KiB a block: every instantiation.
+CASES = ((784, 30, 10), (784, 100, 10), (30, 20, 15, 10))
+
+
+def check_score(backend=None, inputs: int = 1000, members: int = 3) -> str:
+    """Score random stacks with the kernel and with the portable scorer, both on ``backend`` (the GPU), in
+    float64 and float32; raise AssertionError naming the first case whose counts differ. Member 0 has two
+    output neurons saturated to exactly 1 (a tie: the first wins). The labels are mostly member 1's answers
+    by a NumPy feedforward, so a wrong answer shows as a lower count; an input whose two best outputs (in
+    float64, on the host) are closer than the dtype's rounding could move is labelled -1, counted by none."""
+    from ..backend import get_backend
+    from ..maths import feedforward
+    from .base import count_correct
+    from .cuda import CudaEpoch
+
+    backend = backend or get_backend("cuda")
+    rng = np.random.default_rng(1)
+    names = set()
+    for dtype in ("float64", "float32"):
+        for sizes in CASES:
+            x = rng.random((inputs, sizes[0])) * (rng.random((inputs, sizes[0])) < 0.2)  # ~80% zeros, as MNIST
+            weights = [rng.standard_normal((members, n, n_in)) for n_in, n in zip(sizes[:-1], sizes[1:])]
+            biases = [rng.standard_normal((members, n, 1)) for n in sizes[1:]]
+            biases[-1][0, [1, 3]] = 1e3  # member 0: outputs 1 and 3 are both exactly 1
+            outputs = np.sort(feedforward(weights, biases, x.T), axis=-2)  # (members, sizes[-1], inputs)
+            gaps = outputs[:, -1] - outputs[:, -2]
+            gaps[0] = outputs[0, -2] - outputs[0, -3]  # member 0: its tie, then the next best
+            answers = np.argmax(feedforward([w[1] for w in weights], [b[1] for b in biases], x.T), axis=0)
+            labels = np.where(rng.random(inputs) < 0.9, answers, rng.integers(0, sizes[-1], inputs))
+            labels[np.min(gaps, axis=0) < {"float64": 1e-10, "float32": 1e-4}[dtype]] = -1
+            device = [backend.asarray(a, dtype=dtype) for a in (x, *weights, *biases)]
+            kernel = CudaEpoch(backend, device[0], device[0][:, : sizes[-1]])  # training targets: unused
+            layers = len(weights)
+            args = device[1 : 1 + layers], device[1 + layers :], device[0], backend.asarray(labels)
+            got = backend.to_host(kernel.score(*args)).tolist()
+            want = backend.to_host(count_correct(backend, *args)).tolist()
+            case = f"scoring {members} x {list(sizes)} {dtype} on {inputs} inputs"
+            assert got == want, f"{case}: the kernel counts {got}, the portable scorer {want}"
+            assert got[0] == int(np.sum(labels == 1)), f"{case}: a tie of outputs 1 and 3 did not go to 1: {got}"
+            p = plan(list(sizes), np.dtype(dtype).itemsize, kernel.budget, THREADS)
+            names.add(p.name(dtype) if p else "portable")
+    return f"scoring ({', '.join(sorted(names))}): equal to the portable scorer"

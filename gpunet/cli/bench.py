@@ -22,16 +22,22 @@ DESCRIPTION = (
 
 
 def add_arguments(parser) -> None:
-    parser.add_argument("--device", type=options.devices, default="cpu", help="comma-separated devices, e.g. cpu,cuda")
     parser.add_argument(
-        "--sizes", type=options.sizes, default=None, help="one network to time (default: the three above)"
+        "--device",
+        type=options.devices,
+        default=["cpu"],
+        metavar="DEVICE,...",
+        help="comma-separated devices to time, each cpu, cuda, cuda:N or auto (CUDA if usable, else the CPU), "
+        "e.g. cpu,cuda (default: cpu)",
     )
-    parser.add_argument("--batch-size", type=options.positive_int, default=None, help="one mini-batch size to time")
+    options.add_sizes(parser, help="one network to time (default: the three above)")
+    options.add_batch_size(parser, "one mini-batch size to time (default: the three above)")
     parser.add_argument("--dtype", choices=["float32", "float64"], default="float32", help="floating-point type")
-    parser.add_argument("--epochs", type=options.positive_int, default=3, help="timed epochs per path")
+    options.add_epochs(parser, "timed epochs per path (the book's loop: see --book-examples)", default=3)
     parser.add_argument(
         "--book-examples",
         type=options.count,
+        metavar="N",
         default=50_000,
         help="examples the book's loop is timed on (scaled to an epoch; 0 skips it)",
     )

@@ -16,7 +16,7 @@ HELP = "show the backends and devices found, versions, and where the data is"
 
 
 def add_arguments(parser) -> None:
-    options.add_data_arguments(parser, download=False)
+    options.add_data_arguments(parser, split=False, download=False)
 
 
 def run(args) -> int:

@@ -16,14 +16,22 @@ def add_arguments(parser) -> None:
     parser.add_argument("logs", nargs="*", metavar="LOG", help="JSON-lines logs written by gpunet train --log")
     parser.add_argument("-o", "--output", required=True, help="the picture to write: .png, .pdf, .svg or .jpg")
     parser.add_argument("--misclassified", metavar="MODEL", help="draw the test digits MODEL gets wrong instead")
-    parser.add_argument("--count", type=options.positive_int, default=36, help="with --misclassified: how many digits")
     parser.add_argument(
-        "--device",
-        type=options.device,
-        default="cpu",
-        help="with --misclassified: cpu, cuda, cuda:N or auto (the CPU: one pass over the test set needs no GPU)",
+        "--count", type=options.positive_int, metavar="N", help="with --misclassified: how many digits (default: 36)"
+    )
+    options.add_device(
+        parser, "cpu", "with --misclassified; " + options.AUTO_USABLE, ", as one pass over the test set needs no GPU"
     )
     options.add_data_arguments(parser, download=False)
+    parser.checks.append(_one_picture)
+
+
+def _one_picture(args) -> str | None:
+    if args.logs and args.misclassified:
+        return "give LOG files (curves) or --misclassified MODEL (digits), not both: one picture per command"
+    if args.count is not None and not args.misclassified:
+        return "--count is for --misclassified MODEL (how many digits to draw)"
+    return None
 
 
 def run(args) -> int:
@@ -31,7 +39,7 @@ def run(args) -> int:
     check_writable(args.output, "-o")
     if args.misclassified:
         _, host, _, predicted = predictions(args, args.misclassified, "test")
-        shown = plots.misclassified(host.test, host.image_shape, predicted, args.output, args.count)
+        shown = plots.misclassified(host.test, host.image_shape, predicted, args.output, args.count or 36)
         say(f"{shown} misclassified test digits drawn to {args.output}")
     else:
         if not args.logs:

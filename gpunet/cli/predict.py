@@ -23,19 +23,14 @@ def add_arguments(parser) -> None:
         dest="invert",
         action="store_const",
         const="yes",
-        default="auto",
         help="turn dark digits on a light background into MNIST's light on black (by default: pictures whose "
         "border is light are inverted, with a note)",
     )
     polarity.add_argument(
         "--no-invert", dest="invert", action="store_const", const="no", help="never invert, even a light picture"
     )
-    parser.add_argument(
-        "--device",
-        type=options.device,
-        default="cpu",
-        help="cpu, cuda, cuda:N or auto (the CPU: a few pictures need no GPU)",
-    )
+    parser.set_defaults(invert="auto")
+    options.add_device(parser, "cpu", options.AUTO_USABLE, ", as a few pictures need no GPU")
 
 
 def run(args) -> int:

@@ -24,21 +24,14 @@ FROM_CHECKPOINT = ("sizes", "batch_size", "eta", "dtype", "seed", "validation_si
 
 
 def add_arguments(parser) -> None:
-    parser.add_argument(
-        "--device",
-        type=options.device,
-        default="auto",
-        help="cpu, cuda, cuda:N or auto (the GPU where its kernel was measured faster than the CPU's, else the CPU)",
-    )
-    parser.add_argument("--sizes", type=options.sizes, metavar="N,N,...", help="layer sizes (default: 784,30,10)")
-    parser.add_argument(
-        "--epochs", type=options.count, help="epochs to reach, counted from 0, on resume too (default: 30)"
-    )
-    parser.add_argument("--batch-size", type=options.positive_int, help="mini-batch size (default: 10)")
+    options.add_device(parser, "auto", options.AUTO_TRAIN)
+    options.add_sizes(parser)
+    options.add_epochs(parser, "epochs to reach, counted from 0, on resume too (default: 30)")
+    options.add_batch_size(parser)
     parser.add_argument("--eta", type=options.eta, help="learning rate (default: 3.0)")
     parser.add_argument("--seed", type=options.count, help="random seed (default: a fresh one, printed in the header)")
     parser.add_argument("--dtype", choices=["float32", "float64"], help="floating-point type (default: float32)")
-    options.add_data_arguments(parser)
+    options.add_data_arguments(parser, resume=True)
     parser.add_argument(
         "--eval", choices=["test", "validation", "none"], default="test", help="data scored after each epoch"
     )

@@ -124,8 +124,8 @@ def _data_hashes(args, settings, host, files) -> dict:
     return hashes
 
 
-def _print_run(args, backend, net, settings, host, data, kernel: str) -> None:
-    """The transcript's head: gpunet and the device, the data and the kernel, the settings."""
+def _print_run(args, backend, net, settings, host, data, kernel: str, batch: int) -> None:
+    """The transcript's head: gpunet and the device, the data and the kernel, the settings as used."""
     device = f"device {backend.name} ({backend.description})"
     print(f"gpunet {__version__} | {device} | {backend.library} | {settings['dtype']}")
     if backend.note:
@@ -135,8 +135,11 @@ def _print_run(args, backend, net, settings, host, data, kernel: str) -> None:
         f"{len(host.test[1])} test | {data.nbytes / 1e6:.1f} MB pinned on {backend.name} | kernel {kernel}"
     )
     resumed = f" | resumed at epoch {net.epoch} from {args.resume}" if args.resume else ""
+    shown = f"{batch}"
+    if batch != settings["batch_size"]:  # the book's slicing: a mini-batch is at most the training set
+        shown += f" (all the training images; --batch-size {settings['batch_size']} is more)"
     print(
-        f"epochs {settings['epochs']} | mini-batch {settings['batch_size']} | eta {settings['eta']:g} | "
+        f"epochs {settings['epochs']} | mini-batch {shown} | eta {settings['eta']:g} | "
         f"seed {settings['seed']} | eval {args.eval}{resumed}",
         flush=True,
     )
@@ -172,7 +175,7 @@ def run(args) -> int:
         hashes = _data_hashes(args, settings, host, files)
         data = pin(host, backend, net.dtype, net.sizes[-1])
         settings.update(eval=args.eval, data=sorted(hashes.values()))
-        _print_run(args, backend, net, settings, host, data, f"{kernel.name} ({why})")
+        _print_run(args, backend, net, settings, host, data, f"{kernel.name} ({why})", batch)
         log = files.paths.get("--log")
         record = {"settings": settings, "run": run, "log": str(log.resolve()) if log else None}
         if files.paths:

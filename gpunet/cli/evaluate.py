@@ -9,6 +9,7 @@ from .common import predictions
 
 NAME = "evaluate"
 HELP = "score a saved network: accuracy, per-class accuracy, confusion matrix"
+WITHOUT_GPU = "use --device cpu to score on the CPU"
 
 
 def add_arguments(parser) -> None:

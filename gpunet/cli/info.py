@@ -5,7 +5,7 @@ from __future__ import annotations
 import platform
 
 from .._version import __version__
-from ..backend import BackendError, get_backend
+from ..backend import CudaUnusable, get_backend
 from ..data import DataError
 from ..kernels import describe
 from . import options
@@ -26,8 +26,8 @@ def run(args) -> int:
     try:
         cuda = get_backend("cuda")
         print(f"cuda: {cuda.name} {cuda.description} | {cuda.library}")
-    except BackendError as e:
-        print(f"cuda: not usable: {e}")
+    except CudaUnusable as e:  # nothing was asked for: why CUDA cannot run, and the fix
+        print(f"cuda: not usable: {e.reason}")
     for line in describe():
         print(line)
     try:

@@ -10,6 +10,7 @@ from .common import predictions
 
 NAME = "plot"
 HELP = "draw accuracy/cost curves of logged runs, or the test digits a model gets wrong"
+WITHOUT_GPU = "leave out --device to draw on the CPU (the default)"
 
 
 def add_arguments(parser) -> None:

@@ -12,6 +12,7 @@ from .common import backend_for
 
 NAME = "predict"
 HELP = "classify PNG/JPEG pictures or IDX image files with a saved network"
+WITHOUT_GPU = "leave out --device to classify on the CPU (the default)"
 
 
 def add_arguments(parser) -> None:

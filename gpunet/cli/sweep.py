@@ -15,6 +15,7 @@ from . import options
 
 NAME = "sweep"
 HELP = "train a grid of networks (seeds x eta x sizes x mini-batch) at once and print their statistics"
+WITHOUT_GPU = "use --device cpu to train the sweep on the CPU"
 DESCRIPTION = (
     "Each network starts as `gpunet train --seed S` would and gives the same per-epoch counts. "
     "Lists are comma-separated; seeds also take ranges (1-100)."

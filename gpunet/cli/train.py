@@ -20,6 +20,7 @@ from .common import ProgressBar, load_data
 
 NAME = "train"
 HELP = "train a network by mini-batch SGD and print test accuracy per epoch"
+WITHOUT_GPU = "use --device cpu to train on the CPU"
 FROM_CHECKPOINT = ("sizes", "batch_size", "eta", "dtype", "seed", "validation_size")
 
 

@@ -117,7 +117,7 @@ def _detect() -> str | None:
     try:
         get_backend("cuda")
     except BackendError as e:
-        return str(e)
+        return getattr(e, "reason", str(e))  # why CUDA cannot run, not "CUDA requested": nothing asked for it
     return None
 
 

@@ -135,6 +135,12 @@ def _print_run(args, backend, net, settings, host, data, kernel: str, batch: int
         f"sizes {net.sizes} | {len(host.train[1])} train / {len(host.validation[1])} validation / "
         f"{len(host.test[1])} test | {data.nbytes / 1e6:.1f} MB pinned on {backend.name} | kernel {kernel}"
     )
+    outputs, classes = net.sizes[-1], host.n_classes
+    if outputs != classes:  # allowed (the book's code runs it), but rarely meant: 784,30 has no output layer
+        print(
+            f"warning: the last layer has {outputs} units for {classes} classes: units {classes}-{outputs - 1} "
+            f"are trained towards 0 and are never a right answer (one unit per class: end --sizes with {classes})"
+        )
     resumed = f" | resumed at epoch {net.epoch} from {args.resume}" if args.resume else ""
     shown = f"{batch}"
     if batch != settings["batch_size"]:  # the book's slicing: a mini-batch is at most the training set

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import sys
+
 import numpy as np
 
 from ..data.images import load_inputs
-from ..errors import say
+from ..errors import DataError, say
 from ..network import Network
 from . import options
 from .common import backend_for
@@ -37,13 +39,27 @@ def add_arguments(parser) -> None:
 def run(args) -> int:
     backend = backend_for(args)
     net = Network.load(args.model, device=backend)
-    for name, x in load_inputs(args.images, net.sizes[0], invert=args.invert, say=say):
-        out = backend.to_host(net.outputs(backend.asarray(x, dtype=net.dtype)))
-        for k, activations in enumerate(out):
-            label = name if len(out) == 1 else f"{name}[{k}]"
-            # The output activations, normalised to sum to 1, of the three most active outputs.
-            share = activations / max(float(activations.sum()), np.finfo(activations.dtype).tiny)
-            top = np.argsort(-activations, kind="stable")[:3]
-            shown = ", ".join(f"{d}: {share[d]:.2f}" for d in top)
-            print(f"{label}: {int(top[0])}  (top 3: {shown})")
-    return 0
+    failed = 0
+    for path in args.images:  # a file that cannot be read is one line; the others are still classified
+        try:
+            for name, x in load_inputs([path], net.sizes[0], invert=args.invert, say=say):
+                _answer(backend, net, name, x)
+        except DataError as e:
+            print(f"gpunet: error: {e}", file=sys.stderr, flush=True)
+            failed += 1
+    return 2 if failed else 0
+
+
+def _answer(backend, net, name, x) -> None:
+    """The network's answer for each row of ``x`` (None: a picture with no digit in it)."""
+    if x is None:
+        print(f"{name}: no digit: the picture has no ink (or almost none), nothing to classify", flush=True)
+        return
+    out = backend.to_host(net.outputs(backend.asarray(x, dtype=net.dtype)))
+    for k, activations in enumerate(out):
+        label = name if len(out) == 1 else f"{name}[{k}]"
+        # The output activations, normalised to sum to 1, of the three most active outputs.
+        share = activations / max(float(activations.sum()), np.finfo(activations.dtype).tiny)
+        top = np.argsort(-activations, kind="stable")[:3]
+        shown = ", ".join(f"{d}: {share[d]:.2f}" for d in top)
+        print(f"{label}: {int(top[0])}  (top 3: {shown})", flush=True)

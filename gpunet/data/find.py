@@ -80,9 +80,26 @@ def as_folder(folder: Path) -> Path:
     return folder
 
 
+def shown(folder) -> str:
+    """A folder as a user types it: a relative one with ``./`` in front (``./data``, not ``data``)."""
+    text = str(folder)
+    return text if Path(folder).is_absolute() or text.startswith((".", "~")) else f"./{text}"
+
+
+def data_hint(folder: Path) -> str:
+    """How to point at the data, from ``folder`` that lacks it: $GPUNET_DATA's own words when it named it."""
+    env = os.environ.get("GPUNET_DATA")
+    if env and Path(env).expanduser() == folder:
+        return (
+            f"GPUNET_DATA is set to {env}: point it at a folder holding the four MNIST IDX files (.gz or raw), "
+            "or unset it (or pass --data-dir DIR)"
+        )
+    return DATA_HINT
+
+
 def not_found(folders, flags: str = "") -> DataError:
     """The one line saying where the data was looked for and how to point elsewhere."""
-    where = ", ".join(str(f) for f in folders)
+    where = ", ".join(shown(f) for f in folders)
     return DataError(f"no MNIST data in {where}; pass {DATA_FLAGS} to a folder holding it{flags}")
 
 
@@ -98,5 +115,5 @@ def find_file(folder: Path, stem: str) -> Path:
     """``stem.gz`` if present, else the raw ``stem``; one line if neither is."""
     path = locate(folder, stem)
     if path is None:
-        raise DataError(f"{folder / (stem + '.gz')}: file not found; {DATA_HINT}")
+        raise DataError(f"{folder / (stem + '.gz')}: file not found; {data_hint(folder)}")
     return path

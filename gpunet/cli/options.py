@@ -120,9 +120,12 @@ def add_batch_size(parser, help_text: str = f"mini-batch size (default: {DEFAULT
     parser.add_argument("--batch-size", type=positive_int, metavar="N", help=help_text)
 
 
-def add_data_arguments(parser, split: bool = True, download: bool = True, resume: bool = False) -> None:
-    """The data flags: ``--data-dir`` or the book's ``--data`` (not both), the validation split (``split``;
-    ``resume``: the command has --resume, which brings its own), and downloading (``download``)."""
+def add_data_arguments(
+    parser, split: bool = True, download: bool = True, resume: bool = False, validation: bool = True
+) -> None:
+    """The data flags: ``--data-dir`` or the book's ``--data`` (not both) and the validation split (``split``;
+    ``validation``: the command uses that split; ``resume``: it has --resume, which brings its own), and
+    downloading (``download``)."""
     source = parser.add_mutually_exclusive_group() if split else parser
     source.add_argument(
         "--data-dir",
@@ -135,6 +138,7 @@ def add_data_arguments(parser, split: bool = True, download: bool = True, resume
         source.add_argument(
             "--data", default=None, metavar="FILE", help="the book's mnist.pkl.gz (its own train/validation/test split)"
         )
+    if split and validation:
         on_resume = "; on --resume, the checkpoint's" if resume else ""
         parser.add_argument(
             "--validation-size",

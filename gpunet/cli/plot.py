@@ -23,7 +23,7 @@ def add_arguments(parser) -> None:
     options.add_device(
         parser, "cpu", "with --misclassified; " + options.AUTO_USABLE, ", as one pass over the test set needs no GPU"
     )
-    options.add_data_arguments(parser, download=False)
+    options.add_data_arguments(parser, download=False, validation=False)  # it draws test digits
     parser.checks.append(_one_picture)
 
 

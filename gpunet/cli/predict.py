@@ -14,12 +14,19 @@ from .common import backend_for
 
 NAME = "predict"
 HELP = "classify PNG/JPEG pictures or IDX image files with a saved network"
+DESCRIPTION = (
+    "A picture is read as MNIST's digits were made: the digit's bounding box scaled into 20x20 and put in the "
+    "28x28 field with its centre of mass at the centre; a picture with no ink (or almost none) gets no answer. "
+    "Where it has transparency, what is drawn is the digit."
+)
 WITHOUT_GPU = "leave out --device to classify on the CPU (the default)"
 
 
 def add_arguments(parser) -> None:
     parser.add_argument("model", help="a network saved by gpunet train --save or --checkpoint")
-    parser.add_argument("images", nargs="+", metavar="IMAGE", help="PNG/JPEG files (resized to the input) or IDX files")
+    parser.add_argument(
+        "images", nargs="+", metavar="IMAGE", help="PNG/JPEG files (centred as MNIST did, see above) or IDX image files"
+    )
     polarity = parser.add_mutually_exclusive_group()
     polarity.add_argument(
         "--invert",

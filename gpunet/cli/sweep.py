@@ -47,7 +47,10 @@ def add_arguments(parser) -> None:
     )
     parser.add_argument("--scheduler", metavar="ADDRESS", help="run on a Dask cluster, e.g. tcp://host:8786")
     parser.add_argument(
-        "--chunk", type=options.positive_int, help="networks trained together (default: 4 per core; 1024 on a GPU)"
+        "--chunk",
+        type=options.positive_int,
+        metavar="N",
+        help="networks trained together (default: 4 per core; 1024 on a GPU)",
     )
 
 

@@ -4,7 +4,7 @@ subcommand's help and to the flag meant; flags are never abbreviated."""
 import pytest
 from helpers import assert_one_line_error, cli
 
-COMMANDS_WITHOUT_RESUME = (["evaluate"], ["plot"], ["bench"], ["data", "info"])
+COMMANDS_WITHOUT_RESUME = (["evaluate"], ["bench"], ["data", "info"])
 
 
 @pytest.fixture(autouse=True)
@@ -22,6 +22,10 @@ def help_of(*command) -> str:
 def test_no_resume_wording_where_there_is_no_resume(command):
     text = help_of(*command)
     assert "--validation-size" in text and "--resume" not in text
+
+
+def test_plot_which_draws_test_digits_takes_no_validation_size():
+    assert "--data-dir" in help_of("plot") and "--validation-size" not in help_of("plot")
 
 
 def test_train_says_what_resume_does_to_the_validation_size():

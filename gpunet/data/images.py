@@ -15,8 +15,9 @@ from .idx import read_idx
 PICTURES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp"}
 
 
-INK = 0.25  # a pixel this far from the background (0..1) is ink: MNIST's digits are 20 px wide at this level
+INK = 0.25  # a pixel this far above the background (0..1) is ink: every MNIST digit's box is 20 px at this level
 LARGEST = 2048  # a picture's longest side is scaled down to this first: the digit ends 20 px tall anyway
+FULL = 254 / 255  # every MNIST digit's strongest pixel is 254 or 255
 BLANK = 2e-4  # fewer ink pixels than this share of the picture (or than 3) is no digit at all
 
 
@@ -29,43 +30,45 @@ def load_inputs(paths, n_inputs: int, invert: str = "auto", say=print):
     for path in map(Path, paths):
         if path.suffix.lower() in PICTURES:
             ink, light = _picture(path, n_inputs)
-            if invert == "auto" and light:
-                say(f"{path}: light background, inverted to MNIST's light digit on black (--no-invert keeps it)")
             flip = invert == "yes" or (invert == "auto" and light)
-            yield str(path), centred(1.0 - ink if flip else ink, math.isqrt(n_inputs))
+            digit = centred(1.0 - ink if flip else ink, math.isqrt(n_inputs))
+            if invert == "auto" and light and digit is not None:  # a blank sheet: no note, "no digit" says it
+                say(f"{path}: light background, inverted to MNIST's light digit on black (--no-invert keeps it)")
+            yield str(path), digit
         else:
             x = _idx(path, n_inputs)
             yield str(path), 1.0 - x if invert == "yes" else x
 
 
 def centred(ink: np.ndarray, side: int) -> np.ndarray | None:
-    """A picture as MNIST's preprocessing made its digits (LeCun et al.): the digit's bounding box scaled,
-    keeping its aspect ratio, to fit a 20x20 box (anti-aliased), then put in the 28x28 field with its centre
-    of mass at the field's centre. One row of ``side**2`` values in [0, 1]; None when there is no ink."""
+    """The ink of a picture as MNIST's preprocessing made its digits (LeCun et al.): the digit's bounding box
+    scaled, keeping its shape, into a 20x20 box (anti-aliased), then put in the 28x28 field with its centre of
+    mass at the field's centre (``side`` for 28). The background's level counts as no ink, and the strongest
+    stroke as full ink. One row of ``side**2`` values in [0, 1]; None when there is no ink (or almost none)."""
     from PIL import Image
 
-    mask = ink > INK
-    if mask.sum() < max(3, BLANK * mask.size):
+    border = np.concatenate([ink[0], ink[-1], ink[:, 0], ink[:, -1]])
+    ink = np.clip(ink - np.median(border), 0.0, None)  # grey paper, a photo's sheet: its level is no ink
+    if (ink > INK).sum() < max(3, BLANK * ink.size):
         return None
-    rows, cols = np.nonzero(mask)
+    if ink.max() < FULL:  # pencil on grey paper: its strongest stroke made full ink, as every MNIST digit's is
+        ink = ink / ink.max()
+    rows, cols = np.nonzero(ink > INK)
     top, bottom, left, right = rows.min(), rows.max() + 1, cols.min(), cols.max() + 1
-    scale = side * 20 / 28 / max(bottom - top, right - left)
-    margin = math.ceil(max(bottom - top, right - left) * 4 / 20)  # the fainter edge around the box, kept
-    top, left = max(top - margin, 0), max(left - margin, 0)
-    crop = ink[top : bottom + margin, left : right + margin].astype(np.float32)
-    size = (max(1, round(crop.shape[1] * scale)), max(1, round(crop.shape[0] * scale)))
-    digit = Image.fromarray(crop).resize(size, Image.Resampling.LANCZOS) if scale != 1 else crop
-    digit = np.clip(np.asarray(digit, np.float64), 0.0, 1.0)
-    mass = digit.sum()
+    extent = max(bottom - top, right - left)
+    margin = math.ceil(extent * 4 / 20)  # the faint edge around the box comes along
+    crop = ink[max(top - margin, 0) : bottom + margin, max(left - margin, 0) : right + margin].astype(np.float32)
+    scale = side * 20 / 28 / extent
+    if scale != 1:
+        size = (max(1, round(crop.shape[1] * scale)), max(1, round(crop.shape[0] * scale)))
+        crop = np.asarray(Image.fromarray(crop).resize(size, Image.Resampling.LANCZOS))
+    digit = np.clip(crop.astype(np.float64), 0.0, 1.0)
     y, x = np.indices(digit.shape)
-    down, right_by = (round(side / 2 - (y * digit).sum() / mass), round(side / 2 - (x * digit).sum() / mass))
-    field = np.zeros((side, side))
-    src_y, src_x = (
-        slice(max(-down, 0), min(digit.shape[0], side - down)),
-        slice(max(-right_by, 0), min(digit.shape[1], side - right_by)),
-    )
-    field[src_y.start + down : src_y.stop + down, src_x.start + right_by : src_x.stop + right_by] = digit[src_y, src_x]
-    return field.reshape(1, side * side)
+    mass = digit.sum()
+    dy, dx = round(side / 2 - (y * digit).sum() / mass), round(side / 2 - (x * digit).sum() / mass)
+    field = np.zeros((side + 2 * digit.shape[0], side + 2 * digit.shape[1]))  # room for any shift, then cut
+    field[digit.shape[0] + dy :, digit.shape[1] + dx :][: digit.shape[0], : digit.shape[1]] = digit
+    return field[digit.shape[0] : digit.shape[0] + side, digit.shape[1] : digit.shape[1] + side].reshape(1, -1)
 
 
 def _picture(path: Path, n_inputs: int) -> tuple[np.ndarray, bool]:

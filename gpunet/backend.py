@@ -36,7 +36,10 @@ class CudaUnusable(BackendError):
 
     def __init__(self, reason: str, device: str = "CUDA"):
         super().__init__(f"{device} requested but {reason}")
-        self.reason = reason
+        self.reason, self.device = reason, device
+
+    def __reduce__(self):  # pickled as made (a Dask worker's error reaches the client whole)
+        return type(self), (self.reason, self.device)
 
 
 @dataclass(frozen=True)

@@ -40,3 +40,12 @@ def test_the_library_names_no_command_line_flag(monkeypatch):
     with pytest.raises(CudaUnusable) as e:
         get_backend("cuda")
     assert "--device" not in str(e.value) and str(e.value) == f"CUDA requested but {e.value.reason}"
+
+
+def test_the_error_survives_pickling_as_a_dask_worker_sends_it():
+    import pickle
+
+    from gpunet.backend import CudaUnusable
+
+    error = pickle.loads(pickle.dumps(CudaUnusable("only 1 CUDA device(s) found", "cuda:3")))
+    assert str(error) == "cuda:3 requested but only 1 CUDA device(s) found" and error.reason.startswith("only")

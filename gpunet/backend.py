@@ -19,8 +19,7 @@ import numpy as np
 from .errors import GpunetError, one_line
 
 CUDA_HINT = (
-    "install CuPy with `pip install 'gpunet[cuda12]'` (or 'gpunet[cuda13]'), "
-    "or run the gpunet CUDA Docker image; use --device cpu to train without a GPU"
+    "install CuPy with `pip install 'gpunet[cuda12]'` (or 'gpunet[cuda13]'), or run the gpunet CUDA Docker image"
 )
 
 
@@ -29,6 +28,18 @@ DEVICE_RE = re.compile(r"cpu|auto|cuda(?::(\d+))?")
 
 class BackendError(GpunetError):
     """The requested device cannot be used."""
+
+
+class CudaUnusable(BackendError):
+    """CUDA was asked for and cannot run here: ``reason`` says why and how to fix it; each command adds what
+    to do without a GPU (``gpunet info``, which asks for nothing, prints the reason alone)."""
+
+    def __init__(self, reason: str, device: str = "CUDA"):
+        super().__init__(f"{device} requested but {reason}")
+        self.reason, self.device = reason, device
+
+    def __reduce__(self):  # pickled as made (a Dask worker's error reaches the client whole)
+        return type(self), (self.reason, self.device)
 
 
 @dataclass(frozen=True)
@@ -128,26 +139,24 @@ def _cuda(index: int) -> Backend:
         import cupy
     except ImportError as e:
         if getattr(e, "name", None) == "cupy":
-            raise BackendError(f"CUDA requested but CuPy is not installed; {CUDA_HINT}") from None
-        raise BackendError(f"CuPy failed to import ({one_line(e)}); {CUDA_HINT}") from None
+            raise CudaUnusable(f"CuPy is not installed; {CUDA_HINT}") from None
+        raise CudaUnusable(f"CuPy failed to import ({one_line(e)}); {CUDA_HINT}") from None
     # CuPy imports fine without a driver: ask it, then run a tiny kernel to be sure.
     try:
         available = cupy.is_available()
     except Exception:  # noqa: BLE001 - any failure here means "not usable"
         available = False
     if not available:
-        raise BackendError(
-            "CUDA requested but no CUDA driver or GPU was found (cupy.is_available() is False); "
-            "install the NVIDIA driver (and, in Docker, run with --gpus all), or use --device cpu"
+        raise CudaUnusable(
+            "no CUDA driver or GPU was found (cupy.is_available() is False); "
+            "install the NVIDIA driver (and, in Docker, run with --gpus all)"
         )
     try:
         count = cupy.cuda.runtime.getDeviceCount()
     except Exception as e:  # noqa: BLE001
-        raise BackendError(f"cannot count CUDA devices ({one_line(e)}); {CUDA_HINT}") from None
+        raise CudaUnusable(f"it cannot count CUDA devices ({one_line(e)}); {CUDA_HINT}") from None
     if index >= count:
-        raise BackendError(
-            f"cuda:{index} requested but only {count} CUDA device(s) found; use cuda:0..cuda:{count - 1}"
-        )
+        raise CudaUnusable(f"only {count} CUDA device(s) found; use cuda:0..cuda:{count - 1}", f"cuda:{index}")
     try:
         cupy.cuda.Device(index).use()  # later kernels launch on this device
         x = cupy.exp(cupy.arange(4, dtype=cupy.float32))
@@ -155,8 +164,8 @@ def _cuda(index: int) -> Backend:
         name = cupy.cuda.runtime.getDeviceProperties(index)["name"]
         runtime, driver = cupy.cuda.runtime.runtimeGetVersion(), cupy.cuda.runtime.driverGetVersion()
     except Exception as e:  # noqa: BLE001 - e.g. NVRTC or cuBLAS missing
-        raise BackendError(
-            f"CuPy found a GPU but a CUDA library is missing or broken ({one_line(e)}); {CUDA_HINT}"
+        raise CudaUnusable(
+            f"a CUDA library is missing or broken ({one_line(e)}), though CuPy found a GPU; {CUDA_HINT}"
         ) from None
     import array_api_compat.cupy as xp
 

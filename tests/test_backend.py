@@ -33,7 +33,7 @@ def test_unusable_cuda_names_the_cause_and_the_fix(monkeypatch, mode, cause):
         get_backend("cuda")
     message = str(e.value)
     assert "\n" not in message
-    assert "--device cpu" in message
+    assert "--device" not in message  # the command line adds what each command can do without a GPU
     if mode != "no-driver":
         assert "pip install 'gpunet[cuda12]'" in message
 

@@ -3,6 +3,6 @@ book's own loop (:mod:`gpunet.reference`) and the peers a reader would use inste
 
 from __future__ import annotations
 
-from .timing import BOOK_CONFIGS, HEADER, format_row, run
+from .timing import BOOK_CONFIGS, HEADER, format_row, run, usable
 
-__all__ = ["BOOK_CONFIGS", "HEADER", "format_row", "run"]
+__all__ = ["BOOK_CONFIGS", "HEADER", "format_row", "run", "usable"]

@@ -29,6 +29,11 @@ def available(device_kind: str) -> list[str]:
     return names
 
 
+def not_installed() -> list[str]:
+    """The peers' libraries that are not installed (their rows are left out of the table)."""
+    return [name for name in ("torch", "jax") if not importlib.util.find_spec(name)]
+
+
 def run(name, device_kind, x, y, weights, biases, orders, batch, eta, dtype):
     """Seconds of each epoch of peer ``name``: ``orders`` (one host permutation per epoch) drive it."""
     return train(name, device_kind, x, y, weights, biases, orders, batch, eta, dtype)[0]

@@ -92,23 +92,34 @@ def _peer_process(*args):
         return pool.submit(time_peer, *args).result()
 
 
-def run(host, devices, configs, dtype, epochs, book_examples, report=print, missing=lambda what, why: None):
-    """Measure every configuration on ``host`` data; ``report`` receives each row (a dict) once measured.
+def usable(devices, missing=lambda what, why: None) -> list[Backend]:
+    """The backends of the ``devices`` that can run here; each other one is passed to ``missing(what, why)``.
+    When none can, the first one's error is raised, before anything is timed."""
+    backends, failed = [], []
+    for device in devices:
+        try:
+            backends.append(get_backend(device))
+        except BackendError as e:
+            failed.append((device, e))
+    if failed and not backends:
+        raise failed[0][1]
+    for device, error in failed:
+        missing(device, str(error))
+    return backends
+
+
+def run(host, backends, configs, dtype, epochs, book_examples, report=print, missing=lambda what, why: None):
+    """Measure every configuration on ``host`` data, on ``backends`` (from :func:`usable`); ``report`` receives
+    each row (a dict) once measured.
 
     Per configuration: the book's loop, then each importable peer on each device, then every
-    registered kernel that can run it on each device. A device or peer that cannot run is
+    registered kernel that can run it on each device. A peer or kernel that cannot run is
     passed to ``missing(what, why)`` and the rest is measured. Sizes that do not fit the data are
     refused, as train refuses them, before anything is measured.
     """
     for sizes, _ in configs:
         host.check_fits(list(sizes))
     n = len(host.train[1])
-    backends = []
-    for device in devices:
-        try:
-            backends.append(get_backend(device))
-        except BackendError as e:
-            missing(device, str(e))
     rows = []
     for sizes, batch in configs:
         book = time_book(host, sizes, batch, book_examples) if book_examples else None

@@ -1,9 +1,10 @@
 """Stage 9, the ``gpunet`` command line: one module per command, as pip's ``commands/``.
 
-Each command module has ``NAME``, ``HELP`` (and perhaps ``DESCRIPTION``), ``add_arguments(parser)`` and
-``run(args) -> int``; :data:`COMMANDS` lists them in the order ``gpunet --help`` shows. The options several
-commands take are defined once in :mod:`.options`; what they share beyond options is in :mod:`.common`.
-Every expected failure is a :class:`~gpunet.errors.GpunetError`, printed by :func:`main` as one line.
+Each command module has ``NAME``, ``HELP`` (and perhaps ``DESCRIPTION``, and ``WITHOUT_GPU``: what to do
+when CUDA cannot run here), ``add_arguments(parser)`` and ``run(args) -> int``; :data:`COMMANDS` lists them in
+the order ``gpunet --help`` shows. The options several commands take are defined once in :mod:`.options`; what
+they share beyond options is in :mod:`.common`. Every expected failure is a :class:`~gpunet.errors.GpunetError`,
+printed by :func:`main` as one line.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import os
 import sys
 
 from .._version import __version__
+from ..backend import CudaUnusable
 from ..errors import GpunetError
 from ..runs.signals import exit_status, sigterm_as_interrupt
 from . import bench, check, data, evaluate, info, options, plot, predict, sweep, train
@@ -34,7 +36,7 @@ def build_parser() -> options.Parser:
         )
         command.add_arguments(sub)
         if hasattr(command, "run"):
-            sub.set_defaults(run=command.run)
+            sub.set_defaults(run=command.run, without_gpu=getattr(command, "WITHOUT_GPU", ""))
     return parser
 
 
@@ -46,7 +48,9 @@ def main(argv=None) -> int:
             sys.stdout.flush()  # inside the try, so a closed pipe is caught here too
         return status
     except GpunetError as e:  # every expected failure, turned into one line where it happens
-        print(f"gpunet: error: {e}", file=sys.stderr)
+        without_gpu = getattr(args, "without_gpu", "")
+        instead = f"; {without_gpu}" if isinstance(e, CudaUnusable) and without_gpu else ""
+        print(f"gpunet: error: {e}{instead}", file=sys.stderr)  # CUDA: what this command can do without it
         return 2
     except KeyboardInterrupt as stop:
         print("gpunet: interrupted", file=sys.stderr)

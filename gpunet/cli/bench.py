@@ -8,6 +8,7 @@ import os
 from .. import bench
 from .._version import __version__
 from ..backend import get_backend
+from ..bench import peers
 from ..errors import say
 from ..validation import TRAIN_DEFAULTS
 from . import options
@@ -15,6 +16,7 @@ from .common import load_data
 
 NAME = "bench"
 HELP = "time training epochs of every path against the book's per-example loop"
+WITHOUT_GPU = "time the CPU with --device cpu"
 DESCRIPTION = (
     "Times SGD epochs (no evaluation) on MNIST. Without --sizes/--batch-size it measures "
     "784,30,10 at batch 10 and 100, and 784,100,10 at batch 10."
@@ -22,16 +24,22 @@ DESCRIPTION = (
 
 
 def add_arguments(parser) -> None:
-    parser.add_argument("--device", type=options.devices, default="cpu", help="comma-separated devices, e.g. cpu,cuda")
     parser.add_argument(
-        "--sizes", type=options.sizes, default=None, help="one network to time (default: the three above)"
+        "--device",
+        type=options.devices,
+        default=["cpu"],
+        metavar="DEVICE,...",
+        help="comma-separated devices to time, each cpu, cuda, cuda:N or auto (CUDA if usable, else the CPU), "
+        "e.g. cpu,cuda (default: cpu)",
     )
-    parser.add_argument("--batch-size", type=options.positive_int, default=None, help="one mini-batch size to time")
+    options.add_sizes(parser, help="one network to time (default: the three above)")
+    options.add_batch_size(parser, "one mini-batch size to time (default: the three above)")
     parser.add_argument("--dtype", choices=["float32", "float64"], default="float32", help="floating-point type")
-    parser.add_argument("--epochs", type=options.positive_int, default=3, help="timed epochs per path")
+    options.add_epochs(parser, "timed epochs per path (the book's loop: see --book-examples)", default=3)
     parser.add_argument(
         "--book-examples",
         type=options.count,
+        metavar="N",
         default=50_000,
         help="examples the book's loop is timed on (scaled to an epoch; 0 skips it)",
     )
@@ -44,21 +52,36 @@ def run(args) -> int:
         configs = bench.BOOK_CONFIGS
     else:
         configs = [(args.sizes or TRAIN_DEFAULTS["sizes"], args.batch_size or TRAIN_DEFAULTS["batch_size"])]
-    cpu = get_backend("cpu")
-    machine = f"{cpu.description}, {os.cpu_count()} cores | {cpu.library}"
-    if not args.json:
-        print(f"gpunet {__version__} bench | {machine} | {args.epochs} timed epochs per path, no evaluation")
-        print(bench.HEADER, flush=True)
-    report = (lambda row: None) if args.json else (lambda row: print(bench.format_row(row), flush=True))
     skipped = {}
 
     def missing(what, why):
         skipped[what] = why
         say(f"{what}: not measured: {why}")
 
-    rows = bench.run(
-        load_data(args), args.device, configs, args.dtype, args.epochs, args.book_examples, report, missing
-    )
+    backends = bench.usable(args.device, missing)  # none usable: one line, exit 2, nothing timed
+    host = load_data(args)
+    cpu = get_backend("cpu")
+    machine = f"{cpu.description}, {os.cpu_count()} cores | {cpu.library}"
+    absent = peers.not_installed()
+    if not args.json:
+        print(f"gpunet {__version__} bench | {machine}")
+        print(f"measured: {_measured(args)} | no evaluation")
+        if absent:
+            print(f"peers not installed, not timed: {', '.join(absent)}")
+        print(bench.HEADER, flush=True)
+    report = (lambda row: None) if args.json else (lambda row: print(bench.format_row(row), flush=True))
+    rows = bench.run(host, backends, configs, args.dtype, args.epochs, args.book_examples, report, missing)
     if args.json:
-        print(json.dumps({"gpunet": __version__, "machine": machine, "rows": rows, "skipped": skipped}, indent=2))
+        result = {"gpunet": __version__, "machine": machine, "rows": rows, "skipped": skipped}
+        print(json.dumps({**result, "peers_not_installed": absent}, indent=2))
     return 0
+
+
+def _measured(args) -> str:
+    """What the rows time: the kernels' and peers' epochs, and the book's loop on part of an epoch, scaled."""
+    book = (
+        f"the book's loop timed once on {args.book_examples} examples, scaled to an epoch"
+        if args.book_examples
+        else "the book's loop skipped (--book-examples 0)"
+    )
+    return f"{args.epochs} timed epoch(s) per kernel and peer; {book}"

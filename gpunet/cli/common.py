@@ -4,7 +4,6 @@ answers, and the progress bar."""
 from __future__ import annotations
 
 import sys
-from pathlib import Path
 
 from .. import data as datasets
 from ..backend import get_backend
@@ -19,15 +18,6 @@ def load_data(args):
     return datasets.load(args.data_dir, getattr(args, "data", None), getattr(args, "validation_size", None),
                          getattr(args, "download", False), args.mirror if hasattr(args, "mirror") else None, say,
                          fetch)  # fmt: skip
-
-
-def shown(path) -> str:
-    """A path as a user would type it here: relative below the working folder (./data), else absolute."""
-    path = Path(path).resolve()
-    try:
-        return f"./{path.relative_to(Path.cwd().resolve())}"
-    except ValueError:
-        return str(path)
 
 
 def backend_for(args):

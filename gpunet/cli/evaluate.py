@@ -9,14 +9,13 @@ from .common import predictions
 
 NAME = "evaluate"
 HELP = "score a saved network: accuracy, per-class accuracy, confusion matrix"
+WITHOUT_GPU = "use --device cpu to score on the CPU"
 
 
 def add_arguments(parser) -> None:
     parser.add_argument("model", help="a network saved by gpunet train --save or --checkpoint")
     parser.add_argument("--split", choices=["test", "validation", "train"], default="test", help="data to score")
-    parser.add_argument(
-        "--device", type=options.device, default="auto", help="cpu, cuda, cuda:N or auto (CUDA if usable, else the CPU)"
-    )
+    options.add_device(parser, "auto", options.AUTO_USABLE)
     options.add_data_arguments(parser, download=False)
 
 

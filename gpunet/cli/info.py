@@ -5,7 +5,7 @@ from __future__ import annotations
 import platform
 
 from .._version import __version__
-from ..backend import BackendError, get_backend
+from ..backend import CudaUnusable, get_backend
 from ..data import DataError
 from ..kernels import describe
 from . import options
@@ -16,7 +16,7 @@ HELP = "show the backends and devices found, versions, and where the data is"
 
 
 def add_arguments(parser) -> None:
-    options.add_data_arguments(parser, download=False)
+    options.add_data_arguments(parser, split=False, download=False)
 
 
 def run(args) -> int:
@@ -26,8 +26,8 @@ def run(args) -> int:
     try:
         cuda = get_backend("cuda")
         print(f"cuda: {cuda.name} {cuda.description} | {cuda.library}")
-    except BackendError as e:
-        print(f"cuda: not usable: {e}")
+    except CudaUnusable as e:  # nothing was asked for: why CUDA cannot run, and the fix
+        print(f"cuda: not usable: {e.reason}")
     for line in describe():
         print(line)
     try:

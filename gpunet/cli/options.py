@@ -1,26 +1,56 @@
-"""The options the commands share, defined once: the parser (a usage error is one line), the help format,
-the argument types (each checked by the one validator, :mod:`gpunet.validation`), the data flags."""
+"""The options the commands share, defined once: the parser (a usage error is one line pointing to the
+command's own help, with the flag meant when one is mistyped), the help format, the argument types (each
+checked by the one validator, :mod:`gpunet.validation`), and the flags several commands take, each worded
+for the command that takes it."""
 
 from __future__ import annotations
 
 import argparse
+import difflib
 
 from ..backend import DEVICE_RE
-from ..validation import COUNT, POSITIVE_INT, POSITIVE_REAL, Interval, check, check_sizes
+from ..validation import COUNT, POSITIVE_INT, POSITIVE_REAL, TRAIN_DEFAULTS, Interval, check, check_sizes
 
 
 class Parser(argparse.ArgumentParser):
-    """argparse, but a usage error is one line (and exit status 2)."""
+    """argparse, but a usage error is one line (and exit status 2) naming the command's help; flags are never
+    abbreviated (``--data`` is not ``--data-dir``); contradictory flags are refused once parsed."""
+
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault("allow_abbrev", False)
+        super().__init__(*args, **kwargs)
+        self.checks: list = []  # functions of the parsed arguments: a message when they contradict each other
+        self.set_defaults(command_parser=self)  # the innermost (sub)command parsed overrides it
 
     def error(self, message):
         self.exit(2, f"{self.prog}: error: {message} (see '{self.prog} --help')\n")
 
+    def parse_args(self, args=None, namespace=None):
+        parsed, extras = self.parse_known_args(args, namespace)
+        command = parsed.__dict__.pop("command_parser", self)
+        if extras:
+            command.error(f"unrecognized arguments: {' '.join(extras)}{command.meant(extras)}")
+        for check_flags in command.checks:
+            if message := check_flags(parsed):
+                command.error(message)
+        return parsed
+
+    def meant(self, extras) -> str:
+        """' (did you mean --batch-size?)' for the first unknown flag close to one of this command's."""
+        flags = [flag for action in self._actions for flag in action.option_strings]
+        for extra in extras:
+            if extra.startswith("--"):
+                close = difflib.get_close_matches(extra.split("=")[0], flags, n=1, cutoff=0.8)
+                if close:
+                    return f" (did you mean {close[0]}?)"
+        return ""
+
 
 class Formatter(argparse.ArgumentDefaultsHelpFormatter):
-    """Show defaults, except where there is none or it is an on/off switch (the help text says what it does)."""
+    """Show defaults, except where there is none, the flag takes no value (a switch), or the help says it."""
 
     def _get_help_string(self, action):
-        if action.default is None or isinstance(action.default, bool):
+        if action.default is None or action.nargs == 0 or "default" in (action.help or ""):
             return action.help
         return super()._get_help_string(action)
 
@@ -61,23 +91,63 @@ def devices(text: str) -> list[str]:
     return [device(d) for d in text.split(",")]
 
 
-def add_data_arguments(parser, split: bool = True, download: bool = True) -> None:
+# What `--device auto` means, per command: train (and a sweep's networks) weigh the measured kernels; the
+# commands that only run a network forward take CUDA whenever it is usable.
+AUTO_TRAIN = "auto: the GPU where its kernel was measured faster than the CPU's, else the CPU"
+AUTO_USABLE = "auto: CUDA if usable, else the CPU"
+DEFAULT = {k: ",".join(map(str, v)) if k == "sizes" else v for k, v in TRAIN_DEFAULTS.items()}
+
+
+def add_device(parser, default: str | None, auto: str, why: str = "") -> None:
+    """``--device``, with what auto means for this command (and why its default, where that is not auto)."""
     parser.add_argument(
+        "--device", type=device, default=default, metavar="DEVICE",
+        help=f"cpu, cuda, cuda:N or auto ({auto}; default: {default or 'auto'}{why})",
+    )  # fmt: skip
+
+
+def add_sizes(parser, **changes) -> None:
+    help_text = f"layer sizes, the first the image size, the last at least the classes (default: {DEFAULT['sizes']})"
+    parser.add_argument("--sizes", **{"type": sizes, "metavar": "N,N,...", "help": help_text, **changes})
+
+
+def add_epochs(parser, help_text: str, default=None) -> None:
+    """``--epochs``: one rule for every command, at least 1 (0 would train or time nothing)."""
+    parser.add_argument("--epochs", type=positive_int, default=default, metavar="N", help=help_text)
+
+
+def add_batch_size(parser, help_text: str = f"mini-batch size (default: {DEFAULT['batch_size']})") -> None:
+    parser.add_argument("--batch-size", type=positive_int, metavar="N", help=help_text)
+
+
+def add_data_arguments(
+    parser, split: bool = True, download: bool = True, resume: bool = False, validation: bool = True
+) -> None:
+    """The data flags: ``--data-dir`` or the book's ``--data`` (not both) and the validation split (``split``;
+    ``validation``: the command uses that split; ``resume``: it has --resume, which brings its own), and
+    downloading (``download``)."""
+    source = parser.add_mutually_exclusive_group() if split else parser
+    source.add_argument(
         "--data-dir",
         default=None,
+        metavar="DIR",
         help="folder with the IDX files or mnist.pkl.gz (default: $GPUNET_DATA, else the first of ./data, "
         "the data/ of the checkout gpunet is installed from, and the user cache folder, where downloads go)",
     )
     if split:
-        parser.add_argument(
+        source.add_argument(
             "--data", default=None, metavar="FILE", help="the book's mnist.pkl.gz (its own train/validation/test split)"
         )
+    if split and validation:
+        on_resume = "; on --resume, the checkpoint's" if resume else ""
         parser.add_argument(
             "--validation-size",
             type=count,
             default=None,
-            help="training images held out (the last) for validation (default: 10000; on --resume, the checkpoint's)",
+            metavar="N",
+            help=f"training images held out (the last) for validation (default: 10000{on_resume}; not with --data)",
         )
+        parser.checks.append(_book_split)
     if download:
         parser.add_argument(
             "--mirror",
@@ -90,3 +160,9 @@ def add_data_arguments(parser, split: bool = True, download: bool = True) -> Non
         parser.add_argument(
             "--no-download", dest="download", action="store_false", help="never download missing MNIST files"
         )
+
+
+def _book_split(args) -> str | None:
+    if args.data and args.validation_size is not None:
+        return "--validation-size does not apply to --data: the book's pickle has its own 10000 validation images"
+    return None

@@ -2,52 +2,71 @@
 
 from __future__ import annotations
 
+import sys
+
 import numpy as np
 
 from ..data.images import load_inputs
-from ..errors import say
+from ..errors import DataError, say
 from ..network import Network
 from . import options
 from .common import backend_for
 
 NAME = "predict"
 HELP = "classify PNG/JPEG pictures or IDX image files with a saved network"
+DESCRIPTION = (
+    "A picture is read as MNIST's digits were made: the digit's bounding box scaled into 20x20 and put in the "
+    "28x28 field with its centre of mass at the centre; a picture with no ink (or almost none) gets no answer. "
+    "Where it has transparency, what is drawn is the digit."
+)
+WITHOUT_GPU = "leave out --device to classify on the CPU (the default)"
 
 
 def add_arguments(parser) -> None:
     parser.add_argument("model", help="a network saved by gpunet train --save or --checkpoint")
-    parser.add_argument("images", nargs="+", metavar="IMAGE", help="PNG/JPEG files (resized to the input) or IDX files")
+    parser.add_argument(
+        "images", nargs="+", metavar="IMAGE", help="PNG/JPEG files (centred as MNIST did, see above) or IDX image files"
+    )
     polarity = parser.add_mutually_exclusive_group()
     polarity.add_argument(
         "--invert",
         dest="invert",
         action="store_const",
         const="yes",
-        default="auto",
         help="turn dark digits on a light background into MNIST's light on black (by default: pictures whose "
         "border is light are inverted, with a note)",
     )
     polarity.add_argument(
         "--no-invert", dest="invert", action="store_const", const="no", help="never invert, even a light picture"
     )
-    parser.add_argument(
-        "--device",
-        type=options.device,
-        default="cpu",
-        help="cpu, cuda, cuda:N or auto (the CPU: a few pictures need no GPU)",
-    )
+    parser.set_defaults(invert="auto")
+    options.add_device(parser, "cpu", options.AUTO_USABLE, ", as a few pictures need no GPU")
 
 
 def run(args) -> int:
     backend = backend_for(args)
     net = Network.load(args.model, device=backend)
-    for name, x in load_inputs(args.images, net.sizes[0], invert=args.invert, say=say):
-        out = backend.to_host(net.outputs(backend.asarray(x, dtype=net.dtype)))
-        for k, activations in enumerate(out):
-            label = name if len(out) == 1 else f"{name}[{k}]"
-            # The output activations, normalised to sum to 1, of the three most active outputs.
-            share = activations / max(float(activations.sum()), np.finfo(activations.dtype).tiny)
-            top = np.argsort(-activations, kind="stable")[:3]
-            shown = ", ".join(f"{d}: {share[d]:.2f}" for d in top)
-            print(f"{label}: {int(top[0])}  (top 3: {shown})")
-    return 0
+    failed = 0
+    for path in args.images:  # a file that cannot be read is one line; the others are still classified
+        try:
+            for name, x in load_inputs([path], net.sizes[0], invert=args.invert, say=say):
+                _answer(backend, net, name, x)
+        except DataError as e:
+            print(f"gpunet: error: {e}", file=sys.stderr, flush=True)
+            failed += 1
+    return 2 if failed else 0
+
+
+def _answer(backend, net, name, x) -> None:
+    """The network's answer for each row of ``x`` (None: a picture with no digit in it)."""
+    if x is None:
+        print(f"{name}: no digit: the picture has no ink (or almost none), nothing to classify", flush=True)
+        return
+    out = backend.to_host(net.outputs(backend.asarray(x, dtype=net.dtype)))
+    for k, activations in enumerate(out):
+        label = name if len(out) == 1 else f"{name}[{k}]"
+        # The output activations, normalised to sum to 1, of the three most active outputs.
+        share = activations / max(float(activations.sum()), np.finfo(activations.dtype).tiny)
+        top = np.argsort(-activations, kind="stable")[:3]
+        shown = ", ".join(f"{d}: {share[d]:.2f}" for d in top)
+        print(f"{label}: {int(top[0])}  (top 3: {shown})", flush=True)

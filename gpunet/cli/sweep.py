@@ -15,6 +15,7 @@ from . import options
 
 NAME = "sweep"
 HELP = "train a grid of networks (seeds x eta x sizes x mini-batch) at once and print their statistics"
+WITHOUT_GPU = "use --device cpu to train the sweep on the CPU"
 DESCRIPTION = (
     "Each network starts as `gpunet train --seed S` would and gives the same per-epoch counts. "
     "Lists are comma-separated; seeds also take ranges (1-100)."
@@ -26,20 +27,16 @@ GRID_PARAMETERS = {"eta": "etas", "sizes": "sizes", "batch_size": "batch_sizes",
 
 
 def add_arguments(parser) -> None:
-    parser.add_argument("--seeds", metavar="LIST", help="seeds, e.g. 1-100 or 1,5,9 or 1-10,42 (required)")
+    what = parser.add_mutually_exclusive_group(required=True)
+    what.add_argument("--seeds", metavar="LIST", help="seeds, e.g. 1-100 or 1,5,9 or 1-10,42 (or --resume DIR)")
+    what.add_argument("--resume", metavar="DIR", help="run what is missing of the sweep kept in DIR, with its settings")
     parser.add_argument("--eta", metavar="LIST", help="learning rates, e.g. 0.5,3 (default: 3)")
-    parser.add_argument(
-        "--sizes",
-        type=options.sizes,
-        action="append",
-        metavar="N,N,...",
-        help="layer sizes, repeatable (default: 784,30,10)",
-    )
-    parser.add_argument("--batch-size", metavar="LIST", help="mini-batch sizes, e.g. 10,100 (default: 10)")
+    options.add_sizes(parser, action="append", help="layer sizes, repeatable (default: 784,30,10)")
+    parser.add_argument("--batch-size", metavar="N,N,...", help="mini-batch sizes, e.g. 10,100 (default: 10)")
     parser.add_argument("--dtype", metavar="LIST", help="float32 and/or float64 (default: float32)")
-    parser.add_argument("--epochs", type=options.positive_int, help="epochs per network (default: 30)")
+    options.add_epochs(parser, "epochs per network (default: 30)")
     parser.add_argument("--eval", choices=["test", "validation"], help="data scored after each epoch (default: test)")
-    parser.add_argument("--device", type=options.device, help="cpu, cuda, cuda:N or auto (default: auto)")
+    options.add_device(parser, None, "auto: per configuration, as gpunet train chooses")
     parser.add_argument(
         "--kernel", choices=list(KERNELS), help="run the epochs in this kernel (default: as gpunet train chooses)"
     )
@@ -53,18 +50,16 @@ def add_arguments(parser) -> None:
     parser.add_argument(
         "--force", action="store_true", help="overwrite a --save-best file that is not this sweep's (refused otherwise)"
     )
-    parser.add_argument(
-        "--resume", metavar="DIR", help="run what is missing of the sweep kept in DIR, with its settings"
-    )
     parser.add_argument("--scheduler", metavar="ADDRESS", help="run on a Dask cluster, e.g. tcp://host:8786")
     parser.add_argument(
-        "--chunk", type=options.positive_int, help="networks trained together (default: 4 per core; 1024 on a GPU)"
+        "--chunk",
+        type=options.positive_int,
+        metavar="N",
+        help="networks trained together (default: 4 per core; 1024 on a GPU)",
     )
 
 
 def _grid(args) -> Grid:
-    if args.seeds is None:
-        raise ConfigError("give the seeds to train, e.g. --seeds 1-100 or --seeds 1,5,9")
     given = {p: getattr(args, flag) for flag, p in GRID_PARAMETERS.items() if getattr(args, flag) is not None}
     return Grid.create(args.seeds, **given)
 

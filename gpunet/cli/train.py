@@ -8,6 +8,7 @@ import numpy as np
 
 from .._version import __version__
 from ..data import DataError, pin
+from ..data.find import shown
 from ..data.identity import checksums, matches
 from ..errors import ConfigError, say
 from ..kernels import KERNELS, choose, device_for
@@ -17,10 +18,11 @@ from ..runs import RunFiles, checkpoint_settings, manifest, new_run_id
 from ..runs.signals import exit_status
 from ..validation import TRAIN_DEFAULTS
 from . import options
-from .common import ProgressBar, load_data, shown
+from .common import ProgressBar, load_data
 
 NAME = "train"
 HELP = "train a network by mini-batch SGD and print test accuracy per epoch"
+WITHOUT_GPU = "use --device cpu to train on the CPU"
 FROM_CHECKPOINT = ("sizes", "batch_size", "eta", "dtype", "seed", "validation_size", "eval", "monitor_cost")
 # What the run writes besides the settings, kept with them so that a resumed run writes the same
 # (these defaults: for checkpoints written before they were kept).
@@ -28,21 +30,14 @@ OUTPUTS = {"eval": "test", "monitor_cost": False}
 
 
 def add_arguments(parser) -> None:
-    parser.add_argument(
-        "--device",
-        type=options.device,
-        default="auto",
-        help="cpu, cuda, cuda:N or auto (the GPU where its kernel was measured faster than the CPU's, else the CPU)",
-    )
-    parser.add_argument("--sizes", type=options.sizes, metavar="N,N,...", help="layer sizes (default: 784,30,10)")
-    parser.add_argument(
-        "--epochs", type=options.count, help="epochs to reach, counted from 0, on resume too (default: 30)"
-    )
-    parser.add_argument("--batch-size", type=options.positive_int, help="mini-batch size (default: 10)")
+    options.add_device(parser, "auto", options.AUTO_TRAIN)
+    options.add_sizes(parser)
+    options.add_epochs(parser, "epochs to reach, counted from 0, on resume too (default: 30)")
+    options.add_batch_size(parser)
     parser.add_argument("--eta", type=options.eta, help="learning rate (default: 3.0)")
     parser.add_argument("--seed", type=options.count, help="random seed (default: a fresh one, printed in the header)")
     parser.add_argument("--dtype", choices=["float32", "float64"], help="floating-point type (default: float32)")
-    options.add_data_arguments(parser)
+    options.add_data_arguments(parser, resume=True)
     parser.add_argument(
         "--eval", choices=["test", "validation", "none"], help="data scored after each epoch (default: test)"
     )
@@ -144,8 +139,8 @@ def _data_hashes(args, settings, host, files) -> dict:
     return hashes
 
 
-def _print_run(args, backend, net, settings, host, data, kernel: str) -> None:
-    """The transcript's head: gpunet and the device, the data and the kernel, the settings."""
+def _print_run(args, backend, net, settings, host, data, kernel: str, batch: int) -> None:
+    """The transcript's head: gpunet and the device, the data and the kernel, the settings as used."""
     device = f"device {backend.name} ({backend.description})"
     print(f"gpunet {__version__} | {device} | {backend.library} | {settings['dtype']}")
     if backend.note:
@@ -155,10 +150,19 @@ def _print_run(args, backend, net, settings, host, data, kernel: str) -> None:
         f"validation / {len(host.test[1])} test, {data.nbytes / 1e6:.1f} MB in memory on {backend.name} | "
         f"kernel {kernel}"
     )
+    outputs, classes = net.sizes[-1], host.n_classes
+    if outputs != classes:  # allowed (the book's code runs it), but rarely meant: 784,30 has no output layer
+        print(
+            f"warning: the last layer has {outputs} units for {classes} classes: units {classes}-{outputs - 1} "
+            f"are trained towards 0 and are never a right answer (one unit per class: end --sizes with {classes})"
+        )
     resumed = f" | resumed at epoch {net.epoch} from {args.resume}" if args.resume else ""
     resumed += f" | {args.plan}" if getattr(args, "plan", None) else ""
+    mini = f"{batch}"
+    if batch != settings["batch_size"]:  # the book's slicing: a mini-batch is at most the training set
+        mini += f" (all the training images; --batch-size {settings['batch_size']} is more)"
     print(
-        f"epochs {settings['epochs']} | mini-batch {settings['batch_size']} | eta {settings['eta']:g} | "
+        f"epochs {settings['epochs']} | mini-batch {mini} | eta {settings['eta']:g} | "
         f"seed {settings['seed']} | eval {args.eval}{resumed}",
         flush=True,
     )
@@ -195,7 +199,7 @@ def run(args) -> int:
         hashes = _data_hashes(args, settings, host, files)
         data = pin(host, backend, net.dtype, net.sizes[-1])
         settings.update(data=sorted(hashes.values()))
-        _print_run(args, backend, net, settings, host, data, f"{kernel.name} ({why})")
+        _print_run(args, backend, net, settings, host, data, f"{kernel.name} ({why})", batch)
         log, save = files.paths.get("--log"), files.paths.get("--save")
         record = {"settings": settings, "run": run, "log": str(log.resolve()) if log else None,
                   "save": str(save.resolve()) if save else None}  # fmt: skip

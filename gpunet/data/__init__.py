@@ -9,7 +9,7 @@ from __future__ import annotations
 from ..errors import DataError
 from .book_pickle import load_book_pickle
 from .device import DeviceData, pin, pin_split
-from .find import BOOK_PICKLE, FILES, as_folder, data_dir, data_dirs, named_folder, not_found
+from .find import BOOK_PICKLE, FILES, as_folder, data_dir, data_dirs, named_folder, not_found, shown
 from .host import HostData, load_host
 
 __all__ = ["DataError", "DeviceData", "HostData", "load", "load_book_pickle", "load_host", "pin", "pin_split"]
@@ -33,7 +33,7 @@ def load(folder=None, data=None, validation_size=None, download=False, mirrors=N
         return load_book_pickle(folder / BOOK_PICKLE)
     if lacking and download:
         if len(folders) > 1:
-            say(f"no MNIST data in {', '.join(map(str, folders[:-1]))}: downloading it into {folder}")
+            say(f"no MNIST data in {', '.join(map(shown, folders[:-1]))}: downloading it into {shown(folder)}")
         fetch(folder, mirrors, say=say, looked_in=folders)
     elif len(lacking) == len(FILES) and len(folders) > 1:  # searched, found nothing (a named folder: load_host says)
         raise not_found(folders, how_to_fetch)

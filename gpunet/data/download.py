@@ -18,7 +18,7 @@ from urllib.parse import urlsplit
 
 from ..errors import DataError, one_line
 from ..files import open_regular
-from .find import DATA_FLAGS, find_file, locate
+from .find import DATA_FLAGS, find_file, locate, shown
 from .identity import content_sha256
 
 # The mirror torchvision tries first, then the others; GPUNET_MNIST_MIRRORS (or --mirror) replaces the list.
@@ -144,7 +144,7 @@ def _from_mirrors(folder: Path, name: str, bases, progress: bool, say, looked_in
     reasons = set(failures.values())
     why = f"{len(failures)} mirrors: {reasons.pop()}" if len(failures) > 1 and len(reasons) == 1 else None
     why = why or "; ".join(f"{host}: {reason}" for host, reason in failures.items())
-    looked = f"looked for MNIST in {', '.join(map(str, looked_in))}; " if looked_in else ""
+    looked = f"looked for MNIST in {', '.join(map(shown, looked_in))}; " if looked_in else ""
     raise DataError(
         f"could not download {name} ({why}); {looked}point {DATA_FLAGS} at a folder holding MNIST, "
         f"or --mirror URL (or {MIRRORS_ENV}) at a working mirror"

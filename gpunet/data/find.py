@@ -41,13 +41,15 @@ def data_dirs(path=None) -> list[Path]:
 def named_folder(path=None) -> None:
     """A folder named by --data-dir (``path``) or $GPUNET_DATA must exist: a mistyped name is refused, not
     downloaded into (``gpunet data download --data-dir DIR`` makes a new one)."""
-    name, folder = ("--data-dir ", path) if path else ("GPUNET_DATA=", os.environ.get("GPUNET_DATA"))
-    if folder and not Path(folder).expanduser().exists():
-        fetch = f"--data-dir {folder}" if path else ""
+    folder = path or os.environ.get("GPUNET_DATA")
+    if not folder or Path(folder).expanduser().exists():
+        return
+    if path:
         raise DataError(
-            f"{name}{folder}: no such folder; name the folder that holds MNIST, or download it there with "
-            f"`gpunet data download{' ' + fetch if fetch else ''}`"
+            f"--data-dir {folder}: no such folder; name the folder that holds MNIST, or download it there with "
+            f"`gpunet data download --data-dir {folder}`"
         )
+    raise DataError(f"GPUNET_DATA is set to {folder}: no such folder; {data_hint(Path(folder).expanduser())}")
 
 
 def data_dir(path=None) -> Path:
@@ -92,9 +94,26 @@ def as_folder(folder: Path) -> Path:
     return folder
 
 
+def shown(folder) -> str:
+    """A folder as a user types it: a relative one with ``./`` in front (``./data``, not ``data``)."""
+    text = str(folder)
+    return text if Path(folder).is_absolute() or text.startswith((".", "~")) else f"./{text}"
+
+
+def data_hint(folder: Path) -> str:
+    """How to point at the data, from ``folder`` that lacks it: $GPUNET_DATA's own words when it named it."""
+    env = os.environ.get("GPUNET_DATA")
+    if env and Path(env).expanduser() == folder:
+        return (
+            f"GPUNET_DATA is set to {env}: point it at a folder holding the four MNIST IDX files (.gz or raw), "
+            "or unset it (or pass --data-dir DIR)"
+        )
+    return DATA_HINT
+
+
 def not_found(folders, flags: str = "") -> DataError:
     """The one line saying where the data was looked for and how to point elsewhere."""
-    where = ", ".join(str(f) for f in folders)
+    where = ", ".join(shown(f) for f in folders)
     return DataError(f"no MNIST data in {where}; pass {DATA_FLAGS} to a folder holding it{flags}")
 
 
@@ -110,5 +129,5 @@ def find_file(folder: Path, stem: str) -> Path:
     """``stem.gz`` if present, else the raw ``stem``; one line if neither is."""
     path = locate(folder, stem)
     if path is None:
-        raise DataError(f"{folder / (stem + '.gz')}: file not found; {DATA_HINT}")
+        raise DataError(f"{folder / (stem + '.gz')}: file not found; {data_hint(folder)}")
     return path

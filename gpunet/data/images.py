@@ -8,32 +8,73 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import ConfigError, DataError
+from ..errors import ConfigError, DataError, one_line
 from ..files import FileError, check_memory, open_regular
 from .idx import read_idx
 
 PICTURES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp"}
 
 
+INK = 0.25  # a pixel this far above the background (0..1) is ink: every MNIST digit's box is 20 px at this level
+LARGEST = 2048  # a picture's longest side is scaled down to this first: the digit ends 20 px tall anyway
+FULL = 254 / 255  # every MNIST digit's strongest pixel is 254 or 255
+BLANK = 2e-4  # fewer ink pixels than this share of the picture (or than 3) is no digit at all
+
+
 def load_inputs(paths, n_inputs: int, invert: str = "auto", say=print):
-    """Yield (name, rows (k, n_inputs)) for each file: one row per picture, every image of an IDX file.
+    """Yield (name, rows (k, n_inputs)) for each file: one row per picture, every image of an IDX file; rows is
+    None for a picture with no ink (or almost none): it shows no digit to classify.
 
     ``invert``: "yes", "no", or "auto" (pictures with a light background are inverted, with a note).
     """
     for path in map(Path, paths):
         if path.suffix.lower() in PICTURES:
-            x, light = _picture(path, n_inputs)
-            if invert == "auto" and light:
-                say(f"{path}: light background, inverted to MNIST's light digit on black (--no-invert keeps it)")
+            ink, light = _picture(path, n_inputs)
             flip = invert == "yes" or (invert == "auto" and light)
+            digit = centred(1.0 - ink if flip else ink, math.isqrt(n_inputs))
+            if invert == "auto" and light and digit is not None:  # a blank sheet: no note, "no digit" says it
+                say(f"{path}: light background, inverted to MNIST's light digit on black (--no-invert keeps it)")
+            yield str(path), digit
         else:
-            x, flip = _idx(path, n_inputs), invert == "yes"
-        yield str(path), 1.0 - x if flip else x
+            x = _idx(path, n_inputs)
+            yield str(path), 1.0 - x if invert == "yes" else x
+
+
+def centred(ink: np.ndarray, side: int) -> np.ndarray | None:
+    """The ink of a picture as MNIST's preprocessing made its digits (LeCun et al.): the digit's bounding box
+    scaled, keeping its shape, into a 20x20 box (anti-aliased), then put in the 28x28 field with its centre of
+    mass at the field's centre (``side`` for 28). The background's level counts as no ink, and the strongest
+    stroke as full ink. One row of ``side**2`` values in [0, 1]; None when there is no ink (or almost none)."""
+    from PIL import Image
+
+    border = np.concatenate([ink[0], ink[-1], ink[:, 0], ink[:, -1]])
+    ink = np.clip(ink - np.median(border), 0.0, None)  # grey paper, a photo's sheet: its level is no ink
+    if (ink > INK).sum() < max(3, BLANK * ink.size):
+        return None
+    if ink.max() < FULL:  # pencil on grey paper: its strongest stroke made full ink, as every MNIST digit's is
+        ink = ink / ink.max()
+    rows, cols = np.nonzero(ink > INK)
+    top, bottom, left, right = rows.min(), rows.max() + 1, cols.min(), cols.max() + 1
+    extent = max(bottom - top, right - left)
+    margin = math.ceil(extent * 4 / 20)  # the faint edge around the box comes along
+    crop = ink[max(top - margin, 0) : bottom + margin, max(left - margin, 0) : right + margin].astype(np.float32)
+    scale = side * 20 / 28 / extent
+    if scale != 1:
+        size = (max(1, round(crop.shape[1] * scale)), max(1, round(crop.shape[0] * scale)))
+        crop = np.asarray(Image.fromarray(crop).resize(size, Image.Resampling.LANCZOS))
+    digit = np.clip(crop.astype(np.float64), 0.0, 1.0)
+    y, x = np.indices(digit.shape)
+    mass = digit.sum()
+    dy, dx = round(side / 2 - (y * digit).sum() / mass), round(side / 2 - (x * digit).sum() / mass)
+    field = np.zeros((side + 2 * digit.shape[0], side + 2 * digit.shape[1]))  # room for any shift, then cut
+    field[digit.shape[0] + dy :, digit.shape[1] + dx :][: digit.shape[0], : digit.shape[1]] = digit
+    return field[digit.shape[0] : digit.shape[0] + side, digit.shape[1] : digit.shape[1] + side].reshape(1, -1)
 
 
 def _picture(path: Path, n_inputs: int) -> tuple[np.ndarray, bool]:
-    """Grayscale at the network's square input, transparency composited onto white; and whether the
-    background (the picture's border) is light. MNIST's polarity is a light digit on black."""
+    """The picture at full size as ink in [0, 1], MNIST's light-on-black polarity where the picture says it:
+    the alpha of a picture with transparency (a drawing app's export: strokes on nothing, whatever their
+    colour), else its grayscale; and whether that grayscale's background (the picture's border) is light."""
     side = math.isqrt(n_inputs)
     if side * side != n_inputs:
         raise ConfigError(f"{path}: the network's {n_inputs} inputs are not a square image")
@@ -48,29 +89,39 @@ def _picture(path: Path, n_inputs: int) -> tuple[np.ndarray, bool]:
             with Image.open(f) as image:
                 width, height = image.size
                 check_memory(width * height * 6, f"{path}: a {width}x{height} picture")  # RGBA, then gray
-                gray = _on_white(image, Image).convert("L")
+                transparent = image.mode in ("RGBA", "LA", "PA") or "transparency" in image.info
+                alpha = _at_most(image.convert("RGBA").getchannel("A"), Image) if transparent else None
+                gray = _at_most(image.convert("L"), Image)
     except FileError as e:
         raise DataError(str(e)) from None
     except Image.DecompressionBombError as e:  # Pillow's own limit, checked as the header is read
         raise DataError(f"{path}: too large a picture ({' '.join(str(e).split())})") from None
-    except (UnidentifiedImageError, OSError, ValueError) as e:
-        raise DataError(f"{path}: not a readable image ({e})") from None
-    pixels = np.asarray(gray)
-    border = np.concatenate([pixels[0], pixels[-1], pixels[:, 0], pixels[:, -1]])
-    small = gray.resize((side, side), Image.Resampling.LANCZOS)
-    return np.asarray(small, np.float64).reshape(1, n_inputs) / 255.0, bool(np.median(border) > 127)
+    except UnidentifiedImageError:  # its text names Pillow's file object, not the file
+        raise DataError(f"{path}: not a picture Pillow can read (PNG, JPEG, BMP, GIF, TIFF, WebP)") from None
+    except (OSError, ValueError) as e:
+        raise DataError(f"{path}: not a readable image ({one_line(e)})") from None
+    if alpha is not None and alpha.min() < 128:  # something is see-through: what is drawn is the digit
+        return alpha / 255.0, False
+    border = np.concatenate([gray[0], gray[-1], gray[:, 0], gray[:, -1]])
+    return gray / 255.0, bool(np.median(border) > 127)
 
 
-def _on_white(image, Image):
-    """A picture with transparency (a drawing app's export: ink on nothing) over a white sheet."""
-    if image.mode not in ("RGBA", "LA", "PA") and "transparency" not in image.info:
-        return image
-    rgba = image.convert("RGBA")
-    return Image.alpha_composite(Image.new("RGBA", rgba.size, "white"), rgba)
+def _at_most(channel, Image, side: int = LARGEST) -> np.ndarray:
+    """One channel as an array, a huge picture first scaled down (anti-aliased: thin strokes stay, as grey)."""
+    scale = side / max(channel.size)
+    if scale < 1:
+        channel = channel.resize((max(1, round(channel.width * scale)), max(1, round(channel.height * scale))),
+                                 Image.Resampling.BOX)  # fmt: skip
+    return np.asarray(channel)
 
 
 def _idx(path: Path, n_inputs: int) -> np.ndarray:
     images = read_idx(path)
+    if images.ndim == 1:
+        raise DataError(
+            f"{path}: holds {len(images)} labels (a 1-dimensional IDX file), not images; "
+            "give an images file (such as t10k-images-idx3-ubyte.gz)"
+        )
     if images.ndim == 2:
         images = images[None]
     if images.ndim != 3 or images.shape[1] * images.shape[2] != n_inputs:

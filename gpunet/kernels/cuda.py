@@ -17,14 +17,12 @@ from pathlib import Path
 import numpy as np
 
 from .base import EpochKernel
+from .cuda_common import INDEX_LIMIT, TYPES, clip_floor
+from .cuda_score import Scorer
 
 SOURCE = Path(__file__).with_name("cuda_src") / "sgd_epoch.cu"
 THREADS = 1024  # threads per block (one block per network); the kernel's __launch_bounds__
 OPTIONS = ("--std=c++17", f"-DGPUNET_THREADS={THREADS}")  # CuPy adds the architecture, -ftz=true and more
-TYPES = {"float32": "float", "float64": "double"}
-# The kernel indexes one member's parameters and workspace with 32-bit ints; its loops `for (t = tid; t < n;
-# t += blockDim.x)` step up to 1024 past n before they stop, so n keeps that much below 2^31.
-INDEX_LIMIT = 2**31 - 1024
 
 
 def name_expression(dtype: str, params_shared: bool, work_shared: bool) -> str:
@@ -91,11 +89,6 @@ def carveout(shared_bytes: int, per_sm: int) -> int:
     return min(100, math.ceil(100 * (shared_bytes + 1024) / per_sm))
 
 
-def clip_floor(dtype) -> float:
-    """Where σ clips z from below, as gpunet.maths.sigmoid does: -floor(log(largest finite value))."""
-    return -math.floor(math.log(np.finfo(dtype).max))
-
-
 def too_large(sizes, itemsize: int, batch: int) -> str | None:
     """Why the kernel's 32-bit indices cannot reach all of one member's parameters or workspace, or None."""
     params, work, _ = sizes_of(sizes, itemsize, batch)
@@ -116,7 +109,7 @@ def _detect() -> str | None:
     try:
         get_backend("cuda")
     except BackendError as e:
-        return str(e)
+        return getattr(e, "reason", str(e))  # why CUDA cannot run, not "CUDA requested": nothing asked for it
     return None
 
 
@@ -162,8 +155,6 @@ class CudaEpoch(EpochKernel):
         properties = cupy.cuda.runtime.getDeviceProperties(self.device.id)
         self.budget = properties["sharedMemPerBlockOptin"]
         self.per_sm = properties["sharedMemPerMultiprocessor"]
-        from .cuda_score import Scorer
-
         self.scorer = Scorer(cupy, self.budget)  # evaluate.cu: every member scored in one launch
 
     def score(self, weights, biases, x, labels):

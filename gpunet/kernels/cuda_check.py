@@ -124,13 +124,54 @@ def compare_epoch(backend, sizes, batch: int, steps: int, dtype: str, where=None
 def compare_score(backend) -> str | None:
     """The scoring kernel (every member in one launch, :mod:`gpunet.kernels.cuda_score`) against the portable
     scorer on this GPU: None, or what differed."""
-    from .cuda_score import check_score
-
     try:
         check_score(backend)
     except AssertionError as e:
         return " ".join(str(e).split())[:300]
     return None
+
+
+def check_score(backend=None, inputs: int = 1000, members: int = 3) -> str:
+    """Score random stacks with the kernel and with the portable scorer, both on ``backend`` (the GPU), in
+    float64 and float32; raise AssertionError naming the first case whose counts differ. Member 0 has two
+    output neurons saturated to exactly 1 (a tie: the first wins). The labels are mostly member 1's answers
+    by a NumPy feedforward, so a wrong answer shows as a lower count; an input whose two best outputs (in
+    float64, on the host) are closer than the dtype's rounding could move is labelled -1, counted by none."""
+    from ..backend import get_backend
+    from ..maths import feedforward
+    from .base import count_correct
+    from .cuda import CudaEpoch
+    from .cuda_score import CASES as SCORE_CASES
+    from .cuda_score import THREADS as SCORE_THREADS
+    from .cuda_score import plan as score_plan
+
+    backend = backend or get_backend("cuda")
+    rng = np.random.default_rng(1)
+    names = set()
+    for dtype in ("float64", "float32"):
+        for sizes in SCORE_CASES:
+            x = rng.random((inputs, sizes[0])) * (rng.random((inputs, sizes[0])) < 0.2)  # ~80% zeros, as MNIST
+            weights = [rng.standard_normal((members, n, n_in)) for n_in, n in zip(sizes[:-1], sizes[1:])]
+            biases = [rng.standard_normal((members, n, 1)) for n in sizes[1:]]
+            biases[-1][0, [1, 3]] = 1e3  # member 0: outputs 1 and 3 are both exactly 1
+            outputs = np.sort(feedforward(weights, biases, x.T), axis=-2)  # (members, sizes[-1], inputs)
+            gaps = outputs[:, -1] - outputs[:, -2]
+            gaps[0] = outputs[0, -2] - outputs[0, -3]  # member 0: its tie, then the next best
+            answers = np.argmax(feedforward([w[1] for w in weights], [b[1] for b in biases], x.T), axis=0)
+            labels = np.where(rng.random(inputs) < 0.9, answers, rng.integers(0, sizes[-1], inputs))
+            labels[np.min(gaps, axis=0) < {"float64": 1e-10, "float32": 1e-4}[dtype]] = -1
+            device = [backend.asarray(a, dtype=dtype) for a in (x, *weights, *biases)]
+            kernel = CudaEpoch(backend, device[0], device[0][:, : sizes[-1]])  # training targets: unused
+            layers = len(weights)
+            args = device[1 : 1 + layers], device[1 + layers :], device[0], backend.asarray(labels)
+            got = backend.to_host(kernel.score(*args)).tolist()
+            want = backend.to_host(count_correct(backend, *args)).tolist()
+            case = f"scoring {members} x {list(sizes)} {dtype} on {inputs} inputs"
+            assert got == want, f"{case}: the kernel counts {got}, the portable scorer {want}"
+            assert got[0] == int(np.sum(labels == 1)), f"{case}: a tie of outputs 1 and 3 did not go to 1: {got}"
+            p = score_plan(list(sizes), np.dtype(dtype).itemsize, kernel.budget, SCORE_THREADS)
+            names.add(p.name(dtype) if p else "portable")
+    return f"scoring ({', '.join(sorted(names))}): equal to the portable scorer"
 
 
 def compile_all(backend) -> None:

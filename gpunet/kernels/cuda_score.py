@@ -3,7 +3,7 @@
 The kernel (``cuda_src/evaluate.cu``) counts, for each member, the test inputs whose most active output
 neuron is the label, as :meth:`gpunet.network.Network.evaluate` does one network at a time; a sweep reads
 the N counts back once an epoch. This module plans its shared memory, launches it, and checks it against
-the portable scorer (:func:`check_score`, one case of the GPU self-check).
+the portable scorer (:func:`gpunet.kernels.cuda_check.check_score`, one case of the GPU self-check).
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .cuda import INDEX_LIMIT, TYPES, clip_floor
+from .cuda_common import INDEX_LIMIT, TYPES, clip_floor
 
 SOURCE = Path(__file__).with_name("cuda_src") / "evaluate.cu"
 THREADS = 256  # test inputs per block, one a thread; the kernel's __launch_bounds__
@@ -106,43 +106,3 @@ class Scorer:
 # Parameters in shared memory (f32 [784, 30, 10], f64 three layers) and in global memory (f64 [784, 30, 10],
 # f32 [784, 100, 10]) on a GPU with 227 KiB a block: every instantiation.
 CASES = ((784, 30, 10), (784, 100, 10), (30, 20, 15, 10))
-
-
-def check_score(backend=None, inputs: int = 1000, members: int = 3) -> str:
-    """Score random stacks with the kernel and with the portable scorer, both on ``backend`` (the GPU), in
-    float64 and float32; raise AssertionError naming the first case whose counts differ. Member 0 has two
-    output neurons saturated to exactly 1 (a tie: the first wins). The labels are mostly member 1's answers
-    by a NumPy feedforward, so a wrong answer shows as a lower count; an input whose two best outputs (in
-    float64, on the host) are closer than the dtype's rounding could move is labelled -1, counted by none."""
-    from ..backend import get_backend
-    from ..maths import feedforward
-    from .base import count_correct
-    from .cuda import CudaEpoch
-
-    backend = backend or get_backend("cuda")
-    rng = np.random.default_rng(1)
-    names = set()
-    for dtype in ("float64", "float32"):
-        for sizes in CASES:
-            x = rng.random((inputs, sizes[0])) * (rng.random((inputs, sizes[0])) < 0.2)  # ~80% zeros, as MNIST
-            weights = [rng.standard_normal((members, n, n_in)) for n_in, n in zip(sizes[:-1], sizes[1:])]
-            biases = [rng.standard_normal((members, n, 1)) for n in sizes[1:]]
-            biases[-1][0, [1, 3]] = 1e3  # member 0: outputs 1 and 3 are both exactly 1
-            outputs = np.sort(feedforward(weights, biases, x.T), axis=-2)  # (members, sizes[-1], inputs)
-            gaps = outputs[:, -1] - outputs[:, -2]
-            gaps[0] = outputs[0, -2] - outputs[0, -3]  # member 0: its tie, then the next best
-            answers = np.argmax(feedforward([w[1] for w in weights], [b[1] for b in biases], x.T), axis=0)
-            labels = np.where(rng.random(inputs) < 0.9, answers, rng.integers(0, sizes[-1], inputs))
-            labels[np.min(gaps, axis=0) < {"float64": 1e-10, "float32": 1e-4}[dtype]] = -1
-            device = [backend.asarray(a, dtype=dtype) for a in (x, *weights, *biases)]
-            kernel = CudaEpoch(backend, device[0], device[0][:, : sizes[-1]])  # training targets: unused
-            layers = len(weights)
-            args = device[1 : 1 + layers], device[1 + layers :], device[0], backend.asarray(labels)
-            got = backend.to_host(kernel.score(*args)).tolist()
-            want = backend.to_host(count_correct(backend, *args)).tolist()
-            case = f"scoring {members} x {list(sizes)} {dtype} on {inputs} inputs"
-            assert got == want, f"{case}: the kernel counts {got}, the portable scorer {want}"
-            assert got[0] == int(np.sum(labels == 1)), f"{case}: a tie of outputs 1 and 3 did not go to 1: {got}"
-            p = plan(list(sizes), np.dtype(dtype).itemsize, kernel.budget, THREADS)
-            names.add(p.name(dtype) if p else "portable")
-    return f"scoring ({', '.join(sorted(names))}): equal to the portable scorer"

@@ -21,7 +21,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from . import cuda, cuda_check, cuda_score
+from . import cuda, cuda_check, cuda_common, cuda_score
 
 LIMIT_S = 120.0  # the check's time limit, compilation included (expected: well under 20 s)
 FAILED_TAIL = 40  # lines of the child's output kept in a report
@@ -37,8 +37,8 @@ def folder() -> Path:
 
 def sources() -> list[Path]:
     """The files whose change changes the verdict: the kernels' sources, their launcher, the check."""
-    return [*sorted(cuda.SOURCE.parent.glob("*.cu")), Path(cuda.__file__), Path(cuda_score.__file__),
-            Path(cuda_check.__file__)]  # fmt: skip
+    return [*sorted(cuda.SOURCE.parent.glob("*.cu")), *(Path(m.__file__) for m in (cuda_common, cuda, cuda_score,
+            cuda_check))]  # fmt: skip
 
 
 def identity(device: int) -> dict:

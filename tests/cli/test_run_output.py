@@ -82,7 +82,7 @@ def test_plot_counts_the_networks_of_a_sweep_and_the_digits_wrong_of_all(data_di
     plot = cli("plot", out / "sweep.jsonl", tmp_path / "one.jsonl", "-o", tmp_path / "c.png")
     assert "curves of 1 run and 6 networks of 1 sweep drawn to" in plot.stderr
     wrong = cli("plot", "--misclassified", tmp_path / "m.npz", "--count", 2, "-o", tmp_path / "w.png",
-                "--data-dir", data_dir, "--validation-size", 20)  # fmt: skip
+                "--data-dir", data_dir)  # fmt: skip
     assert re.search(r"2 of the (\d+) misclassified test digits \(of 40\) drawn", wrong.stderr), wrong.stderr
 
 

@@ -199,7 +199,7 @@ def test_nothing_found_and_the_download_fails_is_one_short_line_naming_folders_a
         assert fragment in last
     assert not (tmp_path / "cache" / "gpunet" / "mnist").exists()  # nothing left behind
     offline = cli("data", "info")
-    assert_one_line_error(offline, "no MNIST data in data, ", "--data-dir", "GPUNET_DATA", "gpunet data download")
+    assert_one_line_error(offline, "no MNIST data in ./data, ", "--data-dir", "GPUNET_DATA", "gpunet data download")
 
 
 # issue 13.8

@@ -132,5 +132,5 @@ def test_a_data_dir_that_is_not_there_is_refused_not_downloaded_into(tmp_path, m
     assert_one_line_error(run, f"--data-dir {missing}: no such folder", f"gpunet data download --data-dir {missing}")
     monkeypatch.setenv("GPUNET_DATA", str(missing))
     run = cli(*command)
-    assert_one_line_error(run, f"GPUNET_DATA={missing}: no such folder")
+    assert_one_line_error(run, f"GPUNET_DATA is set to {missing}: no such folder")
     assert not missing.exists()

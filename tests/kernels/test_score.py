@@ -13,7 +13,7 @@ from test_cuda_kernel import H100_SHARED, nvrtc_compile, ptxas_usage
 
 from gpunet import Network
 from gpunet.backend import get_backend
-from gpunet.kernels import base, cuda, cuda_score
+from gpunet.kernels import base, cuda, cuda_check, cuda_score
 
 
 def problem(rng, sizes, members, n, dtype="float64", tie=True):
@@ -214,7 +214,7 @@ def test_emulated_check_score_passes_and_says_so(emulated):
     host = type("HostBackend", (), {})()
     host.xp, host.device, host.to_host = get_backend("cpu").xp, None, np.asarray
     host.asarray = lambda a, dtype=None: cupy.asarray(a, dtype=dtype)
-    line = cuda_score.check_score(host, inputs=100)
+    line = cuda_check.check_score(host, inputs=100)
     assert line.startswith("scoring (gpunet::evaluate<") and line.endswith("equal to the portable scorer")
 
 
@@ -271,7 +271,7 @@ def cuda_backend():
 
 @pytest.mark.gpu
 def test_gpu_check_score(cuda_backend):
-    assert cuda_score.check_score(cuda_backend).endswith("equal to the portable scorer")
+    assert cuda_check.check_score(cuda_backend).endswith("equal to the portable scorer")
 
 
 @pytest.mark.gpu

@@ -165,7 +165,9 @@ def test_ctrl_c_keeps_finished_networks_and_resume_runs_only_the_rest(data_dir, 
     assert resumed.stdout.split("\n\n")[-1] == whole.stdout.split("\n\n")[-1]  # the same last table
 
     again = cli("sweep", "--resume", out, "--seeds", "1-9")
-    assert_one_line_error(again, "--seeds is set by the sweep")
+    assert_one_line_error(again, "--seeds: not allowed with argument --resume")
+    again = cli("sweep", "--resume", out, "--eta", "1")
+    assert_one_line_error(again, "--eta is set by the sweep")
     taken = cli(*args, "--out", out)
     assert_one_line_error(taken, "already holds a sweep", "--resume")
 

@@ -31,7 +31,7 @@ from ..backend import Backend, BackendError, get_backend
 from ..errors import ConfigError
 from .base import EpochKernel
 from .cuda import CudaEpoch
-from .numba_cpu import NumbaEpoch
+from .numba_cpu import NumbaEpoch, NumbaLoopEpoch
 from .portable import PortableEpoch
 
 # Seconds per epoch measured as in the table above, by (kernel, device kind); lower is preferred.
@@ -48,6 +48,7 @@ def register(kernel: type[EpochKernel]) -> type[EpochKernel]:
 
 register(CudaEpoch)  # opt-in (--kernel cuda) until tested on a GPU
 register(NumbaEpoch)
+register(NumbaLoopEpoch)  # the reference loop; chosen only where numba's vector code cannot run
 register(PortableEpoch)
 
 

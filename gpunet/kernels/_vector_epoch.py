@@ -45,40 +45,81 @@ def _pixel(pixels, table, p):
 
 
 @numba.njit(cache=True, nogil=True)
-def _first_layer_block(like, forward, w0, row, k, columns, pixels, table, p0, p1, ms):
-    """Lanes ``k`` .. of the first layer, over one input's non-zero pixels ``p0:p1``, in registers.
+def _gather(columns, pixels, table, p0, p1, width, factor, offsets, values):
+    """One input's non-zero pixels ``p0:p1`` as row offsets into w0ᵀ and ``factor`` x value; their count.
 
-    forward: ``row`` (holding the biases) += x_c w0ᵀ[c] (eq. 22). Otherwise BP4 and the update:
-    w0ᵀ[c] += (-eta/m x_c) δ, with ``row`` = δ and ``ms`` = -eta/m.
+    Decoded once, then read by every block of :func:`_first_layer_block` from L1.
     """
-    width = w0.shape[1]
+    count = p1 - p0
+    for q in range(count):
+        p = np.uint64(p0 + q)
+        offsets[q] = np.int64(columns[p]) * width
+        values[q] = factor * pixel(pixels, table, p)
+    return count
+
+
+@numba.njit(cache=True, nogil=True)
+def _first_layer_block(like, forward, w0, row, k, offsets, values, count):
+    """Lanes ``k`` .. of the first layer over one input's gathered pixels, the row in registers.
+
+    forward: ``row`` (holding the biases) += x_c w0ᵀ[c] (eq. 22), ``values`` the pixels x_c.
+    Otherwise BP4 and the update: w0ᵀ[c] += (-eta/m x_c) δ, ``row`` δ, ``values`` -eta/m x_c.
+    """
     if forward:
         acc = vload(row, k, like)
-        for p in range(p0, p1):
-            acc = vadd(acc, vmul(vfill(pixel(pixels, table, p), like), vload(w0, np.int64(columns[p]) * width + k, like)))
+        for q in range(count):
+            acc = vadd(acc, vmul(vfill(values[q], like), vload(w0, offsets[q] + k, like)))
         vstore(row, k, acc)
     else:
         delta = vload(row, k, like)
-        for p in range(p0, p1):
-            at = np.int64(columns[p]) * width + k
+        for q in range(count):
+            at = offsets[q] + k
+            vstore(w0, at, vadd(vload(w0, at, like), vmul(vfill(values[q], like), delta)))
+
+
+@numba.njit(cache=True, nogil=True)
+def _one_block(like, forward, w0, row, columns, pixels, table, p0, p1, ms):
+    """:func:`_first_layer_block` for a row of one block, decoding the pixels as it goes (one pass)."""
+    width = w0.shape[1]
+    if forward:
+        acc = vload(row, 0, like)
+        for p in range(np.uint64(p0), np.uint64(p1)):  # unsigned: no wrap-around test on each index
+            acc = vadd(acc, vmul(vfill(pixel(pixels, table, p), like), vload(w0, np.int64(columns[p]) * width, like)))
+        vstore(row, 0, acc)
+    else:
+        delta = vload(row, 0, like)
+        for p in range(np.uint64(p0), np.uint64(p1)):
+            at = np.int64(columns[p]) * width
             vstore(w0, at, vadd(vload(w0, at, like), vmul(vfill(ms * pixel(pixels, table, p), like), delta)))
 
 
 @numba.njit(cache=True, nogil=True)
-def _first_layer(forward, one, lane, w0, row, columns, pixels, table, p0, p1, ms):
-    """:func:`_first_layer_block` over the whole padded row, 4, 2 or 1 vectors of ``lane`` lanes at a time."""
+def _first_layer(forward, one, lane, w0, row, columns, pixels, table, p0, p1, ms, offsets, values):
+    """The first layer's row for one input (eq. 22 forward, else BP4 and the update), in blocks of registers.
+
+    A row of up to 4 vectors is one block, its pixels decoded as it goes; a wider row is gathered
+    once (:func:`_gather`) and run in blocks of 4, 2 and 1 vectors of ``lane`` lanes.
+    """
     v1 = vsplat(one)
     v2 = vconcat(v1, v1)
     v4 = vconcat(v2, v2)
     width, k = w0.shape[1], 0
-    while width - k >= 4 * lane:
-        _first_layer_block(v4, forward, w0, row, k, columns, pixels, table, p0, p1, ms)
-        k += 4 * lane
-    if width - k >= 2 * lane:
-        _first_layer_block(v2, forward, w0, row, k, columns, pixels, table, p0, p1, ms)
-        k += 2 * lane
-    if width - k >= lane:
-        _first_layer_block(v1, forward, w0, row, k, columns, pixels, table, p0, p1, ms)
+    if width == lane:
+        _one_block(v1, forward, w0, row, columns, pixels, table, p0, p1, ms)
+    elif width == 2 * lane:
+        _one_block(v2, forward, w0, row, columns, pixels, table, p0, p1, ms)
+    elif width == 4 * lane:
+        _one_block(v4, forward, w0, row, columns, pixels, table, p0, p1, ms)
+    else:
+        count = _gather(columns, pixels, table, p0, p1, width, ms if not forward else one, offsets, values)
+        while width - k >= 4 * lane:
+            _first_layer_block(v4, forward, w0, row, k, offsets, values, count)
+            k += 4 * lane
+        if width - k >= 2 * lane:
+            _first_layer_block(v2, forward, w0, row, k, offsets, values, count)
+            k += 2 * lane
+        if width - k >= lane:
+            _first_layer_block(v1, forward, w0, row, k, offsets, values, count)
 
 
 @numba.njit(cache=True, nogil=True)
@@ -105,13 +146,13 @@ def _prefetch_inputs(perm, first, count, indptr, columns, pixels):
 
 @numba.njit(cache=True, nogil=True)
 def _epoch(wts, ws, bs, acts, deltas, sizes, indptr, columns, pixels, table, y, perm, batch, eta_over, lowest, one,
-           lane):  # fmt: skip
+           lane, offsets, values):  # fmt: skip
     """One epoch of mini-batch SGD over ``perm``; updates ``wts``, ``ws`` and ``bs`` in place.
 
     Layer l: ``wts[l]`` is wᵀ (sizes[l], padded sizes[l+1]); ``ws[l]`` is w (sizes[l+1], padded
     sizes[l]), for l >= 1 only; ``bs[l]``, and rows of the scratch ``acts[l]``, ``deltas[l]``, are
     padded sizes[l+1] wide. Padded widths are multiples of ``lane``, the lanes of one vector.
-    ``eta_over[m - 1]`` is eta / m.
+    ``eta_over[m - 1]`` is eta / m; ``offsets`` and ``values`` are scratch as long as an input row.
     """
     layers = len(wts)
     n = perm.shape[0]
@@ -127,7 +168,7 @@ def _epoch(wts, ws, bs, acts, deltas, sizes, indptr, columns, pixels, table, y, 
         for i in range(m):
             e = perm[start + i]
             a[i, :] = bs[0]
-            _first_layer(True, one, lane, w0, a[i], columns, pixels, table, indptr[e], indptr[e + 1], ms)
+            _first_layer(True, one, lane, w0, a[i], columns, pixels, table, indptr[e], indptr[e + 1], ms, offsets, values)
         _sigmoid_rows(a, m, sizes[1], lowest, one)
         for l in range(1, layers):
             prev, a, wt, b = acts[l - 1], acts[l], wts[l], bs[l]
@@ -174,6 +215,6 @@ def _epoch(wts, ws, bs, acts, deltas, sizes, indptr, columns, pixels, table, y, 
         d, b = deltas[0], bs[0]
         for i in range(m):
             e = perm[start + i]
-            _first_layer(False, one, lane, w0, d[i], columns, pixels, table, indptr[e], indptr[e + 1], ms)
+            _first_layer(False, one, lane, w0, d[i], columns, pixels, table, indptr[e], indptr[e + 1], ms, offsets, values)
             for k in range(0, b.shape[0], lane):
                 vstore(b, k, vsub(vload(b, k, v), vmul(vfill(scale, v), vload(d, i * d.shape[1] + k, v))))

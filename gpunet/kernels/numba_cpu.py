@@ -147,7 +147,8 @@ def _vector_member(weights, biases, inputs, y, perm, batch: int, eta: float):
     lowest = -math.floor(math.log(np.finfo(dtype).max))  # as sigmoid() clips in the portable kernel
     eta_over = (eta / np.arange(1, m + 1)).astype(dtype)
     _epoch(tuple(wts), tuple(ws), tuple(bs), acts, deltas, np.array(sizes, np.int64), *inputs, y,
-           np.ascontiguousarray(perm, np.int64), batch, eta_over, dtype.type(lowest), dtype.type(1), lane)  # fmt: skip
+           np.ascontiguousarray(perm, np.int64), batch, eta_over, dtype.type(lowest), dtype.type(1), lane,
+           np.empty(sizes[0], np.int64), np.empty(sizes[0], dtype))  # fmt: skip
     return [wt[:, :n].T for wt, n in zip(wts, sizes[1:])], [b[:n, None] for b, n in zip(bs, sizes[1:])]
 
 

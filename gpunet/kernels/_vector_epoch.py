@@ -167,7 +167,8 @@ def _epoch(wts, ws, bs, acts, deltas, sizes, indptr, columns, pixels, table, y, 
         a = acts[0]
         for i in range(m):
             e = perm[start + i]
-            a[i, :] = bs[0]
+            for k in range(0, a.shape[1], lane):
+                vstore(a, i * a.shape[1] + k, vload(bs[0], k, v))
             _first_layer(True, one, lane, w0, a[i], columns, pixels, table, indptr[e], indptr[e + 1], ms, offsets, values)
         _sigmoid_rows(a, m, sizes[1], lowest, one)
         for l in range(1, layers):

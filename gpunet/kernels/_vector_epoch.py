@@ -169,7 +169,9 @@ def _epoch(wts, ws, bs, acts, deltas, sizes, indptr, columns, pixels, table, y, 
             e = perm[start + i]
             for k in range(0, a.shape[1], lane):
                 vstore(a, i * a.shape[1] + k, vload(bs[0], k, v))
-            _first_layer(True, one, lane, w0, a[i], columns, pixels, table, indptr[e], indptr[e + 1], ms, offsets, values)
+            _first_layer(
+                True, one, lane, w0, a[i], columns, pixels, table, indptr[e], indptr[e + 1], ms, offsets, values
+            )
         _sigmoid_rows(a, m, sizes[1], lowest, one)
         for l in range(1, layers):
             prev, a, wt, b = acts[l - 1], acts[l], wts[l], bs[l]
@@ -216,6 +218,8 @@ def _epoch(wts, ws, bs, acts, deltas, sizes, indptr, columns, pixels, table, y, 
         d, b = deltas[0], bs[0]
         for i in range(m):
             e = perm[start + i]
-            _first_layer(False, one, lane, w0, d[i], columns, pixels, table, indptr[e], indptr[e + 1], ms, offsets, values)
+            _first_layer(
+                False, one, lane, w0, d[i], columns, pixels, table, indptr[e], indptr[e + 1], ms, offsets, values
+            )
             for k in range(0, b.shape[0], lane):
                 vstore(b, k, vsub(vload(b, k, v), vmul(vfill(scale, v), vload(d, i * d.shape[1] + k, v))))

@@ -28,7 +28,7 @@ def _first_line(e: BaseException) -> str:
     return f"{type(e).__name__}: {text[0][:120]}" if text else type(e).__name__
 
 
-def _member(weights, biases, csr, y, perm, batch: int, eta: float):
+def _member(weights, biases, inputs, y, perm, batch: int, eta: float):
     """One network's SGD over ``perm``: its new (weights, biases), as (n_out, n_in) and (n_out, 1) arrays."""
     from ._numba_epoch import _epoch
 
@@ -40,7 +40,7 @@ def _member(weights, biases, csr, y, perm, batch: int, eta: float):
     deltas = tuple(np.empty_like(a) for a in acts)
     lowest = -math.floor(math.log(np.finfo(dtype).max))  # as sigmoid() clips in the portable kernel
     eta_over = (eta / np.arange(1, m + 1)).astype(dtype)
-    _epoch(wts, bs, acts, deltas, *csr, y, np.ascontiguousarray(perm, np.int64), batch, eta_over,
+    _epoch(wts, bs, acts, deltas, *inputs, y, np.ascontiguousarray(perm, np.int64), batch, eta_over,
            dtype.type(lowest), dtype.type(1))  # fmt: skip
     return [w.T for w in wts], [b[:, None] for b in bs]
 

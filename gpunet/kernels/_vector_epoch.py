@@ -111,7 +111,8 @@ def _first_layer(forward, one, lane, w0, row, columns, pixels, table, p0, p1, ms
     elif width == 4 * lane:
         _one_block(v4, forward, w0, row, columns, pixels, table, p0, p1, ms)
     else:
-        count = _gather(columns, pixels, table, p0, p1, width, ms if not forward else one, offsets, values)
+        factor = one if forward else ms  # forward: 1 x, exactly the pixel
+        count = _gather(columns, pixels, table, p0, p1, width, factor, offsets, values)
         while width - k >= 4 * lane:
             _first_layer_block(v4, forward, w0, row, k, offsets, values, count)
             k += 4 * lane

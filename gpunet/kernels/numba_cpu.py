@@ -86,10 +86,11 @@ class NumbaLoopEpoch(EpochKernel):
 
     def __init__(self, backend, x, y):
         super().__init__(backend, x, y)
-        self.inputs = _csr(np.asarray(x))
+        self.inputs = self.prepare(np.asarray(x))
         self.y = np.ascontiguousarray(y)
 
-    member = staticmethod(_member)
+    prepare = staticmethod(_csr)  # the inputs as ``member`` reads them
+    member = staticmethod(_member)  # one network's epoch
 
     def __call__(self, weights, biases, order, batch, eta):
         members = order.shape[0]
@@ -156,8 +157,9 @@ def _compact(x: np.ndarray):
     """The inputs as the vector loop reads them: (indptr, columns, pixels, table).
 
     Compact where exact: when the non-zero values are at most 256 distinct numbers (MNIST's
-    k / 255), each is a byte index into ``table`` and each column a uint16, 3 bytes a pixel
-    instead of 16. Otherwise the values themselves, and an empty table.
+    k / 255), each is a byte index into ``table`` and each column a uint16: 3 bytes a pixel
+    instead of the plain loop's 12 (float32) or 16. Otherwise the values themselves, and an
+    empty table.
     """
     indptr, columns, values = _csr(x)
     table = np.unique(values)
@@ -200,9 +202,5 @@ class NumbaEpoch(NumbaLoopEpoch):
     def unusable(cls):
         return _detect_vector()
 
-    def __init__(self, backend, x, y):
-        EpochKernel.__init__(self, backend, x, y)
-        self.inputs = _compact(np.asarray(x))
-        self.y = np.ascontiguousarray(y)
-
+    prepare = staticmethod(_compact)
     member = staticmethod(_vector_member)

@@ -12,17 +12,21 @@ training per epoch for Network([784, 30, 10]), mini-batch 10, float32:
 kernel                device      H100 machine (16-core Xeon)  dev box (2-core AMD EPYC)
 ====================  ==========  ===========================  =========================
 cuda (1 launch/epoch) cuda        0.044 (probe kernel)         no GPU
-numba                 cpu         0.15 - 0.16                  0.11 - 0.24
+numba (SIMD rows)     cpu         not measured                 0.047 - 0.055
+numba-loop            cpu         0.15 - 0.16                  0.11 - 0.24
 portable (NumPy)      cpu         0.85                         0.36 - 0.81
 portable (CuPy)       cuda        5.3 - 10                     no GPU
 ====================  ==========  ===========================  =========================
 
 (H100 figures: ``shared/gpu/README.md``; dev box, shared with other jobs: ``gpunet bench
---device cpu`` and ``gpunet train --device cpu --kernel NAME``, several runs.) Each
-machine's own order is the same: cuda, numba, portable on the CPU, portable on CUDA.
-``--device auto`` (:func:`device_for`) takes the GPU only when the kernel it would run
-there is faster than the CPU's: as this machine's GPU check measured it, and by these
-numbers (the prior) where nothing is measured here.
+--device cpu`` and ``gpunet train --device cpu --kernel NAME``, several runs; numba: CPU
+seconds of alternating epochs against numba-loop under heavy load, ``docs/cpu-kernel.md``.)
+``numba`` and ``numba-loop`` give the same weights bit for bit; the loop is the reference,
+taken only where the vector code cannot run. Each machine's own order is the same: cuda,
+numba, portable on the CPU, portable on CUDA. ``--device auto``
+(:func:`device_for`) takes the GPU only when the kernel it would run there is faster than the
+CPU's: as this machine's GPU check measured it, and by these numbers (the prior) where nothing is
+measured here.
 """
 
 from __future__ import annotations

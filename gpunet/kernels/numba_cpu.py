@@ -1,8 +1,13 @@
-"""The numba kernel: each member's epoch as one compiled loop on the CPU, members in parallel threads.
+"""The numba kernels: each member's epoch as one compiled loop on the CPU, members in parallel threads.
 
-The loop itself is in :mod:`gpunet.kernels._numba_epoch`. It releases the GIL, so a
-stack of N networks runs on up to ``os.cpu_count()`` threads, one member each; every
-member's result is the same, bit for bit, as when it runs alone.
+Two loops with the same results bit for bit: ``numba`` runs the layers' rows as SIMD
+vectors (:mod:`gpunet.kernels._vector_epoch`), ``numba-loop`` is the plain loop it was
+built from (:mod:`gpunet.kernels._numba_epoch`), kept as the reference the vector loop is
+checked against, here once per process and in the tests. Where the vector code does not
+compile, ``numba`` is not usable and :func:`gpunet.kernels.choose` takes ``numba-loop``,
+saying why in one line. Both release the GIL, so a stack of N networks runs on up to
+``os.cpu_count()`` threads, one member each; every member's result is the same, bit for
+bit, as when it runs alone.
 """
 
 from __future__ import annotations
@@ -20,7 +25,7 @@ from ..errors import one_line
 from .base import EpochKernel, count_correct
 
 
-def _member(weights, biases, csr, y, perm, batch: int, eta: float):
+def _member(weights, biases, inputs, y, perm, batch: int, eta: float):
     """One network's SGD over ``perm``: its new (weights, biases), as (n_out, n_in) and (n_out, 1) arrays."""
     from ._numba_epoch import _epoch
 
@@ -32,7 +37,7 @@ def _member(weights, biases, csr, y, perm, batch: int, eta: float):
     deltas = tuple(np.empty_like(a) for a in acts)
     lowest = -math.floor(math.log(np.finfo(dtype).max))  # as sigmoid() clips in the portable kernel
     eta_over = (eta / np.arange(1, m + 1)).astype(dtype)
-    _epoch(wts, bs, acts, deltas, *csr, y, np.ascontiguousarray(perm, np.int64), batch, eta_over,
+    _epoch(wts, bs, acts, deltas, *inputs, y, np.ascontiguousarray(perm, np.int64), batch, eta_over,
            dtype.type(lowest), dtype.type(1))  # fmt: skip
     return [w.T for w in wts], [b[:, None] for b in bs]
 
@@ -63,10 +68,10 @@ def _csr(x: np.ndarray):
     return indptr, cols.astype(np.int64), np.ascontiguousarray(x[rows, cols])
 
 
-class NumbaEpoch(EpochKernel):
-    """Compiled whole epochs on NumPy arrays, skipping zero pixels; CPU only."""
+class NumbaLoopEpoch(EpochKernel):
+    """Compiled whole epochs on NumPy arrays, skipping zero pixels; CPU only. The reference loop."""
 
-    name = "numba"
+    name = "numba-loop"
 
     @classmethod
     def unusable(cls):
@@ -78,18 +83,21 @@ class NumbaEpoch(EpochKernel):
 
     def __init__(self, backend, x, y):
         super().__init__(backend, x, y)
-        self.csr = _csr(np.asarray(x))
+        self.inputs = self.prepare(np.asarray(x))
         self.y = np.ascontiguousarray(y)
+
+    prepare = staticmethod(_csr)  # the inputs as ``member`` reads them
+    member = staticmethod(_member)  # one network's epoch
 
     def __call__(self, weights, biases, order, batch, eta):
         members = order.shape[0]
         eta = np.broadcast_to(np.asarray(eta, np.float64), (members,))
         jobs = [
             functools.partial(
-                _member,
+                self.member,
                 [w[i] for w in weights],
                 [b[i] for b in biases],
-                self.csr,
+                self.inputs,
                 self.y,
                 order[i],
                 batch,
@@ -126,3 +134,91 @@ def _one_blas_thread():
     except ImportError:
         return contextlib.nullcontext()
     return threadpool_limits(1, user_api="blas")
+
+
+def _padded(n: int, lane: int) -> int:
+    return -(-n // lane) * lane
+
+
+def _in_zeros(a: np.ndarray, shape) -> np.ndarray:
+    """``a`` in the corner of C-contiguous zeros of ``shape``: a row padded to whole vectors."""
+    out = np.zeros(shape, a.dtype)
+    out[tuple(slice(0, n) for n in a.shape)] = a
+    return out
+
+
+def _vector_member(weights, biases, inputs, y, perm, batch: int, eta: float):
+    """As :func:`_member`, with the vector loop: rows padded to whole vectors, and a copy of w beside wᵀ."""
+    from ._simd import lanes
+    from ._vector_epoch import _epoch
+
+    dtype = weights[0].dtype
+    lane = lanes(dtype)
+    sizes = [weights[0].shape[1]] + [w.shape[0] for w in weights]
+    pad = [_padded(n, lane) for n in sizes]
+    wts = [_in_zeros(w.T, (n, p)) for w, n, p in zip(weights, sizes, pad[1:])]
+    ws = [_in_zeros(w, (w.shape[0], p)) for w, p in zip(weights, pad)]  # w beside wᵀ, for BP2
+    ws[0] = np.zeros((0, 0), dtype)  # BP2 never reads the first layer's
+    bs = [_in_zeros(b[:, 0], (p,)) for b, p in zip(biases, pad[1:])]
+    m = max(1, min(batch, len(perm)))
+    acts = tuple(np.zeros((m, p), dtype) for p in pad[1:])
+    deltas = tuple(np.zeros_like(a) for a in acts)
+    lowest = -math.floor(math.log(np.finfo(dtype).max))  # as sigmoid() clips in the portable kernel
+    eta_over = (eta / np.arange(1, m + 1)).astype(dtype)
+    _epoch(tuple(wts), tuple(ws), tuple(bs), acts, deltas, np.array(sizes, np.int64), *inputs, y,
+           np.ascontiguousarray(perm, np.int64), batch, eta_over, dtype.type(lowest), dtype.type(1), lane,
+           np.empty(sizes[0], np.int64), np.empty(sizes[0], dtype))  # fmt: skip
+    return [wt[:, :n].T for wt, n in zip(wts, sizes[1:])], [b[:n, None] for b, n in zip(bs, sizes[1:])]
+
+
+def _compact(x: np.ndarray):
+    """The inputs as the vector loop reads them: (indptr, columns, pixels, table).
+
+    Compact where exact: when the non-zero values are at most 256 distinct numbers (MNIST's
+    k / 255), each is a byte index into ``table`` and each column a uint16: 3 bytes a pixel
+    instead of the plain loop's 12 (float32) or 16. Otherwise the values themselves, and an
+    empty table.
+    """
+    indptr, columns, values = _csr(x)
+    table = np.unique(values)
+    if len(table) <= 256 and x.shape[1] <= 2**16:
+        index = np.searchsorted(table, values)
+        if table[index].tobytes() == values.tobytes():  # bit for bit, whatever np.unique did with NaN
+            return indptr, columns.astype(np.uint16), index.astype(np.uint8), table
+    return indptr, columns, values, values[:0]
+
+
+@functools.cache
+def _detect_vector() -> str | None:
+    """Compile the vector loop once and check it against the plain loop: why it cannot run here, or None."""
+    why = _detect()
+    if why:
+        return why
+    try:
+        importlib.import_module(f"{__package__}._vector_epoch")
+        rng = np.random.default_rng(0)
+        x = np.where(rng.random((7, 5)) < 0.5, rng.random((7, 5)), 0.0)
+        y = np.eye(3)[rng.integers(0, 3, 7)]
+        weights = [rng.standard_normal((4, 5)), rng.standard_normal((3, 4))]
+        biases = [rng.standard_normal((4, 1)), rng.standard_normal((3, 1))]
+        perm = rng.permutation(7)
+        want = _member([w.copy() for w in weights], [b.copy() for b in biases], _csr(x), y, perm, 3, 3.0)
+        got = _vector_member(weights, biases, _compact(x), y, perm, 3, 3.0)
+    except Exception as e:  # noqa: BLE001 - an older numba or llvmlite, or a CPU LLVM cannot target
+        return f"numba failed to compile the vector loop ({one_line(e)}); --kernel numba-loop runs the plain one"
+    if not all(np.array_equal(g, w) for g, w in zip(got[0] + got[1], want[0] + want[1])):
+        return "the vector loop's results differ from the plain loop's here; --kernel numba-loop runs the plain one"
+    return None
+
+
+class NumbaEpoch(NumbaLoopEpoch):
+    """:class:`NumbaLoopEpoch`'s results, bit for bit, from SIMD rows and compact inputs: the fast CPU kernel."""
+
+    name = "numba"
+
+    @classmethod
+    def unusable(cls):
+        return _detect_vector()
+
+    prepare = staticmethod(_compact)
+    member = staticmethod(_vector_member)

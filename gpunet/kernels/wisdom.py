@@ -37,8 +37,8 @@ def folder() -> Path:
 
 def sources() -> list[Path]:
     """The files whose change changes the verdict: the kernels' sources, their launcher, the check."""
-    return [*sorted(cuda.SOURCE.parent.glob("*.cu")), *(Path(m.__file__) for m in (cuda_common, cuda, cuda_score,
-            cuda_check))]  # fmt: skip
+    launchers = (cuda_common, cuda, cuda_score, cuda_check)
+    return [*sorted(cuda.SOURCE.parent.glob("*.cu")), *(Path(str(m.__file__)) for m in launchers)]
 
 
 def identity(device: int) -> dict:

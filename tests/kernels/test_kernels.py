@@ -43,8 +43,10 @@ def book_run(sizes, seed, x, y, epochs, batch, eta):
 def fresh_detection():
     """numba's detection runs once per process: start and leave each test with a fresh one."""
     numba_kernel._detect.cache_clear()
+    numba_kernel._detect_vector.cache_clear()
     yield
     numba_kernel._detect.cache_clear()
+    numba_kernel._detect_vector.cache_clear()
 
 
 @pytest.mark.parametrize("kernel", CPU_KERNELS)

@@ -1,0 +1,226 @@
+"""The numba kernel's vector loop: a whole SGD epoch of one network, rows held in SIMD registers.
+
+The same arithmetic as the plain loop (:mod:`gpunet.kernels._numba_epoch`), operation for
+operation: every weight, bias, activation and delta is the same sum of the same products in
+the same order, each product and sum rounded once, so the weights after any number of
+mini-batches are the same bit for bit. What changes is only how the loop runs:
+
+- every layer's row of units is padded to whole vectors (:mod:`gpunet.kernels._simd`, pad
+  lanes zero and never read into a real unit), and a row's partial sums stay in registers
+  while the first layer runs over an input's non-zero pixels (eq. 22 and BP4);
+- BP2 reads a second copy of each later layer's weights, ``w`` beside ``wᵀ``, updated with
+  the same operations, so that it too runs along rows;
+- inputs arrive compact where that is exact (a column and an index into a table of the
+  dataset's values, :func:`pixel`), and the next mini-batch's inputs are prefetched: the
+  epoch visits the training set in random order and would otherwise wait on memory.
+
+Imported only by :mod:`gpunet.kernels.numba_cpu`, which lays the arrays out and checks
+once that this compiles and agrees with the plain loop.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numba
+import numpy as np
+from numba import types
+from numba.extending import overload
+
+from ._simd import prefetch, vadd, vconcat, vfill, vload, vmul, vsplat, vstore, vsub
+
+CACHE_LINE = 64
+
+
+def pixel(pixels, table, p):
+    """The value of non-zero pixel ``p``: ``table[pixels[p]]`` for compact inputs, else ``pixels[p]``."""
+    raise NotImplementedError("only inside compiled code")
+
+
+@overload(pixel, inline="always")
+def _pixel(pixels, table, p):
+    if isinstance(pixels.dtype, types.Integer):
+        return lambda pixels, table, p: table[pixels[p]]
+    return lambda pixels, table, p: pixels[p]
+
+
+@numba.njit(cache=True, nogil=True)
+def _gather(columns, pixels, table, p0, p1, width, factor, offsets, values):
+    """One input's non-zero pixels ``p0:p1`` as row offsets into w0ᵀ and ``factor`` x value; their count.
+
+    Decoded once, then read by every block of :func:`_first_layer_block` from L1.
+    """
+    count = p1 - p0
+    for q in range(count):
+        p = np.uint64(p0 + q)
+        offsets[q] = np.int64(columns[p]) * width
+        values[q] = factor * pixel(pixels, table, p)
+    return count
+
+
+@numba.njit(cache=True, nogil=True)
+def _first_layer_block(like, forward, w0, row, k, offsets, values, count):
+    """Lanes ``k`` .. of the first layer over one input's gathered pixels, the row in registers.
+
+    forward: ``row`` (holding the biases) += x_c w0ᵀ[c] (eq. 22), ``values`` the pixels x_c.
+    Otherwise BP4 and the update: w0ᵀ[c] += (-eta/m x_c) δ, ``row`` δ, ``values`` -eta/m x_c.
+    """
+    if forward:
+        acc = vload(row, k, like)
+        for q in range(count):
+            acc = vadd(acc, vmul(vfill(values[q], like), vload(w0, offsets[q] + k, like)))
+        vstore(row, k, acc)
+    else:
+        delta = vload(row, k, like)
+        for q in range(count):
+            at = offsets[q] + k
+            vstore(w0, at, vadd(vload(w0, at, like), vmul(vfill(values[q], like), delta)))
+
+
+@numba.njit(cache=True, nogil=True)
+def _one_block(like, forward, w0, row, columns, pixels, table, p0, p1, ms):
+    """:func:`_first_layer_block` for a row of one block, decoding the pixels as it goes (one pass)."""
+    width = w0.shape[1]
+    if forward:
+        acc = vload(row, 0, like)
+        for p in range(np.uint64(p0), np.uint64(p1)):  # unsigned: no wrap-around test on each index
+            acc = vadd(acc, vmul(vfill(pixel(pixels, table, p), like), vload(w0, np.int64(columns[p]) * width, like)))
+        vstore(row, 0, acc)
+    else:
+        delta = vload(row, 0, like)
+        for p in range(np.uint64(p0), np.uint64(p1)):
+            at = np.int64(columns[p]) * width
+            vstore(w0, at, vadd(vload(w0, at, like), vmul(vfill(ms * pixel(pixels, table, p), like), delta)))
+
+
+@numba.njit(cache=True, nogil=True)
+def _first_layer(forward, one, lane, w0, row, columns, pixels, table, p0, p1, ms, offsets, values):
+    """The first layer's row for one input (eq. 22 forward, else BP4 and the update), in blocks of registers.
+
+    A row of up to 4 vectors is one block, its pixels decoded as it goes; a wider row is gathered
+    once (:func:`_gather`) and run in blocks of 4, 2 and 1 vectors of ``lane`` lanes.
+    """
+    v1 = vsplat(one)
+    v2 = vconcat(v1, v1)
+    v4 = vconcat(v2, v2)
+    width, k = w0.shape[1], 0
+    if width == lane:
+        _one_block(v1, forward, w0, row, columns, pixels, table, p0, p1, ms)
+    elif width == 2 * lane:
+        _one_block(v2, forward, w0, row, columns, pixels, table, p0, p1, ms)
+    elif width == 4 * lane:
+        _one_block(v4, forward, w0, row, columns, pixels, table, p0, p1, ms)
+    else:
+        factor = one if forward else ms  # forward: 1 x, exactly the pixel
+        count = _gather(columns, pixels, table, p0, p1, width, factor, offsets, values)
+        while width - k >= 4 * lane:
+            _first_layer_block(v4, forward, w0, row, k, offsets, values, count)
+            k += 4 * lane
+        if width - k >= 2 * lane:
+            _first_layer_block(v2, forward, w0, row, k, offsets, values, count)
+            k += 2 * lane
+        if width - k >= lane:
+            _first_layer_block(v1, forward, w0, row, k, offsets, values, count)
+
+
+@numba.njit(cache=True, nogil=True)
+def _sigmoid_rows(z, m, n, lowest, one):
+    """In place over rows :m and units :n, σ(z) = 1 / (1 + e^(-z)) (eq. 3), clipped as the plain loop does."""
+    for i in range(m):
+        for j in range(n):
+            v = z[i, j]
+            if v < lowest:
+                v = lowest
+            z[i, j] = one / (one + math.exp(-v))
+
+
+@numba.njit(cache=True, nogil=True)
+def _prefetch_inputs(perm, first, count, indptr, columns, pixels):
+    """Prefetch the non-zero pixels of examples ``perm[first : first + count]``."""
+    for i in range(count):
+        e = perm[first + i]
+        for p in range(indptr[e], indptr[e + 1], CACHE_LINE // columns.itemsize):
+            prefetch(columns, p)
+        for p in range(indptr[e], indptr[e + 1], CACHE_LINE // pixels.itemsize):
+            prefetch(pixels, p)
+
+
+@numba.njit(cache=True, nogil=True)
+def _epoch(wts, ws, bs, acts, deltas, sizes, indptr, columns, pixels, table, y, perm, batch, eta_over, lowest, one,
+           lane, offsets, values):  # fmt: skip
+    """One epoch of mini-batch SGD over ``perm``; updates ``wts``, ``ws`` and ``bs`` in place.
+
+    Layer l: ``wts[l]`` is wᵀ (sizes[l], padded sizes[l+1]); ``ws[l]`` is w (sizes[l+1], padded
+    sizes[l]), for l >= 1 only; ``bs[l]``, and rows of the scratch ``acts[l]``, ``deltas[l]``, are
+    padded sizes[l+1] wide. Padded widths are multiples of ``lane``, the lanes of one vector.
+    ``eta_over[m - 1]`` is eta / m; ``offsets`` and ``values`` are scratch as long as an input row.
+    """
+    layers = len(wts)
+    n = perm.shape[0]
+    w0 = wts[0]
+    v = vsplat(one)
+    for start in range(0, n, batch):
+        m = min(batch, n - start)
+        scale = eta_over[m - 1]
+        ms = -scale
+        _prefetch_inputs(perm, start + batch, min(batch, n - start - batch), indptr, columns, pixels)
+        # Feedforward (eq. 22), first layer over non-zero pixels only.
+        a = acts[0]
+        for i in range(m):
+            e = perm[start + i]
+            for k in range(0, a.shape[1], lane):
+                vstore(a, i * a.shape[1] + k, vload(bs[0], k, v))
+            _first_layer(
+                True, one, lane, w0, a[i], columns, pixels, table, indptr[e], indptr[e + 1], ms, offsets, values
+            )
+        _sigmoid_rows(a, m, sizes[1], lowest, one)
+        for l in range(1, layers):
+            prev, a, wt, b = acts[l - 1], acts[l], wts[l], bs[l]
+            for i in range(m):
+                for k in range(0, a.shape[1], lane):
+                    acc = vload(b, k, v)
+                    for j in range(sizes[l]):
+                        acc = vadd(acc, vmul(vfill(prev[i, j], v), vload(wt, j * wt.shape[1] + k, v)))
+                    vstore(a, i * a.shape[1] + k, acc)
+            _sigmoid_rows(a, m, sizes[l + 1], lowest, one)
+        # BP1: δ^L = (a^L - y) ⊙ a^L (1 - a^L)
+        a, d = acts[layers - 1], deltas[layers - 1]
+        for i in range(m):
+            e = perm[start + i]
+            for j in range(sizes[layers]):
+                d[i, j] = (a[i, j] - y[e, j]) * a[i, j] * (one - a[i, j])
+        # BP2: δ^l = (w^(l+1))ᵀ δ^(l+1) ⊙ a^l (1 - a^l), all from the weights before this update
+        for l in range(layers - 2, -1, -1):
+            a, d, d_next, w = acts[l], deltas[l], deltas[l + 1], ws[l + 1]
+            for i in range(m):
+                for k in range(0, a.shape[1], lane):
+                    s = vmul(vfill(d_next[i, 0], v), vload(w, k, v))
+                    for j in range(1, sizes[l + 2]):
+                        s = vadd(s, vmul(vfill(d_next[i, j], v), vload(w, j * w.shape[1] + k, v)))
+                    av = vload(a, i * a.shape[1] + k, v)
+                    vstore(d, i * d.shape[1] + k, vmul(vmul(s, av), vsub(vfill(one, v), av)))
+        # BP3 and BP4, then w -= (eta/m) ∂C/∂w, b -= (eta/m) ∂C/∂b (eqs. 20-21), to wᵀ and its copy w alike
+        for l in range(layers - 1, 0, -1):
+            prev, d, wt, w, b = acts[l - 1], deltas[l], wts[l], ws[l], bs[l]
+            for i in range(m):
+                for j in range(sizes[l]):
+                    x = vfill(ms * prev[i, j], v)
+                    for k in range(0, wt.shape[1], lane):
+                        at = j * wt.shape[1] + k
+                        vstore(wt, at, vadd(vload(wt, at, v), vmul(x, vload(d, i * d.shape[1] + k, v))))
+                for o in range(sizes[l + 1]):
+                    x = vfill(d[i, o], v)
+                    for k in range(0, w.shape[1], lane):
+                        at = o * w.shape[1] + k
+                        t = vmul(vfill(ms, v), vload(prev, i * prev.shape[1] + k, v))
+                        vstore(w, at, vadd(vload(w, at, v), vmul(t, x)))
+                for k in range(0, b.shape[0], lane):
+                    vstore(b, k, vsub(vload(b, k, v), vmul(vfill(scale, v), vload(d, i * d.shape[1] + k, v))))
+        d, b = deltas[0], bs[0]
+        for i in range(m):
+            e = perm[start + i]
+            _first_layer(
+                False, one, lane, w0, d[i], columns, pixels, table, indptr[e], indptr[e + 1], ms, offsets, values
+            )
+            for k in range(0, b.shape[0], lane):
+                vstore(b, k, vsub(vload(b, k, v), vmul(vfill(scale, v), vload(d, i * d.shape[1] + k, v))))

@@ -212,7 +212,7 @@ def run(args) -> int:
                 kernel=kernel.name,
                 progress=bar,
             )
-        except KeyboardInterrupt as stop:  # Ctrl-C, or SIGTERM (signals.Terminated)
+        except KeyboardInterrupt as stop:  # Ctrl-C, or SIGTERM, SIGHUP, ... (signals.Terminated)
             _say_interrupted(args, files)
             return exit_status(stop)
         finally:

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import NamedTuple
 from urllib.parse import urlsplit
 
-from ..errors import DataError, one_line
+from ..errors import STOP_SIGNALS, DataError, one_line
 from ..files import FileError, open_regular
 from .find import DATA_FLAGS, find_file, locate
 
@@ -118,7 +118,7 @@ def download(folder, bases=None, progress: bool | None = None, say=print, looked
     """Fetch the MNIST files missing from ``folder``; each lands whole and verified, or not at all.
 
     Each mirror is named as it is tried; each file is capped at its published size and abandoned when
-    it stalls; no temporary file outlives the call, whatever ends it (an error, Ctrl-C, SIGTERM).
+    it stalls; no temporary file outlives the call, whatever ends it (an error, Ctrl-C, SIGTERM, SIGHUP).
     """
     folder = Path(folder)
     bases = mirrors(bases)
@@ -288,8 +288,9 @@ def remove_stale_parts(folder: Path) -> None:
 
 @contextlib.contextmanager
 def _terminate_as_exit():
-    """SIGTERM (docker stop, schedulers) unwinds like an exception, so the temporaries are removed."""
-    if threading.current_thread() is not threading.main_thread() or signal.getsignal(signal.SIGTERM) != signal.SIG_DFL:
+    """A stop signal (SIGTERM, SIGHUP, ...: STOP_SIGNALS) unwinds like an exception, so the temporaries are
+    removed; only where nothing else handles it (the command line turns it into KeyboardInterrupt)."""
+    if threading.current_thread() is not threading.main_thread():
         yield
         return
 
@@ -297,11 +298,14 @@ def _terminate_as_exit():
         print("gpunet: terminated; removing the partial download", file=sys.stderr)
         raise SystemExit(128 + signum)
 
-    signal.signal(signal.SIGTERM, terminated)
+    mine = [s for s in STOP_SIGNALS if signal.getsignal(s) == signal.SIG_DFL]
+    for s in mine:
+        signal.signal(s, terminated)
     try:
         yield
     finally:
-        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+        for s in mine:
+            signal.signal(s, signal.SIG_DFL)
 
 
 def verify(folder) -> list[str]:

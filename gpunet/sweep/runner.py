@@ -3,6 +3,7 @@ ends, resumable (:class:`Sweep`); :func:`sweep` is the one-call Python API."""
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -12,6 +13,7 @@ from ..backend import get_backend
 from ..errors import ConfigError, DataError
 from ..kernels import device_for
 from ..runs import check_writable, manifest, new_run_id
+from ..runs.locks import only_writer
 from ..validation import POSITIVE_INT, TRAIN_DEFAULTS, check
 from . import dist, outputs
 from .grid import Config, Grid
@@ -93,6 +95,19 @@ class Sweep:
         """Train what is missing; ``progress(k)``: k more network-epochs done; ``on_network``: one finished."""
         if self.out is not None:  # the folder is made if missing; its parent must exist
             check_writable(self.out / "sweep.jsonl" if self.out.is_dir() else self.out, "--out")
+        if self.out is None:
+            return self._run(progress, on_network)
+        made = not self.out.exists()
+        self.out.mkdir(exist_ok=True)
+        try:  # one sweep at a time writes the folder, as one training writes a checkpoint
+            with only_writer(self.out / outputs.LOG, "--resume" if self._resuming else "--out", "sweep"):
+                return self._run(progress, on_network)
+        finally:
+            if made:
+                with contextlib.suppress(OSError):
+                    self.out.rmdir()  # only if nothing was kept in it
+
+    def _run(self, progress, on_network) -> list[NetworkRecord]:
         if self.save_best is not None:
             check_writable(self.save_best, "--save-best")
         if self.out is not None and not self._resuming and (self.out / "sweep.jsonl").exists():
@@ -122,7 +137,6 @@ class Sweep:
                 raise ConfigError(f"--resume {self.out}: the data differs from the data the sweep started on")
             self.manifest = {"kind": "sweep", **fresh} if not self._resuming else self.manifest
             if self.out is not None:
-                self.out.mkdir(exist_ok=True)
                 self._write()
             todo = chunks(self.missing(), chunk)
             if client is None:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import sys
 
 from .._version import __version__
-from ..errors import GpunetError
+from ..errors import GpunetError, error_line
 from ..runs.signals import exit_status, sigterm_as_interrupt
 from . import bench, data, evaluate, info, options, plot, predict, sweep, train
 from .streams import guarded, status_after
@@ -51,7 +51,7 @@ def _main(argv) -> int:
             sys.stdout.flush()
         return status
     except GpunetError as e:  # every expected failure, turned into one line where it happens
-        print(f"gpunet: error: {e}", file=sys.stderr)
+        print(error_line(str(e)), file=sys.stderr)
         return 2
     except KeyboardInterrupt as stop:
         print("gpunet: interrupted", file=sys.stderr)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 
 from ..backend import DEVICE_RE
+from ..errors import printable
 from ..validation import COUNT, POSITIVE_INT, POSITIVE_REAL, Interval, check, check_sizes
 
 
@@ -13,7 +14,7 @@ class Parser(argparse.ArgumentParser):
     """argparse, but a usage error is one line (and exit status 2)."""
 
     def error(self, message):
-        self.exit(2, f"{self.prog}: error: {message} (see '{self.prog} --help')\n")
+        self.exit(2, f"{self.prog}: error: {printable(message)} (see '{self.prog} --help')\n")
 
 
 class Formatter(argparse.ArgumentDefaultsHelpFormatter):

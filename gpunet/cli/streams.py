@@ -10,6 +10,8 @@ import io
 import os
 import sys
 
+from ..errors import error_line
+
 
 class Guarded(io.TextIOBase):
     """A text stream whose first failed write (or flush) is kept in ``failure`` and whose later output is dropped.
@@ -34,7 +36,13 @@ class Guarded(io.TextIOBase):
             return None
 
     def write(self, text: str) -> int:
-        self._guard(self.stream.write, text) if self.stream is not None else None
+        if self.stream is not None:
+            encoding = self.encoding or "utf-8"
+            try:  # a name the encoding cannot show (an undecodable byte in a path) as an escape, not a failure
+                text.encode(encoding)
+            except (UnicodeEncodeError, LookupError):
+                text = text.encode(encoding, "backslashreplace").decode(encoding, "replace")
+            self._guard(self.stream.write, text)
         return len(text)
 
     def flush(self) -> None:
@@ -49,7 +57,7 @@ class Guarded(io.TextIOBase):
 
     @property
     def encoding(self):  # type: ignore[override]
-        return getattr(self.stream, "encoding", "utf-8")
+        return getattr(self.stream, "encoding", None) or "utf-8"
 
 
 def _open_closed_descriptors() -> None:
@@ -85,6 +93,6 @@ def status_after(stdout: Guarded, status: int) -> int:
         return status
     if failure.errno == errno.EPIPE:
         return 141
-    print(f"gpunet: error: standard output failed ({failure.strerror or failure}); its lines were lost, "
-          "the files asked for are written", file=sys.stderr)  # fmt: skip
+    print(error_line(f"standard output failed ({failure.strerror or failure}); its lines were lost, the files "
+                     "asked for are written"), file=sys.stderr)  # fmt: skip
     return 2

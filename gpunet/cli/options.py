@@ -91,3 +91,9 @@ def add_data_arguments(parser, split: bool = True, download: bool = True) -> Non
         parser.add_argument(
             "--no-download", dest="download", action="store_false", help="never download missing MNIST files"
         )
+
+
+def add_quiet(parser) -> None:
+    parser.add_argument(
+        "--quiet", action="store_true", help="no notes while downloading: a failed download is its one-line error"
+    )

@@ -39,6 +39,7 @@ def add_arguments(parser) -> None:
     parser.add_argument("--seed", type=options.count, help="random seed (default: a fresh one, printed in the header)")
     parser.add_argument("--dtype", choices=["float32", "float64"], help="floating-point type (default: float32)")
     options.add_data_arguments(parser)
+    options.add_quiet(parser)
     parser.add_argument(
         "--eval", choices=["test", "validation", "none"], default="test", help="data scored after each epoch"
     )

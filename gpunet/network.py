@@ -7,6 +7,7 @@ runs its epochs in the epoch kernel that :mod:`gpunet.kernels` chooses.
 
 from __future__ import annotations
 
+import functools
 import time
 import warnings
 from collections.abc import Callable, Sequence
@@ -144,7 +145,7 @@ class Network:
         for _ in range(epochs):
             start = time.perf_counter()
             order = self.rng.permutation(n)[None, :]
-            with warnings.catch_warnings():  # overflow shows as non-finite parameters, said once below
+            with warnings.catch_warnings():  # an overflow shows as non-finite parameters, said once below
                 warnings.simplefilter("ignore", RuntimeWarning)
                 for k in range(0, n, step):
                     part = order[:, k : k + step]
@@ -152,14 +153,19 @@ class Network:
                     self.weights, self.biases = [w[0, ...] for w in weights], [b[0, ...] for b in biases]
                     if progress is not None:
                         progress(part.shape[1])
-            self.backend.synchronize()
-            if not all(bool(xp.all(xp.isfinite(p))) for p in (*self.weights, *self.biases)):
+                self.backend.synchronize()
+                trained = time.perf_counter()
+                finite = xp.astype(self._finite(), xp.int64)  # 1 or 0, on the device
+                if test_data is not None:  # one read: the count of correct answers, or -1 if not finite
+                    correct = int(self.correct(test_data) * finite + (finite - 1))
+                    ok = correct >= 0
+                else:
+                    correct, ok = None, bool(finite == 1)
+            if not ok:
                 raise ConfigError(
                     f"the parameters overflowed to inf or NaN in epoch {self.epoch} (eta {eta:g}, {dtype}); "
                     "train with a smaller eta (the last complete epoch is what was kept)"
                 )
-            trained = time.perf_counter()
-            correct = self.evaluate(test_data) if test_data is not None else None
             total = test_data[0].shape[0] if test_data is not None else 0
             result = EpochResult(self.epoch, correct, total, trained - start, time.perf_counter() - trained)
             self.epoch += 1
@@ -167,6 +173,11 @@ class Network:
             if callback is not None:
                 callback(result)
         return results
+
+    def _finite(self):
+        """Every weight and bias finite, as a 0-d array left on the device."""
+        xp = self.xp
+        return functools.reduce(xp.logical_and, [xp.all(xp.isfinite(p)) for p in (*self.weights, *self.biases)])
 
     def evaluate(self, test_data) -> int:
         """Number of inputs whose most active output neuron is the right label."""

@@ -29,14 +29,15 @@ def _raise_terminated(signum, frame):
 
 @contextlib.contextmanager
 def sigterm_as_interrupt():
-    """While inside, every stop signal raises :class:`Terminated` (a KeyboardInterrupt), also as PID 1 in a
-    container; a signal the process was started ignoring (``nohup`` ignores SIGHUP) stays ignored."""
+    """While inside, every stop signal that would end the process silently raises :class:`Terminated` (a
+    KeyboardInterrupt), also as PID 1 in a container; one the process was started ignoring (``nohup`` ignores
+    SIGHUP), or that the caller's code handles (a test runner's SIGALRM timeout), is left alone."""
     if threading.current_thread() is not threading.main_thread():
         yield
         return
     previous = {s: signal.getsignal(s) for s in STOP_SIGNALS}
     for s, handler in previous.items():
-        if handler is not signal.SIG_IGN:
+        if handler == signal.SIG_DFL:
             signal.signal(s, _raise_terminated)
     try:
         yield

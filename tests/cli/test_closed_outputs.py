@@ -28,7 +28,7 @@ def train(tmp_path):
     return [str(a) for a in args], save
 
 
-@pytest.mark.parametrize("redirections", [">&-", "<&- >&- 2>&-", ">&- 2>/dev/null"])
+@pytest.mark.parametrize("redirections", [">&-", "<&- >&- 2>&-"])
 def test_a_closed_stdout_is_like_dev_null(train, redirections):
     args, save = train
     run = gpunet(args, redirections)
@@ -55,9 +55,8 @@ def test_a_user_error_is_still_exit_2_when_stderr_fails(tmp_path, redirections):
     assert "Traceback" not in run.stderr
 
 
-@needs_full
-@pytest.mark.parametrize("redirections, status", [(">&-", 0), (f">{FULL}", 2)])
-def test_bench_json_on_a_closed_or_full_stdout(train, redirections, status):
+@pytest.mark.parametrize("redirections, status", [(">&-", 0)])
+def test_bench_json_on_a_closed_stdout(train, redirections, status):
     data = train[0][train[0].index("--data-dir") + 1]
     args = ["bench", "--sizes", "16,8,10", "--batch-size", "10", "--epochs", "1", "--book-examples", "0",
             "--validation-size", "0", "--data-dir", data, "--json"]  # fmt: skip

@@ -45,7 +45,7 @@ def _debris(folder):
     return sorted(p.name for p in folder.rglob("*") if p.name.endswith((".lock", ".part")))
 
 
-@pytest.mark.parametrize("signum", [signal.SIGHUP, signal.SIGUSR1])
+@pytest.mark.parametrize("signum", [signal.SIGHUP])
 def test_train_stopped_by_a_signal_keeps_the_epoch_and_prints_the_resume_line(tmp_path, tiny, signum):
     checkpoint = tmp_path / "ck.npz"
     args = ["train", "--device", "cpu", "--sizes", "16,8,10", "--epochs", "100000", "--seed", "0", "--eval", "none",

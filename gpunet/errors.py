@@ -2,10 +2,14 @@
 few words quoted from a foreign exception, and notes on stderr (stdout stays the book's transcript)."""
 
 import sys
+import unicodedata
 
 
 class GpunetError(Exception):
-    """Base class of gpunet's user-facing errors."""
+    """Base class of gpunet's user-facing errors; shown as one line (:func:`printable`) whatever paths it names."""
+
+    def __str__(self) -> str:
+        return printable(super().__str__())
 
 
 class ConfigError(GpunetError, ValueError):
@@ -14,6 +18,22 @@ class ConfigError(GpunetError, ValueError):
 
 class DataError(GpunetError):
     """A data file is missing, unreadable or malformed."""
+
+
+def printable(text: str) -> str:
+    """``text`` as one line a terminal shows as it is: every control character (a newline or escape in a path),
+    line separator and undecodable byte (a surrogate from the file system) written as a Python escape, ``\\n``."""
+    return "".join(
+        c.encode("unicode_escape", "backslashreplace").decode("ascii")
+        if unicodedata.category(c) in ("Cc", "Zl", "Zp", "Cs")
+        else c
+        for c in text
+    )
+
+
+def error_line(message: str) -> str:
+    """The one error formatter: what the CLI prints for an error the user can fix (then exits 2)."""
+    return f"gpunet: error: {printable(message)}"
 
 
 def one_line(e: BaseException, limit: int = 200) -> str:
@@ -26,4 +46,18 @@ def one_line(e: BaseException, limit: int = 200) -> str:
 
 def say(*args, **kwargs) -> None:
     """A note for the user on stderr, so stdout stays the book's transcript."""
-    print("gpunet:", *args, file=sys.stderr, **kwargs)
+    print("gpunet:", *(printable(str(a)) for a in args), file=sys.stderr, **kwargs)
+
+
+def _signals(*names: str) -> tuple:
+    import signal
+
+    return tuple(getattr(signal, n) for n in names if hasattr(signal, n))
+
+
+# The signals that end a command as Ctrl-C does (its write finished, its state kept, exit 128 + the signal):
+# every one whose default is to end the process silently and that a user, a terminal or a scheduler sends.
+# SIGHUP: a closed terminal or ssh drop; SIGTERM: docker stop, kill; SIGXCPU: a CPU-time limit (batch
+# schedulers warn with it); SIGUSR1/2 and SIGALRM: schedulers' "time is nearly up". Not SIGQUIT (a core
+# dump, asked for), SIGPIPE (Python turns it into BrokenPipeError), SIGKILL/SIGSTOP (cannot be caught).
+STOP_SIGNALS = _signals("SIGHUP", "SIGTERM", "SIGXCPU", "SIGUSR1", "SIGUSR2", "SIGALRM")

@@ -7,7 +7,9 @@ runs its epochs in the epoch kernel that :mod:`gpunet.kernels` chooses.
 
 from __future__ import annotations
 
+import functools
 import time
+import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
@@ -17,7 +19,7 @@ from .backend import Backend
 from .errors import ConfigError
 from .kernels import choose, device_for
 from .maths import backprop, cost_derivative, feedforward, mini_batch, sgd_step
-from .validation import COUNT, POSITIVE_INT, POSITIVE_REAL, check, check_sizes
+from .validation import COUNT, POSITIVE_INT, POSITIVE_REAL, check, check_eta_fits, check_sizes
 
 
 @dataclass(frozen=True)
@@ -124,6 +126,8 @@ class Network:
         """
         epochs, mini_batch_size, eta = _check_training(epochs, mini_batch_size, eta)
         xp = self.xp
+        dtype = "float64" if xp.finfo(self.dtype).bits == 64 else "float32"
+        check_eta_fits(eta, dtype)
         x, y = (self.backend.asarray(a, dtype=self.dtype) for a in training_data)
         n = x.shape[0]
         if x.ndim != 2 or y.ndim != 2 or x.shape[1] != self.sizes[0] or y.shape != (n, self.sizes[-1]):
@@ -132,9 +136,7 @@ class Network:
                 f"for sizes {self.sizes}, got {tuple(x.shape)} and {tuple(y.shape)}"
             )
         batch = mini_batch(mini_batch_size, n)
-        chosen, self.kernel_reason = choose(
-            self.backend, self.sizes, "float64" if xp.finfo(self.dtype).bits == 64 else "float32", batch, kernel
-        )
+        chosen, self.kernel_reason = choose(self.backend, self.sizes, dtype, batch, kernel)
         self.kernel = chosen.name
         run = chosen(self.backend, x, y)
         eta_host = np.asarray([eta], np.float64)
@@ -147,17 +149,29 @@ class Network:
         for _ in range(epochs):
             start = time.perf_counter()
             order = self.rng.permutation(n)[None, :]
-            for k in range(0, n, step):
-                part = order[:, k : k + step]
-                weights, biases = run(stacked(self.weights), stacked(self.biases), part, batch, eta_host)
-                self.weights, self.biases = [w[0, ...] for w in weights], [b[0, ...] for b in biases]
-                if progress is not None:
-                    progress(part.shape[1])
-            self.backend.synchronize()
-            trained = time.perf_counter()
-            correct = None  # the kernel scores the stack of one, as a sweep's whole stack (= self.evaluate)
-            if test_data is not None:
-                correct = int(run.score(stacked(self.weights), stacked(self.biases), *test_data)[0])
+            with warnings.catch_warnings():  # an overflow shows as non-finite parameters, said once below
+                warnings.simplefilter("ignore", RuntimeWarning)
+                for k in range(0, n, step):
+                    part = order[:, k : k + step]
+                    weights, biases = run(stacked(self.weights), stacked(self.biases), part, batch, eta_host)
+                    self.weights, self.biases = [w[0, ...] for w in weights], [b[0, ...] for b in biases]
+                    if progress is not None:
+                        progress(part.shape[1])
+                self.backend.synchronize()
+                trained = time.perf_counter()
+                finite = xp.astype(self._finite(), xp.int64)  # 1 or 0, on the device
+                if test_data is not None:  # one read: the count of correct answers, or -1 if not finite
+                    correct = int(
+                        run.score(stacked(self.weights), stacked(self.biases), *test_data)[0] * finite + (finite - 1)
+                    )
+                    ok = correct >= 0
+                else:
+                    correct, ok = None, bool(finite == 1)
+            if not ok:
+                raise ConfigError(
+                    f"the parameters overflowed to inf or NaN in epoch {self.epoch} (eta {eta:g}, {dtype}); "
+                    "train with a smaller eta (the last complete epoch is what was kept)"
+                )
             total = test_data[0].shape[0] if test_data is not None else 0
             result = EpochResult(self.epoch, correct, total, trained - start, time.perf_counter() - trained)
             self.epoch += 1
@@ -165,6 +179,11 @@ class Network:
             if callback is not None:
                 callback(result)
         return results
+
+    def _finite(self):
+        """Every weight and bias finite, as a 0-d array left on the device."""
+        xp = self.xp
+        return functools.reduce(xp.logical_and, [xp.all(xp.isfinite(p)) for p in (*self.weights, *self.biases)])
 
     def evaluate(self, test_data) -> int:
         """Number of inputs whose most active output neuron is the right label."""

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 import numbers
+import sys
 from dataclasses import dataclass
 from typing import Any
 
@@ -46,6 +47,17 @@ def check(name: str, value, interval: Interval, error=ConfigError):
     if not interval.holds(value):
         raise error(f"{name} must be {interval.describe()}, got {value!r}")
     return int(value) if interval.kind is numbers.Integral else float(value)
+
+
+FLOAT_MAX = {"float32": 3.4028234663852886e38, "float64": sys.float_info.max}  # np.finfo(dtype).max
+
+
+def check_eta_fits(eta: float, dtype: str, error=ConfigError) -> None:
+    """A learning rate the dtype can hold: a larger one overflows in its first step (a warning, then NaN)."""
+    if eta > FLOAT_MAX[dtype]:
+        raise error(
+            f"eta {eta:g} does not fit {dtype} (at most {FLOAT_MAX[dtype]:.3g}); give a smaller eta, or float64"
+        )
 
 
 def check_sizes(sizes, error=ConfigError) -> list[int]:

@@ -9,14 +9,14 @@ printed by :func:`main` as one line.
 
 from __future__ import annotations
 
-import os
 import sys
 
 from .._version import __version__
 from ..backend import CudaUnusable
-from ..errors import GpunetError
+from ..errors import GpunetError, error_line
 from ..runs.signals import exit_status, sigterm_as_interrupt
 from . import bench, check, data, evaluate, info, options, plot, predict, sweep, train
+from .streams import guarded, status_after
 
 COMMANDS = (train, bench, sweep, evaluate, predict, plot, check, info, data)
 
@@ -41,20 +41,22 @@ def build_parser() -> options.Parser:
 
 
 def main(argv=None) -> int:
+    with guarded() as stdout:  # a closed or full stdout/stderr ends nothing: the work goes on
+        return status_after(stdout, _main(argv))
+
+
+def _main(argv) -> int:
     args = build_parser().parse_args(argv)
     try:
-        with sigterm_as_interrupt():  # SIGTERM (docker stop, schedulers) ends a command as Ctrl-C does
+        with sigterm_as_interrupt():  # SIGTERM, SIGHUP, ... (docker stop, a closed terminal) end it as Ctrl-C does
             status = args.run(args)
-            sys.stdout.flush()  # inside the try, so a closed pipe is caught here too
+            sys.stdout.flush()
         return status
     except GpunetError as e:  # every expected failure, turned into one line where it happens
         without_gpu = getattr(args, "without_gpu", "")
         instead = f"; {without_gpu}" if isinstance(e, CudaUnusable) and without_gpu else ""
-        print(f"gpunet: error: {e}{instead}", file=sys.stderr)  # CUDA: what this command can do without it
+        print(error_line(f"{e}{instead}"), file=sys.stderr)  # CUDA: what this command can do without it
         return 2
     except KeyboardInterrupt as stop:
         print("gpunet: interrupted", file=sys.stderr)
         return exit_status(stop)
-    except BrokenPipeError:  # the reader went away (`gpunet ... | head`): stop quietly, as Unix tools do
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-        return 141

@@ -44,6 +44,7 @@ def add_arguments(parser) -> None:
         help="examples the book's loop is timed on (scaled to an epoch; 0 skips it)",
     )
     options.add_data_arguments(parser)
+    options.add_quiet(parser)
     parser.add_argument("--json", action="store_true", help="print the results as JSON")
 
 

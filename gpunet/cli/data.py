@@ -5,6 +5,7 @@ from __future__ import annotations
 from ..data import as_folder, data_dir, data_dirs, load_host, named_folder
 from ..data.download import download, verify
 from ..errors import ConfigError, say
+from ..runs.signals import exit_status
 from . import options
 from .common import load_data
 
@@ -20,6 +21,7 @@ def add_arguments(parser) -> None:
         "download", help="fetch the MNIST files missing from the data folder, checking their checksums"
     )
     options.add_data_arguments(download, split=False)
+    options.add_quiet(download)
     download.set_defaults(run=download_data)
     verify = data_commands.add_parser("verify", help="check the four MNIST files: checksums, counts, shapes")
     options.add_data_arguments(verify, split=False, download=False)
@@ -31,7 +33,12 @@ def add_arguments(parser) -> None:
 
 def download_data(args) -> int:
     folder = as_folder(data_dir(args.data_dir))
-    fetched = download(folder, args.mirror, say=say, looked_in=data_dirs(args.data_dir))
+    try:
+        fetched = download(folder, args.mirror, say=None if args.quiet else say, looked_in=data_dirs(args.data_dir))
+    except KeyboardInterrupt as stop:  # Ctrl-C, SIGTERM, SIGHUP, ...: the files already fetched are kept
+        say(f"interrupted; the files fetched so far are kept in {folder}: fetch the rest with")
+        say("  gpunet data download" + (f" --data-dir {args.data_dir}" if args.data_dir else ""))
+        return exit_status(stop)
     print(f"downloaded {len(fetched)} file(s) into {folder}" if fetched else f"all four MNIST files are in {folder}")
     return 0
 

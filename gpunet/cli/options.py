@@ -9,6 +9,7 @@ import argparse
 import difflib
 
 from ..backend import DEVICE_RE
+from ..errors import printable
 from ..validation import COUNT, POSITIVE_INT, POSITIVE_REAL, TRAIN_DEFAULTS, Interval, check, check_sizes
 
 
@@ -23,7 +24,7 @@ class Parser(argparse.ArgumentParser):
         self.set_defaults(command_parser=self)  # the innermost (sub)command parsed overrides it
 
     def error(self, message):
-        self.exit(2, f"{self.prog}: error: {message} (see '{self.prog} --help')\n")
+        self.exit(2, f"{self.prog}: error: {printable(message)} (see '{self.prog} --help')\n")
 
     def parse_args(self, args=None, namespace=None):
         parsed, extras = self.parse_known_args(args, namespace)
@@ -166,3 +167,9 @@ def _book_split(args) -> str | None:
     if args.data and args.validation_size is not None:
         return "--validation-size does not apply to --data: the book's pickle has its own 10000 validation images"
     return None
+
+
+def add_quiet(parser) -> None:
+    parser.add_argument(
+        "--quiet", action="store_true", help="no notes while downloading: a failed download is its one-line error"
+    )

@@ -7,6 +7,7 @@ import sys
 from .._version import __version__
 from ..errors import ConfigError, say
 from ..kernels import KERNELS
+from ..runs.signals import exit_status
 from ..sweep import DataSource, Grid, Sweep
 from ..sweep.outputs import save_best_paths
 from ..sweep.stacks import threads
@@ -107,14 +108,14 @@ def run(args) -> int:
 
     try:
         records = sweep.run(progress=None if bar is None else bar.update, on_network=finished)
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as stop:  # Ctrl-C, or SIGTERM, SIGHUP, ... (signals.Terminated)
         done = len(sweep.results())
         if sweep.out is not None:
             say(f"interrupted; {done} of {len(grid.networks())} networks are kept in {sweep.out}: continue with")
             say(f"  gpunet sweep --resume {sweep.out}" + (f" --scheduler {args.scheduler}" if args.scheduler else ""))
         else:
             say(f"interrupted; {done} networks finished (--out DIR keeps them)")
-        return 130
+        return exit_status(stop)
     finally:
         if bar is not None:
             bar.close()

@@ -38,6 +38,7 @@ def add_arguments(parser) -> None:
     parser.add_argument("--seed", type=options.count, help="random seed (default: a fresh one, printed in the header)")
     parser.add_argument("--dtype", choices=["float32", "float64"], help="floating-point type (default: float32)")
     options.add_data_arguments(parser, resume=True)
+    options.add_quiet(parser)
     parser.add_argument(
         "--eval", choices=["test", "validation", "none"], help="data scored after each epoch (default: test)"
     )
@@ -233,7 +234,7 @@ def run(args) -> int:
                 kernel=kernel.name,
                 progress=bar,
             )
-        except KeyboardInterrupt as stop:  # Ctrl-C, or SIGTERM (signals.Terminated)
+        except KeyboardInterrupt as stop:  # Ctrl-C, or SIGTERM, SIGHUP, ... (signals.Terminated)
             _say_interrupted(args, files)
             return exit_status(stop)
         finally:

@@ -32,7 +32,7 @@ def load(folder=None, data=None, validation_size=None, download=False, mirrors=N
     if lacking and (folder / BOOK_PICKLE).is_file():
         return load_book_pickle(folder / BOOK_PICKLE)
     if lacking and download:
-        if len(folders) > 1:
+        if len(folders) > 1 and say is not None:  # None: quiet
             say(f"no MNIST data in {', '.join(map(shown, folders[:-1]))}: downloading it into {shown(folder)}")
         fetch(folder, mirrors, say=say, looked_in=folders)
     elif len(lacking) == len(FILES) and len(folders) > 1:  # searched, found nothing (a named folder: load_host says)

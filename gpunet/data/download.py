@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import NamedTuple
 from urllib.parse import urlsplit
 
-from ..errors import DataError, one_line
+from ..errors import STOP_SIGNALS, DataError, one_line
 from ..files import open_regular
 from .find import DATA_FLAGS, find_file, locate, shown
 from .identity import content_sha256
@@ -38,11 +38,13 @@ _CHUNK = 1 << 16
 
 
 class Published(NamedTuple):
-    """A file as the mirrors publish it: its size, the md5 of the .gz, and the sha256 of its decompressed content."""
+    """A file as the mirrors publish it: its size, the md5 of the .gz, the sha256 of its decompressed content,
+    and that content's length (a gzip bomb is cut off there, not decompressed to the end)."""
 
     size: int
     md5: str
     sha256: str
+    length: int = 0
 
 
 MNIST = {
@@ -50,21 +52,25 @@ MNIST = {
         9_912_422,
         "f68b3c2dcbeaaa9fbdd348bbdeb94873",
         "ba891046e6505d7aadcbbe25680a0738ad16aec93bde7f9b65e87a2fc25776db",
+        47_040_016,
     ),
     "train-labels-idx1-ubyte.gz": Published(
         28_881,
         "d53e105ee54ea40749a09fcbcd1e9432",
         "65a50cbbf4e906d70832878ad85ccda5333a97f0f4c3dd2ef09a8a9eef7101c5",
+        60_008,
     ),
     "t10k-images-idx3-ubyte.gz": Published(
         1_648_877,
         "9fb629c4189551a2d022fa330f9573f3",
         "0fa7898d509279e482958e8ce81c8e77db3f2f8254e26661ceb7762c4d494ce7",
+        7_840_016,
     ),
     "t10k-labels-idx1-ubyte.gz": Published(
         4_542,
         "ec29112dd5afa0611ce80d1b7f02629c",
         "ff7bcfd416de33731a308c3f266cc351222c34898ecbeaf847f06e48f7ec33f2",
+        10_008,
     ),
 }
 
@@ -81,10 +87,14 @@ def mirrors(override=None) -> list[str]:
     return env or list(MIRRORS)
 
 
-def _digest(path: Path, algorithm: str, decompress: bool = False) -> str:
-    h = hashlib.new(algorithm)
+def _digest(path: Path, algorithm: str, decompress: bool = False, limit: int = 0) -> str:
+    """The hex digest of the file (decompressed); "" as soon as it passes ``limit`` bytes (when given)."""
+    h, read = hashlib.new(algorithm), 0
     with open_regular(path, "data file") as raw, gzip.GzipFile(fileobj=raw) if decompress else raw as f:
         for chunk in iter(lambda: f.read(1 << 20), b""):
+            read += len(chunk)
+            if limit and read > limit:
+                return ""  # longer than the file it should be: not it, whatever the rest holds
             h.update(chunk)
     return h.hexdigest()
 
@@ -94,7 +104,7 @@ def is_genuine(path: Path, name: str) -> bool:
     if _digest(path, "md5") == MNIST[name].md5:
         return True
     try:
-        return content_sha256(path, gzipped=True) == MNIST[name].sha256
+        return content_sha256(path, gzipped=True, limit=MNIST[name].length) == MNIST[name].sha256
     except DataError:
         return False
 
@@ -107,12 +117,14 @@ def missing(folder: Path) -> list[str]:
 def download(folder, bases=None, progress: bool | None = None, say=print, looked_in=()) -> list[Path]:
     """Fetch the MNIST files missing from ``folder``; each lands whole and verified, or not at all.
 
-    Each mirror is named as it is tried; each file is capped at its published size and abandoned when
-    it stalls; no temporary file outlives the call, whatever ends it (an error, Ctrl-C, SIGTERM).
+    Each mirror is named as it is tried (``say=None``: quiet, no notes and no bar; a failure is then the
+    error alone); each file is capped at its published size and abandoned when it stalls; no temporary
+    file outlives the call, whatever ends it (an error, Ctrl-C, SIGTERM, SIGHUP).
     """
     folder = Path(folder)
     bases = mirrors(bases)
-    progress = sys.stderr.isatty() if progress is None else progress
+    progress = (say is not None and sys.stderr.isatty()) if progress is None else progress
+    say = say or _silent
     fetched = []
     created = [p for p in (folder, *folder.parents) if not p.exists()]  # removed again if nothing lands
     try:
@@ -128,6 +140,10 @@ def download(folder, bases=None, progress: bool | None = None, say=print, looked
             with contextlib.suppress(OSError):
                 p.rmdir()  # only if empty: leave the disk as it was
     return fetched
+
+
+def _silent(*args, **kwargs) -> None:
+    pass
 
 
 def _from_mirrors(folder: Path, name: str, bases, progress: bool, say, looked_in) -> Path:
@@ -278,8 +294,9 @@ def remove_stale_parts(folder: Path) -> None:
 
 @contextlib.contextmanager
 def _terminate_as_exit():
-    """SIGTERM (docker stop, schedulers) unwinds like an exception, so the temporaries are removed."""
-    if threading.current_thread() is not threading.main_thread() or signal.getsignal(signal.SIGTERM) != signal.SIG_DFL:
+    """A stop signal (SIGTERM, SIGHUP, ...: STOP_SIGNALS) unwinds like an exception, so the temporaries are
+    removed; only where nothing else handles it (the command line turns it into KeyboardInterrupt)."""
+    if threading.current_thread() is not threading.main_thread():
         yield
         return
 
@@ -287,20 +304,23 @@ def _terminate_as_exit():
         print("gpunet: terminated; removing the partial download", file=sys.stderr)
         raise SystemExit(128 + signum)
 
-    signal.signal(signal.SIGTERM, terminated)
+    mine = [s for s in STOP_SIGNALS if signal.getsignal(s) == signal.SIG_DFL]
+    for s in mine:
+        signal.signal(s, terminated)
     try:
         yield
     finally:
-        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+        for s in mine:
+            signal.signal(s, signal.SIG_DFL)
 
 
 def verify(folder) -> list[str]:
     """Check the four MNIST files in ``folder`` against their canonical content; one line per file."""
     folder = Path(folder)
     lines = []
-    for name, (_, _, sha256) in MNIST.items():
-        path = find_file(folder, name.removesuffix(".gz"))
-        if content_sha256(path) != sha256:
+    for name, published in MNIST.items():
+        path, sha256 = find_file(folder, name.removesuffix(".gz")), published.sha256
+        if content_sha256(path, limit=published.length) != sha256:
             raise DataError(f"{path}: content does not match MNIST's published checksum; delete it and download again")
         lines.append(f"ok  {path}  sha256 {sha256[:16]}…")
     return lines

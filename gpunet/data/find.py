@@ -63,7 +63,7 @@ def data_dir(path=None) -> Path:
 
 def has_data(folder: Path) -> bool:
     """The folder holds the four IDX files (.gz or raw) or the book's pickle."""
-    return all(locate(folder, stem) for stem in FILES.values()) or os.path.lexists(folder / BOOK_PICKLE)
+    return all(locate(folder, stem) for stem in FILES.values()) or _lexists(folder / BOOK_PICKLE)
 
 
 def checkout_data() -> list[Path]:
@@ -120,9 +120,24 @@ def not_found(folders, flags: str = "") -> DataError:
 def locate(folder: Path, stem: str) -> Path | None:
     """``stem.gz`` if present, else the raw ``stem``, else None."""
     for name in (stem + ".gz", stem):
-        if os.path.lexists(folder / name):  # whatever it is: the reader says if it cannot be read
+        if _lexists(folder / name):  # whatever it is: the reader says if it cannot be read
             return folder / name
     return None
+
+
+def _lexists(path: Path) -> bool:
+    """Something is at ``path``; a folder the user may not look into is one line, not taken for an empty one."""
+    try:
+        os.lstat(path)
+    except PermissionError:
+        raise permission_denied(path.parent) from None
+    except (OSError, ValueError):  # not there, a parent that is a file, a name too long, a NUL byte
+        return False
+    return True
+
+
+def permission_denied(folder: Path) -> DataError:
+    return DataError(f"{folder}: permission denied; give {DATA_FLAGS} a folder you may read, or change its permissions")
 
 
 def find_file(folder: Path, stem: str) -> Path:

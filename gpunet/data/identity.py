@@ -23,16 +23,17 @@ from ..files import FileError, open_regular
 GZIP_MAGIC = b"\x1f\x8b"
 
 
-def content_sha256(path, gzipped: bool | None = None) -> str:
+def content_sha256(path, gzipped: bool | None = None, limit: int = 0) -> str:
     """SHA-256 of a data file's decoded content: decompressed when it is gzip data (by default as the IDX
-    reader decides: by its first two bytes), else the file's bytes."""
+    reader decides: by its first two bytes), else the file's bytes; "" as soon as the content passes ``limit``
+    bytes (when given: a gzip bomb is not unpacked to the end)."""
     path = Path(path)
     try:
         with open_regular(path, "data file") as raw:
             if gzipped is None:
                 gzipped = raw.read(2) == GZIP_MAGIC
                 raw.seek(0)
-            return _sha256(gzip.GzipFile(fileobj=raw) if gzipped else raw)
+            return _sha256(gzip.GzipFile(fileobj=raw) if gzipped else raw, limit)
     except FileError as e:  # a pipe or device would block the read: refused as data's own readers refuse it
         raise DataError(str(e)) from None
     except (OSError, EOFError, zlib.error) as e:
@@ -51,9 +52,12 @@ def stored_sha256(path) -> str:
         raise DataError(f"{path}: cannot read ({e.strerror or e})") from None
 
 
-def _sha256(f) -> str:
-    h = hashlib.sha256()
+def _sha256(f, limit: int = 0) -> str:
+    h, read = hashlib.sha256(), 0
     for chunk in iter(lambda: f.read(1 << 20), b""):
+        read += len(chunk)
+        if limit and read > limit:
+            return ""  # longer than the content it should be: not it, whatever the rest holds
         h.update(chunk)
     return h.hexdigest()
 

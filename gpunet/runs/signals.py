@@ -1,4 +1,5 @@
-"""Ctrl-C and SIGTERM: both stop a run as KeyboardInterrupt, and neither cuts a write in half."""
+"""Ctrl-C, SIGTERM, SIGHUP and the other stop signals (gpunet.errors.STOP_SIGNALS): each stops a run as
+KeyboardInterrupt, none cuts a write in half, and the exit status is 128 + the signal."""
 
 from __future__ import annotations
 
@@ -6,30 +7,43 @@ import contextlib
 import signal
 import threading
 
+from ..errors import STOP_SIGNALS
+
 
 class Terminated(KeyboardInterrupt):
-    """SIGTERM (``docker stop``, a scheduler), handled exactly as Ctrl-C is; the exit status is 143."""
+    """A stop signal other than Ctrl-C (SIGTERM from ``docker stop``, SIGHUP from a closed terminal, ...),
+    handled exactly as Ctrl-C is; the exit status is 128 + ``signum``."""
+
+    def __init__(self, signum: int = signal.SIGTERM):
+        super().__init__(signum)
+        self.signum = signum
 
 
 def exit_status(interrupt: KeyboardInterrupt) -> int:
-    return 128 + (signal.SIGTERM if isinstance(interrupt, Terminated) else signal.SIGINT)
+    return 128 + (interrupt.signum if isinstance(interrupt, Terminated) else signal.SIGINT)
 
 
 def _raise_terminated(signum, frame):
-    raise Terminated()
+    raise Terminated(signum)
 
 
 @contextlib.contextmanager
 def sigterm_as_interrupt():
-    """While inside, SIGTERM raises :class:`Terminated` (a KeyboardInterrupt), also as PID 1 in a container."""
+    """While inside, every stop signal that would end the process silently raises :class:`Terminated` (a
+    KeyboardInterrupt), also as PID 1 in a container; one the process was started ignoring (``nohup`` ignores
+    SIGHUP), or that the caller's code handles (a test runner's SIGALRM timeout), is left alone."""
     if threading.current_thread() is not threading.main_thread():
         yield
         return
-    previous = signal.signal(signal.SIGTERM, _raise_terminated)
+    previous = {s: signal.getsignal(s) for s in STOP_SIGNALS}
+    for s, handler in previous.items():
+        if handler == signal.SIG_DFL:
+            signal.signal(s, _raise_terminated)
     try:
         yield
     finally:
-        signal.signal(signal.SIGTERM, previous)
+        for s, handler in previous.items():
+            signal.signal(s, handler)
 
 
 _held: list[int] | None = None  # the signals held by the outermost uninterrupted() under way
@@ -37,20 +51,23 @@ _held: list[int] | None = None  # the signals held by the outermost uninterrupte
 
 @contextlib.contextmanager
 def uninterrupted():
-    """Finish a write before Ctrl-C or SIGTERM takes effect: the signal is held, then raised after it."""
+    """Finish a write before a stop signal takes effect: the signal is held, then raised after it."""
     global _held
     if _held is not None or threading.current_thread() is not threading.main_thread():
         yield  # already held by an enclosing block, or signals cannot be handled here
         return
     _held = held = []
-    previous = {s: signal.signal(s, lambda signum, frame: held.append(signum)) for s in (signal.SIGINT, signal.SIGTERM)}
+    mine = (signal.SIG_DFL, _raise_terminated)  # a signal ignored, or handled by the caller's code, is left alone
+    stops = [s for s in STOP_SIGNALS if signal.getsignal(s) in mine]
+    previous = {s: signal.signal(s, lambda signum, frame: held.append(signum)) for s in (signal.SIGINT, *stops)}
     try:
         yield
     finally:
         for s, handler in previous.items():
             signal.signal(s, handler)
         _held = None
-    if signal.SIGTERM in held:
-        raise Terminated()
+    for signum in held:
+        if signum != signal.SIGINT:
+            raise Terminated(signum)
     if held:
         raise KeyboardInterrupt()

@@ -23,7 +23,11 @@ _workers: dict = {}  # (source, device) -> (backend, host data, its checksums, p
 
 
 def connect(address: str):
-    """A client of the scheduler at ``address``, or one line saying why not, within a few seconds."""
+    """A client of the scheduler at ``address``, or one line saying why not, within CONNECT_SECONDS.
+
+    The client's own timeout bounds the TCP connection only: a peer that accepts and never speaks (or an
+    HTTP server) would hold the handshake forever. So the address is first asked who it is, the whole
+    exchange bounded; only a Dask scheduler that answers gets a client."""
     try:
         from distributed import Client
     except ImportError:
@@ -32,14 +36,44 @@ def connect(address: str):
 
     try:
         scheme, location = parse_address(address)
-        if scheme != "inproc":
+        if scheme != "inproc":  # in this process: nothing foreign can be listening there
             parse_host_port(location)  # a port is required: checked here, not by a client that hangs on it
+            _identify(address)
         return Client(address, timeout=CONNECT_SECONDS, set_as_default=False)
     except (OSError, TimeoutError, ValueError, TypeError) as e:
+        why = f"no Dask scheduler answered there within {CONNECT_SECONDS:g} s" if isinstance(e, TimeoutError) else (
+            one_line(e))  # fmt: skip
         raise ConfigError(
-            f"cannot reach the Dask scheduler at {address!r} ({one_line(e)}); start one with `dask scheduler` "
+            f"cannot reach the Dask scheduler at {address!r} ({why}); start one with `dask scheduler` "
             "and give its address, e.g. tcp://host:8786"
         ) from None
+
+
+def _identify(address: str) -> None:
+    """Connect, shake hands and ask ``identity``, all within CONNECT_SECONDS; TimeoutError if no scheduler answers."""
+    import asyncio
+
+    from distributed.comm import connect as dask_connect
+
+    async def identity():
+        comm = await dask_connect(address, timeout=CONNECT_SECONDS)
+        try:
+            await comm.write({"op": "identity", "reply": True})
+            return await comm.read()
+        finally:
+            comm.abort()
+
+    async def bounded():
+        return await asyncio.wait_for(identity(), CONNECT_SECONDS)
+
+    try:
+        answer = asyncio.run(bounded())
+    except (OSError, asyncio.TimeoutError) as e:  # a refused connection is retried until the timeout too
+        raise TimeoutError() from e
+    except Exception as e:  # noqa: BLE001 - whatever a foreign peer's bytes make of the protocol
+        raise ValueError(f"not a Dask scheduler ({one_line(e)})") from None
+    if not (isinstance(answer, dict) and answer.get("type") == "Scheduler"):
+        raise ValueError("not a Dask scheduler (it answered, but not as one)")
 
 
 def check_gpus(client, device: str) -> None:

@@ -8,7 +8,16 @@ import re
 from dataclasses import asdict, dataclass
 
 from ..errors import ConfigError
-from ..validation import COUNT, POSITIVE_INT, POSITIVE_REAL, TRAIN_DEFAULTS, Interval, check, check_sizes
+from ..validation import (
+    COUNT,
+    POSITIVE_INT,
+    POSITIVE_REAL,
+    TRAIN_DEFAULTS,
+    Interval,
+    check,
+    check_eta_fits,
+    check_sizes,
+)
 
 DTYPES = ("float32", "float64")
 
@@ -67,6 +76,8 @@ class Grid:
         )
         if eval not in ("test", "validation"):
             raise ConfigError(f"--eval must be test or validation for a sweep, got {eval!r}")
+        for eta, dtype in itertools.product(grid.etas, grid.dtypes):
+            check_eta_fits(eta, dtype)  # as train refuses it: the first step would overflow
         return grid
 
     def configs(self) -> list[Config]:

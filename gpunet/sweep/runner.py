@@ -14,6 +14,7 @@ from ..data.identity import checksums, matches
 from ..errors import ConfigError, DataError
 from ..kernels import device_for
 from ..runs import RunFiles, check_writable, manifest, new_run_id
+from ..runs.locks import only_writer
 from ..validation import POSITIVE_INT, TRAIN_DEFAULTS, check
 from . import dist, outputs
 from .grid import Config, Grid
@@ -110,6 +111,20 @@ class Sweep:
                 raise ConfigError(f"--out {self.out}: a file, not a folder; give a folder for the sweep's files "
                                   "(it is made if missing)")  # fmt: skip
             check_writable(self.out / "sweep.jsonl" if self.out.is_dir() else self.out, "--out")
+        if self.out is None:
+            return self._guarded(progress, on_network)
+        made = not self.out.exists()
+        self.out.mkdir(exist_ok=True)
+        try:  # one sweep at a time writes the folder, as one training writes a checkpoint
+            with only_writer(self.out / outputs.LOG, "--resume" if self._resuming else "--out", "sweep"):
+                return self._guarded(progress, on_network)
+        finally:
+            if made:
+                with contextlib.suppress(OSError):
+                    self.out.rmdir()  # only if nothing was kept in it
+
+    def _guarded(self, progress, on_network) -> list[NetworkRecord]:
+        """The sweep under its run id, each --save-best file checked (and locked) as train checks --save."""
         if self.out is not None and not self._resuming and (self.out / "sweep.jsonl").exists():
             raise ConfigError(f"--out {self.out}: already holds a sweep; continue it with --resume {self.out}")
         kept = self.manifest.get("run") if self._resuming else None
@@ -148,7 +163,6 @@ class Sweep:
             else:
                 raise ConfigError(f"--resume {self.out}: the data differs from the data the sweep started on")
             if self.out is not None:
-                self.out.mkdir(exist_ok=True)
                 self._write()
             todo = chunks(self.missing(), chunk)
             if client is None:

@@ -6,7 +6,7 @@ import argparse
 import os
 import sys
 
-from . import __version__
+from . import __version__, baselines_cli
 from .commands import (
     cmd_bench,
     cmd_data_download,
@@ -275,6 +275,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _add_data_arguments(plot, download=False)
     plot.set_defaults(run=cmd_plot)
+
+    baselines = commands.add_parser(
+        "baselines", help="chapter 1's comparison: random guessing, average darkness, an SVM, the network",
+        formatter_class=_Formatter,
+    )  # fmt: skip
+    baselines_cli.add_arguments(baselines)
+    baselines.set_defaults(run=baselines_cli.run)
 
     info = commands.add_parser("info", help="show the backends and devices found, versions, and where the data is")
     _add_data_arguments(info, download=False)

@@ -40,7 +40,10 @@ class Row:
 BOOK_RANDOM = "about 10 %"
 BOOK_DARKNESS = "2,225 / 10,000 (22.25 %)"
 BOOK_SVM = "9,435 / 10,000 (94.35 %)"
-BOOK_NETWORK = {(784, 30, 10): "95.42 % (best epoch, best of 3 runs)", (784, 100, 10): "96.59 % (best of 3 runs)"}
+BOOK_NETWORK: dict[tuple[int, ...], str] = {
+    (784, 30, 10): "95.42 % (best epoch, best of 3 runs)",
+    (784, 100, 10): "96.59 % (best of 3 runs)",
+}
 
 
 def random_guess(labels: np.ndarray, n_classes: int, seed: int) -> tuple[float, np.ndarray]:
@@ -79,7 +82,8 @@ def svm_classifier(book: bool, n_features: int):
     try:
         from sklearn.svm import SVC
     except ImportError:
-        raise MissingExtra("the SVM baseline needs scikit-learn: pip install 'gpunet[svm]' (or pass --skip-svm)") from None
+        hint = "pip install 'gpunet[svm]' (or pass --skip-svm)"
+        raise MissingExtra(f"the SVM baseline needs scikit-learn: {hint}") from None
     return SVC(gamma=1.0 / n_features) if book else SVC()
 
 

@@ -68,8 +68,8 @@ def _svm_row(train_x, train_y, test_x, hits, total, book, say) -> b.Row:
     what = b.svm_description(book)
     minutes = b.svm_estimate(len(train_y), len(test_x)) / 60
     say(
-        f"SVM: {what} on {len(train_y):,} training images: expect about {minutes:.0f} min on one core "
-        f"(measured {b.SVM_SECONDS_50K / 60:.0f} min for MNIST's 50,000 on a shared 2-core AMD EPYC); --skip-svm skips it"
+        f"SVM: {what} on {len(train_y):,} training images: expect about {minutes:.0f} min on one core (measured "
+        f"{b.SVM_SECONDS_50K / 60:.0f} min for MNIST's 50,000 on a shared 2-core AMD EPYC); --skip-svm skips it"
     )
     start = time.perf_counter()
     with b.ticker("gpunet: SVM"):
@@ -95,7 +95,8 @@ def _model_row(path, host, total) -> b.Row:
 
     net = Network.load(path, device="cpu")
     _check_fits(net.sizes, host)
-    x, labels = pin_split(net.backend, *host.test, net.dtype)
+    images, labels = host.test
+    x, labels = pin_split(net.backend, images, labels, net.dtype)
     return b.Row(
         f"network {net.sizes} ({Path(path).name}, after {net.epoch} epochs)",
         net.evaluate((x, labels)),
@@ -131,7 +132,8 @@ def _print_table(rows: list[b.Row]) -> None:
     print(f"{'method':<{width}}  {'measured':<29}  the book")
     for r in rows:
         star = "" if r.source.startswith("measured") else " *"
-        print(f"{r.method:<{width}}  {r.correct:>8,.0f} / {r.total:<6,} {100 * r.accuracy:6.2f} %{star:2}  {r.book}".rstrip())
+        line = f"{r.method:<{width}}  {r.correct:>8,.0f} / {r.total:<6,} {100 * r.accuracy:6.2f} %{star:2}  {r.book}"
+        print(line.rstrip())
     notes = sorted({r.source for r in rows if not r.source.startswith("measured")})
     for note in notes:
         print(f"* {note}")

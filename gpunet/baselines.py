@@ -140,6 +140,11 @@ def ticker(label: str, stream=None, every: float = 1.0):
             stream.write("\n")
 
 
+def duration(seconds: float) -> str:
+    """Seconds as a person says them: 40 s, 12 min."""
+    return f"{seconds:.0f} s" if seconds < 90 else f"{seconds / 60:.0f} min"
+
+
 def _clock(seconds: float) -> str:
     m, s = divmod(int(seconds), 60)
     return f"{m // 60}:{m % 60:02d}:{s:02d}" if m >= 60 else f"{m}:{s:02d}"

@@ -85,6 +85,21 @@ def test_cli_rows_match_the_books_code(small_set):
     assert rows["random guessing (expected)"]["correct"] == 6.0 and out["test"] == 60 and out["train"] == 200
     assert "random guessing (one draw, seed 5)" in rows
     assert not any(r["method"].startswith("network") for r in out["rows"])  # not MNIST: no README figures
+    assert all(r["book"] == "" for r in out["rows"])  # nor the book's
+
+
+def test_the_ticker_shows_the_elapsed_time_on_a_terminal():
+    import io
+    import time
+
+    class Terminal(io.StringIO):
+        def isatty(self):
+            return True
+
+    screen = Terminal()
+    with b.ticker("gpunet: SVM", screen, every=0.01):
+        time.sleep(0.1)
+    assert "\rgpunet: SVM: 0:00 elapsed" in screen.getvalue() and screen.getvalue().endswith("\n")
 
 
 def test_cli_text_table_labels_the_readme_figures():
@@ -111,7 +126,7 @@ def test_cli_scores_a_saved_model(small_set, tmp_path):
     assert row["method"].startswith("network [784, 7, 10] (m.npz")
 
 
-def test_cli_reads_a_sweep_folder(small_set, tmp_path):
+def test_cli_reads_a_sweep_folder(tmp_path):
     from gpunet.sweep import NetworkRecord
     from gpunet.sweep_files import write
     from gpunet.sweep_grid import Config
@@ -120,9 +135,7 @@ def test_cli_reads_a_sweep_folder(small_set, tmp_path):
     records = [NetworkRecord(config, s, c, 60, 1.0) for s, c in ((1, [30, 41, 40]), (2, [20, 25, 50]), (3, [9, 9, 9]))]
     (tmp_path / "sw").mkdir()
     write(tmp_path / "sw", {"kind": "sweep", "settings": {"grid": {"eval": "test"}}}, records, "test")
-    folder, _ = small_set
-    run = cli("baselines", "--data-dir", folder, "--validation-size", 0, "--skip-svm", "--json", "--sweep",
-              tmp_path / "sw")  # fmt: skip
+    run = cli("baselines", "--data-dir", MNIST, "--skip-svm", "--json", "--sweep", tmp_path / "sw")
     assert run.returncode == 0, run.stderr
     median, best = json.loads(run.stdout)["rows"][-2:]
     assert median["correct"] == 41 and "median of 3 seeds" in median["method"]

@@ -26,9 +26,7 @@ def add_arguments(parser) -> None:
         action="store_true",
         help="the SVM with the 2015 defaults the book ran (gamma=1/n_features) instead of today's (gamma='scale')",
     )
-    parser.add_argument(
-        "--model", action="append", default=[], metavar="FILE", help="a saved network to score (repeatable)"
-    )
+    parser.add_argument("--model", action="append", metavar="FILE", help="a saved network to score (repeatable)")
     parser.add_argument("--sweep", metavar="DIR", help="the best networks of a sweep's --out folder")
     parser.add_argument("--json", action="store_true", help="print the rows as JSON")
 
@@ -82,7 +80,7 @@ def _svm_row(train_x, train_y, test_x, hits, total, book, say) -> b.Row:
 
 
 def _network_rows(args, host, total) -> list[b.Row]:
-    rows = [_model_row(path, host, total) for path in args.model]
+    rows = [_model_row(path, host, total) for path in args.model or []]
     if args.sweep:
         rows += _sweep_rows(Path(args.sweep), total)
     if rows:

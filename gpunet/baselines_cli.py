@@ -70,8 +70,8 @@ def _svm_row(train_x, train_y, test_x, hits, total, book, say) -> b.Row:
     what = b.svm_description(book)
     expected = b.svm_estimate(len(train_y), len(test_x), book)
     say(
-        f"SVM: {what} on {len(train_y):,} training images: expect about {b.duration(expected)} of one core "
-        f"(MNIST: {b.duration(b.svm_estimate(50_000, 10_000, book))} on a 2-core AMD EPYC); --skip-svm skips it"
+        f"SVM: {what} on {len(train_y):,} training images: expect about {b.duration(expected)} of one core's time "
+        "(scaled from MNIST's, measured on a 2-core AMD EPYC); --skip-svm skips it"
     )
     start = time.perf_counter()
     with b.ticker("gpunet: SVM"):

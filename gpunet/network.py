@@ -15,6 +15,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from . import book_data
 from .backend import Backend
 from .errors import ConfigError
 from .kernels import choose, device_for
@@ -115,7 +116,8 @@ class Network:
         """Train by mini-batch stochastic gradient descent.
 
         ``training_data`` is ``(x, y)``: inputs as rows ``(n, sizes[0])`` and one-hot
-        targets ``(n, sizes[-1])``; ``test_data`` is ``(x, labels)``. Arrays already on
+        targets ``(n, sizes[-1])``; ``test_data`` is ``(x, labels)``. The book's lists (or zip
+        iterators) of ``(x, y)`` column pairs are taken too, turned into these arrays once. Arrays already on
         the device stay there; each epoch sends only the shuffle permutation to the
         device and reads back only the number of correct test answers. The epochs run
         in an epoch kernel (:mod:`gpunet.kernels`): ``kernel`` names one, None lets the
@@ -125,6 +127,7 @@ class Network:
         k more examples are done.
         """
         epochs, mini_batch_size, eta = _check_training(epochs, mini_batch_size, eta)
+        training_data, test_data = book_data.arrays(training_data, test_data, self.sizes)  # the book's (x, y) pairs
         xp = self.xp
         dtype = "float64" if xp.finfo(self.dtype).bits == 64 else "float32"
         check_eta_fits(eta, dtype)
@@ -187,7 +190,7 @@ class Network:
 
     def evaluate(self, test_data) -> int:
         """Number of inputs whose most active output neuron is the right label."""
-        return int(self.correct(test_data))
+        return int(self.correct(book_data.test_arrays(test_data, self.sizes)))
 
     def correct(self, test_data):
         """What :meth:`evaluate` counts, as a 0-d array left on the device (reading it waits for the device)."""

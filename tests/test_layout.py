@@ -16,14 +16,22 @@ PACKAGE = ROOT / "gpunet"
 # Stages 1 to 9, lowest first, as docs/development.md draws them: a module imports only from its own stage or
 # lower ones. "" is gpunet/__init__.py, the package's public names.
 STAGES = (
-    {"_version", "errors", "validation", "files", "writing", "reference"},  # foundations: no gpunet imports but these
+    {
+        "_version",
+        "errors",
+        "validation",
+        "files",
+        "writing",
+        "reference",
+        "book_data",
+    },  # foundations: no gpunet imports but these
     {"backend"},  # the xp seam
     {"maths"},  # the book's equations
     {"kernels"},  # epoch kernels and the registry that chooses
     {"data"},  # find, download, parse, pin
     {"runs"},  # model files, checkpoints, logs, manifest, atomic writes, signals
     {"network"},  # the book's Network
-    {"sweep", "bench", "plots"},  # many networks, timing, pictures
+    {"sweep", "bench", "plots", "baselines", "mnist_loader"},  # many networks, timing, pictures, the book's
     {"cli", "__main__", ""},  # the command line, and the package's public names
 )
 

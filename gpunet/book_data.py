@@ -1,0 +1,52 @@
+"""The book's data format, turned once into the arrays ``Network.SGD`` trains on.
+
+The book (and its Python 3 ports) pass ``training_data`` as a list, or a ``zip`` iterator, of ``(x, y)``
+pairs with ``x`` a column ``(784, 1)`` and ``y`` a one-hot column ``(10, 1)``, and ``test_data`` as pairs
+``(x, label)``. gpunet's own form is one pair of arrays: inputs as rows ``(n, 784)`` and targets as rows
+``(n, 10)`` (labels ``(n,)`` for test data). Pairs become that form here, once per call; arrays pass through.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .errors import ConfigError
+
+
+def is_arrays(data) -> bool:
+    """gpunet's form: a pair (inputs, targets) of arrays, not a sequence of examples."""
+    return isinstance(data, (tuple, list)) and len(data) == 2 and all(hasattr(a, "shape") for a in data)
+
+
+def arrays(training_data, test_data, sizes):
+    """(training_data, test_data) in gpunet's form, from either form; test_data may be None."""
+    training = training_data if is_arrays(training_data) else _rows(training_data, sizes, "training", labels=False)
+    if test_data is None or is_arrays(test_data):
+        return training, test_data
+    return training, _rows(test_data, sizes, "test", labels=True)
+
+
+def test_arrays(test_data, sizes):
+    """``test_data`` in gpunet's form (x rows, labels), from either form."""
+    return test_data if is_arrays(test_data) else _rows(test_data, sizes, "test", labels=True)
+
+
+def _rows(pairs, sizes, name: str, labels: bool):
+    """Inputs (n, sizes[0]) and, per example, a one-hot row (n, sizes[-1]) or a label (n,)."""
+    pairs = list(pairs)  # a zip iterator is read once, as the Python 3 ports do with list(training_data)
+    n_in, n_out = sizes[0], sizes[-1]
+    want = "(x, label)" if labels else f"(x, y) with y ({n_out}, 1)"
+    if not all(isinstance(p, tuple) and len(p) == 2 for p in pairs):
+        raise ConfigError(f"{name} data must be arrays (inputs, targets) or a list of {want} tuples")
+    try:
+        x = np.stack([np.reshape(np.asarray(p[0]), (n_in,)) for p in pairs]) if pairs else np.empty((0, n_in))
+        if labels:
+            y: np.ndarray = np.array([int(np.asarray(p[1]).item()) for p in pairs], dtype=np.int64)
+        else:
+            y = np.stack([np.reshape(np.asarray(p[1]), (n_out,)) for p in pairs]) if pairs else np.empty((0, n_out))
+    except (ValueError, TypeError):
+        raise ConfigError(
+            f"{name} data as {want} tuples needs every x of {n_in} values (the book's ({n_in}, 1) columns) "
+            f"for sizes {list(sizes)}" + ("" if labels else f", every y of {n_out}")
+        ) from None
+    return x, y

@@ -41,10 +41,10 @@ def add_arguments(parser) -> None:
 def run(args) -> int:
     backend = backend_for(args)
     net = Network.load(args.model, device=backend)
-    for name, x in load_inputs(args.images, net.sizes[0], invert=args.invert, say=say):
+    for name, x, first in load_inputs(args.images, net.sizes[0], invert=args.invert, say=say):
         out = backend.to_host(net.outputs(backend.asarray(x, dtype=net.dtype)))
         for k, activations in enumerate(out):
-            label = name if len(out) == 1 else f"{name}[{k}]"
+            label = name if first is None else f"{name}[{first + k}]"
             # The output activations, normalised to sum to 1, of the three most active outputs.
             share = activations / max(float(activations.sum()), np.finfo(activations.dtype).tiny)
             top = np.argsort(-activations, kind="stable")[:3]

@@ -10,13 +10,15 @@ import numpy as np
 
 from ..errors import ConfigError, DataError
 from ..files import FileError, check_memory, open_regular
-from .idx import read_idx
+from .idx import iter_idx, read_header, read_idx
 
+IDX_CHUNK = 4096  # images of an IDX file classified at a time
 PICTURES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp"}
 
 
-def load_inputs(paths, n_inputs: int, invert: str = "auto", say=print):
-    """Yield (name, rows (k, n_inputs)) for each file: one row per picture, every image of an IDX file.
+def load_inputs(paths, n_inputs: int, invert: str = "auto", say=print, chunk: int | None = None):
+    """Yield (name, rows (k, n_inputs), first) for each file: one row per picture (``first`` None), the images
+    of an IDX file ``chunk`` at a time (``first``: the index of the chunk's first image; None if it holds one).
 
     ``invert``: "yes", "no", or "auto" (pictures with a light background are inverted, with a note).
     """
@@ -26,9 +28,10 @@ def load_inputs(paths, n_inputs: int, invert: str = "auto", say=print):
             if invert == "auto" and light:
                 say(f"{path}: light background, inverted to MNIST's light digit on black (--no-invert keeps it)")
             flip = invert == "yes" or (invert == "auto" and light)
-        else:
-            x, flip = _idx(path, n_inputs), invert == "yes"
-        yield str(path), 1.0 - x if flip else x
+            yield str(path), 1.0 - x if flip else x, None
+            continue
+        for x, first in _idx(path, n_inputs, chunk or IDX_CHUNK):
+            yield str(path), 1.0 - x if invert == "yes" else x, first
 
 
 def _picture(path: Path, n_inputs: int) -> tuple[np.ndarray, bool]:
@@ -69,13 +72,23 @@ def _on_white(image, Image):
     return Image.alpha_composite(Image.new("RGBA", rgba.size, "white"), rgba)
 
 
-def _idx(path: Path, n_inputs: int) -> np.ndarray:
-    images = read_idx(path)
-    if images.ndim == 2:
-        images = images[None]
-    if images.ndim != 3 or images.shape[1] * images.shape[2] != n_inputs:
-        raise DataError(f"{path}: images of shape {images.shape[1:]} do not fit the network's {n_inputs} inputs")
-    if len(images) == 0:
+def _idx(path: Path, n_inputs: int, chunk: int):
+    """(rows, index of the first or None) of an IDX file's images, ``chunk`` at a time: memory bounded by the
+    chunk, whatever count the header claims. A 2-d file is one image."""
+    header = read_header(path)
+    single = len(header.shape) == 2
+    shape = header.shape if single else header.shape[1:]
+    if len(shape) != 2 or math.prod(shape) != n_inputs:
+        raise DataError(f"{path}: images of shape {shape} do not fit the network's {n_inputs} inputs")
+    if single:  # as large as one input, checked just above
+        yield _rows(read_idx(path)[None], n_inputs), None
+        return
+    if header.shape[0] == 0:
         raise DataError(f"{path}: holds no images")
+    for _, first, images in iter_idx(path, chunk):
+        yield _rows(images, n_inputs), None if header.shape[0] == 1 else first
+
+
+def _rows(images: np.ndarray, n_inputs: int) -> np.ndarray:
     x = images.reshape(len(images), n_inputs).astype(np.float64)
     return x / 255.0 if images.dtype == np.uint8 else x

@@ -11,8 +11,8 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import DataError
-from ..files import check_memory, open_regular
+from ..errors import DataError, GpunetError
+from ..files import check_memory, open_regular, parse_json
 from ..validation import COUNT, check, check_sizes
 from .signals import uninterrupted
 from .writing import atomic_write, refuse_temporary
@@ -82,9 +82,9 @@ class _ModelFile:
     def state(self) -> dict:
         text = self.array("state", shape=(), kinds="U", limit=MAX_STATE_BYTES)
         try:
-            state = json.loads(str(text))
-        except ValueError as e:
-            raise self.bad(f"its state is not JSON ({e})") from None
+            state = parse_json(str(text), "its state")
+        except GpunetError as e:
+            raise self.bad(str(e)) from None
         if not isinstance(state, dict):
             raise self.bad("its state is not a JSON object")
         return state

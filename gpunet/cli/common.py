@@ -7,7 +7,7 @@ import sys
 
 from .. import data as datasets
 from ..backend import get_backend
-from ..errors import say
+from ..errors import ConfigError, say
 from ..network import Network
 
 
@@ -33,6 +33,11 @@ def predictions(args, model, split_name):
     net = Network.load(model, device=backend)
     host = load_data(args)
     host.check_fits(net.sizes)
+    if net.sizes[-1] != host.n_classes:  # extra outputs would be scored as classes the data does not have
+        raise ConfigError(
+            f"{model}: its output layer has {net.sizes[-1]} neurons, but the data has {host.n_classes} classes; "
+            f"score a network whose sizes end in {host.n_classes}"
+        )
     split = {"test": host.test, "validation": host.validation, "train": host.train}[split_name]
     x, _ = datasets.pin_split(backend, split[0], split[1], net.dtype)
     return net, host, split, backend.to_host(net.predict(x))

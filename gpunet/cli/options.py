@@ -6,7 +6,7 @@ from __future__ import annotations
 import argparse
 
 from ..backend import DEVICE_RE
-from ..validation import COUNT, POSITIVE_INT, POSITIVE_REAL, Interval, check, check_sizes
+from ..validation import COUNT, EPOCHS, POSITIVE_INT, POSITIVE_REAL, Interval, check, check_sizes
 
 
 class Parser(argparse.ArgumentParser):
@@ -39,6 +39,7 @@ def _parsed(interval: Interval, parse):
 
 positive_int = _parsed(POSITIVE_INT, int)
 count = _parsed(COUNT, int)
+epochs = _parsed(EPOCHS, int)
 eta = _parsed(POSITIVE_REAL, float)
 
 

@@ -32,7 +32,7 @@ def add_arguments(parser) -> None:
     )
     parser.add_argument("--sizes", type=options.sizes, metavar="N,N,...", help="layer sizes (default: 784,30,10)")
     parser.add_argument(
-        "--epochs", type=options.count, help="epochs to reach, counted from 0, on resume too (default: 30)"
+        "--epochs", type=options.epochs, help="epochs to reach, counted from 0, on resume too (default: 30)"
     )
     parser.add_argument("--batch-size", type=options.positive_int, help="mini-batch size (default: 10)")
     parser.add_argument("--eta", type=options.eta, help="learning rate (default: 3.0)")

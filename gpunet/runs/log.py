@@ -8,7 +8,7 @@ from pathlib import Path
 
 from ..errors import DataError
 from ..files import check_memory, open_regular, parse_json
-from ..validation import COUNT, NON_NEGATIVE_REAL, check
+from ..validation import EPOCHS, NON_NEGATIVE_REAL, check
 from .signals import uninterrupted
 from .writing import atomic_write, refuse_temporary
 
@@ -63,7 +63,7 @@ def read_log(path) -> tuple[dict, list[dict]]:
             head = o
         if o.get("type") != "epoch":
             continue
-        check(f"{path}, line {number}: 'epoch'", o.get("epoch"), COUNT, error=DataError)
+        check(f"{path}, line {number}: 'epoch'", o.get("epoch"), EPOCHS, error=DataError)
         for key in ("accuracy", "training_cost"):
             if key in o:
                 check(f"{path}, line {number}: {key!r}", o[key], NON_NEGATIVE_REAL, error=DataError)

@@ -13,7 +13,7 @@ import numpy as np
 
 from ..errors import DataError, GpunetError
 from ..files import check_memory, open_regular, parse_json
-from ..validation import COUNT, check, check_sizes
+from ..validation import EPOCHS, check, check_sizes
 from .signals import uninterrupted
 from .writing import atomic_write, refuse_temporary
 
@@ -151,7 +151,7 @@ def load_network(cls, path, device):
                     raise model.bad(f"array {name!r} holds NaN or infinite values")
                 into.append(a)
         state = model.state()
-        epoch = check("its epoch counter", state.get("epoch"), COUNT, error=model.bad)
+        epoch = check("its epoch counter", state.get("epoch"), EPOCHS, error=model.bad)
         generator = _check_rng(model, state.get("rng"))
         record = state.get("record", {})
         if not isinstance(record, dict):

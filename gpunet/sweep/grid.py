@@ -8,9 +8,19 @@ import re
 from dataclasses import asdict, dataclass
 
 from ..errors import ConfigError
-from ..validation import COUNT, POSITIVE_INT, POSITIVE_REAL, TRAIN_DEFAULTS, Interval, check, check_sizes
+from ..validation import (
+    COUNT,
+    MAX_EPOCHS,
+    POSITIVE_INT,
+    POSITIVE_REAL,
+    TRAIN_DEFAULTS,
+    Interval,
+    check,
+    check_sizes,
+)
 
 DTYPES = ("float32", "float64")
+SWEEP_EPOCHS = Interval(numbers.Integral, 1, high=MAX_EPOCHS)  # at least one: each network is scored
 
 
 @dataclass(frozen=True)
@@ -62,7 +72,7 @@ class Grid:
             sizes=_unique("--sizes", [_layer_sizes(s) for s in sizes]),
             batch_sizes=_items("--batch-size", batch_sizes, _batch),
             dtypes=_items("--dtype", dtypes, _dtype),
-            epochs=check("--epochs", epochs, POSITIVE_INT),
+            epochs=check("--epochs", epochs, SWEEP_EPOCHS),
             eval=eval,
         )
         if eval not in ("test", "validation"):

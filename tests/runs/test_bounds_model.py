@@ -43,8 +43,19 @@ def test_more_epochs_than_a_run_reaches_are_refused_in_one_line(data, command):
 def test_a_model_whose_outputs_are_not_the_classes_is_said_in_one_line(tmp_path, data, sizes):
     Network(sizes, seed=0, device="cpu").save(tmp_path / "m.npz")
     run = cli("evaluate", tmp_path / "m.npz", "--device", "cpu", "--data-dir", data, "--validation-size", "0")
-    assert_one_line_error(run, f"output layer has {sizes[-1]} neurons", "10 classes")
+    assert_one_line_error(run, f"output layer has {sizes[-1]} neurons", "10 classes", "no record says")
     assert run.stdout == ""
+
+
+def test_a_model_trained_with_more_outputs_is_scored_with_a_note(tmp_path, data):
+    """Training --sizes 784,5,12 on 10 classes is allowed (docs/reliability.md): its score comes with one line."""
+    train = cli("train", "--sizes", "784,5,12", "--epochs", "1", "--device", "cpu", "--data-dir", data,
+                "--validation-size", "0", "--save", tmp_path / "m.npz")  # fmt: skip
+    assert train.returncode == 0, train.stderr
+    run = cli("evaluate", tmp_path / "m.npz", "--device", "cpu", "--data-dir", data, "--validation-size", "0")
+    assert run.returncode == 0 and "/ 20 correct" in run.stdout, run.stderr
+    (note,) = run.stderr.splitlines()
+    assert "output layer has 12 neurons, but the data has 10 classes: it was trained so" in note
 
 
 def test_a_model_of_the_classes_is_scored(tmp_path, data):

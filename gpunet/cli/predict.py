@@ -43,11 +43,13 @@ def run(args) -> int:
     net = Network.load(args.model, device=backend)
     for name, x, first in load_inputs(args.images, net.sizes[0], invert=args.invert, say=say):
         out = backend.to_host(net.outputs(backend.asarray(x, dtype=net.dtype)))
-        for k, activations in enumerate(out):
+        # The output activations, normalised to sum to 1, of the three most active outputs: a chunk at a time.
+        share = out / np.maximum(out.sum(axis=1, keepdims=True), np.finfo(out.dtype).tiny)
+        top = np.argsort(-out, axis=1, kind="stable")[:, :3]
+        lines = []
+        for k, (digits, shares) in enumerate(zip(top.tolist(), np.take_along_axis(share, top, axis=1).tolist())):
             label = name if first is None else f"{name}[{first + k}]"
-            # The output activations, normalised to sum to 1, of the three most active outputs.
-            share = activations / max(float(activations.sum()), np.finfo(activations.dtype).tiny)
-            top = np.argsort(-activations, kind="stable")[:3]
-            shown = ", ".join(f"{d}: {share[d]:.2f}" for d in top)
-            print(f"{label}: {int(top[0])}  (top 3: {shown})")
+            shown = ", ".join(f"{d}: {p:.2f}" for d, p in zip(digits, shares))
+            lines.append(f"{label}: {digits[0]}  (top 3: {shown})")
+        print("\n".join(lines))
     return 0

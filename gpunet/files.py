@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import json
 import os
+import re
 import stat
 from pathlib import Path
+
+import numpy as np
 
 from .errors import GpunetError
 
@@ -97,3 +101,32 @@ def human_bytes(nbytes: int) -> str:
         if nbytes >= 1 << shift:
             return f"{nbytes / (1 << shift):.1f} {unit}"
     return f"{nbytes / 1024:.1f} KiB"
+
+
+MAX_JSON_DEPTH = 100  # gpunet writes objects a few levels deep; Python's json recurses once per level
+MAX_JSON_LINE = 1 << 24  # characters: far more than any line gpunet writes (a sweep's manifest is the longest)
+_JSON_STRINGS = re.compile(r'"(?:[^"\\]|\\.)*"')
+
+
+def parse_json(text: str, where: str, error=GpunetError):
+    """One JSON value of a file gpunet wrote, bounded: a line too long or nested too deep (which would be a
+    RecursionError in ``json``) is refused in one line naming ``where`` (the file and line), as is bad JSON."""
+    if len(text) > MAX_JSON_LINE:
+        raise error(f"{where}: a line of {len(text):,} characters, more than the {MAX_JSON_LINE:,} gpunet writes")
+    if json_depth(text) > MAX_JSON_DEPTH:
+        raise error(f"{where}: JSON nested more than {MAX_JSON_DEPTH} levels deep; gpunet writes no such line")
+    try:
+        return json.loads(text)
+    except (ValueError, RecursionError) as e:
+        raise error(f"{where}: not JSON ({str(e).splitlines()[0] if str(e) else type(e).__name__})") from None
+
+
+def json_depth(text: str) -> int:
+    """How deep the arrays and objects of ``text`` nest at most (brackets inside strings do not count);
+    the count of opening brackets, when that is already within MAX_JSON_DEPTH."""
+    opening = text.count("[") + text.count("{")
+    if opening <= MAX_JSON_DEPTH:
+        return opening
+    codes = np.frombuffer(_JSON_STRINGS.sub("", text).encode("utf-8", "surrogatepass"), np.uint8)
+    steps = np.isin(codes, (ord("["), ord("{"))).astype(np.int32) - np.isin(codes, (ord("]"), ord("}")))
+    return int(np.cumsum(steps, dtype=np.int32).max(initial=0))

@@ -20,7 +20,7 @@ from .backend import Backend
 from .errors import ConfigError
 from .kernels import choose, device_for
 from .maths import backprop, cost_derivative, feedforward, mini_batch, sgd_step
-from .validation import COUNT, POSITIVE_INT, POSITIVE_REAL, check, check_eta_fits, check_sizes
+from .validation import EPOCHS, POSITIVE_INT, POSITIVE_REAL, check, check_eta_fits, check_sizes
 
 
 @dataclass(frozen=True)
@@ -222,7 +222,7 @@ class Network:
 
 def _check_training(epochs, mini_batch_size, eta) -> tuple[int, int, float]:
     return (
-        check("epochs", epochs, COUNT),
+        check("epochs", epochs, EPOCHS),
         check("mini-batch size", mini_batch_size, POSITIVE_INT),
         check("eta (the learning rate)", eta, POSITIVE_REAL),
     )

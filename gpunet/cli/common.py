@@ -7,7 +7,7 @@ import sys
 
 from .. import data as datasets
 from ..backend import get_backend
-from ..errors import DataError, say
+from ..errors import ConfigError, DataError, say
 from ..network import Network
 from ..validation import COUNT, check
 
@@ -35,6 +35,15 @@ def predictions(args, model, split_name):
     _model_validation_size(args, net, model, split_name)
     host = load_data(args)
     host.check_fits(net.sizes)
+    outputs, classes = net.sizes[-1], host.n_classes
+    if outputs != classes:  # its extra outputs are scored as classes no image has
+        what = f"{model}: its output layer has {outputs} neurons, but the data has {classes} classes"
+        settings = net.record.get("settings")
+        if not (isinstance(settings, dict) and settings.get("sizes") == list(net.sizes)):
+            raise ConfigError(
+                f"{what}, and no record says it was trained so; score a network whose sizes end in {classes}"
+            )
+        say(f"{what}: it was trained so (outputs {classes}-{outputs - 1} towards 0), and is scored over all {outputs}")
     split = {"test": host.test, "validation": host.validation, "train": host.train}[split_name]
     x, _ = datasets.pin_split(backend, split[0], split[1], net.dtype)
     return net, host, split, backend.to_host(net.predict(x))

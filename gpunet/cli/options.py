@@ -6,11 +6,12 @@ for the command that takes it."""
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import difflib
 
 from ..backend import DEVICE_RE
 from ..errors import printable
-from ..validation import COUNT, POSITIVE_INT, POSITIVE_REAL, TRAIN_DEFAULTS, Interval, check, check_sizes
+from ..validation import COUNT, EPOCHS, POSITIVE_INT, POSITIVE_REAL, TRAIN_DEFAULTS, Interval, check, check_sizes
 
 
 class Parser(argparse.ArgumentParser):
@@ -70,6 +71,7 @@ def _parsed(interval: Interval, parse):
 
 positive_int = _parsed(POSITIVE_INT, int)
 count = _parsed(COUNT, int)
+epochs = _parsed(dataclasses.replace(EPOCHS, low=1), int)  # a run's: at least one, at most MAX_EPOCHS
 eta = _parsed(POSITIVE_REAL, float)
 
 
@@ -114,7 +116,7 @@ def add_sizes(parser, **changes) -> None:
 
 def add_epochs(parser, help_text: str, default=None) -> None:
     """``--epochs``: one rule for every command, at least 1 (0 would train or time nothing)."""
-    parser.add_argument("--epochs", type=positive_int, default=default, metavar="N", help=help_text)
+    parser.add_argument("--epochs", type=epochs, default=default, metavar="N", help=help_text)
 
 
 def add_batch_size(parser, help_text: str = f"mini-batch size (default: {DEFAULT['batch_size']})") -> None:

@@ -7,7 +7,7 @@ import sys
 import numpy as np
 
 from ..data.images import load_inputs
-from ..errors import DataError, say
+from ..errors import DataError, error_line, say
 from ..network import Network
 from . import options
 from .common import backend_for
@@ -49,24 +49,27 @@ def run(args) -> int:
     failed = 0
     for path in args.images:  # a file that cannot be read is one line; the others are still classified
         try:
-            for name, x in load_inputs([path], net.sizes[0], invert=args.invert, say=say):
-                _answer(backend, net, name, x)
+            for name, x, first in load_inputs([path], net.sizes[0], invert=args.invert, say=say):
+                _answer(backend, net, name, x, first)
         except DataError as e:
-            print(f"gpunet: error: {e}", file=sys.stderr, flush=True)
+            print(error_line(str(e)), file=sys.stderr, flush=True)
             failed += 1
     return 2 if failed else 0
 
 
-def _answer(backend, net, name, x) -> None:
-    """The network's answer for each row of ``x`` (None: a picture with no digit in it)."""
+def _answer(backend, net, name, x, first) -> None:
+    """The network's answer for each row of ``x`` (None: a picture with no digit in it); ``first``: the index
+    of the first row in its IDX file (None: a file of one image)."""
     if x is None:
         print(f"{name}: no digit: the picture has no ink (or almost none), nothing to classify", flush=True)
         return
     out = backend.to_host(net.outputs(backend.asarray(x, dtype=net.dtype)))
-    for k, activations in enumerate(out):
-        label = name if len(out) == 1 else f"{name}[{k}]"
-        # The output activations, normalised to sum to 1, of the three most active outputs.
-        share = activations / max(float(activations.sum()), np.finfo(activations.dtype).tiny)
-        top = np.argsort(-activations, kind="stable")[:3]
-        shown = ", ".join(f"{d}: {share[d]:.2f}" for d in top)
-        print(f"{label}: {int(top[0])}  (top 3: {shown})", flush=True)
+    # The output activations, normalised to sum to 1, of the three most active outputs: a chunk at a time.
+    share = out / np.maximum(out.sum(axis=1, keepdims=True), np.finfo(out.dtype).tiny)
+    top = np.argsort(-out, axis=1, kind="stable")[:, :3]
+    lines = []
+    for k, (digits, shares) in enumerate(zip(top.tolist(), np.take_along_axis(share, top, axis=1).tolist())):
+        label = name if first is None else f"{name}[{first + k}]"
+        shown = ", ".join(f"{d}: {p:.2f}" for d, p in zip(digits, shares))
+        lines.append(f"{label}: {digits[0]}  (top 3: {shown})")
+    print("\n".join(lines), flush=True)

@@ -84,12 +84,12 @@ def run(args) -> int:
     if not args.scheduler:
         sweep.backend()  # an unusable --device is one line before the header, not after it
     grid = sweep.grid
-    todo = len(sweep.missing())
+    todo = sweep.n_missing()
     where = f"Dask scheduler {args.scheduler}" if args.scheduler else f"device {sweep.device}, {threads()} cores"
     print(f"gpunet {__version__} sweep | {where} | eval {grid.eval}")
     print(
         f"{len(grid.seeds)} seeds x {len(grid.etas)} eta x {len(grid.sizes)} sizes x {len(grid.batch_sizes)} "
-        f"mini-batch x {len(grid.dtypes)} dtype = {len(grid.networks())} networks x {grid.epochs} epochs"
+        f"mini-batch x {len(grid.dtypes)} dtype = {grid.count} networks x {grid.epochs} epochs"
         + (f" | {todo} to run, resumed from {args.resume}" if args.resume else ""),
         flush=True,
     )
@@ -111,7 +111,7 @@ def run(args) -> int:
     except KeyboardInterrupt as stop:  # Ctrl-C, or SIGTERM, SIGHUP, ... (signals.Terminated)
         done = len(sweep.results())
         if sweep.out is not None:
-            say(f"interrupted; {done} of {len(grid.networks())} networks are kept in {sweep.out}: continue with")
+            say(f"interrupted; {done} of {grid.count} networks are kept in {sweep.out}: continue with")
             say(f"  gpunet sweep --resume {sweep.out}" + (f" --scheduler {args.scheduler}" if args.scheduler else ""))
         else:
             say(f"interrupted; {done} networks finished (--out DIR keeps them)")

@@ -9,7 +9,7 @@ import numpy as np
 
 from ..errors import ConfigError, DataError
 from .find import FILES, data_dir, find_file
-from .idx import read_images_labels
+from .idx import check_pair, read_header, read_images_labels
 
 
 @dataclass
@@ -48,16 +48,19 @@ def load_host(folder=None, validation_size: int = 10_000) -> HostData:
     """Read the IDX files and split training into train + the last ``validation_size`` as validation."""
     folder = data_dir(folder)
     paths = {k: find_file(folder, stem) for k, stem in FILES.items()}
+    # Every header first, checked against the others, so a file claiming more than its partner decodes nothing.
+    heads = {k: read_header(path) for k, path in paths.items()}
+    check_pair(heads["train_images"], heads["train_labels"])
+    check_pair(heads["test_images"], heads["test_labels"])
+    train_shape, test_shape = heads["train_images"].shape, heads["test_images"].shape
+    if train_shape[1:] != test_shape[1:]:
+        raise DataError(f"{paths['test_images']}: images are {test_shape[1:]}, training images are {train_shape[1:]}")
+    if not 0 <= validation_size < train_shape[0]:
+        raise DataError(
+            f"{paths['train_images']}: validation size {validation_size} does not fit {train_shape[0]} training images"
+        )
     train_x, train_y = read_images_labels(paths["train_images"], paths["train_labels"])
     test_x, test_y = read_images_labels(paths["test_images"], paths["test_labels"])
-    if train_x.shape[1:] != test_x.shape[1:]:
-        raise DataError(
-            f"{paths['test_images']}: images are {test_x.shape[1:]}, training images are {train_x.shape[1:]}"
-        )
-    if not 0 <= validation_size < len(train_x):
-        raise DataError(
-            f"{paths['train_images']}: validation size {validation_size} does not fit {len(train_x)} training images"
-        )
     n_train = len(train_x) - validation_size
     flat = lambda a: a.reshape(len(a), math.prod(a.shape[1:]))  # noqa: E731
     n_classes = _classes(train_y, test_y, paths["test_labels"])

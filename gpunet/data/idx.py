@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
 import gzip
 import math
 import os
 import struct
 import zlib
+from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -33,6 +36,27 @@ def read_idx(path) -> np.ndarray:
     The header's shape is checked, and the memory it asks for, before anything is allocated;
     the payload is then decoded straight into the one array returned (no copies).
     """
+    with _idx_stream(path) as (f, header):
+        return _payload(f, header, 0, header.shape[0])
+
+
+@dataclass(frozen=True)
+class IdxHeader:
+    """What an IDX header says: the file, its item type and shape, and the stream's length when known."""
+
+    path: Path
+    dtype: np.dtype
+    shape: tuple[int, ...]
+    size: int | None  # the raw file's length; None for gzip (known only once decoded)
+
+    @property
+    def item_bytes(self) -> int:
+        return math.prod(self.shape[1:]) * self.dtype.itemsize
+
+
+@contextlib.contextmanager
+def _idx_stream(path):
+    """(the open stream just after its header, the checked :class:`IdxHeader`); read errors as one line."""
     path = Path(path)
     try:
         with open_regular(path, "data file") as raw:
@@ -41,9 +65,10 @@ def read_idx(path) -> np.ndarray:
             if path.suffix == ".gz" and not gzipped:
                 raise DataError(f"{path}: not gzip data, though the name ends in .gz")
             if not gzipped:
-                return _parse_idx(raw, path, size=os.fstat(raw.fileno()).st_size)
+                yield raw, _header(raw, path, size=os.fstat(raw.fileno()).st_size)
+                return
             with gzip.GzipFile(fileobj=raw) as f:
-                return _parse_idx(f, path, size=None)
+                yield f, _header(f, path, size=None)
     except FileError as e:
         raise DataError(str(e)) from None
     except MemoryError:
@@ -52,8 +77,14 @@ def read_idx(path) -> np.ndarray:
         raise DataError(f"{path}: cannot read ({e})") from None
 
 
-def _parse_idx(f, path: Path, size: int | None = None) -> np.ndarray:
-    """The array an IDX stream holds; ``size`` is the stream's length when known (a raw file)."""
+def read_header(path) -> IdxHeader:
+    """The checked header of an IDX file alone: a few bytes read, nothing of the payload."""
+    with _idx_stream(path) as (_, header):
+        return header
+
+
+def _header(f, path: Path, size: int | None) -> IdxHeader:
+    """The header of an IDX stream, checked on its own and, for a raw file, against the file's length."""
     head = f.read(4)
     if len(head) < 4:
         raise DataError(f"{path}: empty or truncated IDX header ({len(head)} bytes)")
@@ -77,17 +108,35 @@ def _parse_idx(f, path: Path, size: int | None = None) -> np.ndarray:
                 f"{path}: truncated: header promises {nbytes} bytes of data for shape {shape}, found {found}"
             )
         raise DataError(f"{path}: trailing bytes after the {nbytes} bytes of data the header describes")
+    return IdxHeader(path, dtype, shape, size)
+
+
+def _parse_idx(f, path: Path, size: int | None = None) -> np.ndarray:
+    """The array an IDX stream holds; ``size`` is the stream's length when known (a raw file)."""
+    header = _header(f, path, size)
+    return _payload(f, header, 0, header.shape[0])
+
+
+def _payload(f, header: IdxHeader, start: int, count: int) -> np.ndarray:
+    """Items ``start`` to ``start + count`` of the stream (read up to ``start``), decoded straight into the one
+    array returned; after the last item the stream must end (a short or a long payload is refused)."""
+    path, dtype, shape = header.path, header.dtype, header.shape
+    total = math.prod(shape) * dtype.itemsize
+    nbytes = count * header.item_bytes
     check_memory(nbytes, f"{path}: its header's shape {shape}")
-    array = np.empty(shape, dtype)
+    array = np.empty((count, *shape[1:]), dtype)
     view = array.reshape(-1).view(np.uint8).data  # the array's own bytes
     got = 0
     while got < nbytes:  # decode into the array itself, in bounded steps
         n = f.readinto(view[got : got + _CHUNK])
         if not n:
-            raise DataError(f"{path}: truncated: header promises {nbytes} bytes of data for shape {shape}, found {got}")
+            found = start * header.item_bytes + got
+            raise DataError(
+                f"{path}: truncated: header promises {total} bytes of data for shape {shape}, found {found}"
+            )
         got += n
-    if f.read(1):
-        raise DataError(f"{path}: trailing bytes after the {nbytes} bytes of data the header describes")
+    if start + count == shape[0] and f.read(1):
+        raise DataError(f"{path}: trailing bytes after the {total} bytes of data the header describes")
     native = dtype.newbyteorder("=")
     if dtype != native:  # IDX is big-endian: swap in place
         array.byteswap(inplace=True)
@@ -95,16 +144,31 @@ def _parse_idx(f, path: Path, size: int | None = None) -> np.ndarray:
     return array
 
 
-def read_images_labels(images_path: Path, labels_path: Path) -> tuple[np.ndarray, np.ndarray]:
-    images, labels = read_idx(images_path), read_idx(labels_path)
-    if images.ndim != 3 or images.dtype != np.uint8:
+def iter_idx(path, items: int = 4096) -> Iterator[tuple[IdxHeader, int, np.ndarray]]:
+    """(header, index of the first item, the next ``items`` items) of an IDX file, decoded a chunk at a time:
+    memory bounded by the chunk, whatever count the header claims."""
+    with _idx_stream(path) as (f, header):
+        count = header.shape[0]
+        for start in range(0, max(count, 1), items):  # an empty file is one empty chunk, its end checked
+            yield header, start, _payload(f, header, start, min(items, count - start))
+
+
+def check_pair(images: IdxHeader, labels: IdxHeader) -> None:
+    """An images file and its labels file agree, by their headers alone: nothing is decoded before this."""
+    if len(images.shape) != 3 or images.dtype != np.uint8:
         raise DataError(
-            f"{images_path}: expected uint8 images of shape (n, rows, cols), got {images.dtype} {images.shape}"
+            f"{images.path}: expected uint8 images of shape (n, rows, cols), got {images.dtype} {images.shape}"
         )
-    if labels.ndim != 1 or labels.dtype.kind not in "iu":
-        raise DataError(f"{labels_path}: expected a 1-d array of integer labels, got {labels.dtype} {labels.shape}")
-    if len(images) != len(labels):
-        raise DataError(f"{labels_path}: {len(labels)} labels for {len(images)} images in {images_path.name}")
+    if len(labels.shape) != 1 or labels.dtype.kind not in "iu":
+        raise DataError(f"{labels.path}: expected a 1-d array of integer labels, got {labels.dtype} {labels.shape}")
+    if images.shape[0] != labels.shape[0]:
+        raise DataError(f"{labels.path}: {labels.shape[0]} labels for {images.shape[0]} images in {images.path}")
+
+
+def read_images_labels(images_path: Path, labels_path: Path) -> tuple[np.ndarray, np.ndarray]:
+    """Both files, their headers checked against each other before either payload is decoded."""
+    check_pair(read_header(images_path), read_header(labels_path))
+    images, labels = read_idx(images_path), read_idx(labels_path)
     if len(labels) and labels.min() < 0:
         raise DataError(f"{labels_path}: negative label {labels.min()}")
     return images, labels

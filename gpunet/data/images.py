@@ -10,8 +10,9 @@ import numpy as np
 
 from ..errors import ConfigError, DataError, one_line
 from ..files import FileError, check_memory, open_regular
-from .idx import read_idx
+from .idx import iter_idx, read_header, read_idx
 
+IDX_CHUNK = 4096  # images of an IDX file classified at a time
 PICTURES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp"}
 
 
@@ -21,9 +22,10 @@ FULL = 254 / 255  # every MNIST digit's strongest pixel is 254 or 255
 BLANK = 2e-4  # fewer ink pixels than this share of the picture (or than 3) is no digit at all
 
 
-def load_inputs(paths, n_inputs: int, invert: str = "auto", say=print):
-    """Yield (name, rows (k, n_inputs)) for each file: one row per picture, every image of an IDX file; rows is
-    None for a picture with no ink (or almost none): it shows no digit to classify.
+def load_inputs(paths, n_inputs: int, invert: str = "auto", say=print, chunk: int | None = None):
+    """Yield (name, rows (k, n_inputs), first) for each file: one row per picture (``first`` None; rows None for
+    a picture with no ink, or almost none: it shows no digit to classify), the images of an IDX file ``chunk``
+    at a time (``first``: the index of the chunk's first image; None if it holds one).
 
     ``invert``: "yes", "no", or "auto" (pictures with a light background are inverted, with a note).
     """
@@ -34,10 +36,10 @@ def load_inputs(paths, n_inputs: int, invert: str = "auto", say=print):
             digit = centred(1.0 - ink if flip else ink, math.isqrt(n_inputs))
             if invert == "auto" and light and digit is not None:  # a blank sheet: no note, "no digit" says it
                 say(f"{path}: light background, inverted to MNIST's light digit on black (--no-invert keeps it)")
-            yield str(path), digit
-        else:
-            x = _idx(path, n_inputs)
-            yield str(path), 1.0 - x if invert == "yes" else x
+            yield str(path), digit, None
+            continue
+        for x, first in _idx(path, n_inputs, chunk or IDX_CHUNK):
+            yield str(path), 1.0 - x if invert == "yes" else x, first
 
 
 def centred(ink: np.ndarray, side: int) -> np.ndarray | None:
@@ -115,18 +117,28 @@ def _at_most(channel, Image, side: int = LARGEST) -> np.ndarray:
     return np.asarray(channel)
 
 
-def _idx(path: Path, n_inputs: int) -> np.ndarray:
-    images = read_idx(path)
-    if images.ndim == 1:
+def _idx(path: Path, n_inputs: int, chunk: int):
+    """(rows, index of the first or None) of an IDX file's images, ``chunk`` at a time: memory bounded by the
+    chunk, whatever count the header claims. A 2-d file is one image."""
+    header = read_header(path)
+    if len(header.shape) == 1:
         raise DataError(
-            f"{path}: holds {len(images)} labels (a 1-dimensional IDX file), not images; "
+            f"{path}: holds {header.shape[0]} labels (a 1-dimensional IDX file), not images; "
             "give an images file (such as t10k-images-idx3-ubyte.gz)"
         )
-    if images.ndim == 2:
-        images = images[None]
-    if images.ndim != 3 or images.shape[1] * images.shape[2] != n_inputs:
-        raise DataError(f"{path}: images of shape {images.shape[1:]} do not fit the network's {n_inputs} inputs")
-    if len(images) == 0:
+    single = len(header.shape) == 2
+    shape = header.shape if single else header.shape[1:]
+    if len(shape) != 2 or math.prod(shape) != n_inputs:
+        raise DataError(f"{path}: images of shape {shape} do not fit the network's {n_inputs} inputs")
+    if single:  # as large as one input, checked just above
+        yield _rows(read_idx(path)[None], n_inputs), None
+        return
+    if header.shape[0] == 0:
         raise DataError(f"{path}: holds no images")
+    for _, first, images in iter_idx(path, chunk):
+        yield _rows(images, n_inputs), None if header.shape[0] == 1 else first
+
+
+def _rows(images: np.ndarray, n_inputs: int) -> np.ndarray:
     x = images.reshape(len(images), n_inputs).astype(np.float64)
     return x / 255.0 if images.dtype == np.uint8 else x

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from ..errors import DataError
 from ..files import FileError
-from ..validation import COUNT, POSITIVE_INT, POSITIVE_REAL, check, check_sizes
+from ..validation import COUNT, EPOCHS, POSITIVE_INT, POSITIVE_REAL, check, check_sizes
 from ..writing import check_writable, remove_stale_parts
 from .log import JsonLog, _log_lines_of, _log_run
 from .model_files import save_network, stored_record, stored_run
@@ -18,7 +18,7 @@ from .signals import uninterrupted
 
 SETTINGS = {  # what changes a run's results, stored in every checkpoint and required to resume
     "sizes": None,
-    "epochs": COUNT,
+    "epochs": EPOCHS,
     "batch_size": POSITIVE_INT,
     "eta": POSITIVE_REAL,
     "seed": COUNT,

@@ -7,8 +7,8 @@ import os
 from pathlib import Path
 
 from ..errors import DataError
-from ..files import check_memory, open_regular
-from ..validation import COUNT, NON_NEGATIVE_REAL, check
+from ..files import check_memory, open_regular, parse_json
+from ..validation import EPOCHS, NON_NEGATIVE_REAL, check
 from ..writing import atomic_write, refuse_temporary
 from .signals import uninterrupted
 
@@ -56,17 +56,14 @@ def read_log(path) -> tuple[dict, list[dict]]:
     for number, line in enumerate(_read_text(path, "JSON-lines log").splitlines(), 1):
         if not line.strip():
             continue
-        try:
-            o = json.loads(line)
-        except ValueError as e:
-            raise DataError(f"{path}, line {number}: not JSON ({e})") from None
+        o = parse_json(line, f"{path}, line {number}", DataError)
         if not isinstance(o, dict):
             raise DataError(f"{path}, line {number}: not a JSON object; not a gpunet log")
         if number == 1 and o.get("type") == "manifest":
             head = o
         if o.get("type") != "epoch":
             continue
-        check(f"{path}, line {number}: 'epoch'", o.get("epoch"), COUNT, error=DataError)
+        check(f"{path}, line {number}: 'epoch'", o.get("epoch"), EPOCHS, error=DataError)
         for key in ("accuracy", "training_cost"):
             if key in o:
                 check(f"{path}, line {number}: {key!r}", o[key], NON_NEGATIVE_REAL, error=DataError)
@@ -82,7 +79,7 @@ def _log_lines_of(path, before_epoch: int) -> list[str]:
     kept = []
     for line in _read_text(path, "JSON-lines log").splitlines():
         if line.strip():
-            o = json.loads(line)
+            o = parse_json(line, f"{path}", DataError)
             if o.get("type") != "epoch" or o["epoch"] < before_epoch:  # the epochs after the checkpoint are redone
                 kept.append(line)
     return kept
@@ -92,8 +89,8 @@ def _log_run(path) -> str | None:
     with open_regular(path, "JSON-lines log") as f:
         first = f.readline(1 << 20)
     try:
-        head = json.loads(first.decode())
-    except (UnicodeDecodeError, ValueError):
+        head = parse_json(first.decode(), f"{path}, line 1", DataError)
+    except UnicodeDecodeError:
         raise DataError(f"{path}: not a gpunet JSON-lines log") from None
     if not (isinstance(head, dict) and head.get("type") == "manifest"):
         raise DataError(f"{path}: not a gpunet JSON-lines log")

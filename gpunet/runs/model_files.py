@@ -11,9 +11,9 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import DataError
-from ..files import check_memory, open_regular
-from ..validation import COUNT, check, check_sizes
+from ..errors import DataError, GpunetError
+from ..files import check_memory, open_regular, parse_json
+from ..validation import EPOCHS, check, check_sizes
 from ..writing import atomic_write, refuse_temporary
 from .signals import uninterrupted
 
@@ -82,9 +82,9 @@ class _ModelFile:
     def state(self) -> dict:
         text = self.array("state", shape=(), kinds="U", limit=MAX_STATE_BYTES)
         try:
-            state = json.loads(str(text))
-        except ValueError as e:
-            raise self.bad(f"its state is not JSON ({e})") from None
+            state = parse_json(str(text), "its state")
+        except GpunetError as e:
+            raise self.bad(str(e)) from None
         if not isinstance(state, dict):
             raise self.bad("its state is not a JSON object")
         return state
@@ -151,7 +151,7 @@ def load_network(cls, path, device):
                     raise model.bad(f"array {name!r} holds NaN or infinite values")
                 into.append(a)
         state = model.state()
-        epoch = check("its epoch counter", state.get("epoch"), COUNT, error=model.bad)
+        epoch = check("its epoch counter", state.get("epoch"), EPOCHS, error=model.bad)
         generator = _check_rng(model, state.get("rng"))
         record = state.get("record", {})
         if not isinstance(record, dict):

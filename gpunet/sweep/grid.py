@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import bisect
+import functools
 import itertools
 import numbers
 import re
-from dataclasses import asdict, dataclass
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
 
 from ..errors import ConfigError
 from ..validation import (
     COUNT,
+    MAX_EPOCHS,
     POSITIVE_INT,
     POSITIVE_REAL,
     TRAIN_DEFAULTS,
@@ -20,6 +24,7 @@ from ..validation import (
 )
 
 DTYPES = ("float32", "float64")
+SWEEP_EPOCHS = Interval(numbers.Integral, 1, high=MAX_EPOCHS)  # at least one: each network is scored
 
 
 @dataclass(frozen=True)
@@ -50,7 +55,7 @@ class Config:
 class Grid:
     """Seeds x etas x sizes x mini-batch sizes x dtypes, trained for ``epochs`` each and scored on ``eval``."""
 
-    seeds: tuple[int, ...]
+    seeds: Seeds
     etas: tuple[float, ...] = (TRAIN_DEFAULTS["eta"],)
     sizes: tuple[tuple[int, ...], ...] = (tuple(TRAIN_DEFAULTS["sizes"]),)
     batch_sizes: tuple[int, ...] = (TRAIN_DEFAULTS["batch_size"],)
@@ -66,12 +71,12 @@ class Grid:
         if len(sizes) and isinstance(sizes[0], numbers.Integral):  # one list of layer sizes (NumPy's ints too)
             sizes = (sizes,)
         grid = cls(
-            seeds=parse_seeds(seeds) if isinstance(seeds, str) else _unique("--seeds", [_seed(s) for s in seeds]),
+            seeds=_seeds(seeds),
             etas=_items("--eta", etas, _eta),
             sizes=_unique("--sizes", [_layer_sizes(s) for s in sizes]),
             batch_sizes=_items("--batch-size", batch_sizes, _batch),
             dtypes=_items("--dtype", dtypes, _dtype),
-            epochs=check("--epochs", epochs, POSITIVE_INT),
+            epochs=check("--epochs", epochs, SWEEP_EPOCHS),
             eval=eval,
         )
         if eval not in ("test", "validation"):
@@ -80,16 +85,56 @@ class Grid:
             check_eta_fits(eta, dtype)  # as train refuses it: the first step would overflow
         return grid
 
+    @property
+    def n_configs(self) -> int:
+        return len(self.sizes) * len(self.etas) * len(self.batch_sizes) * len(self.dtypes)
+
+    @property
+    def count(self) -> int:
+        """The networks of the grid: a product, nothing expanded."""
+        return self.n_configs * len(self.seeds)
+
     def configs(self) -> list[Config]:
-        return [
-            Config(s, e, b, d) for s, e, b, d in itertools.product(self.sizes, self.etas, self.batch_sizes, self.dtypes)
-        ]
+        return list(self.iter_configs())
+
+    def iter_configs(self) -> Iterator[Config]:
+        for s, e, b, d in itertools.product(self.sizes, self.etas, self.batch_sizes, self.dtypes):
+            yield Config(s, e, b, d)
 
     def networks(self) -> list[tuple[Config, int]]:
-        return [(c, s) for c in self.configs() for s in self.seeds]
+        return list(self.iter_networks())
+
+    def iter_networks(self) -> Iterator[tuple[Config, int]]:
+        """(configuration, seed) in the grid's order, one at a time."""
+        return ((c, s) for c in self.iter_configs() for s in self.seeds)
+
+    def stacks(self) -> Iterator[tuple[tuple[int, ...], int, str]]:
+        """The stack keys (sizes, batch, dtype), those that pin the same data (dtype, outputs) one after another."""
+        keys = itertools.product(self.sizes, self.batch_sizes, self.dtypes)
+        return iter(sorted(keys, key=lambda k: (self.dtypes.index(k[2]), k[0][-1])))  # a stable sort
+
+    def holds(self, config: Config, seed: int) -> bool:
+        c = config
+        return (c.sizes in self._positions[0] and c.eta in self._positions[1] and c.batch_size in self._positions[2]
+                and c.dtype in self._positions[3] and seed in self.seeds)  # fmt: skip
+
+    def position(self, config: Config, seed: int) -> int:
+        """The index of (config, seed) in :meth:`iter_networks`' order, found without walking it."""
+        sizes, etas, batches, dtypes = self._positions
+        k = ((sizes[config.sizes] * len(etas) + etas[config.eta]) * len(batches) + batches[config.batch_size]) * len(
+            dtypes
+        ) + dtypes[config.dtype]
+        return k * len(self.seeds) + self.seeds.index(seed)
+
+    @functools.cached_property
+    def _positions(self) -> tuple[dict, dict, dict, dict]:
+        return tuple({v: i for i, v in enumerate(values)} for values in (self.sizes, self.etas, self.batch_sizes,
+                                                                       self.dtypes))  # type: ignore[return-value]  # fmt: skip
 
     def to_json(self) -> dict:
-        return asdict(self)
+        return {"seeds": self.seeds.text(), "etas": list(self.etas), "sizes": [list(s) for s in self.sizes],
+                "batch_sizes": list(self.batch_sizes), "dtypes": list(self.dtypes), "epochs": self.epochs,
+                "eval": self.eval}  # fmt: skip
 
     @classmethod
     def from_json(cls, d: dict) -> Grid:
@@ -97,9 +142,99 @@ class Grid:
                           d["epochs"], d["eval"])  # fmt: skip
 
 
-def parse_seeds(text: str) -> tuple[int, ...]:
-    """``1-100``, ``1,5,9`` or both (``1-3,7``): seeds >= 0, each once, in the order given."""
-    seeds: list[int] = []
+class Seeds(Sequence):
+    """Seeds kept as the ranges they were given in (``1-100000,42``): the count is a sum, membership and
+    position a binary search; a seed list of any length costs the memory of its ranges until iterated."""
+
+    def __init__(self, ranges):
+        self.ranges = tuple((int(a), int(b)) for a, b in ranges)  # inclusive, disjoint, in the order given
+        self._offsets = list(itertools.accumulate((b - a + 1 for a, b in self.ranges), initial=0))
+        self._sorted = sorted((a, b, k) for k, (a, b) in enumerate(self.ranges))  # for lookups
+        for (_, last, _), (first, _, _) in zip(self._sorted, self._sorted[1:]):
+            if first <= last:
+                raise ConfigError(f"--seeds: {first} is given twice; list each value once")
+
+    @classmethod
+    def of(cls, values) -> Seeds:
+        """Seeds from a list of numbers (each checked), runs of consecutive ones kept as ranges."""
+        ranges: list[list[int]] = []
+        for seed in map(_seed, values):
+            if ranges and seed == ranges[-1][1] + 1:
+                ranges[-1][1] = seed
+            else:
+                ranges.append([seed, seed])
+        return cls(ranges)
+
+    def __len__(self) -> int:
+        return self._offsets[-1]
+
+    def __iter__(self) -> Iterator[int]:
+        for a, b in self.ranges:
+            yield from range(a, b + 1)
+
+    def __getitem__(self, i):
+        if isinstance(i, slice):
+            return tuple(self[k] for k in range(*i.indices(len(self))))
+        i = i + len(self) if i < 0 else i
+        if not 0 <= i < len(self):
+            raise IndexError(i)
+        k = bisect.bisect_right(self._offsets, i) - 1
+        return self.ranges[k][0] + i - self._offsets[k]
+
+    def __contains__(self, seed) -> bool:
+        return self._find(seed) is not None
+
+    def index(self, seed, start=0, stop=None) -> int:
+        k = self._find(seed)
+        if k is None:
+            raise ValueError(f"{seed} is not a seed of the sweep")
+        return self._offsets[k] + seed - self.ranges[k][0]
+
+    def _find(self, seed) -> int | None:
+        """The index of the range holding ``seed``, or None."""
+        if not isinstance(seed, numbers.Integral):
+            return None
+        seed = int(seed)
+        j = bisect.bisect_right(self._sorted, (seed, float("inf"), 0)) - 1
+        if j >= 0 and self._sorted[j][0] <= seed <= self._sorted[j][1]:
+            return self._sorted[j][2]
+        return None
+
+    def __eq__(self, other) -> bool:
+        if isinstance(other, Seeds):
+            return list(self._runs()) == list(other._runs())
+        return isinstance(other, Sequence) and len(other) == len(self) and all(a == b for a, b in zip(self, other))
+
+    def __hash__(self) -> int:
+        return hash(tuple(self._runs()))
+
+    def __add__(self, other) -> tuple:
+        return (*self, *other)
+
+    def _runs(self):
+        """The ranges with adjacent ones merged: equal seeds, equal runs."""
+        run = None
+        for a, b in self.ranges:
+            if run is not None and a == run[1] + 1:
+                run = (run[0], b)
+                continue
+            if run is not None:
+                yield run
+            run = (a, b)
+        if run is not None:
+            yield run
+
+    def text(self) -> str:
+        """As --seeds takes them: ``1-100,7``."""
+        return ",".join(f"{a}-{b}" if b > a else str(a) for a, b in self._runs())
+
+    def __repr__(self) -> str:
+        return f"Seeds({self.text()!r})"
+
+
+def parse_seeds(text: str) -> Seeds:
+    """``1-100``, ``1,5,9`` or both (``1-3,7``): seeds >= 0, each once, in the order given; not expanded."""
+    ranges = []
     for part in text.split(","):
         m = re.fullmatch(r"\s*(\d+)\s*(?:-\s*(\d+)\s*)?", part)
         if m is None:
@@ -107,8 +242,10 @@ def parse_seeds(text: str) -> tuple[int, ...]:
         first, last = int(m.group(1)), int(m.group(2) or m.group(1))
         if last < first:
             raise ConfigError(f"--seeds {part.strip()}: the range is empty; write it upwards, {last}-{first}")
-        seeds.extend(range(first, last + 1))
-    return _unique("--seeds", seeds)
+        ranges.append((_seed(first), _seed(last)))
+    if not ranges:
+        raise ConfigError("--seeds is empty: give at least one value")
+    return Seeds(ranges)
 
 
 def split_list(text: str) -> list[str]:
@@ -127,9 +264,11 @@ def _items(flag, values, item) -> tuple:
 def _unique(flag, values) -> tuple:
     if not values:
         raise ConfigError(f"{flag} is empty: give at least one value")
-    repeated = sorted({v for v in values if values.count(v) > 1}, key=values.index)
-    if repeated:
-        raise ConfigError(f"{flag}: {repeated[0]} is given twice; list each value once")
+    seen: set = set()
+    for v in values:  # in linear time: the first value seen again is named
+        if v in seen:
+            raise ConfigError(f"{flag}: {v} is given twice; list each value once")
+        seen.add(v)
     return tuple(values)
 
 
@@ -141,6 +280,18 @@ def _number(v, flag: str, interval: Interval):
         except ValueError:
             raise ConfigError(f"{flag} must be {interval.describe()}, got {v!r}") from None
     return check(flag, v, interval)
+
+
+def _seeds(seeds) -> Seeds:
+    """Seeds as given: a string like "1-100,7", a Seeds, or a list of numbers."""
+    if isinstance(seeds, Seeds):
+        return seeds
+    if isinstance(seeds, str):
+        return parse_seeds(seeds)
+    seeds = list(seeds)
+    if not seeds:
+        raise ConfigError("--seeds is empty: give at least one value")
+    return Seeds.of(seeds)
 
 
 def _seed(v) -> int:

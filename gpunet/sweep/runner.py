@@ -4,7 +4,7 @@ ends, resumable (:class:`Sweep`); :func:`sweep` is the one-call Python API."""
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -22,12 +22,12 @@ from .stacks import (
     ChunkResult,
     NetworkRecord,
     better,
-    chunks,
     default_chunk,
     pin_for,
     run_chunk,
     threads,
 )
+from .storage import check_storable
 
 
 @dataclass(frozen=True)
@@ -85,8 +85,7 @@ class Sweep:
         except (KeyError, TypeError, ValueError) as e:
             raise DataError(f"{out}: the sweep's manifest is damaged ({type(e).__name__}: {e})") from None
         sweep = cls(grid, source, device, out, save_best, scheduler, chunk, kernel, force)
-        planned = set(sweep.grid.networks())
-        sweep.records = {(r.config, r.seed): r for r in records if (r.config, r.seed) in planned}
+        sweep.records = {(r.config, r.seed): r for r in records if sweep.grid.holds(r.config, r.seed)}
         for config in sweep.grid.configs():
             path = outputs.best_path(out, config)
             if path.is_file():
@@ -101,7 +100,27 @@ class Sweep:
         return device_for(self.device, list(sizes), dtype, batch)
 
     def missing(self) -> list[tuple[Config, int]]:
-        return [key for key in self.grid.networks() if key not in self.records]
+        return [key for key in self.grid.iter_networks() if key not in self.records]
+
+    def n_missing(self) -> int:
+        """The networks still to train, counted without listing them (records hold only the grid's)."""
+        return self.grid.count - len(self.records)
+
+    def todo(self, size: int) -> Iterator[list[tuple[Config, int]]]:
+        """The missing networks in chunks of at most ``size`` of one stack, the stacks that pin the same data
+        one after another; made as they are asked for, so no grid is ever listed whole."""
+        for sizes, batch, dtype in self.grid.stacks():
+            chunk: list[tuple[Config, int]] = []
+            for eta in self.grid.etas:
+                config = Config(sizes, eta, batch, dtype)
+                for seed in self.grid.seeds:
+                    if (config, seed) not in self.records:
+                        chunk.append((config, seed))
+                        if len(chunk) == size:
+                            yield chunk
+                            chunk = []
+            if chunk:
+                yield chunk
 
     def run(self, progress: Callable[[int], None] | None = None,
             on_network: Callable[[NetworkRecord], None] | None = None) -> list[NetworkRecord]:  # fmt: skip
@@ -127,6 +146,7 @@ class Sweep:
         """The sweep under its run id, each --save-best file checked (and locked) as train checks --save."""
         if self.out is not None and not self._resuming and (self.out / "sweep.jsonl").exists():
             raise ConfigError(f"--out {self.out}: already holds a sweep; continue it with --resume {self.out}")
+        check_storable(self.grid, self.out)
         kept = self.manifest.get("run") if self._resuming else None
         run = kept if isinstance(kept, str) else new_run_id()
         with contextlib.ExitStack() as files:  # each --save-best file checked (and locked) as train checks --save
@@ -164,12 +184,17 @@ class Sweep:
                 raise ConfigError(f"--resume {self.out}: the data differs from the data the sweep started on")
             if self.out is not None:
                 self._write()
-            todo = chunks(self.missing(), chunk)
+            todo = self.todo(chunk)
             if client is None:
-                pinned: dict = {}
-                kernels: dict = {}
+                pinned: dict = {}  # the data of the current (dtype, outputs): stacks come grouped by it
+                kernels: dict = {}  # the current stack's prepared kernel (numba's holds the inputs' CSR)
                 for members in todo:
-                    data = pin_for(pinned, host, backend, members[0][0])
+                    config = members[0][0]
+                    if (config.dtype, config.sizes[-1]) not in pinned:
+                        pinned.clear()  # no later stack needs it: one copy of the data at a time
+                    if config.stack not in kernels:
+                        kernels.clear()
+                    data = pin_for(pinned, host, backend, config)
                     self._finished(run_chunk(backend, data, members, self.grid.epochs, self.grid.eval, kernels,
                                              progress, self.kernel), on_network)  # fmt: skip
             else:
@@ -236,7 +261,7 @@ class Sweep:
 
     def results(self) -> list[NetworkRecord]:
         """The finished networks, in the grid's order."""
-        return [self.records[key] for key in self.grid.networks() if key in self.records]
+        return sorted(self.records.values(), key=lambda r: self.grid.position(r.config, r.seed))
 
 
 def sweep(seeds, eta=TRAIN_DEFAULTS["eta"], sizes=TRAIN_DEFAULTS["sizes"], batch_size=TRAIN_DEFAULTS["batch_size"],

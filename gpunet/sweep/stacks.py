@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -170,14 +170,6 @@ def pin_for(pinned: dict, host, backend: Backend, config: Config):
     if key not in pinned:
         pinned[key] = pin(host, backend, backend.dtype(config.dtype), config.sizes[-1])
     return pinned[key]
-
-
-def chunks(networks: Iterable[tuple[Config, int]], size: int) -> list[list[tuple[Config, int]]]:
-    """The networks grouped by stack key, each group cut into chunks of at most ``size`` members."""
-    groups: dict = {}
-    for c, s in networks:
-        groups.setdefault(c.stack, []).append((c, s))
-    return [g[k : k + size] for g in groups.values() for k in range(0, len(g), size)]
 
 
 def default_chunk(device: str, cores: int) -> int:

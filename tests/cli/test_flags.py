@@ -8,7 +8,7 @@ from helpers import assert_one_line_error, cli, write_mnist_like
 @pytest.mark.parametrize("command", (["train"], ["sweep", "--seeds", "1"], ["bench"]))
 def test_epochs_zero_is_refused_the_same_way_by_every_command(command):
     run = cli(*command, "--device", "cpu", "--epochs", "0")
-    assert_one_line_error(run, "argument --epochs: expected a whole number >= 1, got '0'")
+    assert_one_line_error(run, "argument --epochs: expected a whole number >= 1 and <= 1,000,000, got '0'")
 
 
 @pytest.mark.parametrize("command", (["train"], ["sweep", "--seeds", "1"], ["evaluate", "m.npz"], ["data", "info"]))

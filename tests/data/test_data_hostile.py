@@ -90,7 +90,8 @@ def test_a_gzip_bomb_under_ulimit_is_one_line(gzip_bomb):
     """Under `ulimit -v` (1 GiB of address space) the 1 GiB file plus the interpreter do not fit: one line."""
     folder = gzip_bomb.parent
     write_mnist_like(folder / "other", 10, 5)
-    for name in ("train-labels-idx1-ubyte.gz", "t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz"):
+    write_idx(folder / "train-labels-idx1-ubyte.gz", np.zeros(BOMB_IMAGES, np.uint8))  # as many as the images claim
+    for name in ("t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz"):
         if not (folder / name).exists():
             (folder / name).write_bytes((folder / "other" / name).read_bytes())
     limit = "import resource; resource.setrlimit(resource.RLIMIT_AS, (1 << 30, 1 << 30)); "

@@ -40,7 +40,7 @@ def off_centre(digit, path):
 
 
 def row(path):
-    ((_, x),) = load_inputs([path], 784, say=lambda note: None)
+    ((_, x, _),) = load_inputs([path], 784, say=lambda note: None)
     return x
 
 

@@ -38,7 +38,7 @@ def model(tmp_path_factory):
 
 def _rows(path, invert="auto"):
     notes = []
-    ((_, x),) = load_inputs([path], 784, invert=invert, say=notes.append)
+    ((_, x, _),) = load_inputs([path], 784, invert=invert, say=notes.append)
     return x, notes
 
 

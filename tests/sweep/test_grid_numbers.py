@@ -29,7 +29,7 @@ def test_epochs_and_chunk_are_checked_as_train_checks_its_numbers():
     grid = Grid.create("1", epochs=np.int64(2))
     assert grid.epochs == 2 and type(grid.epochs) is int
     for bad in (0, 2.0, True):
-        with pytest.raises(ConfigError, match=r"^--epochs must be a whole number >= 1, got "):
+        with pytest.raises(ConfigError, match=r"^--epochs must be a whole number >= 1 and <= 1,000,000, got "):
             Grid.create("1", epochs=bad)
     assert Sweep(grid, chunk=np.int64(3)).chunk == 3
     for bad in (0, 1.5, True):

@@ -1,0 +1,52 @@
+"""What a sweep's results take, known before anything trains: the grid's count is a product, so a grid whose
+results cannot be kept (in memory, and on disk with ``--out``) is refused in one line saying how much."""
+
+from __future__ import annotations
+
+import math
+import shutil
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import ConfigError
+from ..files import FileError, check_memory, human_bytes
+from .grid import Grid
+
+# Measured with tracemalloc (Python 3.11): a NetworkRecord with its key and dict entry ~360 B, ~40 B more per
+# epoch; rewriting sweep.jsonl holds each epoch's line three times (the lines, the text, its bytes) ~1,150 B.
+NETWORK_BYTES = 400
+EPOCH_BYTES = 48
+WRITTEN_EPOCH_BYTES = 1200
+LOG_LINE_BYTES = 300  # an epoch's line of sweep.jsonl on disk (~270 characters)
+CSV_ROW_BYTES = 150  # a network's row of networks.csv
+
+
+def best_bytes(grid: Grid) -> int:
+    """The parameters of every configuration's best network, each kept in memory and saved."""
+    per_sizes = sum(
+        sum(n_in * n_out + n_out for n_in, n_out in zip(sizes[:-1], sizes[1:])) * np.dtype(dtype).itemsize
+        for sizes in grid.sizes
+        for dtype in grid.dtypes
+    )
+    return per_sizes * len(grid.etas) * len(grid.batch_sizes)
+
+
+def check_storable(grid: Grid, out: Path | None) -> None:
+    """Refuse in one line a grid whose results do not fit in the free memory, or with ``out`` on its disk."""
+    epochs = grid.count * grid.epochs
+    what = f"the sweep's results ({grid.count:,} networks x {grid.epochs:,} epochs)"
+    hint = "sweep fewer seeds, values or epochs, or split the grid into several sweeps"
+    memory = grid.count * NETWORK_BYTES + epochs * (EPOCH_BYTES + (WRITTEN_EPOCH_BYTES if out else 0))
+    try:
+        check_memory(memory + best_bytes(grid), what)
+    except FileError as e:
+        raise ConfigError(f"{e}; {hint}") from None
+    if out is None:
+        return
+    disk = epochs * LOG_LINE_BYTES + grid.count * CSV_ROW_BYTES + best_bytes(grid)
+    folder = next((p for p in (out, *out.absolute().parents) if p.is_dir()), None)
+    free = shutil.disk_usage(folder).free if folder is not None else math.inf
+    if disk > free:
+        raise ConfigError(f"--out {out}: {what} need {human_bytes(disk)} on disk, only {human_bytes(int(free))} "
+                          f"is free there; {hint}")  # fmt: skip

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import gzip
-import hashlib
 import os
 import queue
 import signal
@@ -19,7 +17,7 @@ from urllib.parse import urlsplit
 from ..errors import STOP_SIGNALS, DataError, one_line
 from ..files import open_regular
 from .find import DATA_FLAGS, find_file, locate, shown
-from .identity import content_sha256
+from .identity import content_sha256, digest
 
 # The mirror torchvision tries first, then the others; GPUNET_MNIST_MIRRORS (or --mirror) replaces the list.
 MIRRORS = (
@@ -87,21 +85,11 @@ def mirrors(override=None) -> list[str]:
     return env or list(MIRRORS)
 
 
-def _digest(path: Path, algorithm: str, decompress: bool = False, limit: int = 0) -> str:
-    """The hex digest of the file (decompressed); "" as soon as it passes ``limit`` bytes (when given)."""
-    h, read = hashlib.new(algorithm), 0
-    with open_regular(path, "data file") as raw, gzip.GzipFile(fileobj=raw) if decompress else raw as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            read += len(chunk)
-            if limit and read > limit:
-                return ""  # longer than the file it should be: not it, whatever the rest holds
-            h.update(chunk)
-    return h.hexdigest()
-
-
 def is_genuine(path: Path, name: str) -> bool:
     """The file is MNIST's ``name``: its published md5, or (recompressed) its canonical content."""
-    if _digest(path, "md5") == MNIST[name].md5:
+    with open_regular(path, "data file") as f:
+        md5 = digest(f, "md5")
+    if md5 == MNIST[name].md5:
         return True
     try:
         return content_sha256(path, gzipped=True, limit=MNIST[name].length) == MNIST[name].sha256

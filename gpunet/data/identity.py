@@ -33,7 +33,7 @@ def content_sha256(path, gzipped: bool | None = None, limit: int = 0) -> str:
             if gzipped is None:
                 gzipped = raw.read(2) == GZIP_MAGIC
                 raw.seek(0)
-            return _sha256(gzip.GzipFile(fileobj=raw) if gzipped else raw, limit)
+            return digest(gzip.GzipFile(fileobj=raw) if gzipped else raw, limit=limit)
     except FileError as e:  # a pipe or device would block the read: refused as data's own readers refuse it
         raise DataError(str(e)) from None
     except (OSError, EOFError, zlib.error) as e:
@@ -45,15 +45,16 @@ def stored_sha256(path) -> str:
     path = Path(path)
     try:
         with open_regular(path, "data file") as f:
-            return _sha256(f)
+            return digest(f)
     except FileError as e:
         raise DataError(str(e)) from None
     except OSError as e:
         raise DataError(f"{path}: cannot read ({e.strerror or e})") from None
 
 
-def _sha256(f, limit: int = 0) -> str:
-    h, read = hashlib.sha256(), 0
+def digest(f, algorithm: str = "sha256", limit: int = 0) -> str:
+    """The hex digest of what stream ``f`` holds; "" as soon as it passes ``limit`` bytes (when given)."""
+    h, read = hashlib.new(algorithm), 0
     for chunk in iter(lambda: f.read(1 << 20), b""):
         read += len(chunk)
         if limit and read > limit:

@@ -4,7 +4,6 @@ a checkpoint after every epoch, the log, the model at the end; and the settings 
 from __future__ import annotations
 
 import contextlib
-import os
 import re
 from pathlib import Path
 
@@ -12,6 +11,7 @@ from ..errors import DataError
 from ..files import FileError
 from ..validation import COUNT, EPOCHS, POSITIVE_INT, POSITIVE_REAL, check, check_sizes
 from ..writing import check_writable, remove_stale_parts
+from .locks import only_writer
 from .log import JsonLog, _log_lines_of, _log_run
 from .model_files import save_network, stored_record, stored_run
 from .signals import uninterrupted
@@ -68,7 +68,7 @@ class RunFiles:
     def __init__(self, targets: dict, run: str, resumed_at: int | None = None, force: bool = False):
         self.paths = {flag: Path(p) for flag, p in targets.items() if p is not None}
         self.run, self.resumed_at, self.force = run, resumed_at, force
-        self.locks: list[tuple] = []  # (FileLock, resolved lock path)
+        self.locks = contextlib.ExitStack()  # one writer per file (runs.locks), released on exit
         self.kept_log: list[str] | None = None
         self.log: JsonLog | None = None
         self.saved_epoch = None  # the last epoch (counted from 0) whose checkpoint is complete
@@ -80,8 +80,9 @@ class RunFiles:
         try:
             for flag, path in self.paths.items():
                 check_writable(path, flag)
-            for flag, path in self.paths.items():
-                self._lock(flag, path)
+            for path in dict.fromkeys(p.resolve() for p in self.paths.values()):  # the same file under two flags
+                flag = next(f for f, p in self.paths.items() if p.resolve() == path)
+                self.locks.enter_context(only_writer(self.paths[flag], flag, "training"))
             for flag, path in self.paths.items():
                 remove_stale_parts(path)
                 if path.exists():
@@ -92,31 +93,7 @@ class RunFiles:
         return self
 
     def __exit__(self, *exc) -> None:
-        for lock, lock_path in reversed(self.locks):
-            with contextlib.suppress(OSError):
-                # Unlinked while still held, so no debris is left: a waiter that flocks the old
-                # inode sees st_nlink 0 and starts over (filelock >= 4), so two never both hold it.
-                os.unlink(lock_path)
-            lock.release()
-        self.locks = []
-
-    def _lock(self, flag: str, path: Path) -> None:
-        from filelock import FileLock, Timeout
-
-        lock_path = path.parent / f".{path.name}.lock"
-        if any(p == lock_path.resolve() for _, p in self.locks):
-            return  # the same file under two flags
-        lock = FileLock(lock_path, timeout=0)
-        try:
-            lock.acquire()
-        except Timeout:
-            raise DataError(
-                f"{flag} {path}: another gpunet training is writing it now (lock {lock_path}); "
-                "wait for it to end, or give another name"
-            ) from None
-        except OSError as e:
-            raise DataError(f"{flag} {path}: cannot take the lock {lock_path} ({e.strerror or e})") from None
-        self.locks.append((lock, lock_path.resolve()))
+        self.locks.close()
 
     def _may_overwrite(self, flag: str, path: Path) -> None:
         kind = self.KINDS[flag]

@@ -94,11 +94,35 @@ def _one_block(like, forward, w0, row, columns, pixels, table, p0, p1, ms):
 
 
 @numba.njit(cache=True, nogil=True)
+def _seven_block(v4, v2, v1, lane, forward, w0, row, columns, pixels, table, p0, p1, ms):
+    """:func:`_one_block` for a row of 7 vectors (100 units in float32) as blocks of 4, 2 and 1 in registers
+    at once: one pass over the pixels, not three (1.1x faster epochs at [784,100,10], 2-core EPYC)."""
+    width, b, c = w0.shape[1], 4 * lane, 6 * lane
+    if forward:
+        acc4, acc2, acc1 = vload(row, 0, v4), vload(row, b, v2), vload(row, c, v1)
+        for p in range(np.uint64(p0), np.uint64(p1)):
+            x, at = pixel(pixels, table, p), np.int64(columns[p]) * width
+            acc4 = vadd(acc4, vmul(vfill(x, v4), vload(w0, at, v4)))
+            acc2 = vadd(acc2, vmul(vfill(x, v2), vload(w0, at + b, v2)))
+            acc1 = vadd(acc1, vmul(vfill(x, v1), vload(w0, at + c, v1)))
+        vstore(row, 0, acc4)
+        vstore(row, b, acc2)
+        vstore(row, c, acc1)
+    else:
+        d4, d2, d1 = vload(row, 0, v4), vload(row, b, v2), vload(row, c, v1)
+        for p in range(np.uint64(p0), np.uint64(p1)):
+            x, at = ms * pixel(pixels, table, p), np.int64(columns[p]) * width
+            vstore(w0, at, vadd(vload(w0, at, v4), vmul(vfill(x, v4), d4)))
+            vstore(w0, at + b, vadd(vload(w0, at + b, v2), vmul(vfill(x, v2), d2)))
+            vstore(w0, at + c, vadd(vload(w0, at + c, v1), vmul(vfill(x, v1), d1)))
+
+
+@numba.njit(cache=True, nogil=True)
 def _first_layer(forward, one, lane, w0, row, columns, pixels, table, p0, p1, ms, offsets, values):
     """The first layer's row for one input (eq. 22 forward, else BP4 and the update), in blocks of registers.
 
-    A row of up to 4 vectors is one block, its pixels decoded as it goes; a wider row is gathered
-    once (:func:`_gather`) and run in blocks of 4, 2 and 1 vectors of ``lane`` lanes.
+    A row of 1, 2, 4 or 7 vectors is run in one pass, its pixels decoded as it goes; another row is
+    gathered once (:func:`_gather`) and run in blocks of 4, 2 and 1 vectors of ``lane`` lanes.
     """
     v1 = vsplat(one)
     v2 = vconcat(v1, v1)
@@ -110,6 +134,8 @@ def _first_layer(forward, one, lane, w0, row, columns, pixels, table, p0, p1, ms
         _one_block(v2, forward, w0, row, columns, pixels, table, p0, p1, ms)
     elif width == 4 * lane:
         _one_block(v4, forward, w0, row, columns, pixels, table, p0, p1, ms)
+    elif width == 7 * lane:
+        _seven_block(v4, v2, v1, lane, forward, w0, row, columns, pixels, table, p0, p1, ms)
     else:
         factor = one if forward else ms  # forward: 1 x, exactly the pixel
         count = _gather(columns, pixels, table, p0, p1, width, factor, offsets, values)

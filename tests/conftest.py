@@ -123,3 +123,26 @@ def harness(tmp_path_factory):
         return built[kind, source]
 
     return build
+
+
+@pytest.fixture
+def cuda_backend():
+    """The CUDA backend where the CUDA kernel can run (``pytest -m gpu``); the test skips itself elsewhere."""
+    from gpunet.kernels import cuda
+
+    try:
+        backend = get_backend("cuda")
+    except Exception as e:  # noqa: BLE001 - BackendError, or CuPy missing
+        pytest.skip(f"no usable CUDA: {e}")
+    if reason := cuda.CudaEpoch.unusable():
+        pytest.skip(reason)
+    return backend
+
+
+@pytest.fixture
+def quick(monkeypatch):
+    """Downloads judged stalled after 1 s instead of 15, and connections given 2 s: hostile servers fail fast."""
+    import gpunet.data.download
+
+    monkeypatch.setattr(gpunet.data.download, "GRACE_SECONDS", 1.0)
+    monkeypatch.setattr(gpunet.data.download, "CONNECT_SECONDS", 2.0)

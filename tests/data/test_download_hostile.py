@@ -91,13 +91,6 @@ def hostile():
     httpd.server_close()
 
 
-@pytest.fixture
-def quick(monkeypatch):
-    """Stalls are judged after 1 s instead of 15."""
-    monkeypatch.setattr(gpunet.data.download, "GRACE_SECONDS", 1.0)
-    monkeypatch.setattr(gpunet.data.download, "CONNECT_SECONDS", 2.0)
-
-
 def _fails(folder, bases, *fragments):
     notes = []
     start = time.monotonic()

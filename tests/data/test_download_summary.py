@@ -13,7 +13,6 @@ import time
 import pytest
 from helpers import ROOT, cli
 
-import gpunet.data.download
 from gpunet.data.download import MNIST
 
 FIRST = "train-images-idx3-ubyte.gz"  # the first file a download fetches
@@ -104,12 +103,6 @@ def mirror():
     yield f"http://127.0.0.1:{httpd.server_address[1]}"
     httpd.shutdown()
     httpd.server_close()
-
-
-@pytest.fixture
-def quick(monkeypatch):
-    monkeypatch.setattr(gpunet.data.download, "GRACE_SECONDS", 1.0)
-    monkeypatch.setattr(gpunet.data.download, "CONNECT_SECONDS", 2.0)
 
 
 @pytest.mark.parametrize("mode", list(WHY))

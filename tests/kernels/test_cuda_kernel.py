@@ -404,17 +404,6 @@ def test_emulated_kernel_under_sanitizers(emulated, rng, kind, fits):
 # ---- 3. on a GPU: pytest -m gpu ----------------------------------------------------------------------------------
 
 
-@pytest.fixture
-def cuda_backend():
-    try:
-        backend = get_backend("cuda")
-    except Exception as e:  # noqa: BLE001 - BackendError, or CuPy missing
-        pytest.skip(f"no usable CUDA: {e}")
-    if reason := cuda.CudaEpoch.unusable():
-        pytest.skip(reason)
-    return backend
-
-
 @pytest.mark.gpu
 @pytest.mark.parametrize("dtype", ["float64", "float32"])
 @pytest.mark.parametrize("sizes, batch, steps", GPU_CASES, ids=lambda v: str(v))

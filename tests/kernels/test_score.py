@@ -258,17 +258,6 @@ def test_a_sweep_scores_its_stack_in_one_call_and_one_read_an_epoch(rng, monkeyp
 # ---- on a GPU: pytest -m gpu ---------------------------------------------------------------------------------------
 
 
-@pytest.fixture
-def cuda_backend():
-    try:
-        backend = get_backend("cuda")
-    except Exception as e:  # noqa: BLE001 - BackendError, or CuPy missing
-        pytest.skip(f"no usable CUDA: {e}")
-    if reason := cuda.CudaEpoch.unusable():
-        pytest.skip(reason)
-    return backend
-
-
 @pytest.mark.gpu
 def test_gpu_check_score(cuda_backend):
     assert cuda_check.check_score(cuda_backend).endswith("equal to the portable scorer")

@@ -68,7 +68,7 @@ class Backend:
 
     def check_memory(self, nbytes: int, what: str, host: int = 0) -> None:
         """Refuse, in one line, ``nbytes`` on this device plus ``host`` bytes on the host, when not free."""
-        from .files import check_memory, human_bytes
+        from .io.fs import check_memory, human_bytes
 
         if not self.name.startswith("cuda"):
             check_memory(nbytes + host, what)

@@ -17,7 +17,12 @@ class ConfigError(GpunetError, ValueError):
 
 
 class DataError(GpunetError):
-    """A data file is missing, unreadable or malformed."""
+    """A file or peer that cannot be used as it is: ``DataError(path, why)`` reads ``"{path}: {why}"``
+    (``DataError(message)`` for what names no one file)."""
+
+    def __init__(self, path, why: str | None = None):
+        super().__init__(str(path) if why is None else f"{path}: {why}")
+        self.path = None if why is None else path
 
 
 def printable(text: str) -> str:

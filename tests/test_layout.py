@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from helpers import ROOT, cli, write_mnist_like
 
-from gpunet import writing
+from gpunet.io import atomic as writing
 from gpunet.kernels.portable import PortableEpoch
 
 PACKAGE = ROOT / "gpunet"
@@ -135,7 +135,7 @@ def test_the_checks_find_a_cycle_and_an_upward_import():
 def test_every_module_is_read_and_lazy_imports_count():
     edges = graph()
     assert "gpunet.cli.train" in edges and "gpunet.sweep.runner" in edges
-    assert "gpunet.runs.model_files" in edges["gpunet.network"]  # imported inside Network.save and load
+    assert "gpunet.io.model_files" in edges["gpunet.network"]  # imported inside Network.save and load
 
 
 def test_every_subpackage_says_what_its_stage_is():
@@ -164,7 +164,7 @@ def gpunet_stacks(monkeypatch):
 
     monkeypatch.setattr(PortableEpoch, "__call__", call)
     monkeypatch.setattr(writing, "atomic_write", write)
-    for module in ("gpunet.runs.log", "gpunet.runs.model_files"):
+    for module in ("gpunet.io.jsonl", "gpunet.io.model_files"):
         monkeypatch.setattr(f"{module}.atomic_write", write)
     return stacks
 

@@ -1,14 +1,15 @@
 """``gpunet check``: check the CUDA epoch kernel on this GPU now, whatever is kept, and keep the verdict.
 
-The same check runs by itself the first time a CUDA run would use the kernel (:mod:`gpunet.kernels.wisdom`).
+The same check runs by itself the first time a CUDA run would use the kernel (:mod:`gpunet.kernels.cuda.verdicts`).
 """
 
 from __future__ import annotations
 
 from ..backend import BackendError, get_backend
-from ..kernels import cuda_check, wisdom
-from ..kernels.cuda import CudaEpoch
-from ..validation import TRAIN_DEFAULTS
+from ..kernels.cuda import check as cuda_check
+from ..kernels.cuda import verdicts as wisdom
+from ..kernels.cuda.launcher import CudaEpoch
+from ..settings import TRAIN_DEFAULTS
 from . import options
 
 NAME = "check"

@@ -8,12 +8,12 @@ import re
 from pathlib import Path
 
 from ..errors import DataError
-from ..files import FileError
-from ..validation import COUNT, EPOCHS, POSITIVE_INT, POSITIVE_REAL, check, check_sizes
-from ..writing import check_writable, remove_stale_parts
-from .locks import only_writer
-from .log import JsonLog, _log_lines_of, _log_run
-from .model_files import save_network, stored_record, stored_run
+from ..io.atomic import check_writable, remove_stale_parts
+from ..io.fs import FileError
+from ..io.jsonl import JsonLog, _log_lines_of, _log_run
+from ..io.locks import only_writer
+from ..io.model_files import save_network, stored_record, stored_run
+from ..settings import COUNT, EPOCHS, POSITIVE_INT, POSITIVE_REAL, check, check_sizes
 from .signals import uninterrupted
 
 SETTINGS = {  # what changes a run's results, stored in every checkpoint and required to resume

@@ -43,7 +43,7 @@ def git_info(package_dir=None) -> dict:
 
 def manifest(backend, settings: dict, data: dict, pinned_bytes: int, run: str) -> dict:
     """What a run needs to be understood and repeated later; ``data`` maps each data file to its SHA-256
-    (:func:`gpunet.data.identity.checksums`: of its decoded content)."""
+    (:func:`gpunet.io.identity.checksums`: of its decoded content)."""
     return {
         "run": run,
         "gpunet": __version__,

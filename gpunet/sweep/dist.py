@@ -3,7 +3,7 @@
 Each chunk is one task. On CUDA a task asks for the worker resource ``GPU=1``, so a worker started with
 ``dask worker ADDRESS --resources GPU=1`` (one per GPU) runs one chunk at a time. Every worker reads (or
 downloads) the data itself, checks it is the data the sweep was started on (the same decoded images and
-labels, :mod:`gpunet.data.identity`, however the files were compressed or wherever they came from), and keeps
+labels, :mod:`gpunet.io.identity`, however the files were compressed or wherever they came from), and keeps
 it pinned on its device between tasks.
 """
 
@@ -12,8 +12,8 @@ from __future__ import annotations
 import threading
 
 from ..backend import get_backend
-from ..data import identity
 from ..errors import ConfigError, DataError, one_line
+from ..io import identity
 from .stacks import pin_for, run_chunk
 
 CONNECT_SECONDS = 3  # a module constant, so tests can shrink it

@@ -10,12 +10,12 @@ from pathlib import Path
 
 from .. import data as datasets
 from ..backend import get_backend
-from ..data.identity import checksums, matches
 from ..errors import ConfigError, DataError
+from ..io.identity import checksums, matches
+from ..io.locks import only_writer
 from ..kernels import device_for
 from ..runs import RunFiles, check_writable, manifest, new_run_id
-from ..runs.locks import only_writer
-from ..validation import POSITIVE_INT, TRAIN_DEFAULTS, check
+from ..settings import POSITIVE_INT, TRAIN_DEFAULTS, check
 from . import dist, outputs
 from .grid import Config, Grid
 from .stacks import (

@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import ConfigError
-from ..files import FileError, check_memory, human_bytes
+from ..io.fs import FileError, check_memory, human_bytes
 from .grid import Grid
 
 # Measured with tracemalloc (Python 3.11): a NetworkRecord with its key and dict entry ~360 B, ~40 B more per

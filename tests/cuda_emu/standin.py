@@ -45,7 +45,7 @@ def backend():
     """The child's hook: install the stand-in as ``cupy`` and the emulation's block size; return the backend."""
     if os.environ.get("GPUNET_EMU_ABORT"):
         os.abort()
-    from gpunet.kernels import cuda
+    from gpunet.kernels.cuda import launcher as cuda
 
     sys.modules["cupy"] = cupy(os.environ["GPUNET_EMU_HARNESS"], tempfile.mkdtemp(prefix="cuda-emu-"), os.environ)
     cuda.THREADS = int(os.environ.get("GPUNET_EMU_THREADS", "32"))

@@ -16,10 +16,12 @@ import pytest
 from cuda_emu import standin
 from helpers import assert_one_line_error, cli, write_mnist_like
 
-from gpunet import kernels as registry
 from gpunet.backend import get_backend
 from gpunet.cli import check as check_cli
-from gpunet.kernels import choose, cuda, cuda_check, device_for, wisdom
+from gpunet.kernels import choose, device_for, registry
+from gpunet.kernels.cuda import check as cuda_check
+from gpunet.kernels.cuda import launcher as cuda
+from gpunet.kernels.cuda import verdicts as wisdom
 
 TESTS = Path(__file__).resolve().parents[1]
 FOLDER = wisdom.folder  # platformdirs' (conftest points every other test at a folder of the session's)

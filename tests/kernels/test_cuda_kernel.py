@@ -18,7 +18,7 @@ import pytest
 from helpers import synthetic_data
 
 from gpunet.backend import get_backend
-from gpunet.kernels import cuda
+from gpunet.kernels.cuda import launcher as cuda
 from gpunet.maths import sgd_step
 
 H100_SHARED = 232448  # cudaDevAttrMaxSharedMemoryPerBlockOptin on sm_90 (227 KiB)

@@ -8,13 +8,13 @@ import numpy as np
 import pytest
 from helpers import assert_one_line_error, book_parameters, cli, synthetic_data, write_mnist_like
 
-from gpunet import BackendError, ConfigError, Network, get_backend, reference
-from gpunet import kernels as registry
+from gpunet import BackendError, ConfigError, Network, get_backend
 from gpunet.bench import peers
-from gpunet.kernels import KERNELS, MEASURED, choose, device_for
+from gpunet.book import reference
+from gpunet.kernels import KERNELS, MEASURED, choose, device_for, registry
 from gpunet.kernels import numba_cpu as numba_kernel
 from gpunet.kernels.base import EpochKernel
-from gpunet.kernels.wisdom import Verdict
+from gpunet.kernels.cuda.verdicts import Verdict
 
 NETS = [[20, 4], [20, 7, 4], [20, 9, 6, 4]]  # 2, 3 and 4 layers
 NUMBA_MISSING = numba_kernel.NumbaEpoch.unusable()

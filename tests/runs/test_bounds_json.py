@@ -10,7 +10,7 @@ from helpers import assert_one_line_error, cli
 from gpunet.data import DataError
 from gpunet.runs import read_log
 
-MAX_JSON_DEPTH, MAX_JSON_LINE = 100, 1 << 24  # gpunet.files's limits, as docs/reliability.md states them
+MAX_JSON_DEPTH, MAX_JSON_LINE = 100, 1 << 24  # gpunet.io.fs's limits, as docs/reliability.md states them
 
 HOSTILE = {
     "200,000 [": "[" * 200_000,
@@ -58,7 +58,7 @@ def test_sweep_resume_of_a_deep_line_is_one_line(tmp_path):
 
 def test_depth_ignores_brackets_inside_strings_and_matches_a_reference():
     """json_depth against a plain character-by-character scan, on random nestings with bracketed strings."""
-    from gpunet.files import json_depth, parse_json
+    from gpunet.io.fs import json_depth, parse_json
 
     rng = np.random.default_rng(0)
 
@@ -89,6 +89,6 @@ def test_depth_ignores_brackets_inside_strings_and_matches_a_reference():
 
 
 def test_the_limits_are_the_documented_ones():
-    import gpunet.files
+    import gpunet.io.fs
 
-    assert (gpunet.files.MAX_JSON_DEPTH, gpunet.files.MAX_JSON_LINE) == (MAX_JSON_DEPTH, MAX_JSON_LINE)
+    assert (gpunet.io.fs.MAX_JSON_DEPTH, gpunet.io.fs.MAX_JSON_LINE) == (MAX_JSON_DEPTH, MAX_JSON_LINE)

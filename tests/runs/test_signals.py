@@ -7,8 +7,8 @@ import pytest
 from helpers import MNIST, assert_one_line_error, cli, training_process
 
 from gpunet import Network
+from gpunet.io.atomic import atomic_write
 from gpunet.runs.signals import Terminated, sigterm_as_interrupt, uninterrupted
-from gpunet.writing import atomic_write
 
 
 @pytest.mark.parametrize("signum, raised", [(signal.SIGTERM, Terminated), (signal.SIGINT, KeyboardInterrupt)])

@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import ConfigError, DataError, one_line
-from ..files import FileError, check_memory, open_regular
+from .fs import FileError, check_memory, open_regular
 from .idx import iter_idx, read_header, read_idx
 
 IDX_CHUNK = 4096  # images of an IDX file classified at a time

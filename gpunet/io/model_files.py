@@ -12,10 +12,10 @@ from typing import Any
 import numpy as np
 
 from ..errors import DataError, GpunetError
-from ..files import check_memory, open_regular, parse_json
-from ..validation import EPOCHS, check, check_sizes
-from ..writing import atomic_write, refuse_temporary
-from .signals import uninterrupted
+from ..runs.signals import uninterrupted
+from ..settings import EPOCHS, check, check_sizes
+from .atomic import atomic_write, refuse_temporary
+from .fs import check_memory, open_regular, parse_json
 
 MAX_SIZES_BYTES = 1 << 16  # the sizes of a thousand-layer network
 MAX_STATE_BYTES = 1 << 26  # the JSON of settings, manifest and epoch times: far less in practice

@@ -8,7 +8,7 @@ import re
 import tempfile
 from pathlib import Path
 
-from .errors import DataError
+from ..errors import DataError
 
 
 def _part_prefix(path: Path) -> str:

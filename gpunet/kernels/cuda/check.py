@@ -1,15 +1,15 @@
 """What "checked" means for the CUDA epoch kernel on one GPU: the cases it must pass, and the timings kept.
 
-The user's run never runs this in its own process: :mod:`gpunet.kernels.wisdom` starts it as a child with a time
+The user's run never runs this in its own process: :mod:`gpunet.kernels.cuda.verdicts` starts it as a child with a time
 limit (a hang, a crash or a sticky CUDA error, such as an illegal address that poisons the whole CUDA context, ends
 the child only), keeps its verdict and asks again only when something it depends on changes. ``pytest -m gpu``
 starts the same child. By hand, in this process::
 
-    python -m gpunet.kernels.cuda_check --device 0                       # the cases, then the timings
-    compute-sanitizer --tool memcheck python -m gpunet.kernels.cuda_check --no-timing    # out-of-bounds accesses
-    compute-sanitizer --tool racecheck python -m gpunet.kernels.cuda_check --no-timing   # shared-memory races
-    compute-sanitizer --tool synccheck python -m gpunet.kernels.cuda_check --no-timing   # __syncthreads() misuse
-    compute-sanitizer --tool initcheck python -m gpunet.kernels.cuda_check --no-timing   # reads of unwritten memory
+    python -m gpunet.kernels.cuda.check --device 0                       # the cases, then the timings
+    compute-sanitizer --tool memcheck python -m gpunet.kernels.cuda.check --no-timing    # out-of-bounds accesses
+    compute-sanitizer --tool racecheck python -m gpunet.kernels.cuda.check --no-timing   # shared-memory races
+    compute-sanitizer --tool synccheck python -m gpunet.kernels.cuda.check --no-timing   # __syncthreads() misuse
+    compute-sanitizer --tool initcheck python -m gpunet.kernels.cuda.check --no-timing   # reads of unwritten memory
 
 The cases run without CuPy's memory pool, so that each array is its own allocation and memcheck sees where it ends.
 Exit status: 0 passed, 1 a case failed (its name and numbers in one line), 2 no usable GPU.
@@ -30,7 +30,7 @@ from typing import Any
 
 import numpy as np
 
-from .base import config_key
+from ..base import config_key
 
 BOOK = ((784, 30, 10), 10, "float32")  # the book's network and mini-batch, always timed
 EPOCH = 50_000  # examples in an epoch of MNIST training (the rest of the 60,000 are validation)
@@ -67,7 +67,7 @@ def problem(sizes, batch: int, steps: int, dtype: str, members: int, seed: int =
 
 def portable(x, y, weights, biases, order, batch: int, eta):
     """Each member trained by gpunet.maths.sgd_step on NumPy, one mini-batch at a time: (weights, biases)."""
-    from ..maths import sgd_step
+    from ...maths import sgd_step
 
     out_w, out_b = [], []
     for i in range(order.shape[0]):
@@ -104,7 +104,7 @@ def _host(a) -> np.ndarray:
 def compare_epoch(backend, sizes, batch: int, steps: int, dtype: str, where=None, members: int = 3) -> str | None:
     """Train ``members`` networks for ``steps`` mini-batches with the kernel and with the portable path; compare.
     ``where`` (parameters shared, workspace shared) forces that memory plan by lowering the shared-memory budget."""
-    from .cuda import CudaEpoch, layout, plan
+    from .launcher import CudaEpoch, layout, plan
 
     x, y, weights, biases, order, eta = problem(sizes, batch, steps, dtype, members)
     kernel = CudaEpoch(backend, backend.asarray(x), backend.asarray(y))
@@ -122,7 +122,7 @@ def compare_epoch(backend, sizes, batch: int, steps: int, dtype: str, where=None
 
 
 def compare_score(backend) -> str | None:
-    """The scoring kernel (every member in one launch, :mod:`gpunet.kernels.cuda_score`) against the portable
+    """The scoring kernel (every member in one launch, :mod:`gpunet.kernels.cuda.scorer`) against the portable
     scorer on this GPU: None, or what differed."""
     try:
         check_score(backend)
@@ -137,13 +137,13 @@ def check_score(backend=None, inputs: int = 1000, members: int = 3) -> str:
     output neurons saturated to exactly 1 (a tie: the first wins). The labels are mostly member 1's answers
     by a NumPy feedforward, so a wrong answer shows as a lower count; an input whose two best outputs (in
     float64, on the host) are closer than the dtype's rounding could move is labelled -1, counted by none."""
-    from ..backend import get_backend
-    from ..maths import feedforward
-    from .base import count_correct
-    from .cuda import CudaEpoch
-    from .cuda_score import CASES as SCORE_CASES
-    from .cuda_score import THREADS as SCORE_THREADS
-    from .cuda_score import plan as score_plan
+    from ...backend import get_backend
+    from ...maths import feedforward
+    from ..base import count_correct
+    from .launcher import CudaEpoch
+    from .scorer import CASES as SCORE_CASES
+    from .scorer import THREADS as SCORE_THREADS
+    from .scorer import plan as score_plan
 
     backend = backend or get_backend("cuda")
     rng = np.random.default_rng(1)
@@ -176,7 +176,7 @@ def check_score(backend=None, inputs: int = 1000, members: int = 3) -> str:
 
 def compile_all(backend) -> None:
     """Every instantiation the launcher can choose, compiled together (CudaEpoch does it once it has data)."""
-    from .cuda import CudaEpoch
+    from .launcher import CudaEpoch
 
     CudaEpoch(backend, backend.asarray(np.zeros((1, 1))), backend.asarray(np.zeros((1, 1))))
 
@@ -234,10 +234,10 @@ def _timed(run, backend) -> float:
 def timings(backend, sizes, batch: int, dtype: str, examples: int = EPOCH) -> dict:
     """Seconds per epoch of ``EPOCH`` examples: the kernel over ``examples`` of them, the portable path on this GPU
     and the CPU's kernel over up to ``TIMED_STEPS`` mini-batches, scaled; on MNIST-like sparse random inputs."""
-    from ..backend import get_backend
-    from .cuda import CudaEpoch
-    from .portable import PortableEpoch
-    from .registry import candidates
+    from ...backend import get_backend
+    from ..portable import PortableEpoch
+    from ..registry import candidates
+    from .launcher import CudaEpoch
 
     rng = np.random.default_rng(1)
     x = rng.random((examples, sizes[0]), dtype=np.float32)
@@ -271,7 +271,7 @@ def cuda_backend(device: int):
     if hook := os.environ.get(HOOK):
         module, function = hook.split(":")
         return getattr(importlib.import_module(module), function)()
-    from ..backend import get_backend
+    from ...backend import get_backend
 
     return get_backend(f"cuda:{device}")
 
@@ -303,9 +303,9 @@ def _config(text: str):
 
 
 def main(argv=None) -> int:
-    from ..backend import BackendError
+    from ...backend import BackendError
 
-    parser = argparse.ArgumentParser(prog="python -m gpunet.kernels.cuda_check", description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m gpunet.kernels.cuda.check", description=__doc__.split("\n")[0])
     parser.add_argument("--device", type=int, default=0, help="the CUDA device's number")
     parser.add_argument("--no-cases", dest="cases", action="store_false", help="time only")
     parser.add_argument("--no-timing", dest="timing", action="store_false", help="the cases only")

@@ -7,10 +7,10 @@ import os
 from pathlib import Path
 
 from ..errors import DataError
-from ..files import check_memory, open_regular, parse_json
-from ..validation import EPOCHS, NON_NEGATIVE_REAL, check
-from ..writing import atomic_write, refuse_temporary
-from .signals import uninterrupted
+from ..runs.signals import uninterrupted
+from ..settings import EPOCHS, NON_NEGATIVE_REAL, check
+from .atomic import atomic_write, refuse_temporary
+from .fs import check_memory, open_regular, parse_json
 
 MAX_LOG_BYTES = 1 << 28
 

@@ -13,9 +13,9 @@ from pathlib import Path
 
 import numpy as np
 
+from ..data.host import HostData, _classes
 from ..errors import DataError
-from ..files import FileError, check_memory, open_regular
-from .host import HostData, _classes
+from .fs import FileError, check_memory, open_regular
 
 _RECONSTRUCT = np.empty(0).__reduce__()[0]  # the function NumPy pickles arrays with, without importing numpy.core
 BIG = 1 << 20  # byte strings from this size up are read straight into the array they become

@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import DataError
-from ..files import FileError, check_memory, open_regular
+from .fs import FileError, check_memory, open_regular
 
 # IDX type codes (http://yann.lecun.com/exdb/mnist/): all multi-byte values are big-endian.
 IDX_DTYPES: dict[int, np.dtype] = {

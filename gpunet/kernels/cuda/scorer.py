@@ -1,9 +1,9 @@
-"""Every member of a stack scored in one CUDA launch: :meth:`CudaEpoch.score <gpunet.kernels.cuda.CudaEpoch.score>`.
+"""Every member of a stack scored in one CUDA launch: :meth:`.launcher.CudaEpoch.score`.
 
-The kernel (``cuda_src/evaluate.cu``) counts, for each member, the test inputs whose most active output
+The kernel (``evaluate.cu``) counts, for each member, the test inputs whose most active output
 neuron is the label, as :meth:`gpunet.network.Network.evaluate` does one network at a time; a sweep reads
 the N counts back once an epoch. This module plans its shared memory, launches it, and checks it against
-the portable scorer (:func:`gpunet.kernels.cuda_check.check_score`, one case of the GPU self-check).
+the portable scorer (:func:`gpunet.kernels.cuda.check.check_score`, one case of the GPU self-check).
 """
 
 from __future__ import annotations
@@ -13,9 +13,9 @@ from pathlib import Path
 
 import numpy as np
 
-from .cuda_common import INDEX_LIMIT, TYPES, clip_floor
+from .common import INDEX_LIMIT, TYPES, clip_floor
 
-SOURCE = Path(__file__).with_name("cuda_src") / "evaluate.cu"
+SOURCE = Path(__file__).with_name("evaluate.cu")
 THREADS = 256  # test inputs per block, one a thread; the kernel's __launch_bounds__
 OPTIONS = ("--std=c++17", f"-DGPUNET_SCORE_THREADS={THREADS}")
 

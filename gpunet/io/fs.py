@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .errors import GpunetError
+from ..errors import GpunetError
 
 
 class FileError(GpunetError):

@@ -1,6 +1,6 @@
 """What the CUDA kernel's check found on this machine, kept in the user's cache folder (as FFTW keeps its wisdom).
 
-The check (:mod:`gpunet.kernels.cuda_check`) runs in a child process with a time limit, the first time a CUDA run
+The check (:mod:`gpunet.kernels.cuda.check`) runs in a child process with a time limit, the first time a CUDA run
 would use the kernel. Its verdict and the seconds it measured are kept in ``<user cache>/gpunet/cuda-check/``, one
 JSON file per key: the GPU's name and compute capability, the driver, the CUDA runtime, CuPy's version and the
 sha256 of the kernel's sources, its launcher and the check itself. Any change of these is another key, so the check
@@ -21,7 +21,10 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from . import cuda, cuda_check, cuda_common, cuda_score
+from . import check as cuda_check
+from . import common as cuda_common
+from . import launcher as cuda
+from . import scorer as cuda_score
 
 LIMIT_S = 120.0  # the check's time limit, compilation included (expected: well under 20 s)
 FAILED_TAIL = 40  # lines of the child's output kept in a report
@@ -152,7 +155,7 @@ def _read(path: Path, ident: dict) -> Verdict | None:
 
 
 def _write(path: Path, found: Verdict) -> None:
-    from ..writing import atomic_write
+    from ...io.atomic import atomic_write
 
     text = json.dumps(found.__dict__, indent=1).encode()
     try:
@@ -189,7 +192,7 @@ def run_child(device: int, configs, cases: bool = True, limit: float | None = No
     limit = LIMIT_S if limit is None else limit
     with tempfile.TemporaryDirectory(prefix="gpunet-check-") as tmp:
         out = Path(tmp) / "result.json"
-        command = [sys.executable, "-m", "gpunet.kernels.cuda_check", "--device", str(device), "--json", str(out)]
+        command = [sys.executable, "-m", "gpunet.kernels.cuda.check", "--device", str(device), "--json", str(out)]
         command += [a for c in configs for a in ("--time", c)] + ([] if cases else ["--no-cases"])
         command += ["--examples", str(EXAMPLES)]
         child = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
@@ -227,7 +230,7 @@ def _last_line(text: str) -> str:
 
 def _report(where: Path, ident: dict, found: Verdict, tail: str) -> Path:
     """A small text file for a bug report: the GPU, the versions, the failing case and its numbers."""
-    from .._version import __version__
+    from ..._version import __version__
 
     lines = [f"gpunet {__version__}: the cuda epoch kernel failed its check on {found.date}", ""]
     lines += [f"{k}: {v}" for k, v in ident.items()]

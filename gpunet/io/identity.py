@@ -18,7 +18,7 @@ import zlib
 from pathlib import Path
 
 from ..errors import DataError
-from ..files import FileError, open_regular
+from .fs import FileError, open_regular
 
 GZIP_MAGIC = b"\x1f\x8b"
 

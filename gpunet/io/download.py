@@ -15,8 +15,8 @@ from typing import NamedTuple
 from urllib.parse import urlsplit
 
 from ..errors import STOP_SIGNALS, DataError, one_line
-from ..files import open_regular
 from .find import DATA_FLAGS, find_file, locate, shown
+from .fs import open_regular
 from .identity import content_sha256, digest
 
 # The mirror torchvision tries first, then the others; GPUNET_MNIST_MIRRORS (or --mirror) replaces the list.

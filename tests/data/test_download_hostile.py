@@ -13,6 +13,7 @@ import pytest
 from helpers import assert_one_line_error, cli
 
 import gpunet.io.download
+import gpunet.io.fs
 from gpunet.data import DataError
 from gpunet.io.download import MNIST, download
 
@@ -183,7 +184,7 @@ def test_a_folder_that_cannot_be_written_is_one_line(tmp_path, hostile, monkeypa
     def full(*args, **kwargs):
         raise OSError(28, "No space left on device")
 
-    monkeypatch.setattr(gpunet.io.download.tempfile, "mkstemp", full)
+    monkeypatch.setattr(gpunet.io.fs.tempfile, "mkstemp", full)
     run = cli("data", "download", "--data-dir", tmp_path / "m", "--mirror", f"{hostile}/good/")
     assert run.returncode == 2 and "Traceback" not in run.stderr
     assert (

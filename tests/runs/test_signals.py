@@ -7,7 +7,7 @@ import pytest
 from helpers import MNIST, assert_one_line_error, cli, training_process
 
 from gpunet import Network
-from gpunet.io.atomic import atomic_write
+from gpunet.io.fs import atomic_write
 from gpunet.runs.signals import Terminated, sigterm_as_interrupt, uninterrupted
 
 
@@ -18,7 +18,8 @@ def test_a_signal_during_a_write_lets_the_write_finish_then_stops(tmp_path, sign
         f.write(b"the whole epoch")
 
     with pytest.raises(raised), sigterm_as_interrupt(), uninterrupted():
-        atomic_write(tmp_path / "ck.npz", write)
+        with atomic_write(tmp_path / "ck.npz") as f:
+            write(f)
     assert (tmp_path / "ck.npz").read_bytes() == b"the whole epoch"
     assert [p.name for p in tmp_path.iterdir()] == ["ck.npz"]
 

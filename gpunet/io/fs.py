@@ -152,8 +152,8 @@ def refuse_temporary(path) -> None:
 
 
 def remove_stale_parts(path, older_than: float = 0) -> None:
-    """None, once the temporaries of ``path`` not written for ``older_than`` seconds are removed: any (0) while
-    holding its lock (:func:`only_writer`), only those no live writer can still be writing without one."""
+    """None, once the temporaries a killed writer of ``path`` left are removed: all of them by a writer holding
+    ``path``'s lock (:func:`only_writer`); without it, only those not written for ``older_than`` seconds."""
     path = Path(path)
     stale = re.compile(re.escape(f".{path.name}.") + r"[a-z0-9_]{8}\.part")
     with contextlib.suppress(OSError):

@@ -138,8 +138,8 @@ def test_a_file_larger_than_published_is_refused_even_when_a_mirror_is_honest_ab
 def test_stale_temporaries_are_removed_on_the_next_download(tmp_path, hostile):
     folder = tmp_path / "mnist"
     folder.mkdir()
-    stale = folder / f".{FIRST}.k2x9q.part"
-    fresh = folder / ".t10k-labels-idx1-ubyte.gz.live1.part"  # a download running right now
+    stale = folder / f".{FIRST}.k2x9q_ab.part"  # mkstemp makes 8 characters
+    fresh = folder / ".t10k-labels-idx1-ubyte.gz.live1234.part"  # a download running right now
     for part in (stale, fresh):
         part.write_bytes(b"half a file")
     os.utime(stale, (time.time() - 3600, time.time() - 3600))

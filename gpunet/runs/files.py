@@ -8,10 +8,8 @@ import re
 from pathlib import Path
 
 from ..errors import DataError
-from ..io.atomic import check_writable, remove_stale_parts
-from ..io.fs import FileError
+from ..io.fs import check_writable, only_writer, remove_stale_parts
 from ..io.jsonl import JsonLog, _log_lines_of, _log_run
-from ..io.locks import only_writer
 from ..io.model_files import save_network, stored_record, stored_run
 from ..settings import COUNT, EPOCHS, POSITIVE_INT, POSITIVE_REAL, check, check_sizes
 from .signals import uninterrupted
@@ -99,7 +97,7 @@ class RunFiles:
         kind = self.KINDS[flag]
         try:
             run = stored_run(path) if kind == "model" else _log_run(path)
-        except (DataError, FileError):  # not ours, or not readable (another user's file): --force replaces it
+        except DataError:  # not ours, or not readable (another user's file): --force replaces it
             if self.force:
                 return
             raise DataError(

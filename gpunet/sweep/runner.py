@@ -11,8 +11,8 @@ from pathlib import Path
 from .. import data as datasets
 from ..backend import get_backend
 from ..errors import ConfigError, DataError
+from ..io.fs import only_writer, remove_empty
 from ..io.identity import checksums, matches
-from ..io.locks import only_writer
 from ..kernels import device_for
 from ..runs import RunFiles, check_writable, manifest, new_run_id
 from ..settings import POSITIVE_INT, TRAIN_DEFAULTS, check
@@ -139,8 +139,7 @@ class Sweep:
                 return self._guarded(progress, on_network)
         finally:
             if made:
-                with contextlib.suppress(OSError):
-                    self.out.rmdir()  # only if nothing was kept in it
+                remove_empty(self.out)  # only if nothing was kept in it
 
     def _guarded(self, progress, on_network) -> list[NetworkRecord]:
         """The sweep under its run id, each --save-best file checked (and locked) as train checks --save."""

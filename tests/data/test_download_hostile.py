@@ -13,6 +13,7 @@ import pytest
 from helpers import assert_one_line_error, cli
 
 import gpunet.io.download
+import gpunet.io.fs
 from gpunet.data import DataError
 from gpunet.io.download import MNIST, download
 
@@ -137,8 +138,8 @@ def test_a_file_larger_than_published_is_refused_even_when_a_mirror_is_honest_ab
 def test_stale_temporaries_are_removed_on_the_next_download(tmp_path, hostile):
     folder = tmp_path / "mnist"
     folder.mkdir()
-    stale = folder / f".{FIRST}.k2x9q.part"
-    fresh = folder / ".t10k-labels-idx1-ubyte.gz.live1.part"  # a download running right now
+    stale = folder / f".{FIRST}.k2x9q_ab.part"  # mkstemp makes 8 characters
+    fresh = folder / ".t10k-labels-idx1-ubyte.gz.live1234.part"  # a download running right now
     for part in (stale, fresh):
         part.write_bytes(b"half a file")
     os.utime(stale, (time.time() - 3600, time.time() - 3600))
@@ -183,7 +184,7 @@ def test_a_folder_that_cannot_be_written_is_one_line(tmp_path, hostile, monkeypa
     def full(*args, **kwargs):
         raise OSError(28, "No space left on device")
 
-    monkeypatch.setattr(gpunet.io.download.tempfile, "mkstemp", full)
+    monkeypatch.setattr(gpunet.io.fs.tempfile, "mkstemp", full)
     run = cli("data", "download", "--data-dir", tmp_path / "m", "--mirror", f"{hostile}/good/")
     assert run.returncode == 2 and "Traceback" not in run.stderr
     assert (

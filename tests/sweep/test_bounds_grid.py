@@ -111,9 +111,7 @@ def test_results_over_the_free_memory_are_refused_saying_how_much(data, monkeypa
 
 
 def test_results_over_the_free_disk_of_out_are_refused(data, tmp_path, monkeypatch):
-    import gpunet.sweep.storage as storage
-
-    monkeypatch.setattr(storage.shutil, "disk_usage", lambda _: type("Usage", (), {"free": 1 << 20}))
+    monkeypatch.setattr(gpunet.io.fs.shutil, "disk_usage", lambda _: type("Usage", (), {"free": 1 << 20}))
     run = cli("sweep", "--seeds", "1-1000", "--data-dir", data, "--device", "cpu", "--sizes", "16,4",
               "--out", tmp_path / "out")  # fmt: skip
     assert_one_line_error(run, f"--out {tmp_path / 'out'}", "on disk", "only 1.0 MiB")

@@ -155,11 +155,12 @@ def _read(path: Path, ident: dict) -> Verdict | None:
 
 
 def _write(path: Path, found: Verdict) -> None:
-    from ...io.atomic import atomic_write
+    from ...io.fs import atomic_write
 
     text = json.dumps(found.__dict__, indent=1).encode()
     try:
-        atomic_write(path, lambda f: f.write(text))
+        with atomic_write(path) as f:
+            f.write(text)
     except Exception as e:  # noqa: BLE001 - DataError: kept for this process only
         raise OSError(str(e)) from None
 

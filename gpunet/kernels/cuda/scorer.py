@@ -13,7 +13,8 @@ from pathlib import Path
 
 import numpy as np
 
-from .common import INDEX_LIMIT, TYPES, clip_floor
+from ...maths import clip_floor
+from .common import INDEX_LIMIT, TYPES
 
 SOURCE = Path(__file__).with_name("evaluate.cu")
 THREADS = 256  # test inputs per block, one a thread; the kernel's __launch_bounds__
@@ -96,7 +97,7 @@ class Scorer:
             np.int32(n),
             cupy.asarray(np.array(sizes, dtype=np.int32)),
             np.int32(len(weights)),
-            np.dtype(dtype).type(clip_floor(dtype)),
+            np.dtype(dtype).type(clip_floor(np.finfo(dtype))),
             counts,
         )
         kernel((members * tiles,), (THREADS,), args, shared_mem=p.shared_bytes)

@@ -16,8 +16,7 @@ from array_api_compat import array_namespace
 
 
 def clip_floor(finfo) -> float:
-    """Returns where σ clips z from below (every kernel clips there) in the dtype whose ``xp.finfo`` is ``finfo``:
-    -floor(log(largest finite value)), so that e^(-z) stays finite."""
+    """Returns where every kernel's σ clips z from below, so that e^(-z) stays finite: -floor(log(finfo.max))."""
     return -math.floor(math.log(float(finfo.max)))
 
 

@@ -7,6 +7,7 @@ import contextlib
 import json
 import tempfile
 from pathlib import Path
+from typing import Any
 
 from ..errors import DataError, GpunetError
 from .fs import atomic_write, parse_json
@@ -30,7 +31,7 @@ def locked(path: Path, timeout: float):
         lock.release()
 
 
-def read_json(path) -> object:
+def read_json(path) -> Any:
     """Returns the JSON value in ``path``, or None where there is none or it cannot be read."""
     try:
         return parse_json(Path(path).read_text(encoding="utf-8"), str(path))
@@ -38,9 +39,9 @@ def read_json(path) -> object:
         return None
 
 
-def write_json(path, value, indent: int | None = None) -> None:
+def write_json(path, value) -> None:
     """Writes ``value`` as JSON to ``path``, atomically; raises DataError where it cannot."""
-    text = json.dumps(value, indent=indent).encode()
+    text = json.dumps(value, indent=1).encode()
     with atomic_write(path) as f:
         f.write(text)
 
@@ -57,8 +58,7 @@ def write_report(path: Path, text: str) -> Path:
     try:
         path.write_text(text, encoding="utf-8")
     except OSError:
-        fd, name = tempfile.mkstemp(prefix="gpunet-cuda-check-", suffix=".txt")
-        with open(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-        path = Path(name)
+        with tempfile.NamedTemporaryFile("wb", prefix="gpunet-cuda-check-", suffix=".txt", delete=False) as f:
+            f.write(text.encode())
+        path = Path(f.name)
     return path

@@ -12,29 +12,6 @@ measured fastest on that device (:data:`~.registry.MEASURED`; the measurements a
 from __future__ import annotations
 
 from .base import EpochKernel
-from .registry import (
-    KERNELS,
-    MEASURED,
-    choose,
-    describe,
-    device_for,
-    device_kind,
-    measured_here,
-    register,
-    seconds,
-    verdict_for,
-)
+from .registry import KERNELS, MEASURED, choose, describe, device_for, device_kind, register
 
-__all__ = [
-    "KERNELS",
-    "MEASURED",
-    "EpochKernel",
-    "choose",
-    "describe",
-    "device_for",
-    "device_kind",
-    "measured_here",
-    "register",
-    "seconds",
-    "verdict_for",
-]
+__all__ = ["KERNELS", "MEASURED", "EpochKernel", "choose", "describe", "device_for", "device_kind", "register"]

@@ -65,8 +65,7 @@ def verdict_for(kernel, backend, sizes, dtype: str, batch: int, check: bool = Fa
     if not kernel.needs_check:
         return None
     device = getattr(getattr(backend, "device", None), "id", 0)
-    config = config_key(sizes, batch, dtype)
-    return verdicts.verdict(device, config) if check else verdicts.kept(device)
+    return verdicts.verdict(device, config_key(sizes, batch, dtype)) if check else verdicts.kept(device)
 
 
 def choose(backend: Backend, sizes, dtype: str, batch: int, name: str | None = None, *, check: bool = True):
@@ -106,25 +105,6 @@ def choose(backend: Backend, sizes, dtype: str, batch: int, name: str | None = N
     raise ConfigError(f"no kernel can run this configuration on {backend.name}")  # portable always can
 
 
-def _kept_verdicts(backend: Backend, sizes, dtype: str, batch: int):
-    """Yields ``(kernel, verdict)`` for each usable kernel that needs a check for this configuration on
-    ``backend`` and has a kept verdict there."""
-    for kernel in KERNELS.values():
-        if kernel.needs_check and not kernel.unsupported(backend, sizes, dtype, batch) and not kernel.unusable():
-            verdict = verdict_for(kernel, backend, sizes, dtype, batch)
-            if verdict is not None:
-                yield kernel, verdict
-
-
-def measured_here(backend: Backend, sizes, dtype: str, batch: int) -> dict | None:
-    """Returns this GPU's kept figures for the configuration (s/epoch by kernel name, and "cpu"; the book's
-    configuration's where this one was not timed), or None where no kept check passed here."""
-    for _, verdict in _kept_verdicts(backend, sizes, dtype, batch):
-        if verdict.passed:
-            return verdict.seconds(config_key(sizes, batch, dtype))
-    return None
-
-
 def device_for(spec: str, sizes, dtype: str, batch: int) -> Backend:
     """Returns the backend for ``--device spec``; ``auto`` takes the GPU only where its kernel beats the CPU's,
     as this GPU's kept check measured them (:data:`MEASURED` where nothing is kept). It never starts a check.
@@ -138,14 +118,14 @@ def device_for(spec: str, sizes, dtype: str, batch: int) -> Backend:
     on_gpu, _ = choose(backend, sizes, dtype, batch, check=False)
     on_cpu, _ = choose(cpu, sizes, dtype, batch)
     gpu_s, cpu_s, source = seconds(on_gpu, backend), seconds(on_cpu, cpu), "measured"
-    here = measured_here(backend, sizes, dtype, batch)
+    usable = [k for k, why in candidates(backend, sizes, dtype, batch) if why is None]
+    kept = [(k, v) for k in usable if (v := verdict_for(k, backend, sizes, dtype, batch)) is not None]
+    here = next((v.seconds(config_key(sizes, batch, dtype)) for _, v in kept if v.passed), None)  # the GPU's own
     if here and on_gpu.name in here and here.get("cpu_kernel") == on_cpu.name:
         gpu_s, cpu_s, source = here[on_gpu.name], here["cpu"], "measured here"
     if gpu_s <= cpu_s:
         return backend
-    failed = "".join(
-        f"; {k.name}: {v.describe()}" for k, v in _kept_verdicts(backend, sizes, dtype, batch) if not v.passed
-    )
+    failed = "".join(f"; {k.name}: {v.describe()}" for k, v in kept if not v.passed)
     note = (
         f"auto chose the CPU: {on_cpu.name} ({cpu_s:.2g} s/epoch {source}) beats "
         f"the {on_gpu.name} kernel on {backend.name} ({gpu_s:.2g}){failed}"
@@ -165,14 +145,8 @@ def describe() -> list[str]:
         why = kernel.unusable()
         state = f"not usable: {why}" if why else "usable"
         if not why and kernel.needs_check:
-            verdict = None
-            if gpu is not None and not kernel.unsupported(gpu, *BOOK):
-                verdict = verdict_for(kernel, gpu, *BOOK)
-            sizes, dtype, batch = BOOK
-            state += (
-                f", {verdict.describe(config_key(sizes, batch, dtype))}"
-                if verdict
-                else ", not yet checked on this GPU (the first CUDA run checks it; or run `gpunet check`)"
-            )
+            verdict = verdict_for(kernel, gpu, *BOOK) if gpu and not kernel.unsupported(gpu, *BOOK) else None
+            state += f", {verdict.describe(verdicts.BOOK)}" if verdict else (
+                ", not yet checked on this GPU (the first CUDA run checks it; or run `gpunet check`)")  # fmt: skip
         lines.append(f"kernel {kernel.name}: {state}")
     return lines

@@ -18,8 +18,7 @@ import numpy as np
 
 from ...maths import clip_floor
 from ..base import EpochKernel
-from .common import INDEX_LIMIT, TYPES
-from .scorer import Scorer
+from .scorer import INDEX_LIMIT, TYPES, Scorer
 
 SOURCE = Path(__file__).with_name("sgd_epoch.cu")
 THREADS = 1024  # threads per block (one block per network); the kernel's __launch_bounds__

@@ -14,8 +14,11 @@ from pathlib import Path
 import numpy as np
 
 from ...maths import clip_floor
-from .common import INDEX_LIMIT, TYPES
 
+TYPES = {"float32": "float", "float64": "double"}  # the C++ type of each dtype, in both kernels
+# The kernels index one member's parameters and workspace with 32-bit ints; their loops `for (t = tid; t < n;
+# t += blockDim.x)` step up to 1024 past n before they stop, so n keeps that much below 2^31.
+INDEX_LIMIT = 2**31 - 1024
 SOURCE = Path(__file__).with_name("evaluate.cu")
 THREADS = 256  # test inputs per block, one a thread; the kernel's __launch_bounds__
 OPTIONS = ("--std=c++17", f"-DGPUNET_SCORE_THREADS={THREADS}")

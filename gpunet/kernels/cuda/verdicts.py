@@ -21,15 +21,15 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ...errors import DataError
+from ...errors import DataError, say
 from ...io import verdicts_file
 from . import check as cuda_check
-from . import common as cuda_common
 from . import launcher as cuda
 from . import scorer as cuda_score
 
 LIMIT_S = 120.0  # the check's time limit, compilation included
 FAILED_TAIL = 40  # lines of the child's output kept in a report
+BOOK = cuda_check.config_key(*cuda_check.BOOK)  # the configuration always timed
 EXAMPLES = cuda_check.EPOCH  # examples of the kernel's timed epoch (the CPU emulation in the tests takes fewer)
 
 
@@ -42,7 +42,7 @@ def folder() -> Path:
 
 def sources() -> list[Path]:
     """Returns the files whose change changes the verdict: the kernels' sources, their launcher, the check."""
-    launchers = (cuda_common, cuda, cuda_score, cuda_check)
+    launchers = (cuda, cuda_score, cuda_check)
     return [*sorted(cuda.SOURCE.parent.glob("*.cu")), *(Path(str(m.__file__)) for m in launchers)]
 
 
@@ -80,7 +80,7 @@ class Verdict:
 
     def seconds(self, config: str) -> dict | None:
         """Returns the measured s/epoch of ``config``, else of the book's configuration, else None."""
-        return self.timings.get(config) or self.timings.get(cuda_check.config_key(*cuda_check.BOOK))
+        return self.timings.get(config) or self.timings.get(BOOK)
 
     def describe(self, config: str | None = None) -> str:
         """Returns ``checked on this GPU on DATE: S s/epoch here, CPU S`` in one line, or the failure."""
@@ -99,11 +99,8 @@ _known: dict[str, Verdict] = {}  # this process's verdicts, by key
 _said: set[str] = set()  # one-line notes already given in this process
 
 
-def say(text: str, end: str = "\n") -> None:
-    print(f"gpunet: {text}", end=end, file=sys.stderr, flush=True)
-
-
 def say_once(text: str) -> None:
+    """Says ``text`` on stderr, unless this process has said it already."""
     if text not in _said:
         _said.add(text)
         say(text)
@@ -113,12 +110,12 @@ def _key(ident: dict) -> str:
     return hashlib.sha256(json.dumps(ident, sort_keys=True).encode()).hexdigest()[:20]
 
 
-def _from_record(record, ident: dict) -> Verdict | None:
-    """Returns the verdict a kept record holds, or None where it holds none for this ``ident``."""
+def _read(path: Path, ident: dict) -> Verdict | None:
+    """Returns the verdict on ``ident`` kept in ``path``, or None (none yet, or unreadable: check again)."""
     try:
-        found = Verdict(**record)
+        found = Verdict(**verdicts_file.read_json(path))
     except TypeError:
-        return None  # unreadable: check again
+        return None
     return found if found.identity == ident else None
 
 
@@ -126,7 +123,7 @@ def kept(device: int) -> Verdict | None:
     """Returns the verdict kept for CUDA device ``device``, or None where none is; it never checks."""
     ident = identity(device)
     key = _key(ident)
-    if key not in _known and (found := _from_record(verdicts_file.read_json(folder() / f"{key}.json"), ident)):
+    if key not in _known and (found := _read(folder() / f"{key}.json", ident)):
         _known[key] = found
     return _known.get(key)
 
@@ -146,10 +143,10 @@ def verdict(device: int, config: str, timing: bool = False, force: bool = False)
     found: Verdict | None = None
     try:
         with verdicts_file.locked(path, timeout=3 * LIMIT_S + 60):  # another first run's check: wait for it
-            previous = known or (None if force else _from_record(verdicts_file.read_json(path), ident))
+            previous = known or (None if force else _read(path, ident))
             found = _complete(previous, ident, device, config, timing, path.parent)
             if found is not previous:
-                verdicts_file.write_json(path, found.__dict__, indent=1)
+                verdicts_file.write_json(path, found.__dict__)
     except DataError as e:  # the folder or its lock cannot be made, the file cannot be written
         say_once(f"cannot keep the cuda kernel's check in {path.parent} ({e}): checking in every run")
         if found is None:  # (else it was checked, and only keeping it failed)
@@ -168,9 +165,9 @@ def _complete(kept, ident, device, config, timing, reports: Path) -> Verdict:
     a timing)."""
     if kept is not None and not _lacks(kept, config, timing):
         return kept
-    configs = [config] if kept is not None else list(dict.fromkeys([config, cuda_check.config_key(*cuda_check.BOOK)]))
+    configs = [config] if kept is not None else list(dict.fromkeys([config, BOOK]))
     what = "timing the cuda kernel" if kept is not None else "checking the cuda kernel"
-    say(f"{what} on this {ident['gpu']} (once; up to {LIMIT_S:.0f} s) ...", end="")
+    say(f"{what} on this {ident['gpu']} (once; up to {LIMIT_S:.0f} s) ...", end="", flush=True)
     start = time.perf_counter()
     result, tail = check_in_child(device, configs, cases=kept is None)
     took = time.perf_counter() - start

@@ -33,7 +33,7 @@ def run(args) -> int:
     if why := CudaEpoch.unusable():
         raise BackendError(why)
     config = cuda_check.config_key(args.sizes, args.batch_size, args.dtype)
-    verdict = verdicts.verdict(getattr(backend.device, "id", 0), config, timing=True, force=True)
+    verdict = verdicts.verdict(getattr(backend.device, "id", 0), config, force=True)
     print(f"{backend.name} ({backend.description}): the cuda kernel {verdict.describe(config)}")
     for key, t in verdict.timings.items():
         print(f"  {key}: cuda {t['cuda']:.3g} s/epoch | portable on {backend.name} {t['portable']:.3g} | "

@@ -87,8 +87,8 @@ def fake_child(monkeypatch, result=None, pause=0.0) -> list:
     calls = []
     timed = {"cuda": 0.04, "portable": 5.0, "cpu": 0.15, "cpu_kernel": "numba"}
 
-    def check_in_child(device, configs, cases=True, limit=None):
-        calls.append((tuple(configs), cases))
+    def check_in_child(device, configs, limit=None):
+        calls.append(tuple(configs))
         time.sleep(pause)
         return result or {"passed": True, "failure": None, "timings": {c: timed for c in configs}}, ""
 
@@ -224,14 +224,18 @@ def test_an_unwritable_cache_still_runs_checking_every_time(emulated_gpu, cache,
     assert len(notes) == 1 and "checking in every run" in notes[0]
 
 
-def test_auto_reads_the_kept_timings_and_never_checks(emulated_gpu, cache, monkeypatch):
+def test_auto_reads_the_kept_verdict_and_never_checks(emulated_gpu, cache, monkeypatch):
     gpu = emulated_gpu()
-    calls = fake_child(monkeypatch)
+    cpu_kernel = registry.choose(get_backend("cpu"), [784, 30, 10], "float32", 10)[0].name
+    slow = {"cuda": 0.9, "portable": 5.0, "cpu": 0.15, "cpu_kernel": cpu_kernel}
+    calls = fake_child(monkeypatch, {"passed": True, "failure": None, "timings": {BOOK: slow}})
     assert device_for("auto", [784, 30, 10], "float32", 10).name == "cuda:0" and calls == []  # by MEASURED
-    choose(gpu, [784, 30, 10], "float32", 10)  # the kernel about to train: checked, its configuration timed
-    assert calls == [((BOOK,), True)]
-    assert registry.measured_here(gpu, [784, 100, 10], "float64", 10)["cuda"] == 0.04, "the book's, where untimed"
-    device_for("auto", [784, 100, 10], "float64", 10)
+    choose(gpu, [784, 30, 10], "float32", 10)  # the kernel about to train: checked
+    assert calls == [(BOOK,)]
+    for sizes, dtype in (([784, 30, 10], "float32"), ([784, 100, 10], "float64")):  # not timed: the book's figures
+        backend = device_for("auto", sizes, dtype, 10)
+        assert backend.name == "cpu"
+        assert "(0.15 s/epoch measured here) beats the cuda kernel on cuda:0 (0.9)" in backend.note
     assert len(calls) == 1
 
 
@@ -242,18 +246,7 @@ def test_a_network_on_auto_never_starts_the_check_its_training_does(emulated_gpu
     assert net.backend.name == "cuda:0" and calls == []
     x = rng.random((8, 6))
     net.SGD((x, np.eye(2)[rng.integers(0, 2, 8)]), 1, 4, 3.0, callback=None)
-    assert calls == [(("6,2/4/float32", BOOK), True)] and net.kernel == "cuda"
-
-
-def test_auto_keeps_to_the_cpu_where_this_gpu_measured_slower(emulated_gpu, cache, monkeypatch):
-    gpu = emulated_gpu()
-    cpu_kernel = registry.choose(get_backend("cpu"), [784, 30, 10], "float32", 10)[0].name
-    slow = {"cuda": 0.9, "portable": 5.0, "cpu": 0.15, "cpu_kernel": cpu_kernel}
-    fake_child(monkeypatch, {"passed": True, "failure": None, "timings": {BOOK: slow}})
-    choose(gpu, [784, 30, 10], "float32", 10)
-    backend = device_for("auto", [784, 30, 10], "float32", 10)
-    assert backend.name == "cpu"
-    assert "(0.15 s/epoch measured here) beats the cuda kernel on cuda:0 (0.9)" in backend.note
+    assert calls == [("6,2/4/float32", BOOK)] and net.kernel == "cuda"
 
 
 def test_gpunet_check_checks_again_and_says_where_it_keeps_it(emulated_gpu, cache, monkeypatch):

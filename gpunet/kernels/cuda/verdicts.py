@@ -128,70 +128,54 @@ def kept(device: int) -> Verdict | None:
     return _known.get(key)
 
 
-def verdict(device: int, config: str, timing: bool = False, force: bool = False) -> Verdict:
-    """Returns the verdict on CUDA device ``device``: the kept one where it has what is asked, else the one the
-    check finds now (with ``config`` timed if ``timing``; whatever is kept if ``force``), then kept.
+def verdict(device: int, config: str, force: bool = False) -> Verdict:
+    """Returns the verdict on CUDA device ``device``: the kept one, else (or with ``force``) the one the check
+    finds now, with ``config`` and the book's configuration timed, then kept.
 
     A cache folder that cannot be written costs a check in every process, said once.
     """
     ident = identity(device)
     key = _key(ident)
-    known = None if force else _known.get(key)
-    if known is not None and not _lacks(known, config, timing):
-        return known
+    if not force and key in _known:
+        return _known[key]
     path = folder() / f"{key}.json"
     found: Verdict | None = None
     try:
         with verdicts_file.locked(path, timeout=3 * LIMIT_S + 60):  # another first run's check: wait for it
-            previous = known or (None if force else _read(path, ident))
-            found = _complete(previous, ident, device, config, timing, path.parent)
+            previous = None if force else _read(path, ident)
+            found = previous or _check(ident, device, config, path.parent)
             if found is not previous:
                 verdicts_file.write_json(path, found.__dict__)
     except DataError as e:  # the folder or its lock cannot be made, the file cannot be written
         say_once(f"cannot keep the cuda kernel's check in {path.parent} ({e}): checking in every run")
         if found is None:  # (else it was checked, and only keeping it failed)
-            found = _complete(known, ident, device, config, timing, path.parent)
+            found = _check(ident, device, config, path.parent)
     _known[key] = found
     return found
 
 
-def _lacks(kept: Verdict, config: str, timing: bool) -> bool:
-    """Returns whether ``kept`` lacks what is asked: the timing of ``config``, on a GPU where the check passed."""
-    return timing and kept.passed and config not in kept.timings
-
-
-def _complete(kept, ident, device, config, timing, reports: Path) -> Verdict:
-    """Returns ``kept`` if it has what is asked, else the check's answer (all of it when nothing is kept; else
-    a timing)."""
-    if kept is not None and not _lacks(kept, config, timing):
-        return kept
-    configs = [config] if kept is not None else list(dict.fromkeys([config, BOOK]))
-    what = "timing the cuda kernel" if kept is not None else "checking the cuda kernel"
-    say(f"{what} on this {ident['gpu']} (once; up to {LIMIT_S:.0f} s) ...", end="", flush=True)
+def _check(ident: dict, device: int, config: str, reports: Path) -> Verdict:
+    """Returns the verdict the check finds now, in a child process, with ``config`` and the book's timed."""
+    say(f"checking the cuda kernel on this {ident['gpu']} (once; up to {LIMIT_S:.0f} s) ...", end="", flush=True)
     start = time.perf_counter()
-    result, tail = check_in_child(device, configs, cases=kept is None)
+    result, tail = check_in_child(device, list(dict.fromkeys([config, BOOK])))
     took = time.perf_counter() - start
     print(f" {'done' if result['passed'] else 'failed'} in {took:.1f} s", file=sys.stderr, flush=True)
     today = datetime.datetime.now(datetime.timezone.utc).date().isoformat()
-    if kept is not None:
-        if result["passed"]:
-            return Verdict(**{**kept.__dict__, "timings": {**kept.timings, **result["timings"]}})
-        kept = None  # the kernel failed where it had passed: the failure is the verdict
     found = Verdict(result["passed"], ident["gpu"], today, result["failure"] or "", "", result["timings"], ident, took)
     if not found.passed:
         found.report = str(_report(reports, ident, found, tail))
     return found
 
 
-def check_in_child(device: int, configs, cases: bool = True, limit: float | None = None) -> tuple[dict, str]:
+def check_in_child(device: int, configs, limit: float | None = None) -> tuple[dict, str]:
     """Returns the check's result, from a child process given ``limit`` seconds, and the end of what it printed.
     A child that hangs is killed with everything it started; one that crashes is a failure that says how."""
     limit = LIMIT_S if limit is None else limit
     with verdicts_file.scratch_folder("gpunet-check-") as scratch:
         out = scratch / "result.json"
         command = [sys.executable, "-m", "gpunet.kernels.cuda.check", "--device", str(device), "--json", str(out)]
-        command += [a for c in configs for a in ("--time", c)] + ([] if cases else ["--no-cases"])
-        command += ["--examples", str(EXAMPLES)]
+        command += [*(a for c in configs for a in ("--time", c)), "--examples", str(EXAMPLES)]
         child = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
                                  errors="replace", start_new_session=True)  # fmt: skip
         try:

@@ -49,12 +49,12 @@ def nvrtc_compile(source: bytes, names, options):
             check(nvrtc.nvrtcAddNameExpression(prog, name.encode()))
         opts = [o.encode() for o in options]
         ok = nvrtc.nvrtcCompileProgram(prog, len(opts), opts)[0] == nvrtc.nvrtcResult.NVRTC_SUCCESS
-        log = b" " * check(nvrtc.nvrtcGetProgramLogSize(prog))
+        log = bytes(check(nvrtc.nvrtcGetProgramLogSize(prog)))  # new bytes: b" " * 1 is the shared b" "
         check(nvrtc.nvrtcGetProgramLog(prog, log))
         lowered = {name: check(nvrtc.nvrtcGetLoweredName(prog, name.encode())).decode() for name in names} if ok else {}
         ptx = b""
         if ok and any(o.startswith("--gpu-architecture=compute_") for o in options):
-            ptx = b" " * check(nvrtc.nvrtcGetPTXSize(prog))
+            ptx = bytes(check(nvrtc.nvrtcGetPTXSize(prog)))
             check(nvrtc.nvrtcGetPTX(prog, ptx))
         return ok, log.decode(errors="replace").rstrip("\x00 "), lowered, ptx.decode().rstrip("\x00")
     finally:

@@ -61,10 +61,24 @@ def no_internet_mirrors(monkeypatch):
 @pytest.fixture(autouse=True)
 def own_cuda_check_cache(tmp_path_factory, monkeypatch):
     """On a GPU, the CUDA kernel's check keeps its verdict in this session's folder, never in the machine's cache."""
-    from gpunet.kernels.cuda import verdicts as wisdom
+    from gpunet.kernels.cuda import verdicts
 
     folder = tmp_path_factory.getbasetemp() / "cuda-check"
-    monkeypatch.setattr(wisdom, "folder", lambda: folder)
+    monkeypatch.setattr(verdicts, "folder", lambda: folder)
+
+
+@pytest.fixture
+def fresh_detection():
+    """Each kernel detects once per process whether it can run here: start and leave each test with none known."""
+    from gpunet.kernels import numba_cpu
+    from gpunet.kernels.cuda import launcher
+
+    detections = (numba_cpu._detect, numba_cpu._detect_vector, launcher._detect)
+    for detect in detections:
+        detect.cache_clear()
+    yield
+    for detect in detections:
+        detect.cache_clear()
 
 
 @pytest.fixture

@@ -39,16 +39,6 @@ def book_run(sizes, seed, x, y, epochs, batch, eta):
     return book.weights + book.biases
 
 
-@pytest.fixture
-def fresh_detection():
-    """numba's detection runs once per process: start and leave each test with a fresh one."""
-    numba_kernel._detect.cache_clear()
-    numba_kernel._detect_vector.cache_clear()
-    yield
-    numba_kernel._detect.cache_clear()
-    numba_kernel._detect_vector.cache_clear()
-
-
 @pytest.mark.parametrize("kernel", CPU_KERNELS)
 @pytest.mark.parametrize("sizes", NETS, ids=str)
 @pytest.mark.parametrize("batch", [1, 10, 53])
@@ -180,8 +170,8 @@ def gpu_machine(monkeypatch):
         failure = "float32 [784, 30, 10] mini-batch 7: w^1 of member 0 at [3, 5]: 0.5, the portable path 0.25"
         verdict = Verdict(passed, "Fake H100", "2026-12-01", "" if passed else failure, "" if passed else "/r.txt")
         kernel = type("FastCuda", (FastCuda,), {"needs_check": True})
-        real = registry.checked
-        monkeypatch.setattr(registry, "checked", lambda k, *a, **kw: verdict if k is kernel else real(k, *a, **kw))
+        real = registry.verdict_for
+        monkeypatch.setattr(registry, "verdict_for", lambda k, *a: verdict if k is kernel else real(k, *a))
         monkeypatch.setitem(KERNELS, kernel.name, kernel)
         monkeypatch.setitem(MEASURED, (kernel.name, "cuda"), 0.01)
 

@@ -16,9 +16,9 @@ from pathlib import Path
 
 import numpy as np
 
+from ...maths import clip_floor
 from ..base import EpochKernel
-from .common import INDEX_LIMIT, TYPES, clip_floor
-from .scorer import Scorer
+from .scorer import INDEX_LIMIT, TYPES, Scorer
 
 SOURCE = Path(__file__).with_name("sgd_epoch.cu")
 THREADS = 1024  # threads per block (one block per network); the kernel's __launch_bounds__
@@ -207,7 +207,7 @@ class CudaEpoch(EpochKernel):
             cupy.asarray(np.array(sizes, dtype=np.int32)),
             np.int32(len(weights)),
             np.int32(batch),
-            np.dtype(self.dtype).type(clip_floor(self.dtype)),
+            np.dtype(self.dtype).type(clip_floor(np.finfo(self.dtype))),
         )
         kernel((members,), (THREADS,), args, shared_mem=p.shared_bytes)
         new_weights, new_biases, at = [], [], 0

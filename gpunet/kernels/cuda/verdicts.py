@@ -1,10 +1,11 @@
-"""What the CUDA kernel's check found on this machine, kept in the user's cache folder (as FFTW keeps its wisdom).
+"""The kept verdicts of the CUDA kernel's check: what it found on each GPU, kept in the user's cache folder.
 
-The check (:mod:`gpunet.kernels.cuda.check`) runs in a child process with a time limit, the first time a CUDA run
-would use the kernel. Its verdict and the seconds it measured are kept in ``<user cache>/gpunet/cuda-check/``, one
-JSON file per key: the GPU's name and compute capability, the driver, the CUDA runtime, CuPy's version and the
-sha256 of the kernel's sources, its launcher and the check itself. Any change of these is another key, so the check
-runs again. Files are written atomically under a file lock: two first runs at once check once, the second waits.
+The check (:mod:`gpunet.kernels.cuda.check`) runs in a child process with a time limit when the kernel is about
+to train on a GPU that has no kept verdict, or with ``gpunet check``. Its verdict and the seconds it measured are
+kept in ``<user cache>/gpunet/cuda-check/``, one JSON file per key: the GPU's name and compute capability, the
+driver, the CUDA runtime, CuPy's version and the sha256 of the kernel's sources, its launcher and the check itself.
+Any change of these is another key, so the check runs again. Files are written atomically under a file lock
+(:mod:`gpunet.io.verdicts_file`): two first runs at once check once, the second waits.
 """
 
 from __future__ import annotations
@@ -16,36 +17,37 @@ import os
 import signal
 import subprocess
 import sys
-import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from ...errors import DataError, say
+from ...io import verdicts_file
 from . import check as cuda_check
-from . import common as cuda_common
 from . import launcher as cuda
 from . import scorer as cuda_score
 
-LIMIT_S = 120.0  # the check's time limit, compilation included (expected: well under 20 s)
+LIMIT_S = 120.0  # the check's time limit, compilation included
 FAILED_TAIL = 40  # lines of the child's output kept in a report
+BOOK = cuda_check.config_key(*cuda_check.BOOK)  # the configuration always timed
 EXAMPLES = cuda_check.EPOCH  # examples of the kernel's timed epoch (the CPU emulation in the tests takes fewer)
 
 
 def folder() -> Path:
-    """Where verdicts are kept: ``~/.cache/gpunet/cuda-check`` on Linux."""
+    """Returns where verdicts are kept: ``~/.cache/gpunet/cuda-check`` on Linux."""
     import platformdirs
 
     return Path(platformdirs.user_cache_dir("gpunet")) / "cuda-check"
 
 
 def sources() -> list[Path]:
-    """The files whose change changes the verdict: the kernels' sources, their launcher, the check."""
-    launchers = (cuda_common, cuda, cuda_score, cuda_check)
+    """Returns the files whose change changes the verdict: the kernels' sources, their launcher, the check."""
+    launchers = (cuda, cuda_score, cuda_check)
     return [*sorted(cuda.SOURCE.parent.glob("*.cu")), *(Path(str(m.__file__)) for m in launchers)]
 
 
 def identity(device: int) -> dict:
-    """Everything the verdict on CUDA device ``device`` depends on."""
+    """Returns everything the verdict on CUDA device ``device`` depends on (its key)."""
     import cupy
 
     properties = cupy.cuda.runtime.getDeviceProperties(device)
@@ -77,11 +79,11 @@ class Verdict:
     check_seconds: float = 0.0
 
     def seconds(self, config: str) -> dict | None:
-        """The measured s/epoch of ``config``, else of the book's configuration, else None."""
-        return self.timings.get(config) or self.timings.get(cuda_check.config_key(*cuda_check.BOOK))
+        """Returns the measured s/epoch of ``config``, else of the book's configuration, else None."""
+        return self.timings.get(config) or self.timings.get(BOOK)
 
     def describe(self, config: str | None = None) -> str:
-        """``checked on this NVIDIA H100 80GB HBM3 on 2026-12-01: 0.041 s/epoch here, CPU 0.15``, or the failure."""
+        """Returns ``checked on this GPU on DATE: S s/epoch here, CPU S`` in one line, or the failure."""
         if not self.passed:
             return f"failed its check on this {self.gpu} on {self.date}: {self.failure}; report {self.report}"
         text = f"checked on this {self.gpu} on {self.date}"
@@ -97,105 +99,83 @@ _known: dict[str, Verdict] = {}  # this process's verdicts, by key
 _said: set[str] = set()  # one-line notes already given in this process
 
 
-def say(text: str, end: str = "\n") -> None:
-    print(f"gpunet: {text}", end=end, file=sys.stderr, flush=True)
-
-
 def say_once(text: str) -> None:
+    """Says ``text`` on stderr, unless this process has said it already."""
     if text not in _said:
         _said.add(text)
         say(text)
 
 
-def verdict(device: int, config: str, run: bool = True, timing: bool = False, force: bool = False) -> Verdict | None:
-    """The verdict on CUDA device ``device``: kept, or checked now (``run``), with ``config`` timed if ``timing``.
-
-    ``run=False`` only reads what is kept (None when nothing is). ``force`` checks again whatever is kept.
-    A cache folder that cannot be written costs a check in every process, said once.
-    """
-    ident = identity(device)
-    key = hashlib.sha256(json.dumps(ident, sort_keys=True).encode()).hexdigest()[:20]
-    known = None if force else _known.get(key)
-    if known is not None and not _wanted(known, config, timing):
-        return known
-    path = folder() / f"{key}.json"
-    found: Verdict | None = None
-    try:
-        from filelock import FileLock
-
-        path.parent.mkdir(parents=True, exist_ok=True)
-        with FileLock(f"{path}.lock", timeout=3 * LIMIT_S + 60):  # another first run's check: wait for it
-            kept = known or (None if force else _read(path, ident))
-            found = _complete(kept, ident, device, config, timing, path.parent) if run else kept
-            if found is not None and found is not kept:
-                _write(path, found)
-    except OSError as e:  # the folder or its lock cannot be made, the file cannot be written
-        if not run:
-            return None
-        say_once(f"cannot keep the cuda kernel's check in {path.parent} ({e.strerror or e}): checking in every run")
-        if found is None:  # (else it was checked, and only keeping it failed)
-            found = _complete(known, ident, device, config, timing, Path(tempfile.gettempdir()))
-    if found is not None:
-        _known[key] = found
-    return found
-
-
-def _wanted(kept: Verdict, config: str, timing: bool) -> bool:
-    """Whether ``kept`` lacks what is asked: the timing of ``config``, on a GPU where the check passed."""
-    return timing and kept.passed and config not in kept.timings
+def _key(ident: dict) -> str:
+    return hashlib.sha256(json.dumps(ident, sort_keys=True).encode()).hexdigest()[:20]
 
 
 def _read(path: Path, ident: dict) -> Verdict | None:
+    """Returns the verdict on ``ident`` kept in ``path``, or None (none yet, or unreadable: check again)."""
     try:
-        record = json.loads(path.read_text(encoding="utf-8"))
-        found = Verdict(**record)
-    except (OSError, ValueError, TypeError):
-        return None  # none yet, or unreadable: check again
+        found = Verdict(**verdicts_file.read_json(path))
+    except TypeError:
+        return None
     return found if found.identity == ident else None
 
 
-def _write(path: Path, found: Verdict) -> None:
-    from ...io.fs import atomic_write
+def kept(device: int) -> Verdict | None:
+    """Returns the verdict kept for CUDA device ``device``, or None where none is; it never checks."""
+    ident = identity(device)
+    key = _key(ident)
+    if key not in _known and (found := _read(folder() / f"{key}.json", ident)):
+        _known[key] = found
+    return _known.get(key)
 
-    text = json.dumps(found.__dict__, indent=1).encode()
+
+def verdict(device: int, config: str, force: bool = False) -> Verdict:
+    """Returns the verdict on CUDA device ``device``: the kept one, else (or with ``force``) the one the check
+    finds now, with ``config`` and the book's configuration timed, then kept.
+
+    A cache folder that cannot be written costs a check in every process, said once.
+    """
+    ident = identity(device)
+    key = _key(ident)
+    if not force and key in _known:
+        return _known[key]
+    path = folder() / f"{key}.json"
+    found: Verdict | None = None
     try:
-        with atomic_write(path) as f:
-            f.write(text)
-    except Exception as e:  # noqa: BLE001 - DataError: kept for this process only
-        raise OSError(str(e)) from None
+        with verdicts_file.locked(path, timeout=3 * LIMIT_S + 60):  # another first run's check: wait for it
+            previous = None if force else _read(path, ident)
+            found = previous or _check(ident, device, config, path.parent)
+            if found is not previous:
+                verdicts_file.write_json(path, found.__dict__)
+    except DataError as e:  # the folder or its lock cannot be made, the file cannot be written
+        say_once(f"cannot keep the cuda kernel's check in {path.parent} ({e}): checking in every run")
+        if found is None:  # (else it was checked, and only keeping it failed)
+            found = _check(ident, device, config, path.parent)
+    _known[key] = found
+    return found
 
 
-def _complete(kept, ident, device, config, timing, reports: Path) -> Verdict:
-    """``kept`` if it has what is asked, else the check's answer (the cases when nothing is kept; else a timing)."""
-    if kept is not None and not _wanted(kept, config, timing):
-        return kept
-    configs = [config] if kept is not None else list(dict.fromkeys([config, cuda_check.config_key(*cuda_check.BOOK)]))
-    what = "timing the cuda kernel" if kept is not None else "checking the cuda kernel"
-    say(f"{what} on this {ident['gpu']} (once; up to {LIMIT_S:.0f} s) ...", end="")
+def _check(ident: dict, device: int, config: str, reports: Path) -> Verdict:
+    """Returns the verdict the check finds now, in a child process, with ``config`` and the book's timed."""
+    say(f"checking the cuda kernel on this {ident['gpu']} (once; up to {LIMIT_S:.0f} s) ...", end="", flush=True)
     start = time.perf_counter()
-    result, tail = run_child(device, configs, cases=kept is None)
+    result, tail = check_in_child(device, list(dict.fromkeys([config, BOOK])))
     took = time.perf_counter() - start
     print(f" {'done' if result['passed'] else 'failed'} in {took:.1f} s", file=sys.stderr, flush=True)
     today = datetime.datetime.now(datetime.timezone.utc).date().isoformat()
-    if kept is not None:
-        if result["passed"]:
-            return Verdict(**{**kept.__dict__, "timings": {**kept.timings, **result["timings"]}})
-        kept = None  # the kernel failed where it had passed: the failure is the verdict
     found = Verdict(result["passed"], ident["gpu"], today, result["failure"] or "", "", result["timings"], ident, took)
     if not found.passed:
         found.report = str(_report(reports, ident, found, tail))
     return found
 
 
-def run_child(device: int, configs, cases: bool = True, limit: float | None = None) -> tuple[dict, str]:
-    """Run the check in a child process within ``limit`` seconds: its result, and the end of what it printed.
+def check_in_child(device: int, configs, limit: float | None = None) -> tuple[dict, str]:
+    """Returns the check's result, from a child process given ``limit`` seconds, and the end of what it printed.
     A child that hangs is killed with everything it started; one that crashes is a failure that says how."""
     limit = LIMIT_S if limit is None else limit
-    with tempfile.TemporaryDirectory(prefix="gpunet-check-") as tmp:
-        out = Path(tmp) / "result.json"
+    with verdicts_file.scratch_folder("gpunet-check-") as scratch:
+        out = scratch / "result.json"
         command = [sys.executable, "-m", "gpunet.kernels.cuda.check", "--device", str(device), "--json", str(out)]
-        command += [a for c in configs for a in ("--time", c)] + ([] if cases else ["--no-cases"])
-        command += ["--examples", str(EXAMPLES)]
+        command += [*(a for c in configs for a in ("--time", c)), "--examples", str(EXAMPLES)]
         child = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
                                  errors="replace", start_new_session=True)  # fmt: skip
         try:
@@ -210,10 +190,10 @@ def run_child(device: int, configs, cases: bool = True, limit: float | None = No
             raise
         tail = "\n".join(printed.splitlines()[-FAILED_TAIL:])
         if child.returncode in (0, 1) and out.is_file():
-            try:
-                return json.loads(out.read_text(encoding="utf-8")), tail
-            except ValueError:
-                return _failed(f"the check's result is unreadable: {_last_line(printed)}"), tail
+            result = verdicts_file.read_json(out)
+            if isinstance(result, dict):
+                return result, tail
+            return _failed(f"the check's result is unreadable: {_last_line(printed)}"), tail
         if child.returncode < 0:
             name = signal.Signals(-child.returncode).name
             return _failed(f"the check's process was killed by {name}: {_last_line(printed)}"), tail
@@ -230,18 +210,12 @@ def _last_line(text: str) -> str:
 
 
 def _report(where: Path, ident: dict, found: Verdict, tail: str) -> Path:
-    """A small text file for a bug report: the GPU, the versions, the failing case and its numbers."""
+    """Returns the path of a small text file for a bug report: the GPU, the versions, the failing case and its
+    numbers."""
     from ..._version import __version__
 
     lines = [f"gpunet {__version__}: the cuda epoch kernel failed its check on {found.date}", ""]
     lines += [f"{k}: {v}" for k, v in ident.items()]
     lines += [f"python: {sys.version.split()[0]}", "", f"failure: {found.failure}", "", "the check's last lines:", tail]
-    path = where / f"cuda-check-{ident['sources_sha256'][:12]}-report.txt"
-    try:
-        path.write_text("\n".join(lines) + "\n", encoding="utf-8")
-    except OSError:
-        fd, name = tempfile.mkstemp(prefix="gpunet-cuda-check-", suffix=".txt")
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write("\n".join(lines) + "\n")
-        path = Path(name)
-    return path
+    return verdicts_file.write_report(where / f"cuda-check-{ident['sources_sha256'][:12]}-report.txt",
+                                      "\n".join(lines) + "\n")  # fmt: skip

@@ -68,7 +68,7 @@ class Backend:
 
     def check_memory(self, nbytes: int, what: str, host: int = 0) -> None:
         """Refuse, in one line, ``nbytes`` on this device plus ``host`` bytes on the host, when not free."""
-        from .files import check_memory, human_bytes
+        from .io.fs import check_memory, human_bytes
 
         if not self.name.startswith("cuda"):
             check_memory(nbytes + host, what)
@@ -124,14 +124,9 @@ def _cpu(note: str = "") -> Backend:
 
 
 def _cpu_name() -> str:
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine() or "CPU"
+    from .io.fs import cpu_model
+
+    return cpu_model() or platform.processor() or platform.machine() or "CPU"
 
 
 def _cuda(index: int) -> Backend:

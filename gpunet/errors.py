@@ -17,7 +17,12 @@ class ConfigError(GpunetError, ValueError):
 
 
 class DataError(GpunetError):
-    """A data file is missing, unreadable or malformed."""
+    """A file or peer that cannot be used as it is: ``DataError(path, why)`` reads ``"{path}: {why}"``
+    (``DataError(message)`` for what names no one file)."""
+
+    def __init__(self, path, why: str | None = None):
+        super().__init__(str(path) if why is None else f"{path}: {why}")
+        self.path = None if why is None else path
 
 
 def printable(text: str) -> str:
@@ -47,17 +52,3 @@ def one_line(e: BaseException, limit: int = 200) -> str:
 def say(*args, **kwargs) -> None:
     """A note for the user on stderr, so stdout stays the book's transcript."""
     print("gpunet:", *(printable(str(a)) for a in args), file=sys.stderr, **kwargs)
-
-
-def _signals(*names: str) -> tuple:
-    import signal
-
-    return tuple(getattr(signal, n) for n in names if hasattr(signal, n))
-
-
-# The signals that end a command as Ctrl-C does (its write finished, its state kept, exit 128 + the signal):
-# every one whose default is to end the process silently and that a user, a terminal or a scheduler sends.
-# SIGHUP: a closed terminal or ssh drop; SIGTERM: docker stop, kill; SIGXCPU: a CPU-time limit (batch
-# schedulers warn with it); SIGUSR1/2 and SIGALRM: schedulers' "time is nearly up". Not SIGQUIT (a core
-# dump, asked for), SIGPIPE (Python turns it into BrokenPipeError), SIGKILL/SIGSTOP (cannot be caught).
-STOP_SIGNALS = _signals("SIGHUP", "SIGTERM", "SIGXCPU", "SIGUSR1", "SIGUSR2", "SIGALRM")

@@ -15,10 +15,14 @@ import math
 from array_api_compat import array_namespace
 
 
+def clip_floor(finfo) -> float:
+    """Returns where every kernel's σ clips z from below, so that e^(-z) stays finite: -floor(log(finfo.max))."""
+    return -math.floor(math.log(float(finfo.max)))
+
+
 def sigmoid(xp, z):
     """σ(z) = 1 / (1 + e^(-z)) (eq. 3); z is clipped from below so e^(-z) cannot overflow."""
-    lowest = -math.floor(math.log(xp.finfo(z.dtype).max))
-    return 1.0 / (1.0 + xp.exp(-xp.clip(z, min=lowest)))
+    return 1.0 / (1.0 + xp.exp(-xp.clip(z, min=clip_floor(xp.finfo(z.dtype)))))
 
 
 def sigmoid_prime_of(a):

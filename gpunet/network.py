@@ -15,12 +15,12 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from . import book_data
 from .backend import Backend
+from .book import pairs as book_data
 from .errors import ConfigError
 from .kernels import choose, device_for
 from .maths import backprop, cost_derivative, feedforward, mini_batch, sgd_step
-from .validation import EPOCHS, POSITIVE_INT, POSITIVE_REAL, check, check_eta_fits, check_sizes
+from .settings import EPOCHS, POSITIVE_INT, POSITIVE_REAL, check, check_eta_fits, check_sizes
 
 
 @dataclass(frozen=True)
@@ -75,14 +75,14 @@ class Network:
 
         ``record`` (JSON-serialisable: training settings, a run manifest) is stored alongside.
         """
-        from .runs.model_files import save_network
+        from .io.model_files import save_network
 
         save_network(self, path, record)
 
     @classmethod
     def load(cls, path, device: str | Backend = "auto") -> Network:
         """A network saved by :meth:`save`, on any device; ``.record`` holds what was stored with it."""
-        from .runs.model_files import load_network
+        from .io.model_files import load_network
 
         return load_network(cls, path, device)
 

@@ -36,7 +36,8 @@ def output_format(output) -> str:
 
 def _save(fig, output) -> None:
     fmt = output_format(output)
-    atomic_write(output, lambda f: fig.savefig(f, format=fmt, dpi=100))
+    with atomic_write(output) as f:
+        fig.savefig(f, format=fmt, dpi=100)
 
 
 def label(manifest: dict, path) -> str:

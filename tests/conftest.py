@@ -61,10 +61,24 @@ def no_internet_mirrors(monkeypatch):
 @pytest.fixture(autouse=True)
 def own_cuda_check_cache(tmp_path_factory, monkeypatch):
     """On a GPU, the CUDA kernel's check keeps its verdict in this session's folder, never in the machine's cache."""
-    from gpunet.kernels import wisdom
+    from gpunet.kernels.cuda import verdicts
 
     folder = tmp_path_factory.getbasetemp() / "cuda-check"
-    monkeypatch.setattr(wisdom, "folder", lambda: folder)
+    monkeypatch.setattr(verdicts, "folder", lambda: folder)
+
+
+@pytest.fixture
+def fresh_detection():
+    """Each kernel detects once per process whether it can run here: start and leave each test with none known."""
+    from gpunet.kernels import numba_cpu
+    from gpunet.kernels.cuda import launcher
+
+    detections = (numba_cpu._detect, numba_cpu._detect_vector, launcher._detect)
+    for detect in detections:
+        detect.cache_clear()
+    yield
+    for detect in detections:
+        detect.cache_clear()
 
 
 @pytest.fixture
@@ -97,7 +111,7 @@ def fma_flags() -> list[str] | None:
 @pytest.fixture(scope="session")
 def harness(tmp_path_factory):
     """(build name, kernel source or None for gpunet's) -> path of the harness binary, built once per session."""
-    from gpunet.kernels import cuda
+    from gpunet.kernels.cuda import launcher as cuda
 
     cxx = shutil.which(os.environ.get("CXX", "g++"))
     if cxx is None:
@@ -128,7 +142,7 @@ def harness(tmp_path_factory):
 @pytest.fixture
 def cuda_backend():
     """The CUDA backend where the CUDA kernel can run (``pytest -m gpu``); the test skips itself elsewhere."""
-    from gpunet.kernels import cuda
+    from gpunet.kernels.cuda import launcher as cuda
 
     try:
         backend = get_backend("cuda")
@@ -142,7 +156,7 @@ def cuda_backend():
 @pytest.fixture
 def quick(monkeypatch):
     """Downloads judged stalled after 1 s instead of 15, and connections given 2 s: hostile servers fail fast."""
-    import gpunet.data.download
+    import gpunet.io.download
 
-    monkeypatch.setattr(gpunet.data.download, "GRACE_SECONDS", 1.0)
-    monkeypatch.setattr(gpunet.data.download, "CONNECT_SECONDS", 2.0)
+    monkeypatch.setattr(gpunet.io.download, "GRACE_SECONDS", 1.0)
+    monkeypatch.setattr(gpunet.io.download, "CONNECT_SECONDS", 2.0)

@@ -9,7 +9,7 @@ import pytest
 from helpers import MNIST, assert_one_line_error, cli, write_mnist_like
 
 from gpunet import Network
-from gpunet import baselines as b
+from gpunet.book import baselines as b
 
 
 def book_darkness_guesses(train_images, train_labels, test_images):

@@ -1,4 +1,4 @@
-"""The book's own calls: lists (or zip iterators) of (x, y) column pairs, and ``gpunet.mnist_loader``."""
+"""The book's own calls: lists (or zip iterators) of (x, y) column pairs, and ``gpunet.book.mnist_loader``."""
 
 import re
 

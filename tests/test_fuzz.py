@@ -10,8 +10,8 @@ import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from gpunet.data.idx import IDX_DTYPES, _parse_idx, read_idx
 from gpunet.errors import DataError
+from gpunet.io.idx import IDX_DTYPES, _parse_idx, read_idx
 
 
 def _check(parse):

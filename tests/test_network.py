@@ -4,7 +4,8 @@ import numpy as np
 import pytest
 from helpers import book_parameters, synthetic_data
 
-from gpunet import ConfigError, Network, reference
+from gpunet import ConfigError, Network
+from gpunet.book import reference
 from gpunet.maths import backprop, feedforward, sigmoid
 
 NETS = [[6, 4], [7, 5, 3], [8, 6, 5, 4]]  # 2, 3 and 4 layers

@@ -7,9 +7,9 @@ import pytest
 from helpers import book_parameters, synthetic_data
 
 from gpunet import Network
+from gpunet.book.reference import Network as BookNetwork
 from gpunet.errors import ConfigError
-from gpunet.reference import Network as BookNetwork
-from gpunet.validation import COUNT, POSITIVE_INT, POSITIVE_REAL, check, check_sizes
+from gpunet.settings import COUNT, POSITIVE_INT, POSITIVE_REAL, check, check_sizes
 
 ROOT = Path(__file__).resolve().parents[1]
 

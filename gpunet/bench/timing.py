@@ -13,12 +13,12 @@ from concurrent.futures import ProcessPoolExecutor
 import numpy as np
 
 from ..backend import Backend, BackendError, get_backend
+from ..book.reference import Network as BookNetwork
 from ..data import pin
 from ..errors import one_line
 from ..kernels import KERNELS, device_kind
 from ..network import Network
-from ..reference import Network as BookNetwork
-from ..validation import TRAIN_DEFAULTS
+from ..settings import TRAIN_DEFAULTS
 from . import peers
 
 BOOK_CONFIGS = [([784, 30, 10], 10), ([784, 30, 10], 100), ([784, 100, 10], 10)]

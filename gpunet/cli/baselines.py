@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .. import baselines as b
+from ..book import baselines as b
 from ..data import pin_split
 from ..errors import ConfigError, say
 from ..network import Network

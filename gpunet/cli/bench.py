@@ -10,7 +10,7 @@ from .._version import __version__
 from ..backend import get_backend
 from ..bench import peers
 from ..errors import say
-from ..validation import TRAIN_DEFAULTS
+from ..settings import TRAIN_DEFAULTS
 from . import options
 from .common import load_data
 

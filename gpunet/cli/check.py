@@ -1,14 +1,15 @@
 """``gpunet check``: check the CUDA epoch kernel on this GPU now, whatever is kept, and keep the verdict.
 
-The same check runs by itself the first time a CUDA run would use the kernel (:mod:`gpunet.kernels.wisdom`).
+It runs by itself when the kernel is about to train on a GPU with no kept verdict (:mod:`..kernels.cuda.verdicts`).
 """
 
 from __future__ import annotations
 
 from ..backend import BackendError, get_backend
-from ..kernels import cuda_check, wisdom
-from ..kernels.cuda import CudaEpoch
-from ..validation import TRAIN_DEFAULTS
+from ..kernels.cuda import check as cuda_check
+from ..kernels.cuda import verdicts
+from ..kernels.cuda.launcher import CudaEpoch
+from ..settings import TRAIN_DEFAULTS
 from . import options
 
 NAME = "check"
@@ -32,11 +33,10 @@ def run(args) -> int:
     if why := CudaEpoch.unusable():
         raise BackendError(why)
     config = cuda_check.config_key(args.sizes, args.batch_size, args.dtype)
-    verdict = wisdom.verdict(getattr(backend.device, "id", 0), config, timing=True, force=True)
-    assert verdict is not None  # run=True always gives one
+    verdict = verdicts.verdict(getattr(backend.device, "id", 0), config, force=True)
     print(f"{backend.name} ({backend.description}): the cuda kernel {verdict.describe(config)}")
     for key, t in verdict.timings.items():
         print(f"  {key}: cuda {t['cuda']:.3g} s/epoch | portable on {backend.name} {t['portable']:.3g} | "
               f"cpu ({t['cpu_kernel']}) {t['cpu']:.3g}")  # fmt: skip
-    print(f"kept in {wisdom.folder()} (`gpunet check` checks again)")
+    print(f"kept in {verdicts.folder()} (`gpunet check` checks again)")
     return 0 if verdict.passed else 1

@@ -9,7 +9,7 @@ from .. import data as datasets
 from ..backend import get_backend
 from ..errors import ConfigError, DataError, say
 from ..network import Network
-from ..validation import COUNT, check
+from ..settings import COUNT, check
 
 
 def load_data(args):

@@ -1,6 +1,6 @@
 """The options the commands share, defined once: the parser (a usage error is one line pointing to the
 command's own help, with the flag meant when one is mistyped), the help format, the argument types (each
-checked by the one validator, :mod:`gpunet.validation`), and the flags several commands take, each worded
+checked by the one validator, :mod:`gpunet.settings`), and the flags several commands take, each worded
 for the command that takes it."""
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ import difflib
 
 from ..backend import DEVICE_RE
 from ..errors import printable
-from ..validation import COUNT, EPOCHS, POSITIVE_INT, POSITIVE_REAL, TRAIN_DEFAULTS, Interval, check, check_sizes
+from ..settings import COUNT, EPOCHS, POSITIVE_INT, POSITIVE_REAL, TRAIN_DEFAULTS, Interval, check, check_sizes
 
 
 class Parser(argparse.ArgumentParser):
@@ -58,7 +58,7 @@ class Formatter(argparse.ArgumentDefaultsHelpFormatter):
 
 
 def _parsed(interval: Interval, parse):
-    """An argparse type: the text parsed, then checked by the one validator (gpunet.validation)."""
+    """An argparse type: the text parsed, then checked by the one validator (gpunet.settings)."""
 
     def convert(text: str):
         try:

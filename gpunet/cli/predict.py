@@ -6,8 +6,8 @@ import sys
 
 import numpy as np
 
-from ..data.images import load_inputs
 from ..errors import DataError, error_line, say
+from ..io.images import load_inputs
 from ..network import Network
 from . import options
 from .common import backend_for

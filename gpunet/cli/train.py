@@ -8,15 +8,15 @@ import numpy as np
 
 from .._version import __version__
 from ..data import DataError, pin
-from ..data.find import shown
-from ..data.identity import checksums, matches
 from ..errors import ConfigError, say
+from ..io.find import shown
+from ..io.identity import checksums, matches
 from ..kernels import KERNELS, choose, device_for
 from ..maths import mini_batch
 from ..network import Network
 from ..runs import RunFiles, checkpoint_settings, manifest, new_run_id
 from ..runs.signals import exit_status
-from ..validation import TRAIN_DEFAULTS
+from ..settings import TRAIN_DEFAULTS
 from . import options
 from .common import ProgressBar, load_data
 
@@ -130,7 +130,7 @@ def _check_eval(args, host) -> None:
 
 
 def _data_hashes(args, settings, host, files) -> dict:
-    """The identity of each data file (:mod:`gpunet.data.identity`), when the run writes files; a resumed run
+    """The identity of each data file (:mod:`gpunet.io.identity`), when the run writes files; a resumed run
     reads the data it started on: the same images and labels, however the files are compressed."""
     hashes = checksums(host) if files.paths else {}
     if args.resume and not matches(settings["data"], host, hashes):

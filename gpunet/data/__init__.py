@@ -7,9 +7,9 @@ pinning them on a device once per run (:mod:`.device`), and reading pictures to 
 from __future__ import annotations
 
 from ..errors import DataError
-from .book_pickle import load_book_pickle
+from ..io.book_pickle import load_book_pickle
+from ..io.find import BOOK_PICKLE, FILES, as_folder, data_dir, data_dirs, named_folder, not_found, shown
 from .device import DeviceData, pin, pin_split
-from .find import BOOK_PICKLE, FILES, as_folder, data_dir, data_dirs, named_folder, not_found, shown
 from .host import HostData, load_host
 
 __all__ = ["DataError", "DeviceData", "HostData", "load", "load_book_pickle", "load_host", "pin", "pin_split"]
@@ -20,8 +20,8 @@ def load(folder=None, data=None, validation_size=None, download=False, mirrors=N
     """The dataset the flags name: the book's pickle ``data``, else the IDX files (or the pickle) of the data
     folder (``folder``, else the first of :func:`data_dirs` that holds data), downloaded into it first when
     missing and ``download`` is true; training images beyond ``validation_size`` (default 10,000) train."""
-    from .download import download as fetch
-    from .download import missing
+    from ..io.download import download as fetch
+    from ..io.download import missing
 
     if data:
         return load_book_pickle(data)

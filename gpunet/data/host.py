@@ -8,8 +8,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..errors import ConfigError, DataError
-from .find import FILES, data_dir, find_file
-from .idx import check_pair, read_header, read_images_labels
+from ..io.find import FILES, data_dir, find_file
+from ..io.idx import check_pair, read_header, read_images_labels
 
 
 @dataclass

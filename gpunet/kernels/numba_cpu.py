@@ -22,6 +22,7 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 
 from ..errors import one_line
+from ..maths import clip_floor
 from .base import EpochKernel, count_correct
 
 # numba compiles the epoch once per number of layers, in time that grows faster than the depth (2-core EPYC,
@@ -41,10 +42,9 @@ def _member(weights, biases, inputs, y, perm, batch: int, eta: float):
     m = max(1, min(batch, len(perm)))
     acts = tuple(np.empty((m, w.shape[0]), dtype) for w in weights)
     deltas = tuple(np.empty_like(a) for a in acts)
-    lowest = -math.floor(math.log(np.finfo(dtype).max))  # as sigmoid() clips in the portable kernel
     eta_over = (eta / np.arange(1, m + 1)).astype(dtype)
     _epoch(wts, bs, acts, deltas, *inputs, y, np.ascontiguousarray(perm, np.int64), batch, eta_over,
-           dtype.type(lowest), dtype.type(1))  # fmt: skip
+           dtype.type(clip_floor(np.finfo(dtype))), dtype.type(1))  # fmt: skip
     return [w.T for w in wts], [b[:, None] for b in bs]
 
 
@@ -182,11 +182,10 @@ def _vector_member(weights, biases, inputs, y, perm, batch: int, eta: float):
     m = max(1, min(batch, len(perm)))
     acts = tuple(_zeros((m, p), dtype) for p in pad[1:])
     deltas = tuple(_zeros((m, p), dtype) for p in pad[1:])
-    lowest = -math.floor(math.log(np.finfo(dtype).max))  # as sigmoid() clips in the portable kernel
     eta_over = (eta / np.arange(1, m + 1)).astype(dtype)
     _epoch(tuple(wts), tuple(ws), tuple(bs), acts, deltas, np.array(sizes, np.int64), *inputs, y,
-           np.ascontiguousarray(perm, np.int64), batch, eta_over, dtype.type(lowest), dtype.type(1), lane,
-           np.empty(sizes[0], np.int64), np.empty(sizes[0], dtype))  # fmt: skip
+           np.ascontiguousarray(perm, np.int64), batch, eta_over, dtype.type(clip_floor(np.finfo(dtype))),
+           dtype.type(1), lane, np.empty(sizes[0], np.int64), np.empty(sizes[0], dtype))  # fmt: skip
     return [wt[:, :n].T for wt, n in zip(wts, sizes[1:])], [b[:n, None] for b, n in zip(bs, sizes[1:])]
 
 

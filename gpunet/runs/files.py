@@ -8,12 +8,10 @@ import re
 from pathlib import Path
 
 from ..errors import DataError
-from ..files import FileError
-from ..validation import COUNT, EPOCHS, POSITIVE_INT, POSITIVE_REAL, check, check_sizes
-from ..writing import check_writable, remove_stale_parts
-from .locks import only_writer
-from .log import JsonLog, _log_lines_of, _log_run
-from .model_files import save_network, stored_record, stored_run
+from ..io.fs import check_writable, only_writer, remove_stale_parts
+from ..io.jsonl import JsonLog, _log_lines_of, _log_run
+from ..io.model_files import save_network, stored_record, stored_run
+from ..settings import COUNT, EPOCHS, POSITIVE_INT, POSITIVE_REAL, check, check_sizes
 from .signals import uninterrupted
 
 SETTINGS = {  # what changes a run's results, stored in every checkpoint and required to resume
@@ -99,7 +97,7 @@ class RunFiles:
         kind = self.KINDS[flag]
         try:
             run = stored_run(path) if kind == "model" else _log_run(path)
-        except (DataError, FileError):  # not ours, or not readable (another user's file): --force replaces it
+        except DataError:  # not ours, or not readable (another user's file): --force replaces it
             if self.force:
                 return
             raise DataError(

@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-import os
 import platform
-import subprocess
 import uuid
 from pathlib import Path
 
 import numpy as np
 
 from .._version import __version__
+from ..io.peers import git
 
 
 def git_info(package_dir=None) -> dict:
@@ -20,30 +19,17 @@ def git_info(package_dir=None) -> dict:
     an installed copy inside some other repository says nothing: ``{"git_commit": None}``.
     """
     package_dir = Path(package_dir or Path(__file__).parent).resolve()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("GIT_")}  # no GIT_DIR from elsewhere
-
-    def git(*args):
-        run = subprocess.run(
-            ["git", *args], cwd=package_dir, capture_output=True, text=True, timeout=10, env=env, check=False
-        )
-        return run.stdout.strip() if run.returncode == 0 else None
-
-    try:
-        top = git("rev-parse", "--show-toplevel")
-        if top is None or Path(top).resolve() != package_dir.parent:
-            return {"git_commit": None}
-        commit = git("rev-parse", "HEAD")
-        status = git("status", "--porcelain", "--untracked-files=no")
-    except (OSError, subprocess.SubprocessError):
-        return {"git_commit": None}
+    top = git(package_dir, "rev-parse", "--show-toplevel")
+    commit = git(package_dir, "rev-parse", "HEAD") if top and Path(top).resolve() == package_dir.parent else None
     if commit is None:
         return {"git_commit": None}
+    status = git(package_dir, "status", "--porcelain", "--untracked-files=no")
     return {"git_commit": commit, "git_dirty": None if status is None else bool(status)}
 
 
 def manifest(backend, settings: dict, data: dict, pinned_bytes: int, run: str) -> dict:
     """What a run needs to be understood and repeated later; ``data`` maps each data file to its SHA-256
-    (:func:`gpunet.data.identity.checksums`: of its decoded content)."""
+    (:func:`gpunet.io.identity.checksums`: of its decoded content)."""
     return {
         "run": run,
         "gpunet": __version__,

@@ -1,4 +1,4 @@
-"""Ctrl-C, SIGTERM, SIGHUP and the other stop signals (gpunet.errors.STOP_SIGNALS): each stops a run as
+"""Ctrl-C, SIGTERM, SIGHUP and the other stop signals (STOP_SIGNALS): each stops a run as
 KeyboardInterrupt, none cuts a write in half, and the exit status is 128 + the signal."""
 
 from __future__ import annotations
@@ -7,7 +7,13 @@ import contextlib
 import signal
 import threading
 
-from ..errors import STOP_SIGNALS
+# The signals that end a command as Ctrl-C does (its write finished, its state kept, exit 128 + the signal):
+# every one whose default is to end the process silently and that a user, a terminal or a scheduler sends.
+# SIGHUP: a closed terminal or ssh drop; SIGTERM: docker stop, kill; SIGXCPU: a CPU-time limit (batch
+# schedulers warn with it); SIGUSR1/2 and SIGALRM: schedulers' "time is nearly up". Not SIGQUIT (a core
+# dump, asked for), SIGPIPE (Python turns it into BrokenPipeError), SIGKILL/SIGSTOP (cannot be caught).
+_STOPS = ("SIGHUP", "SIGTERM", "SIGXCPU", "SIGUSR1", "SIGUSR2", "SIGALRM")
+STOP_SIGNALS = tuple(getattr(signal, name) for name in _STOPS if hasattr(signal, name))
 
 
 class Terminated(KeyboardInterrupt):

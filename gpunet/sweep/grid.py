@@ -11,7 +11,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
 from ..errors import ConfigError
-from ..validation import (
+from ..settings import (
     COUNT,
     MAX_EPOCHS,
     POSITIVE_INT,

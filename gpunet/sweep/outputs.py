@@ -54,7 +54,8 @@ def write(out: Path, manifest: dict, records: list[NetworkRecord], eval: str) ->
     lines = [json.dumps({"type": "manifest", **manifest})]
     lines += [json.dumps(line) for r in records for line in epoch_lines(r, eval)]
     text = "\n".join(lines) + "\n"
-    atomic_write(out / LOG, lambda f: f.write(text.encode()))
+    with atomic_write(out / LOG) as f:
+        f.write(text.encode())
     table = io.StringIO()
     writer = csv.writer(table, lineterminator="\n")
     writer.writerow(CSV_COLUMNS)
@@ -63,7 +64,8 @@ def write(out: Path, manifest: dict, records: list[NetworkRecord], eval: str) ->
         writer.writerow([c.label, "-".join(map(str, c.sizes)), c.eta, c.batch_size, c.dtype, r.seed,
                          f"{r.best_accuracy:.4f}", r.best_epoch, f"{r.final_accuracy:.4f}", f"{r.seconds:.3f}",
                          r.kernel])  # fmt: skip
-    atomic_write(out / CSV, lambda f: f.write(table.getvalue().encode()))
+    with atomic_write(out / CSV) as f:
+        f.write(table.getvalue().encode())
 
 
 def read(out: Path) -> tuple[dict, list[NetworkRecord]]:

@@ -10,12 +10,12 @@ from pathlib import Path
 
 from .. import data as datasets
 from ..backend import get_backend
-from ..data.identity import checksums, matches
 from ..errors import ConfigError, DataError
+from ..io.fs import only_writer, remove_empty
+from ..io.identity import checksums, matches
 from ..kernels import device_for
 from ..runs import RunFiles, check_writable, manifest, new_run_id
-from ..runs.locks import only_writer
-from ..validation import POSITIVE_INT, TRAIN_DEFAULTS, check
+from ..settings import POSITIVE_INT, TRAIN_DEFAULTS, check
 from . import dist, outputs
 from .grid import Config, Grid
 from .stacks import (
@@ -139,8 +139,7 @@ class Sweep:
                 return self._guarded(progress, on_network)
         finally:
             if made:
-                with contextlib.suppress(OSError):
-                    self.out.rmdir()  # only if nothing was kept in it
+                remove_empty(self.out)  # only if nothing was kept in it
 
     def _guarded(self, progress, on_network) -> list[NetworkRecord]:
         """The sweep under its run id, each --save-best file checked (and locked) as train checks --save."""

@@ -3,14 +3,12 @@ results cannot be kept (in memory, and on disk with ``--out``) is refused in one
 
 from __future__ import annotations
 
-import math
-import shutil
 from pathlib import Path
 
 import numpy as np
 
 from ..errors import ConfigError
-from ..files import FileError, check_memory, human_bytes
+from ..io.fs import check_disk, check_memory
 from .grid import Grid
 
 # Measured with tracemalloc (Python 3.11): a NetworkRecord with its key and dict entry ~360 B, ~40 B more per
@@ -38,15 +36,7 @@ def check_storable(grid: Grid, out: Path | None) -> None:
     what = f"the sweep's results ({grid.count:,} networks x {grid.epochs:,} epochs)"
     hint = "sweep fewer seeds, values or epochs, or split the grid into several sweeps"
     memory = grid.count * NETWORK_BYTES + epochs * (EPOCH_BYTES + (WRITTEN_EPOCH_BYTES if out else 0))
-    try:
-        check_memory(memory + best_bytes(grid), what)
-    except FileError as e:
-        raise ConfigError(f"{e}; {hint}") from None
-    if out is None:
-        return
-    disk = epochs * LOG_LINE_BYTES + grid.count * CSV_ROW_BYTES + best_bytes(grid)
-    folder = next((p for p in (out, *out.absolute().parents) if p.is_dir()), None)
-    free = shutil.disk_usage(folder).free if folder is not None else math.inf
-    if disk > free:
-        raise ConfigError(f"--out {out}: {what} need {human_bytes(disk)} on disk, only {human_bytes(int(free))} "
-                          f"is free there; {hint}")  # fmt: skip
+    check_memory(memory + best_bytes(grid), what, f"; {hint}", ConfigError)
+    if out is not None:
+        disk = epochs * LOG_LINE_BYTES + grid.count * CSV_ROW_BYTES + best_bytes(grid)
+        check_disk(disk, out, f"--out {out}: {what}", f"; {hint}", ConfigError)

@@ -7,10 +7,10 @@ import numpy as np
 import pytest
 from helpers import cli, write_mnist_like
 
-from gpunet import reference
 from gpunet.bench import peers
 from gpunet.bench import timing as bench
 from gpunet.bench.timing import flops_per_example
+from gpunet.book import reference
 from gpunet.kernels import KERNELS
 
 

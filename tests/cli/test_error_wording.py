@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from helpers import assert_one_line_error, cli, write_idx, write_mnist_like
 
-import gpunet.data.find
+import gpunet.io.find
 
 Image = pytest.importorskip("PIL.Image")
 
@@ -26,7 +26,7 @@ def test_the_current_folder_is_written_as_typed(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     monkeypatch.delenv("GPUNET_DATA", raising=False)
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
-    monkeypatch.setattr(gpunet.data.find, "checkout_data", lambda: [])  # as if installed from a wheel
+    monkeypatch.setattr(gpunet.io.find, "checkout_data", lambda: [])  # as if installed from a wheel
     assert_one_line_error(cli("data", "info"), "no MNIST data in ./data, ")
 
 

@@ -1,7 +1,7 @@
 """The CuPy stand-in (cupy_on_cpu) as a whole GPU, for the CUDA kernel's check in a child process (tests only).
 
-``GPUNET_CHECK_CUPY=cuda_emu.standin:backend`` makes the check's child call :func:`backend`, which installs this CuPy
-and returns a backend named cuda:0 whose arrays are NumPy's. The test sets, in the child's environment:
+In the check's child, ``child/sitecustomize.py`` makes ``get_backend("cuda:N")`` call :func:`backend`, which installs
+this CuPy and returns a backend named cuda:0 whose arrays are NumPy's. The test sets, in the child's environment:
 GPUNET_EMU_HARNESS (the harness binary to launch kernels with), GPUNET_EMU_THREADS (threads per block) and
 GPUNET_EMU_ABORT (abort at once, as a crashing driver would).
 """
@@ -42,10 +42,10 @@ def gpu_backend():
 
 
 def backend():
-    """The child's hook: install the stand-in as ``cupy`` and the emulation's block size; return the backend."""
+    """Returns the emulated GPU's backend, once the stand-in is ``cupy`` and the emulation's block size is set."""
     if os.environ.get("GPUNET_EMU_ABORT"):
         os.abort()
-    from gpunet.kernels import cuda
+    from gpunet.kernels.cuda import launcher as cuda
 
     sys.modules["cupy"] = cupy(os.environ["GPUNET_EMU_HARNESS"], tempfile.mkdtemp(prefix="cuda-emu-"), os.environ)
     cuda.THREADS = int(os.environ.get("GPUNET_EMU_THREADS", "32"))

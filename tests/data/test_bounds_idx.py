@@ -12,8 +12,8 @@ import numpy as np
 import pytest
 from helpers import assert_one_line_error, cli, write_idx, write_mnist_like
 
-import gpunet.data.idx
-from gpunet.data.images import load_inputs
+import gpunet.io.idx
+from gpunet.io.images import load_inputs
 from gpunet.network import Network
 
 
@@ -45,8 +45,8 @@ def test_images_claiming_more_than_the_labels_are_refused_before_a_byte_is_decod
         gzip.compress(b"\0\0\x08\x03" + struct.pack(">3I", 2_700_000, 28, 28))
     )
     decoded = []
-    payload = gpunet.data.idx._payload
-    monkeypatch.setattr(gpunet.data.idx, "_payload", lambda f, h, *a: decoded.append(h.path.name) or payload(f, h, *a))
+    payload = gpunet.io.idx._payload
+    monkeypatch.setattr(gpunet.io.idx, "_payload", lambda f, h, *a: decoded.append(h.path.name) or payload(f, h, *a))
     n = 30 if which == "train" else 10
     run = cli("data", "info", "--data-dir", tmp_path)
     assert_one_line_error(run, f"{n} labels for 2700000 images", f"{which}-labels-idx1-ubyte")
@@ -57,8 +57,8 @@ def test_train_and_test_images_of_different_sizes_are_refused_by_their_headers(t
     write_mnist_like(tmp_path, 30, 10)
     write_idx(tmp_path / "t10k-images-idx3-ubyte.gz", np.zeros((10, 20, 20), np.uint8))
     decoded = []
-    payload = gpunet.data.idx._payload
-    monkeypatch.setattr(gpunet.data.idx, "_payload", lambda f, h, *a: decoded.append(h.path.name) or payload(f, h, *a))
+    payload = gpunet.io.idx._payload
+    monkeypatch.setattr(gpunet.io.idx, "_payload", lambda f, h, *a: decoded.append(h.path.name) or payload(f, h, *a))
     assert_one_line_error(cli("data", "info", "--data-dir", tmp_path), "(20, 20)", "(28, 28)")
     assert decoded == []
 

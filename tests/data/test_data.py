@@ -7,7 +7,7 @@ import pytest
 from helpers import write_idx, write_mnist_like
 
 from gpunet.data import DataError, load_host, pin
-from gpunet.data.idx import read_idx
+from gpunet.io.idx import read_idx
 
 
 @pytest.mark.parametrize("name", ["a.idx", "a.idx.gz"])

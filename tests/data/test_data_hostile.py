@@ -13,12 +13,12 @@ import numpy as np
 import pytest
 from helpers import assert_one_line_error, book_parameters, cli, write_idx, write_mnist_like
 
-import gpunet.data.find
-import gpunet.files
-from gpunet import reference
+import gpunet.io.find
+import gpunet.io.fs
+from gpunet.book import reference
 from gpunet.data import DataError
-from gpunet.data.idx import read_idx
 from gpunet.errors import GpunetError
+from gpunet.io.idx import read_idx
 from gpunet.network import Network
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -79,7 +79,7 @@ def test_an_empty_count_with_sane_images_reads_as_no_images(tmp_path):
 
 # issue 14.3
 def test_a_gzip_bomb_that_does_not_fit_is_refused_up_front(gzip_bomb, monkeypatch):
-    monkeypatch.setattr(gpunet.files, "available_memory", lambda: 256 << 20)
+    monkeypatch.setattr(gpunet.io.fs, "available_memory", lambda: 256 << 20)
     with pytest.raises(DataError) as e:
         read_idx(gzip_bomb)
     message = str(e.value)
@@ -105,10 +105,10 @@ def test_a_gzip_bomb_under_ulimit_is_one_line(gzip_bomb):
 
 PEAK = """
 import sys
-import gpunet.files
-from gpunet.data.idx import read_idx
+import gpunet.io.fs
+from gpunet.io.idx import read_idx
 if sys.argv[2] == "refuse":
-    gpunet.files.available_memory = lambda: 256 << 20
+    gpunet.io.fs.available_memory = lambda: 256 << 20
 try:
     print(read_idx(sys.argv[1]).shape)
 except Exception as e:
@@ -191,7 +191,7 @@ def test_nothing_found_and_the_download_fails_is_one_short_line_naming_folders_a
     monkeypatch.chdir(tmp_path)
     monkeypatch.delenv("GPUNET_DATA", raising=False)
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
-    monkeypatch.setattr(gpunet.data.find, "checkout_data", lambda: [])  # as if installed from a wheel
+    monkeypatch.setattr(gpunet.io.find, "checkout_data", lambda: [])  # as if installed from a wheel
     run = cli("train", "--device", "cpu")  # the mirror is a closed port on 127.0.0.1 (conftest)
     assert run.returncode == 2 and "Traceback" not in run.stderr
     last = run.stderr.strip().splitlines()[-1]
@@ -243,5 +243,5 @@ def test_parameters_that_cannot_fit_are_refused_before_allocating(tmp_path):
 
 def test_data_that_cannot_fit_on_the_device_is_refused_before_copying(tmp_path, monkeypatch):
     folder = _small(tmp_path)  # 40 images: 23 KB and 8 KB of pixels to read, 127 KB as float32 on the device
-    monkeypatch.setattr(gpunet.files, "available_memory", lambda: 64 << 10)
+    monkeypatch.setattr(gpunet.io.fs, "available_memory", lambda: 64 << 10)
     assert_one_line_error(_train(folder, "--sizes", "784,1,10"), "the data as 40 (28, 28) images on cpu", "64.0 KiB")

@@ -13,7 +13,7 @@ from helpers import MNIST, assert_one_line_error, cli, write_mnist_like
 
 from gpunet import Network
 from gpunet.data import DataError
-from gpunet.data.download import MNIST as PUBLISHED
+from gpunet.io.download import MNIST as PUBLISHED
 from gpunet.sweep import DataSource
 from gpunet.sweep.dist import run_on_worker
 from gpunet.sweep.grid import Config
@@ -45,7 +45,7 @@ def decoded_sha256(path) -> str:
 
 
 def test_the_manifest_records_what_data_verify_checks(tmp_path, data):
-    from gpunet.data import identity
+    from gpunet.io import identity
 
     for name, published in PUBLISHED.items():  # data verify's checksums: MNIST's own, of the decoded content
         assert identity.content_sha256(MNIST / name) == published.sha256
@@ -106,7 +106,7 @@ def test_a_sweep_resumes_on_its_data_recompressed_and_an_old_sweep_on_its_files(
 
 
 def test_a_worker_accepts_the_same_data_compressed_otherwise(tmp_path, data):
-    from gpunet.data import identity
+    from gpunet.io import identity
 
     mirror = tmp_path / "mirror"  # a worker that downloaded MNIST from a mirror: other .gz bytes, same images
     shutil.copytree(data, mirror)

@@ -9,8 +9,8 @@ import pytest
 from helpers import MNIST, assert_one_line_error, cli
 
 from gpunet.data import DataError
-from gpunet.data.download import MNIST as FILES
-from gpunet.data.download import download
+from gpunet.io.download import MNIST as FILES
+from gpunet.io.download import download
 
 
 class Handler(http.server.BaseHTTPRequestHandler):

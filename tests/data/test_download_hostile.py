@@ -12,9 +12,10 @@ from pathlib import Path
 import pytest
 from helpers import assert_one_line_error, cli
 
-import gpunet.data.download
+import gpunet.io.download
+import gpunet.io.fs
 from gpunet.data import DataError
-from gpunet.data.download import MNIST, download
+from gpunet.io.download import MNIST, download
 
 ROOT = Path(__file__).resolve().parents[2]
 FIRST = "train-images-idx3-ubyte.gz"  # the first file a download fetches
@@ -130,15 +131,15 @@ def test_each_mirror_is_named_as_it_is_tried(tmp_path, hostile, quick):
 
 def test_a_file_larger_than_published_is_refused_even_when_a_mirror_is_honest_about_it(tmp_path, hostile, monkeypatch):
     small = {name: p._replace(size=10) for name, p in MNIST.items()}
-    monkeypatch.setattr(gpunet.data.download, "MNIST", small)
+    monkeypatch.setattr(gpunet.io.download, "MNIST", small)
     _fails(tmp_path / "mnist", [f"{hostile}/good/"], "offered", "MNIST's file has 10")
 
 
 def test_stale_temporaries_are_removed_on_the_next_download(tmp_path, hostile):
     folder = tmp_path / "mnist"
     folder.mkdir()
-    stale = folder / f".{FIRST}.k2x9q.part"
-    fresh = folder / ".t10k-labels-idx1-ubyte.gz.live1.part"  # a download running right now
+    stale = folder / f".{FIRST}.k2x9q_ab.part"  # mkstemp makes 8 characters
+    fresh = folder / ".t10k-labels-idx1-ubyte.gz.live1234.part"  # a download running right now
     for part in (stale, fresh):
         part.write_bytes(b"half a file")
     os.utime(stale, (time.time() - 3600, time.time() - 3600))
@@ -149,7 +150,7 @@ def test_stale_temporaries_are_removed_on_the_next_download(tmp_path, hostile):
     assert len(fetched) == 4 and not stale.exists() and fresh.exists() and mine.exists()
 
 
-SLOW = "import gpunet.data.download; gpunet.data.download.GRACE_SECONDS = 60.0; "
+SLOW = "import gpunet.io.download; gpunet.io.download.GRACE_SECONDS = 60.0; "
 
 
 @pytest.mark.parametrize("sig,status", [(signal.SIGTERM, 143), (signal.SIGINT, 130)])
@@ -183,7 +184,7 @@ def test_a_folder_that_cannot_be_written_is_one_line(tmp_path, hostile, monkeypa
     def full(*args, **kwargs):
         raise OSError(28, "No space left on device")
 
-    monkeypatch.setattr(gpunet.data.download.tempfile, "mkstemp", full)
+    monkeypatch.setattr(gpunet.io.fs.tempfile, "mkstemp", full)
     run = cli("data", "download", "--data-dir", tmp_path / "m", "--mirror", f"{hostile}/good/")
     assert run.returncode == 2 and "Traceback" not in run.stderr
     assert (

@@ -13,7 +13,7 @@ import time
 import pytest
 from helpers import ROOT, cli
 
-from gpunet.data.download import MNIST
+from gpunet.io.download import MNIST
 
 FIRST = "train-images-idx3-ubyte.gz"  # the first file a download fetches
 SIZE = MNIST[FIRST].size

@@ -9,7 +9,7 @@ import pytest
 from helpers import cli
 
 from gpunet.data import load_host
-from gpunet.data.images import load_inputs
+from gpunet.io.images import load_inputs
 
 Image = pytest.importorskip("PIL.Image")
 ROOT = Path(__file__).resolve().parents[2]

@@ -13,7 +13,7 @@ import pytest
 from helpers import assert_one_line_error, cli
 
 from gpunet.data import load_host
-from gpunet.data.images import load_inputs
+from gpunet.io.images import load_inputs
 from gpunet.network import Network
 
 Image = pytest.importorskip("PIL.Image")

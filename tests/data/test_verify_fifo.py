@@ -5,7 +5,7 @@ import os
 from helpers import MNIST, assert_one_line_error, cli
 from test_data_hostile import _unblock_later
 
-from gpunet.data.download import MNIST as FILES
+from gpunet.io.download import MNIST as FILES
 
 
 def test_a_fifo_among_the_files_is_one_line_not_a_hang(tmp_path):

@@ -5,7 +5,8 @@ import numpy as np
 import pytest
 from helpers import assert_one_line_error, book_parameters, cli, synthetic_data, write_mnist_like
 
-from gpunet import Network, get_backend, reference
+from gpunet import Network, get_backend
+from gpunet.book import reference
 from gpunet.kernels import choose
 from gpunet.kernels import numba_cpu as numba_kernel
 

@@ -1,7 +1,8 @@
-"""The CUDA kernel's check on the user's GPU (gpunet/kernels/cuda_check.py), kept by gpunet/kernels/wisdom.py.
+"""The CUDA kernel's check on the user's GPU (gpunet/kernels/cuda/check.py), its verdicts kept by verdicts.py.
 
 Without a GPU the check's child process runs the real .cu through the CPU emulation (tests/cuda_emu/standin.py is
-the whole GPU: CuPy, its device and its identity); with one, ``pytest -m gpu`` runs the same child on the GPU.
+the whole GPU: CuPy, its device and its identity; cuda_emu/child/sitecustomize.py puts it in the child); with one,
+``pytest -m gpu`` runs the same child on the GPU.
 No test here reads or writes the machine's own cache: XDG_CACHE_HOME points into tmp_path.
 """
 
@@ -12,17 +13,21 @@ import threading
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
 from cuda_emu import standin
 from helpers import assert_one_line_error, cli, write_mnist_like
 
-from gpunet import kernels as registry
+from gpunet import Network
 from gpunet.backend import get_backend
 from gpunet.cli import check as check_cli
-from gpunet.kernels import choose, cuda, cuda_check, device_for, wisdom
+from gpunet.kernels import choose, device_for, registry
+from gpunet.kernels.cuda import check as cuda_check
+from gpunet.kernels.cuda import launcher as cuda
+from gpunet.kernels.cuda import verdicts
 
 TESTS = Path(__file__).resolve().parents[1]
-FOLDER = wisdom.folder  # platformdirs' (conftest points every other test at a folder of the session's)
+FOLDER = verdicts.folder  # platformdirs' (conftest points every other test at a folder of the session's)
 BOOK = cuda_check.config_key(*cuda_check.BOOK)
 FIRST_CASE = "float64 [784, 30, 10] mini-batch 10, 1 mini-batch"
 # A mutated kernel, the build it runs in, and the case that must catch it.
@@ -36,9 +41,9 @@ MUTANTS = {
 def cache(tmp_path, monkeypatch):
     """A cache folder of this test's own, and a process that has neither verdicts nor notes yet."""
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
-    monkeypatch.setattr(wisdom, "folder", FOLDER)
-    monkeypatch.setattr(wisdom, "_known", {})
-    monkeypatch.setattr(wisdom, "_said", set())
+    monkeypatch.setattr(verdicts, "folder", FOLDER)
+    monkeypatch.setattr(verdicts, "_known", {})
+    monkeypatch.setattr(verdicts, "_said", set())
     return tmp_path / "cache" / "gpunet" / "cuda-check"
 
 
@@ -56,12 +61,12 @@ def emulated_gpu(harness, cache, tmp_path, monkeypatch):
         real = get_backend
         for module in (registry, check_cli):
             monkeypatch.setattr(module, "get_backend", lambda spec: gpu if spec != "cpu" else real(spec))
-        child = {"GPUNET_CHECK_CUPY": "cuda_emu.standin:backend", "GPUNET_EMU_HARNESS": str(binary),
-                 "PYTHONPATH": os.pathsep.join([str(TESTS), os.environ.get("PYTHONPATH", "")]),
+        site = [str(TESTS / "cuda_emu" / "child"), str(TESTS), os.environ.get("PYTHONPATH", "")]
+        child = {"GPUNET_EMU_HARNESS": str(binary), "PYTHONPATH": os.pathsep.join(site),
                  "TSAN_OPTIONS": "halt_on_error=1", **env}  # fmt: skip
         for name, value in child.items():
             monkeypatch.setenv(name, value)
-        monkeypatch.setattr(wisdom, "EXAMPLES", 40)  # the timed epoch: 40 examples, scaled to 50,000
+        monkeypatch.setattr(verdicts, "EXAMPLES", 40)  # the timed epoch: 40 examples, scaled to 50,000
         return gpu
 
     return install
@@ -82,12 +87,12 @@ def fake_child(monkeypatch, result=None, pause=0.0) -> list:
     calls = []
     timed = {"cuda": 0.04, "portable": 5.0, "cpu": 0.15, "cpu_kernel": "numba"}
 
-    def run_child(device, configs, cases=True, limit=None):
-        calls.append((tuple(configs), cases))
+    def check_in_child(device, configs, limit=None):
+        calls.append(tuple(configs))
         time.sleep(pause)
         return result or {"passed": True, "failure": None, "timings": {c: timed for c in configs}}, ""
 
-    monkeypatch.setattr(wisdom, "run_child", run_child)
+    monkeypatch.setattr(verdicts, "check_in_child", check_in_child)
     return calls
 
 
@@ -114,7 +119,7 @@ def test_a_kernel_that_passes_is_chosen_said_once_and_kept(emulated_gpu, cache, 
     record = json.loads(kept.read_text())
     assert record["passed"] and record["identity"]["gpu"] == "Emulated GPU"
     assert {BOOK, "16,2/10/float32"} <= set(record["timings"]), "the configuration asked for and the book's"
-    wisdom._known.clear()  # the next run, a new process: reads the verdict, checks nothing
+    verdicts._known.clear()  # the next run, a new process: reads the verdict, checks nothing
     again = cli(*train)
     assert again.returncode == 0 and again.stderr == "" and header in again.stdout
     info = cli("info", "--data-dir", data)
@@ -155,7 +160,7 @@ def test_a_hanging_kernel_is_stopped_at_the_limit(emulated_gpu, cache, tmp_path,
     hang.write_text("#!/bin/sh\nexec sleep 600\n")  # a launch that never returns
     hang.chmod(0o755)
     gpu = emulated_gpu(binary=hang)
-    monkeypatch.setattr(wisdom, "LIMIT_S", 4.0)
+    monkeypatch.setattr(verdicts, "LIMIT_S", 4.0)
     start = time.perf_counter()
     kernel, why = choose(gpu, [784, 30, 10], "float32", 10)
     assert time.perf_counter() - start < 30, "the child and the launch it started are killed together"
@@ -164,7 +169,7 @@ def test_a_hanging_kernel_is_stopped_at_the_limit(emulated_gpu, cache, tmp_path,
 
 def test_a_child_that_aborts_is_reported(emulated_gpu, cache):
     gpu = emulated_gpu(GPUNET_EMU_ABORT="1")
-    verdict = registry.checked(cuda.CudaEpoch, gpu, [784, 30, 10], "float32", 10)
+    verdict = registry.verdict_for(cuda.CudaEpoch, gpu, [784, 30, 10], "float32", 10, check=True)
     assert not verdict.passed and "the check's process was killed by SIGABRT" in verdict.failure
     assert Path(verdict.report).is_file() and "SIGABRT" in Path(verdict.report).read_text()
 
@@ -175,15 +180,15 @@ def test_a_child_that_aborts_is_reported(emulated_gpu, cache):
 def test_a_changed_source_checks_again(emulated_gpu, cache, tmp_path, monkeypatch):
     gpu = emulated_gpu()
     calls = fake_child(monkeypatch)
-    assert registry.checked(cuda.CudaEpoch, gpu, [784, 30, 10], "float32", 10).passed
-    wisdom._known.clear()
-    registry.checked(cuda.CudaEpoch, gpu, [784, 30, 10], "float32", 10)
+    assert registry.verdict_for(cuda.CudaEpoch, gpu, [784, 30, 10], "float32", 10, check=True).passed
+    verdicts._known.clear()
+    registry.verdict_for(cuda.CudaEpoch, gpu, [784, 30, 10], "float32", 10, check=True)
     assert len(calls) == 1, "kept"
     changed = tmp_path / "changed" / cuda.SOURCE.name
     changed.parent.mkdir()
     changed.write_text(cuda.SOURCE.read_text() + "// a comment is a change\n")
     monkeypatch.setattr(cuda, "SOURCE", changed)
-    registry.checked(cuda.CudaEpoch, gpu, [784, 30, 10], "float32", 10)
+    registry.verdict_for(cuda.CudaEpoch, gpu, [784, 30, 10], "float32", 10, check=True)
     assert len(calls) == 2 and len(list(cache.glob("*.json"))) == 2
 
 
@@ -193,10 +198,10 @@ def test_two_first_runs_at_once_check_once(emulated_gpu, cache, monkeypatch):
     found = []
 
     def first_run():  # each as a new process would: nothing known yet
-        found.append(wisdom.verdict(0, BOOK))
+        found.append(verdicts.verdict(0, BOOK))
 
     runs = [threading.Thread(target=first_run) for _ in range(2)]
-    monkeypatch.setattr(wisdom, "_known", {})
+    monkeypatch.setattr(verdicts, "_known", {})
     for t in runs:
         t.start()
     for t in runs:
@@ -211,7 +216,7 @@ def test_an_unwritable_cache_still_runs_checking_every_time(emulated_gpu, cache,
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "not-a-folder"))
     calls = fake_child(monkeypatch)
     for _ in range(2):  # two runs
-        wisdom._known.clear()
+        verdicts._known.clear()
         kernel, _ = choose(gpu, [784, 30, 10], "float32", 10)
         assert kernel.name == "cuda"
     assert len(calls) == 2
@@ -219,25 +224,29 @@ def test_an_unwritable_cache_still_runs_checking_every_time(emulated_gpu, cache,
     assert len(notes) == 1 and "checking in every run" in notes[0]
 
 
-def test_a_new_configuration_is_timed_once_for_auto(emulated_gpu, cache, monkeypatch):
+def test_auto_reads_the_kept_verdict_and_never_checks(emulated_gpu, cache, monkeypatch):
+    gpu = emulated_gpu()
+    cpu_kernel = registry.choose(get_backend("cpu"), [784, 30, 10], "float32", 10)[0].name
+    slow = {"cuda": 0.9, "portable": 5.0, "cpu": 0.15, "cpu_kernel": cpu_kernel}
+    calls = fake_child(monkeypatch, {"passed": True, "failure": None, "timings": {BOOK: slow}})
+    assert device_for("auto", [784, 30, 10], "float32", 10).name == "cuda:0" and calls == []  # by MEASURED
+    choose(gpu, [784, 30, 10], "float32", 10)  # the kernel about to train: checked
+    assert calls == [(BOOK,)]
+    for sizes, dtype in (([784, 30, 10], "float32"), ([784, 100, 10], "float64")):  # not timed: the book's figures
+        backend = device_for("auto", sizes, dtype, 10)
+        assert backend.name == "cpu"
+        assert "(0.15 s/epoch measured here) beats the cuda kernel on cuda:0 (0.9)" in backend.note
+    assert len(calls) == 1
+
+
+def test_a_network_on_auto_never_starts_the_check_its_training_does(emulated_gpu, cache, monkeypatch, rng):
     emulated_gpu()
     calls = fake_child(monkeypatch)
-    assert device_for("auto", [784, 30, 10], "float32", 10).name == "cuda:0"  # 0.04 s here beats the CPU's 0.15
-    assert calls == [((BOOK,), True)]
-    device_for("auto", [784, 100, 10], "float64", 10)
-    device_for("auto", [784, 100, 10], "float64", 10)
-    assert calls[1:] == [(("784,100,10/10/float64",), False)], "a timing only, then kept"
-
-
-def test_auto_keeps_to_the_cpu_where_this_gpu_measured_slower(emulated_gpu, cache, monkeypatch):
-    emulated_gpu()
-    slow = {"cuda": 0.9, "portable": 5.0, "cpu": 0.15, "cpu_kernel": registry.choose(get_backend("cpu"), [784, 30, 10],
-                                                                                   "float32", 10)[0].name}  # fmt: skip
-    fake_child(monkeypatch, {"passed": True, "failure": None, "timings": {BOOK: slow}})
-    backend = device_for("auto", [784, 30, 10], "float32", 10)
-    assert (
-        backend.name == "cpu" and "(0.15 s/epoch measured here) beats the cuda kernel on cuda:0 (0.9)" in backend.note
-    )
+    net = Network([6, 2], seed=0)  # device="auto"
+    assert net.backend.name == "cuda:0" and calls == []
+    x = rng.random((8, 6))
+    net.SGD((x, np.eye(2)[rng.integers(0, 2, 8)]), 1, 4, 3.0, callback=None)
+    assert calls == [("6,2/4/float32", BOOK)] and net.kernel == "cuda"
 
 
 def test_gpunet_check_checks_again_and_says_where_it_keeps_it(emulated_gpu, cache, monkeypatch):
@@ -281,7 +290,7 @@ def test_gpu_passes_the_check_that_gpunet_runs_before_it_uses_the_kernel(cache):
         backend = get_backend("cuda")
     except Exception as e:  # noqa: BLE001
         pytest.skip(f"no usable CUDA: {e}")
-    result, tail = wisdom.run_child(backend.device.id, [BOOK])
+    result, tail = verdicts.check_in_child(backend.device.id, [BOOK])
     assert result["passed"], f"{result['failure']}\n{tail}"
     run = cli("check", "--device", backend.name)
     assert run.returncode == 0 and "the cuda kernel checked on this" in run.stdout, run.stdout + run.stderr

@@ -8,13 +8,13 @@ import numpy as np
 import pytest
 from helpers import assert_one_line_error, book_parameters, cli, synthetic_data, write_mnist_like
 
-from gpunet import BackendError, ConfigError, Network, get_backend, reference
-from gpunet import kernels as registry
+from gpunet import BackendError, ConfigError, Network, get_backend
 from gpunet.bench import peers
-from gpunet.kernels import KERNELS, MEASURED, choose, device_for
+from gpunet.book import reference
+from gpunet.kernels import KERNELS, MEASURED, choose, device_for, registry
 from gpunet.kernels import numba_cpu as numba_kernel
 from gpunet.kernels.base import EpochKernel
-from gpunet.kernels.wisdom import Verdict
+from gpunet.kernels.cuda.verdicts import Verdict
 
 NETS = [[20, 4], [20, 7, 4], [20, 9, 6, 4]]  # 2, 3 and 4 layers
 NUMBA_MISSING = numba_kernel.NumbaEpoch.unusable()
@@ -37,16 +37,6 @@ def book_run(sizes, seed, x, y, epochs, batch, eta):
     book = reference.Network(sizes, biases=biases, weights=weights)
     book.SGD([(xi[:, None], yi[:, None]) for xi, yi in zip(x, y)], epochs, batch, eta, orders)
     return book.weights + book.biases
-
-
-@pytest.fixture
-def fresh_detection():
-    """numba's detection runs once per process: start and leave each test with a fresh one."""
-    numba_kernel._detect.cache_clear()
-    numba_kernel._detect_vector.cache_clear()
-    yield
-    numba_kernel._detect.cache_clear()
-    numba_kernel._detect_vector.cache_clear()
 
 
 @pytest.mark.parametrize("kernel", CPU_KERNELS)
@@ -180,8 +170,8 @@ def gpu_machine(monkeypatch):
         failure = "float32 [784, 30, 10] mini-batch 7: w^1 of member 0 at [3, 5]: 0.5, the portable path 0.25"
         verdict = Verdict(passed, "Fake H100", "2026-12-01", "" if passed else failure, "" if passed else "/r.txt")
         kernel = type("FastCuda", (FastCuda,), {"needs_check": True})
-        real = registry.checked
-        monkeypatch.setattr(registry, "checked", lambda k, *a, **kw: verdict if k is kernel else real(k, *a, **kw))
+        real = registry.verdict_for
+        monkeypatch.setattr(registry, "verdict_for", lambda k, *a: verdict if k is kernel else real(k, *a))
         monkeypatch.setitem(KERNELS, kernel.name, kernel)
         monkeypatch.setitem(MEASURED, (kernel.name, "cuda"), 0.01)
 

@@ -70,7 +70,7 @@ def test_compact_inputs_only_where_exact():
 
 
 @pytest.fixture
-def broken_vector_loop(monkeypatch):
+def broken_vector_loop(monkeypatch, fresh_detection):
     """The vector loop fails to compile; detection runs afresh before and after."""
     pytest.importorskip("numba")
     from gpunet.kernels import _vector_epoch
@@ -78,10 +78,7 @@ def broken_vector_loop(monkeypatch):
     def broken(*args):
         raise RuntimeError("LLVM ERROR: cannot select\nmore detail")
 
-    numba_kernel._detect_vector.cache_clear()
     monkeypatch.setattr(_vector_epoch, "_epoch", broken)
-    yield
-    numba_kernel._detect_vector.cache_clear()
 
 
 def test_where_the_vector_loop_fails_to_compile_the_plain_loop_runs_and_says_why(broken_vector_loop):
@@ -93,22 +90,17 @@ def test_where_the_vector_loop_fails_to_compile_the_plain_loop_runs_and_says_why
     )
 
 
-def test_a_vector_loop_that_disagrees_with_the_plain_loop_is_not_used(monkeypatch):
+def test_a_vector_loop_that_disagrees_with_the_plain_loop_is_not_used(monkeypatch, fresh_detection):
     vector_member = numba_kernel._vector_member
 
     def off_by_one_ulp(*args):
         weights, biases = vector_member(*args)
         return [np.nextafter(w, np.inf) for w in weights], biases
 
-    numba_kernel._detect_vector.cache_clear()
     monkeypatch.setattr(numba_kernel, "_vector_member", off_by_one_ulp)
-    try:
-        assert "differ from the plain loop's" in numba_kernel.NumbaEpoch.unusable()
-        assert choose(get_backend("cpu"), [784, 30, 10], "float64", 10)[0].name == "numba-loop"
-    finally:
-        numba_kernel._detect_vector.cache_clear()
+    assert "differ from the plain loop's" in numba_kernel.NumbaEpoch.unusable()
+    assert choose(get_backend("cpu"), [784, 30, 10], "float64", 10)[0].name == "numba-loop"
 
 
-def test_the_plain_loop_is_never_chosen_where_the_vector_loop_runs():
-    numba_kernel._detect_vector.cache_clear()
+def test_the_plain_loop_is_never_chosen_where_the_vector_loop_runs(fresh_detection):
     assert choose(get_backend("cpu"), [784, 30, 10], "float32", 10) == (KERNELS["numba"], "the fastest kernel for cpu")

@@ -13,7 +13,10 @@ from test_cuda_kernel import H100_SHARED, nvrtc_compile, ptxas_usage
 
 from gpunet import Network
 from gpunet.backend import get_backend
-from gpunet.kernels import base, cuda, cuda_check, cuda_score
+from gpunet.kernels import base
+from gpunet.kernels.cuda import check as cuda_check
+from gpunet.kernels.cuda import launcher as cuda
+from gpunet.kernels.cuda import scorer as cuda_score
 
 
 def problem(rng, sizes, members, n, dtype="float64", tie=True):

@@ -6,7 +6,7 @@ from helpers import assert_one_line_error, cli, write_mnist_like
 
 from gpunet.network import Network
 
-MAX_EPOCHS = 1_000_000  # gpunet.validation.MAX_EPOCHS, as docs/reliability.md states it
+MAX_EPOCHS = 1_000_000  # gpunet.settings.MAX_EPOCHS, as docs/reliability.md states it
 
 
 @pytest.fixture

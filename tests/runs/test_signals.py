@@ -7,8 +7,8 @@ import pytest
 from helpers import MNIST, assert_one_line_error, cli, training_process
 
 from gpunet import Network
+from gpunet.io.fs import atomic_write
 from gpunet.runs.signals import Terminated, sigterm_as_interrupt, uninterrupted
-from gpunet.writing import atomic_write
 
 
 @pytest.mark.parametrize("signum, raised", [(signal.SIGTERM, Terminated), (signal.SIGINT, KeyboardInterrupt)])
@@ -17,10 +17,29 @@ def test_a_signal_during_a_write_lets_the_write_finish_then_stops(tmp_path, sign
         os.kill(os.getpid(), signum)
         f.write(b"the whole epoch")
 
-    with pytest.raises(raised), sigterm_as_interrupt(), uninterrupted():
-        atomic_write(tmp_path / "ck.npz", write)
+    with pytest.raises(raised), sigterm_as_interrupt():  # atomic_write holds the signal itself
+        with atomic_write(tmp_path / "ck.npz") as f:
+            write(f)
     assert (tmp_path / "ck.npz").read_bytes() == b"the whole epoch"
     assert [p.name for p in tmp_path.iterdir()] == ["ck.npz"]
+
+
+def test_a_failed_write_leaves_the_old_file_and_no_temporary(tmp_path):
+    (tmp_path / "ck.npz").write_bytes(b"the last epoch")
+    with pytest.raises(ValueError, match="the epoch failed"), atomic_write(tmp_path / "ck.npz") as f:
+        f.write(b"half")
+        raise ValueError("the epoch failed")
+    assert [p.name for p in tmp_path.iterdir()] == ["ck.npz"]
+    assert (tmp_path / "ck.npz").read_bytes() == b"the last epoch"
+
+
+def test_a_planted_symlink_is_replaced_not_written_through(tmp_path):
+    (tmp_path / "victim").write_bytes(b"someone else's")
+    (tmp_path / "ck.npz").symlink_to(tmp_path / "victim")
+    with atomic_write(tmp_path / "ck.npz") as f:
+        f.write(b"the epoch")
+    assert (tmp_path / "victim").read_bytes() == b"someone else's"
+    assert not (tmp_path / "ck.npz").is_symlink() and (tmp_path / "ck.npz").read_bytes() == b"the epoch"
 
 
 def test_sigterm_handling_is_undone_after_the_command():

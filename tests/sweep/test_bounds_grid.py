@@ -10,7 +10,7 @@ import sys
 import pytest
 from helpers import assert_one_line_error, cli, write_mnist_like
 
-import gpunet.files
+import gpunet.io.fs
 from gpunet.errors import ConfigError
 from gpunet.sweep.grid import Grid, parse_seeds
 
@@ -105,15 +105,13 @@ def test_a_grid_whose_results_cannot_be_kept_is_one_line_in_bounded_memory(data,
 
 
 def test_results_over_the_free_memory_are_refused_saying_how_much(data, monkeypatch):
-    monkeypatch.setattr(gpunet.files, "available_memory", lambda: 64 << 20)
+    monkeypatch.setattr(gpunet.io.fs, "available_memory", lambda: 64 << 20)
     run = cli("sweep", "--seeds", "1-100000", "--data-dir", data, "--device", "cpu", "--sizes", "16,4")
     assert_one_line_error(run, "100,000 networks x 30 epochs", "needs 175.5 MiB", "only 64.0 MiB is free")
 
 
 def test_results_over_the_free_disk_of_out_are_refused(data, tmp_path, monkeypatch):
-    import gpunet.sweep.storage as storage
-
-    monkeypatch.setattr(storage.shutil, "disk_usage", lambda _: type("Usage", (), {"free": 1 << 20}))
+    monkeypatch.setattr(gpunet.io.fs.shutil, "disk_usage", lambda _: type("Usage", (), {"free": 1 << 20}))
     run = cli("sweep", "--seeds", "1-1000", "--data-dir", data, "--device", "cpu", "--sizes", "16,4",
               "--out", tmp_path / "out")  # fmt: skip
     assert_one_line_error(run, f"--out {tmp_path / 'out'}", "on disk", "only 1.0 MiB")

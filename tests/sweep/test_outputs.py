@@ -7,7 +7,7 @@ import re
 import pytest
 from helpers import cli, write_mnist_like
 
-from gpunet.data.identity import checksums as data_checksums
+from gpunet.io.identity import checksums as data_checksums
 from gpunet.sweep import DataSource, sweep
 from gpunet.sweep.dist import run_on_worker
 from gpunet.sweep.grid import Config

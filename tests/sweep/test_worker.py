@@ -4,7 +4,7 @@ import pytest
 from helpers import write_mnist_like
 
 from gpunet.data import DataError
-from gpunet.data.identity import checksums as data_checksums
+from gpunet.io.identity import checksums as data_checksums
 from gpunet.sweep import DataSource
 from gpunet.sweep.dist import run_on_worker
 from gpunet.sweep.grid import Config

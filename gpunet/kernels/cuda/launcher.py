@@ -1,10 +1,10 @@
 """The CUDA epoch kernel: whole mini-batches of SGD for N networks in one launch, one thread block each.
 
-The kernel (``cuda_src/sgd_epoch.cu``) computes what :func:`gpunet.maths.sgd_step` computes, step by
+The kernel (``sgd_epoch.cu``) computes what :func:`gpunet.maths.sgd_step` computes, step by
 step, with each member's parameters in shared memory where they fit (the book's [784, 30, 10] in float32
 and float64) and in global memory (L2) where they do not. This module only plans memory and launches.
-It is chosen on a GPU only where its check there (:mod:`gpunet.kernels.cuda_check`, kept by
-:mod:`gpunet.kernels.wisdom`) passed; ``--kernel cuda`` forces it.
+It is chosen on a GPU only where its check there (:mod:`gpunet.kernels.cuda.check`, kept by
+:mod:`gpunet.kernels.cuda.verdicts`) passed; ``--kernel cuda`` forces it.
 """
 
 from __future__ import annotations
@@ -16,11 +16,11 @@ from pathlib import Path
 
 import numpy as np
 
-from .base import EpochKernel
-from .cuda_common import INDEX_LIMIT, TYPES, clip_floor
-from .cuda_score import Scorer
+from ...maths import clip_floor
+from ..base import EpochKernel
+from .scorer import INDEX_LIMIT, TYPES, Scorer
 
-SOURCE = Path(__file__).with_name("cuda_src") / "sgd_epoch.cu"
+SOURCE = Path(__file__).with_name("sgd_epoch.cu")
 THREADS = 1024  # threads per block (one block per network); the kernel's __launch_bounds__
 OPTIONS = ("--std=c++17", f"-DGPUNET_THREADS={THREADS}")  # CuPy adds the architecture, -ftz=true and more
 
@@ -104,7 +104,7 @@ def too_large(sizes, itemsize: int, batch: int) -> str | None:
 @functools.cache
 def _detect() -> str | None:
     """Why CuPy cannot run kernels on this machine (with an install hint), or None; asked once."""
-    from ..backend import BackendError, get_backend
+    from ...backend import BackendError, get_backend
 
     try:
         get_backend("cuda")
@@ -207,7 +207,7 @@ class CudaEpoch(EpochKernel):
             cupy.asarray(np.array(sizes, dtype=np.int32)),
             np.int32(len(weights)),
             np.int32(batch),
-            np.dtype(self.dtype).type(clip_floor(self.dtype)),
+            np.dtype(self.dtype).type(clip_floor(np.finfo(self.dtype))),
         )
         kernel((members,), (THREADS,), args, shared_mem=p.shared_bytes)
         new_weights, new_biases, at = [], [], 0

@@ -22,7 +22,7 @@ namespace scoring {
 __device__ inline float exp_of(float z) { return expf(z); }
 __device__ inline double exp_of(double z) { return exp(z); }
 
-// σ(z) = 1 / (1 + e^(-z)) (eq. 3), z clipped from below at `lowest` as gpunet/network.py `sigmoid` clips it.
+// σ(z) = 1 / (1 + e^(-z)) (eq. 3), z clipped from below at `lowest` (gpunet.maths.clip_floor).
 // Computed, not skipped before the argmax: outputs that round to 1 tie, as they do in the portable path.
 template <typename T>
 __device__ inline T sigmoid(T z, T lowest) {

@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import ConfigError, DataError, one_line
-from ..files import FileError, check_memory, open_regular
+from .fs import check_memory, open_regular
 from .idx import iter_idx, read_header, read_idx
 
 IDX_CHUNK = 4096  # images of an IDX file classified at a time
@@ -94,8 +94,6 @@ def _picture(path: Path, n_inputs: int) -> tuple[np.ndarray, bool]:
                 transparent = image.mode in ("RGBA", "LA", "PA") or "transparency" in image.info
                 alpha = _at_most(image.convert("RGBA").getchannel("A"), Image) if transparent else None
                 gray = _at_most(image.convert("L"), Image)
-    except FileError as e:
-        raise DataError(str(e)) from None
     except Image.DecompressionBombError as e:  # Pillow's own limit, checked as the header is read
         raise DataError(f"{path}: too large a picture ({' '.join(str(e).split())})") from None
     except UnidentifiedImageError:  # its text names Pillow's file object, not the file

@@ -26,7 +26,7 @@ namespace gpunet {
 __device__ inline float exp_of(float z) { return expf(z); }  // accurate exp, not __expf
 __device__ inline double exp_of(double z) { return exp(z); }
 
-// σ(z) = 1 / (1 + e^(-z)) (eq. 3), z clipped from below at `lowest` as in gpunet/network.py `sigmoid`.
+// σ(z) = 1 / (1 + e^(-z)) (eq. 3), z clipped from below at `lowest` (gpunet.maths.clip_floor).
 template <typename T>
 __device__ inline T sigmoid(T z, T lowest) {
   return T(1) / (T(1) + exp_of(-(z < lowest ? lowest : z)));

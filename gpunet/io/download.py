@@ -7,16 +7,16 @@ import os
 import queue
 import signal
 import sys
-import tempfile
 import threading
 import time
 from pathlib import Path
 from typing import NamedTuple
 from urllib.parse import urlsplit
 
-from ..errors import STOP_SIGNALS, DataError, one_line
-from ..files import open_regular
+from ..errors import DataError, one_line
+from ..runs.signals import STOP_SIGNALS
 from .find import DATA_FLAGS, find_file, locate, shown
+from .fs import open_regular, remove_empty, remove_stale_parts, temporary
 from .identity import content_sha256, digest
 
 # The mirror torchvision tries first, then the others; GPUNET_MNIST_MIRRORS (or --mirror) replaces the list.
@@ -119,14 +119,13 @@ def download(folder, bases=None, progress: bool | None = None, say=print, looked
         with _terminate_as_exit():
             for name in missing(folder):
                 folder.mkdir(parents=True, exist_ok=True)
-                remove_stale_parts(folder)
+                for stale in MNIST:  # no lock: only what no live download can still be writing
+                    remove_stale_parts(folder / stale, older_than=STALE_SECONDS)
                 fetched.append(_from_mirrors(folder, name, bases, progress, say, looked_in))
     except OSError as e:  # the folder, not a mirror: read-only, disk full, ...
         raise DataError(f"{folder}: cannot write the download there ({e.strerror or e}); give {DATA_FLAGS}") from None
     finally:
-        for p in created:
-            with contextlib.suppress(OSError):
-                p.rmdir()  # only if empty: leave the disk as it was
+        remove_empty(*created)  # leave the disk as it was
     return fetched
 
 
@@ -157,7 +156,7 @@ def _from_mirrors(folder: Path, name: str, bases, progress: bool, say, looked_in
 
 def _fetch(url: str, folder: Path, name: str, progress: bool) -> Path:
     """One file from one mirror, into a temporary file renamed once it checks out."""
-    fd, tmp = tempfile.mkstemp(prefix=f".{name}.", suffix=".part", dir=folder)
+    fd, tmp = temporary(folder / name)
     try:
         with os.fdopen(fd, "wb") as out:
             _stream(url, out, MNIST[name].size, progress)
@@ -268,16 +267,6 @@ def _reason(e: BaseException) -> str:
                 return known.lower()
         return "connection failed"
     return one_line(e)
-
-
-def remove_stale_parts(folder: Path) -> None:
-    """Remove the temporaries of downloads that died (kill -9, power cut): no write for STALE_SECONDS."""
-    now = time.time()
-    for name in MNIST:
-        for part in folder.glob(f".{name}.*.part"):
-            with contextlib.suppress(OSError):
-                if now - part.stat().st_mtime > STALE_SECONDS:
-                    part.unlink()
 
 
 @contextlib.contextmanager

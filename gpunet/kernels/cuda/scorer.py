@@ -1,9 +1,9 @@
-"""Every member of a stack scored in one CUDA launch: :meth:`CudaEpoch.score <gpunet.kernels.cuda.CudaEpoch.score>`.
+"""Every member of a stack scored in one CUDA launch: :meth:`.launcher.CudaEpoch.score`.
 
-The kernel (``cuda_src/evaluate.cu``) counts, for each member, the test inputs whose most active output
+The kernel (``evaluate.cu``) counts, for each member, the test inputs whose most active output
 neuron is the label, as :meth:`gpunet.network.Network.evaluate` does one network at a time; a sweep reads
 the N counts back once an epoch. This module plans its shared memory, launches it, and checks it against
-the portable scorer (:func:`gpunet.kernels.cuda_check.check_score`, one case of the GPU self-check).
+the portable scorer (:func:`gpunet.kernels.cuda.check.check_score`, one case of the GPU self-check).
 """
 
 from __future__ import annotations
@@ -13,9 +13,13 @@ from pathlib import Path
 
 import numpy as np
 
-from .cuda_common import INDEX_LIMIT, TYPES, clip_floor
+from ...maths import clip_floor
 
-SOURCE = Path(__file__).with_name("cuda_src") / "evaluate.cu"
+TYPES = {"float32": "float", "float64": "double"}  # the C++ type of each dtype, in both kernels
+# The kernels index one member's parameters and workspace with 32-bit ints; their loops `for (t = tid; t < n;
+# t += blockDim.x)` step up to 1024 past n before they stop, so n keeps that much below 2^31.
+INDEX_LIMIT = 2**31 - 1024
+SOURCE = Path(__file__).with_name("evaluate.cu")
 THREADS = 256  # test inputs per block, one a thread; the kernel's __launch_bounds__
 OPTIONS = ("--std=c++17", f"-DGPUNET_SCORE_THREADS={THREADS}")
 
@@ -96,7 +100,7 @@ class Scorer:
             np.int32(n),
             cupy.asarray(np.array(sizes, dtype=np.int32)),
             np.int32(len(weights)),
-            np.dtype(dtype).type(clip_floor(dtype)),
+            np.dtype(dtype).type(clip_floor(np.finfo(dtype))),
             counts,
         )
         kernel((members * tiles,), (THREADS,), args, shared_mem=p.shared_bytes)

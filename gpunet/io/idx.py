@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import DataError
-from ..files import FileError, check_memory, open_regular
+from .fs import check_memory, open_regular
 
 # IDX type codes (http://yann.lecun.com/exdb/mnist/): all multi-byte values are big-endian.
 IDX_DTYPES: dict[int, np.dtype] = {
@@ -69,8 +69,6 @@ def _idx_stream(path):
                 return
             with gzip.GzipFile(fileobj=raw) as f:
                 yield f, _header(f, path, size=None)
-    except FileError as e:
-        raise DataError(str(e)) from None
     except MemoryError:
         raise DataError(f"{path}: not enough memory to read it") from None
     except (OSError, EOFError, zlib.error) as e:  # cut or corrupt gzip stream, unreadable file

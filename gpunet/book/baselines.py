@@ -14,7 +14,7 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
-from .errors import GpunetError
+from ..errors import GpunetError
 
 
 @dataclass(frozen=True)

@@ -13,9 +13,9 @@ from pathlib import Path
 
 import numpy as np
 
+from ..data.host import HostData, _classes
 from ..errors import DataError
-from ..files import FileError, check_memory, open_regular
-from .host import HostData, _classes
+from .fs import check_memory, open_regular
 
 _RECONSTRUCT = np.empty(0).__reduce__()[0]  # the function NumPy pickles arrays with, without importing numpy.core
 BIG = 1 << 20  # byte strings from this size up are read straight into the array they become
@@ -173,8 +173,6 @@ def load_book_pickle(path) -> HostData:
     try:
         with open_regular(path, "pickle file") as raw, gzip.GzipFile(fileobj=raw) as f:
             splits = _BookUnpickler(f, path).load()
-    except FileError as e:
-        raise DataError(str(e)) from None
     except DataError:
         raise
     except Exception as e:  # noqa: BLE001 - corrupt gzip or pickle: any failure is the file's

@@ -1,15 +1,15 @@
 """What "checked" means for the CUDA epoch kernel on one GPU: the cases it must pass, and the timings kept.
 
-The user's run never runs this in its own process: :mod:`gpunet.kernels.wisdom` starts it as a child with a time
+The user's run never runs this in its own process: :mod:`gpunet.kernels.cuda.verdicts` starts it as a child with a time
 limit (a hang, a crash or a sticky CUDA error, such as an illegal address that poisons the whole CUDA context, ends
 the child only), keeps its verdict and asks again only when something it depends on changes. ``pytest -m gpu``
 starts the same child. By hand, in this process::
 
-    python -m gpunet.kernels.cuda_check --device 0                       # the cases, then the timings
-    compute-sanitizer --tool memcheck python -m gpunet.kernels.cuda_check --no-timing    # out-of-bounds accesses
-    compute-sanitizer --tool racecheck python -m gpunet.kernels.cuda_check --no-timing   # shared-memory races
-    compute-sanitizer --tool synccheck python -m gpunet.kernels.cuda_check --no-timing   # __syncthreads() misuse
-    compute-sanitizer --tool initcheck python -m gpunet.kernels.cuda_check --no-timing   # reads of unwritten memory
+    python -m gpunet.kernels.cuda.check --device 0                       # the cases, then the timings
+    compute-sanitizer --tool memcheck python -m gpunet.kernels.cuda.check --no-timing    # out-of-bounds accesses
+    compute-sanitizer --tool racecheck python -m gpunet.kernels.cuda.check --no-timing   # shared-memory races
+    compute-sanitizer --tool synccheck python -m gpunet.kernels.cuda.check --no-timing   # __syncthreads() misuse
+    compute-sanitizer --tool initcheck python -m gpunet.kernels.cuda.check --no-timing   # reads of unwritten memory
 
 The cases run without CuPy's memory pool, so that each array is its own allocation and memcheck sees where it ends.
 Exit status: 0 passed, 1 a case failed (its name and numbers in one line), 2 no usable GPU.
@@ -19,9 +19,6 @@ from __future__ import annotations
 
 import argparse
 import functools
-import importlib
-import json
-import os
 import sys
 import time
 from collections.abc import Callable
@@ -30,28 +27,26 @@ from typing import Any
 
 import numpy as np
 
-from .base import config_key
+from ..base import config_key
 
 BOOK = ((784, 30, 10), 10, "float32")  # the book's network and mini-batch, always timed
 EPOCH = 50_000  # examples in an epoch of MNIST training (the rest of the 60,000 are validation)
 TIMED_STEPS = 300  # mini-batches of the portable path and the CPU kernel timed, scaled to an epoch
 TOLERANCE = {"float64": 1e-10, "float32": 1e-4}  # relative; absolute is 1/100 of it
-HOOK = "GPUNET_CHECK_CUPY"  # tests only: "module:function" that installs a stand-in CuPy and returns its backend
 
 
 @dataclass(frozen=True)
 class Case:
-    """One comparison of the kernel with the portable path: ``run(backend)`` returns None, or what differed."""
+    """One comparison of the kernel with the portable path: ``compare(backend)`` returns None, or what differed."""
 
     name: str
-    run: Callable[[Any], str | None]
+    compare: Callable[[Any], str | None]
 
 
-def problem(sizes, batch: int, steps: int, dtype: str, members: int, seed: int = 0):
-    """Random sparse inputs (one all zero), parameters, each member's own order (the last mini-batch one short)
-    and eta, as host arrays of ``dtype``."""
+def problem(sizes, k: int, dtype: str, members: int, seed: int = 0):
+    """Returns random sparse inputs (one all zero), parameters, each member's own order of ``k`` examples and eta,
+    as host arrays of ``dtype``."""
     rng = np.random.default_rng(seed)
-    k = batch * steps - (batch > 1)
     n = max(13, k)
     x = rng.random((n, sizes[0]))
     x[x < 0.6] = 0  # zero pixels, as in MNIST, exercise the skipped columns
@@ -66,8 +61,8 @@ def problem(sizes, batch: int, steps: int, dtype: str, members: int, seed: int =
 
 
 def portable(x, y, weights, biases, order, batch: int, eta):
-    """Each member trained by gpunet.maths.sgd_step on NumPy, one mini-batch at a time: (weights, biases)."""
-    from ..maths import sgd_step
+    """Returns (weights, biases) of each member trained by gpunet.maths.sgd_step on NumPy, a mini-batch at a time."""
+    from ...maths import sgd_step
 
     out_w, out_b = [], []
     for i in range(order.shape[0]):
@@ -81,7 +76,7 @@ def portable(x, y, weights, biases, order, batch: int, eta):
 
 
 def difference(got_w, got_b, want_w, want_b, dtype: str) -> str | None:
-    """None where every parameter is within the tolerance, else where the worst one is, and its numbers."""
+    """Returns None where every parameter is within the tolerance, else where the worst one is, and its numbers."""
     rtol = TOLERANCE[dtype]
     worst = None
     for kind, gots, wants in (("w", got_w, want_w), ("b", got_b, want_b)):
@@ -102,11 +97,12 @@ def _host(a) -> np.ndarray:
 
 
 def compare_epoch(backend, sizes, batch: int, steps: int, dtype: str, where=None, members: int = 3) -> str | None:
-    """Train ``members`` networks for ``steps`` mini-batches with the kernel and with the portable path; compare.
-    ``where`` (parameters shared, workspace shared) forces that memory plan by lowering the shared-memory budget."""
-    from .cuda import CudaEpoch, layout, plan
+    """Returns None, or what differed, where ``members`` networks trained for ``steps`` mini-batches by the kernel
+    and by the portable path are compared. ``where`` (parameters shared, workspace shared) forces that memory plan
+    by lowering the shared-memory budget."""
+    from .launcher import CudaEpoch, layout, plan
 
-    x, y, weights, biases, order, eta = problem(sizes, batch, steps, dtype, members)
+    x, y, weights, biases, order, eta = problem(sizes, batch * steps - (batch > 1), dtype, members)  # last: short
     kernel = CudaEpoch(backend, backend.asarray(x), backend.asarray(y))
     itemsize = np.dtype(dtype).itemsize
     if where is not None:
@@ -122,8 +118,8 @@ def compare_epoch(backend, sizes, batch: int, steps: int, dtype: str, where=None
 
 
 def compare_score(backend) -> str | None:
-    """The scoring kernel (every member in one launch, :mod:`gpunet.kernels.cuda_score`) against the portable
-    scorer on this GPU: None, or what differed."""
+    """Returns None, or what differed, where the scoring kernel (every member in one launch,
+    :mod:`gpunet.kernels.cuda.scorer`) is compared with the portable scorer on this GPU."""
     try:
         check_score(backend)
     except AssertionError as e:
@@ -132,18 +128,18 @@ def compare_score(backend) -> str | None:
 
 
 def check_score(backend=None, inputs: int = 1000, members: int = 3) -> str:
-    """Score random stacks with the kernel and with the portable scorer, both on ``backend`` (the GPU), in
-    float64 and float32; raise AssertionError naming the first case whose counts differ. Member 0 has two
+    """Returns a line naming the plans that scored random stacks as the portable scorer does, both on ``backend``
+    (the GPU), in float64 and float32; raises AssertionError naming the first case whose counts differ. Member 0 has two
     output neurons saturated to exactly 1 (a tie: the first wins). The labels are mostly member 1's answers
     by a NumPy feedforward, so a wrong answer shows as a lower count; an input whose two best outputs (in
     float64, on the host) are closer than the dtype's rounding could move is labelled -1, counted by none."""
-    from ..backend import get_backend
-    from ..maths import feedforward
-    from .base import count_correct
-    from .cuda import CudaEpoch
-    from .cuda_score import CASES as SCORE_CASES
-    from .cuda_score import THREADS as SCORE_THREADS
-    from .cuda_score import plan as score_plan
+    from ...backend import get_backend
+    from ...maths import feedforward
+    from ..base import count_correct
+    from .launcher import CudaEpoch
+    from .scorer import CASES as SCORE_CASES
+    from .scorer import THREADS as SCORE_THREADS
+    from .scorer import plan as score_plan
 
     backend = backend or get_backend("cuda")
     rng = np.random.default_rng(1)
@@ -175,8 +171,8 @@ def check_score(backend=None, inputs: int = 1000, members: int = 3) -> str:
 
 
 def compile_all(backend) -> None:
-    """Every instantiation the launcher can choose, compiled together (CudaEpoch does it once it has data)."""
-    from .cuda import CudaEpoch
+    """Compiles every instantiation the launcher can choose, together (CudaEpoch does it once it has data)."""
+    from .launcher import CudaEpoch
 
     CudaEpoch(backend, backend.asarray(np.zeros((1, 1))), backend.asarray(np.zeros((1, 1))))
 
@@ -209,11 +205,11 @@ CASES: list[Case] = [
 ]
 
 
-def run_cases(backend, cases=None, say=print) -> str | None:
-    """Run the cases in order: None when all pass, else the first failure in one line."""
+def first_failure(backend, cases=None, say=print) -> str | None:
+    """Returns the first case that fails, run in order, and how, in one line; None when all pass."""
     for case in CASES if cases is None else cases:
         try:
-            failed = case.run(backend)
+            failed = case.compare(backend)
         except Exception as e:  # noqa: BLE001 - a CUDA error, a compiler error: the case failed, say how
             lines = str(e).strip().splitlines()
             failed = f"{type(e).__name__}: {lines[0][:300] if lines else ''}"
@@ -223,21 +219,21 @@ def run_cases(backend, cases=None, say=print) -> str | None:
     return None
 
 
-def _timed(run, backend) -> float:
+def _timed(call, backend) -> float:
     backend.synchronize()
     start = time.perf_counter()
-    run()
+    call()
     backend.synchronize()
     return time.perf_counter() - start
 
 
 def timings(backend, sizes, batch: int, dtype: str, examples: int = EPOCH) -> dict:
-    """Seconds per epoch of ``EPOCH`` examples: the kernel over ``examples`` of them, the portable path on this GPU
-    and the CPU's kernel over up to ``TIMED_STEPS`` mini-batches, scaled; on MNIST-like sparse random inputs."""
-    from ..backend import get_backend
-    from .cuda import CudaEpoch
-    from .portable import PortableEpoch
-    from .registry import candidates
+    """Returns seconds per epoch of ``EPOCH`` examples: the kernel over ``examples`` of them, the portable path on
+    this GPU and the CPU's kernel over up to ``TIMED_STEPS`` mini-batches, scaled; on MNIST-like sparse inputs."""
+    from ...backend import get_backend
+    from ..portable import PortableEpoch
+    from ..registry import candidates
+    from .launcher import CudaEpoch
 
     rng = np.random.default_rng(1)
     x = rng.random((examples, sizes[0]), dtype=np.float32)
@@ -256,35 +252,28 @@ def timings(backend, sizes, batch: int, dtype: str, examples: int = EPOCH) -> di
         ("portable", PortableEpoch, backend),
         ("cpu", cpu_kernel, cpu),
     ):
-        run = kind(on, on.asarray(x), on.asarray(y))
+        epochs = kind(on, on.asarray(x), on.asarray(y))
         params = ([on.asarray(w) for w in weights], [on.asarray(b) for b in biases])
-        run(*params, np.empty((1, 0), np.int64), batch, eta)  # compile outside the clock
+        epochs(*params, np.empty((1, 0), np.int64), batch, eta)  # compile outside the clock
         k = examples if name == "cuda" else steps * batch
         order = rng.permutation(examples)[None, :k]
-        out[name] = _timed(functools.partial(run, *params, order, batch, eta), on) * EPOCH / k
+        out[name] = _timed(functools.partial(epochs, *params, order, batch, eta), on) * EPOCH / k
     out["cpu_kernel"] = cpu_kernel.name
     return out
 
 
-def cuda_backend(device: int):
-    """The backend of CUDA device ``device``, or the stand-in that the tests' hook names (see :data:`HOOK`)."""
-    if hook := os.environ.get(HOOK):
-        module, function = hook.split(":")
-        return getattr(importlib.import_module(module), function)()
-    from ..backend import get_backend
-
-    return get_backend(f"cuda:{device}")
-
-
 def check(device: int = 0, cases: bool = True, timed=(BOOK,), examples: int = EPOCH, say=print) -> dict:
-    """The check in this process: ``{"passed", "failure", "timings"}`` (timings only once every case passed)."""
-    backend = cuda_backend(device)
+    """Returns the check's result, found in this process: ``{"passed", "failure", "timings"}`` (timings only once
+    every case passed)."""
+    from ...backend import get_backend
+
+    backend = get_backend(f"cuda:{device}")
     failure = None
     if cases:
         import cupy
 
         with cupy.cuda.using_allocator(None):  # no pool: one cudaMalloc an array (see the module's docstring)
-            failure = run_cases(backend, say=say)
+            failure = first_failure(backend, say=say)
     measured = {}
     if failure is None:
         for sizes, batch, dtype in timed:
@@ -303,9 +292,10 @@ def _config(text: str):
 
 
 def main(argv=None) -> int:
-    from ..backend import BackendError
+    from ...backend import BackendError
+    from ...io.verdicts_file import write_json
 
-    parser = argparse.ArgumentParser(prog="python -m gpunet.kernels.cuda_check", description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m gpunet.kernels.cuda.check", description=__doc__.split("\n")[0])
     parser.add_argument("--device", type=int, default=0, help="the CUDA device's number")
     parser.add_argument("--no-cases", dest="cases", action="store_false", help="time only")
     parser.add_argument("--no-timing", dest="timing", action="store_false", help="the cases only")
@@ -321,8 +311,7 @@ def main(argv=None) -> int:
         print(f"gpunet: error: {e}", file=sys.stderr)
         return 2
     if args.json:
-        with open(args.json, "w", encoding="utf-8") as f:
-            json.dump(result, f)
+        write_json(args.json, result)
     if result["failure"]:
         print(f"gpunet: the cuda kernel failed its check: {result['failure']}", file=sys.stderr)
         return 1

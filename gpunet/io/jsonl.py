@@ -7,10 +7,8 @@ import os
 from pathlib import Path
 
 from ..errors import DataError
-from ..files import check_memory, open_regular, parse_json
-from ..validation import EPOCHS, NON_NEGATIVE_REAL, check
-from ..writing import atomic_write, refuse_temporary
-from .signals import uninterrupted
+from ..settings import EPOCHS, NON_NEGATIVE_REAL, check
+from .fs import atomic_write, check_memory, open_regular, parse_json, refuse_temporary
 
 MAX_LOG_BYTES = 1 << 28
 
@@ -32,9 +30,8 @@ class JsonLog:
         self._write()
 
     def _write(self) -> None:
-        text = "\n".join(self.lines) + "\n"
-        with uninterrupted():
-            atomic_write(self.path, lambda f: f.write(text.encode()))
+        with atomic_write(self.path) as f:
+            f.write(("\n".join(self.lines) + "\n").encode())
 
 
 def _read_text(path, what: str) -> str:

@@ -18,7 +18,7 @@ import zlib
 from pathlib import Path
 
 from ..errors import DataError
-from ..files import FileError, open_regular
+from .fs import open_regular
 
 GZIP_MAGIC = b"\x1f\x8b"
 
@@ -34,8 +34,6 @@ def content_sha256(path, gzipped: bool | None = None, limit: int = 0) -> str:
                 gzipped = raw.read(2) == GZIP_MAGIC
                 raw.seek(0)
             return digest(gzip.GzipFile(fileobj=raw) if gzipped else raw, limit=limit)
-    except FileError as e:  # a pipe or device would block the read: refused as data's own readers refuse it
-        raise DataError(str(e)) from None
     except (OSError, EOFError, zlib.error) as e:
         raise DataError(f"{path}: cannot read ({e})") from None
 
@@ -46,8 +44,6 @@ def stored_sha256(path) -> str:
     try:
         with open_regular(path, "data file") as f:
             return digest(f)
-    except FileError as e:
-        raise DataError(str(e)) from None
     except OSError as e:
         raise DataError(f"{path}: cannot read ({e.strerror or e})") from None
 

@@ -12,10 +12,8 @@ from typing import Any
 import numpy as np
 
 from ..errors import DataError, GpunetError
-from ..files import check_memory, open_regular, parse_json
-from ..validation import EPOCHS, check, check_sizes
-from ..writing import atomic_write, refuse_temporary
-from .signals import uninterrupted
+from ..settings import EPOCHS, check, check_sizes
+from .fs import atomic_write, check_memory, open_regular, parse_json, refuse_temporary
 
 MAX_SIZES_BYTES = 1 << 16  # the sizes of a thousand-layer network
 MAX_STATE_BYTES = 1 << 26  # the JSON of settings, manifest and epoch times: far less in practice
@@ -28,8 +26,8 @@ def save_network(net, path, record: dict) -> None:
         arrays[f"w{l}"], arrays[f"b{l}"] = backend.to_host(w), backend.to_host(b)
     state = {"epoch": net.epoch, "rng": net.rng.bit_generator.state, "record": record}
     arrays["state"] = np.asarray(json.dumps(state))  # a unicode string: no pickle needed to read it
-    with uninterrupted():
-        atomic_write(path, lambda f: np.savez(f, allow_pickle=False, **arrays))  # as load() reads it
+    with atomic_write(path) as f:
+        np.savez(f, allow_pickle=False, **arrays)  # as load() reads it
 
 
 class _ModelFile:

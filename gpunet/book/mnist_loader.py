@@ -1,0 +1,52 @@
+"""The book's ``mnist_loader``: the same two functions and shapes, reading MNIST where ``gpunet train`` finds it.
+
+    from gpunet import Network, mnist_loader
+    training_data, validation_data, test_data = mnist_loader.load_data_wrapper()
+    net = Network([784, 30, 10])
+    net.SGD(training_data, 30, 10, 3.0, test_data=test_data)
+
+The data is the book's ``mnist.pkl.gz`` or the four IDX files, in ``data_dir``, else $GPUNET_DATA, ./data,
+the checkout's data/ or the user cache folder (downloaded there when missing), with the last 10,000 training
+images as validation, as the book's file splits them. Pixels are floats in [0, 1] (IDX pixels / 255).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .. import data
+
+
+def load_data(data_dir=None, validation_size: int = 10_000):
+    """(training_data, validation_data, test_data), each (images (n, 784) float32 in [0, 1], labels (n,) int64):
+    50,000 / 10,000 / 10,000 images for MNIST (the last ``validation_size`` training images are validation)."""
+    host = data.load(data_dir, validation_size=validation_size, download=True)
+    return tuple(_floats(images, labels) for images, labels in (host.train, host.validation, host.test))
+
+
+def load_data_wrapper(data_dir=None, validation_size: int = 10_000):
+    """The book's network format: ``training_data`` pairs (x (784, 1), one-hot y (10, 1)); ``validation_data``
+    and ``test_data`` pairs (x (784, 1), label).
+
+    As in the Python 3 ports of the book, each is a ``zip`` iterator (Python 2's ``zip`` made lists): it can be
+    read once, so pass it straight to ``Network.SGD`` (which reads it once), or wrap it in ``list()`` first.
+    """
+    tr_d, va_d, te_d = load_data(data_dir, validation_size)
+    n_classes = int(max(tr_d[1].max(initial=0), va_d[1].max(initial=0))) + 1
+    columns = lambda images: [np.reshape(x, (len(x), 1)) for x in images]  # noqa: E731
+    training_data = zip(columns(tr_d[0]), [vectorized_result(y, n_classes) for y in tr_d[1]])
+    validation_data = zip(columns(va_d[0]), va_d[1])
+    test_data = zip(columns(te_d[0]), te_d[1])
+    return training_data, validation_data, test_data
+
+
+def vectorized_result(j, n: int = 10):
+    """The one-hot column (n, 1) with 1.0 in place j: the desired output for digit j."""
+    e = np.zeros((n, 1))
+    e[j] = 1.0
+    return e
+
+
+def _floats(images, labels):
+    x = images.astype(np.float32) / np.float32(255) if images.dtype == np.uint8 else images.astype(np.float32)
+    return x, labels.astype(np.int64)

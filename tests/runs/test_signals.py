@@ -8,7 +8,7 @@ from helpers import MNIST, assert_one_line_error, cli, training_process
 
 from gpunet import Network
 from gpunet.io.fs import atomic_write
-from gpunet.runs.signals import Terminated, sigterm_as_interrupt, uninterrupted
+from gpunet.io.signals import Terminated, sigterm_as_interrupt, uninterrupted
 
 
 @pytest.mark.parametrize("signum, raised", [(signal.SIGTERM, Terminated), (signal.SIGINT, KeyboardInterrupt)])

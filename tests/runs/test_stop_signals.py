@@ -10,7 +10,7 @@ import pytest
 from helpers import ROOT, cli, training_process, write_mnist_like
 
 from gpunet import Network
-from gpunet.runs.signals import STOP_SIGNALS, Terminated, exit_status, sigterm_as_interrupt, uninterrupted
+from gpunet.io.signals import STOP_SIGNALS, Terminated, exit_status, sigterm_as_interrupt, uninterrupted
 
 
 @pytest.mark.parametrize("signum", STOP_SIGNALS)

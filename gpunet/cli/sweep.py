@@ -66,17 +66,17 @@ def _grid(args) -> Grid:
 
 
 def _sweep(args) -> Sweep:
+    kept = {k: getattr(args, k) for k in ("save_best", "scheduler", "kernel", "force")}  # with the sweep on resume
     if args.resume:
         given = [k for k in GRID_FLAGS if getattr(args, k, None) is not None]
         if given:
             flag = "--" + given[0].replace("_", "-")
             raise ConfigError(f"{flag} is set by the sweep in {args.resume} when resuming; leave it out")
-        return Sweep.resume(args.resume, args.device, args.save_best, args.scheduler, args.kernel, args.force)
+        return Sweep.resume(args.resume, device=args.device, **kept)
     grid = _grid(args)
     source = DataSource(args.data_dir, args.data, args.validation_size, args.download,
                         tuple(args.mirror) if args.mirror else None)  # fmt: skip
-    return Sweep(grid, source, args.device or "auto", args.out, args.save_best, args.scheduler, args.chunk, args.kernel,
-                 args.force)  # fmt: skip
+    return Sweep(grid, source, device=args.device or "auto", out=args.out, chunk=args.chunk, **kept)
 
 
 def run(args) -> int:

@@ -112,20 +112,15 @@ class Network:
         kernel: str | None = None,
         progress: Callable[[int], None] | None = None,
     ) -> list[EpochResult]:
-        """Returns one :class:`EpochResult` per epoch of mini-batch stochastic gradient descent.
+        """Returns one :class:`EpochResult` per epoch of mini-batch SGD, numbered on from ``self.epoch``.
 
-        ``training_data`` is ``(x, y)``: inputs as rows ``(n, sizes[0])`` and one-hot targets ``(n, sizes[-1])``;
-        ``test_data`` is ``(x, labels)``; the book's lists of ``(x, y)`` column pairs are taken too. The epochs
-        run in the epoch kernel ``kernel`` names (None: the registry chooses, :mod:`gpunet.kernels`); all compute
-        the same updates in the same order. A mini-batch larger than the training set is the whole set, as the
-        book's slicing makes it. Epochs are numbered on from ``self.epoch``; ``progress(k)`` is told as each k
-        more examples are done.
+        Data as rows ``(x, y)`` (test: ``(x, labels)``) or the book's lists of column pairs; the epochs run in the
+        epoch kernel ``kernel`` names (None: the registry chooses); ``progress(k)`` is told of each k examples done.
         """
         s = Settings(sizes=self.sizes, epochs=epochs, batch_size=mini_batch_size, eta=eta, dtype=self._dtype_name)
         training_data, test_data = book_data.arrays(training_data, test_data, self.sizes)
         x, y = self._training_arrays(training_data)
-        n = x.shape[0]
-        batch = mini_batch(s.batch_size, n)
+        n, batch = x.shape[0], mini_batch(s.batch_size, x.shape[0])  # at most the whole set, as the book slices
         run = self._epoch_kernel(x, y, batch, kernel)
         eta_host = np.asarray([s.eta], np.float64)
         step = max(n, 1) if progress is None else max(1, n // 50 // batch) * batch  # ~50 calls an epoch, or one
@@ -188,8 +183,7 @@ class Network:
             )
         return correct
 
-    def _stacked(self, arrays):
-        """Returns ``arrays`` as stacks of one member, as the epoch kernels take them."""
+    def _stacked(self, arrays):  # a stack of one member, as the epoch kernels take them
         return [self.xp.expand_dims(a, axis=0) for a in arrays]
 
     def _finite(self):

@@ -10,7 +10,7 @@ import dataclasses
 import math
 import numbers
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -37,9 +37,7 @@ class Interval:
     def holds(self, value: Any) -> bool:
         if isinstance(value, bool) or not isinstance(value, self.kind):
             return False
-        if self.kind is numbers.Real and not math.isfinite(value):
-            return False
-        if self.high is not None and value > self.high:
+        if self.kind is numbers.Real and not math.isfinite(value) or self.high is not None and value > self.high:
             return False
         return self.low is None or (value > self.low if self.open_low else value >= self.low)
 
@@ -47,34 +45,24 @@ class Interval:
         return int(value) if self.kind is numbers.Integral else float(value)
 
 
-class OneOf(tuple):
-    """A rule: one of the strings given."""
+@dataclass(frozen=True)
+class Rule:
+    """A rule other than a range of numbers: what it says, whether a value holds, and the value as kept."""
+
+    text: str
+    holds: Callable[[Any], bool]
+    convert: Callable[[Any], Any] = lambda value: value
 
     def describe(self) -> str:
-        return " or ".join(self)
-
-    def holds(self, value) -> bool:
-        return isinstance(value, str) and value in self
-
-    def convert(self, value):
-        return value
+        return self.text
 
 
-class LayerSizes:
-    """A rule: two or more layer sizes, whole numbers >= 1, kept as a tuple of ints."""
-
-    def describe(self) -> str:
-        return "two or more positive layer sizes"
-
-    def holds(self, value) -> bool:
-        try:
-            sizes = list(value)
-        except TypeError:
-            return False
-        return len(sizes) >= 2 and all(POSITIVE_INT.holds(n) for n in sizes)
-
-    def convert(self, value):
-        return tuple(int(n) for n in value)
+def _are_layer_sizes(value) -> bool:
+    try:
+        sizes = list(value)
+    except TypeError:
+        return False
+    return len(sizes) >= 2 and all(POSITIVE_INT.holds(n) for n in sizes)
 
 
 COUNT = Interval(numbers.Integral, 0)  # a seed, an epoch counter, a validation size
@@ -86,11 +74,11 @@ MAX_EPOCHS = 1_000_000
 EPOCHS = Interval(numbers.Integral, 0, high=MAX_EPOCHS)  # a model's epoch counter, SGD's epochs
 RUN_EPOCHS = Interval(numbers.Integral, 1, high=MAX_EPOCHS)  # --epochs: at least one, scored
 CONSTRAINTS: dict[str, Any] = {
-    "sizes": LayerSizes(),
+    "sizes": Rule("two or more positive layer sizes", _are_layer_sizes, lambda v: tuple(int(n) for n in v)),
     "epochs": EPOCHS,
     "batch_size": POSITIVE_INT,
     "eta": POSITIVE_REAL,
-    "dtype": OneOf(DTYPES),
+    "dtype": Rule(" or ".join(DTYPES), lambda v: isinstance(v, str) and v in DTYPES),
     "seed": COUNT,
     "validation_size": COUNT,
 }
@@ -122,20 +110,16 @@ class Settings:
     validation_size: int = 10_000
 
     def __post_init__(self):
-        for field, value in _checked(vars(self), lambda field: NAMES.get(field, field), ConfigError).items():
+        for field, value in checked(vars(self)).items():
             object.__setattr__(self, field, value)
-
-    @classmethod
-    def checked(cls, values: dict, name=str, error=ConfigError) -> Settings:
-        """Returns Settings of ``values`` (the rest the book's), else ``error`` naming the setting ``name(field)``."""
-        return cls(**_checked({**vars(BOOK), **values}, name, error))
 
     def record(self) -> dict:
         """Returns the settings as a checkpoint keeps them (JSON: sizes a list)."""
         return {**dataclasses.asdict(self), "sizes": list(self.sizes)}
 
 
-def _checked(values: dict, name, error) -> dict:
+def checked(values: dict, name=lambda field: NAMES.get(field, field), error=ConfigError) -> dict:
+    """Returns every setting of ``values`` as CONSTRAINTS keep it, else ``error`` naming one as ``name(field)``."""
     values = dict(values)
     for k, v in values.items():
         if v is not None or k != "seed":  # seed None: a fresh one

@@ -9,7 +9,7 @@ from helpers import book_parameters, synthetic_data
 from gpunet import Network
 from gpunet.book.reference import Network as BookNetwork
 from gpunet.errors import ConfigError
-from gpunet.settings import BOOK, COUNT, POSITIVE_INT, POSITIVE_REAL, Settings, check, check_sizes
+from gpunet.settings import BOOK, COUNT, POSITIVE_INT, POSITIVE_REAL, Settings, check, check_sizes, checked
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -85,7 +85,7 @@ def test_a_setting_out_of_its_constraint_is_one_named_error(values, message):
 
 def test_checked_names_the_setting_and_raises_the_callers_error():
     with pytest.raises(ValueError, match="^batch_size must be "):
-        Settings.checked({**vars(BOOK), "batch_size": True}, error=ValueError)
+        checked({**vars(BOOK), "batch_size": True}, str, ValueError)
 
 
 def test_network_and_sgd_take_numpy_numbers_and_train_like_the_book(rng):

@@ -63,17 +63,20 @@ def _model_validation_size(args, net, model, split_name) -> int | None:
 
 
 class ProgressBar:
-    """A tqdm bar over the examples of each epoch, only when a person is watching a terminal."""
+    """A tqdm bar of ``total`` steps, shown from the first step until closed; train's, sweep's."""
 
-    def __init__(self, total):
+    def __init__(self, total, **style):
         from tqdm import tqdm
 
-        self.tqdm, self.total, self.bar = tqdm, total, None
+        self.tqdm, self.total, self.style, self.bar = tqdm, total, style, None
 
     def __call__(self, done: int) -> None:
         if self.bar is None:
-            self.bar = self.tqdm(total=self.total, unit="ex", leave=False, unit_scale=True)
+            self.bar = self.tqdm(total=self.total, leave=False, **self.style)
         self.bar.update(done)
+
+    def write(self, line: str) -> None:
+        self.tqdm.write(line)
 
     def close(self) -> None:
         if self.bar is not None:
@@ -81,5 +84,6 @@ class ProgressBar:
             self.bar = None
 
     @classmethod
-    def if_watched(cls, total):
-        return cls(total) if sys.stdout.isatty() and sys.stderr.isatty() else None
+    def if_watched(cls, total, **style):
+        """Returns a bar when a person is watching a terminal and there is something to do, else None."""
+        return cls(total, **style) if total and sys.stdout.isatty() and sys.stderr.isatty() else None

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import sys
-
 from .._version import __version__
 from ..errors import ConfigError, say
 from ..kernels import KERNELS
@@ -13,6 +11,7 @@ from ..sweep.outputs import save_best_paths
 from ..sweep.stacks import threads
 from ..sweep.stats import table
 from . import options
+from .common import ProgressBar
 
 NAME = "sweep"
 HELP = "train a grid of networks (seeds x eta x sizes x mini-batch) at once and print their statistics"
@@ -93,11 +92,7 @@ def run(args) -> int:
         + (f" | {todo} to run, resumed from {args.resume}" if args.resume else ""),
         flush=True,
     )
-    bar = None  # a tqdm bar over network-epochs, only when a person is watching a terminal
-    if todo and sys.stdout.isatty() and sys.stderr.isatty():
-        from tqdm import tqdm
-
-        bar = tqdm(total=todo * grid.epochs, unit="net-epoch", leave=False)
+    bar = ProgressBar.if_watched(todo * grid.epochs, unit="net-epoch")
 
     def finished(r):
         line = (
@@ -107,7 +102,7 @@ def run(args) -> int:
         (print if bar is None else bar.write)(line)
 
     try:
-        records = sweep.run(progress=None if bar is None else bar.update, on_network=finished)
+        records = sweep.run(progress=bar, on_network=finished)
     except KeyboardInterrupt as stop:  # Ctrl-C, or SIGTERM, SIGHUP, ... (signals.Terminated)
         done = len(sweep.results())
         if sweep.out is not None:

@@ -24,7 +24,6 @@ from .common import ProgressBar, load_data
 NAME = "train"
 HELP = "train a network by mini-batch SGD and print test accuracy per epoch"
 WITHOUT_GPU = "use --device cpu to train on the CPU"
-FROM_CHECKPOINT = ("sizes", "batch_size", "eta", "dtype", "seed", "validation_size", "eval", "monitor_cost")
 # What the run writes besides the settings, kept with them so that a resumed run writes the same
 # (these defaults: for checkpoints written before they were kept).
 OUTPUTS = {"eval": "test", "monitor_cost": False}
@@ -40,11 +39,6 @@ class Plan:
     run: str
     data: tuple = ()  # the identities of the data a resumed run started on
     moved: str = ""  # "--epochs N moves the run's end ..."
-
-    def record(self, hashes: dict) -> dict:
-        """Returns the settings as the checkpoint and the manifest keep them, with the data's identities."""
-        outputs = {"eval": self.eval, "monitor_cost": self.monitor_cost, "data": sorted(hashes.values())}
-        return {**self.settings.record(), **outputs}
 
 
 def add_arguments(parser) -> None:
@@ -94,20 +88,17 @@ def add_arguments(parser) -> None:
     )
 
 
-def _train_device(args):
-    """Returns the device to train on: auto weighs the kernels for the flags given (else the book's, as on resume)."""
-    return device_for(
-        args.device, args.sizes or BOOK.sizes, args.dtype or BOOK.dtype, args.batch_size or BOOK.batch_size
-    )
-
-
-def _network_for(args, backend) -> tuple[Network, Plan]:
-    """Returns a new network from the flags, or the one in ``--resume``, and the run's plan."""
+def _network_for(args) -> tuple[Network, Plan]:
+    """Returns a new network from the flags, or the one in ``--resume``, and the run's plan; on a device that
+    auto weighs the kernels for, for the flags given (else the book's, as on resume)."""
+    given = {k: getattr(args, k) for k in CONSTRAINTS if getattr(args, k) is not None}
+    chosen = replace(BOOK, **{"seed": int(np.random.SeedSequence().generate_state(1)[0]), **given})
+    backend = device_for(args.device, list(chosen.sizes), chosen.dtype, chosen.batch_size)
     if args.resume:
         net = Network.load(args.resume, device=backend)
         settings, run = checkpoint_settings(net, args.resume)
         settings = {**OUTPUTS, **settings}
-        changed = [k for k in FROM_CHECKPOINT if getattr(args, k) not in (None, settings.get(k))]
+        changed = [k for k in (*CONSTRAINTS, *OUTPUTS) if k != "epochs" and getattr(args, k) not in (None, settings[k])]
         if changed:
             flag = "--" + changed[0].replace("_", "-")
             raise ConfigError(f"{flag} comes from the checkpoint when resuming; leave it out")
@@ -117,11 +108,8 @@ def _network_for(args, backend) -> tuple[Network, Plan]:
             moved = f"--epochs {args.epochs} moves the run's end from epoch {kept.epochs} (kept on resume)"
             kept = replace(kept, epochs=args.epochs)
         return net, Plan(kept, settings["eval"], settings["monitor_cost"], run, tuple(settings["data"]), moved)
-    given = {k: getattr(args, k) for k in CONSTRAINTS if getattr(args, k) is not None}
-    chosen = replace(BOOK, **{"seed": int(np.random.SeedSequence().generate_state(1)[0]), **given})
     net = Network(chosen.sizes, seed=chosen.seed, device=backend, dtype=chosen.dtype)
-    plan = Plan(chosen, args.eval or "test", bool(args.monitor_cost), new_run_id())
-    return net, plan
+    return net, Plan(chosen, args.eval or "test", bool(args.monitor_cost), new_run_id())
 
 
 def _run_targets(args, net) -> dict:
@@ -200,8 +188,8 @@ def _say_interrupted(args, files) -> None:
 
 
 def run(args) -> int:
-    backend = _train_device(args)
-    net, plan = _network_for(args, backend)
+    net, plan = _network_for(args)
+    backend = net.backend
     s = plan.settings
     if args.resume and net.epoch >= s.epochs:
         say(
@@ -219,7 +207,8 @@ def run(args) -> int:
         kernel, why = choose(backend, net.sizes, s.dtype, batch, args.kernel)
         hashes = _data_hashes(args, plan, host, files)
         data = pin(host, backend, net.dtype, net.sizes[-1])
-        settings = plan.record(hashes)
+        outputs = {"eval": plan.eval, "monitor_cost": plan.monitor_cost, "data": sorted(hashes.values())}
+        settings = {**s.record(), **outputs}  # as the checkpoint and the manifest keep them
         _print_run(args, backend, net, plan, host, data, f"{kernel.name} ({why})", batch)
         log, save = files.paths.get("--log"), files.paths.get("--save")
         record: dict = {"settings": settings, "run": plan.run, "log": str(log.resolve()) if log else None,
@@ -229,7 +218,7 @@ def run(args) -> int:
             record["manifest"]["kernel"] = {"name": kernel.name, "reason": why}
             files.start_log(record["manifest"])
         record["epoch_seconds"] = list(net.record.get("epoch_seconds", [])) if args.resume else []
-        bar = ProgressBar.if_watched(len(host.train[1]))
+        bar = ProgressBar.if_watched(len(host.train[1]), unit="ex", unit_scale=True)
 
         def after_epoch(result):
             if bar:

@@ -11,7 +11,7 @@ from ..errors import DataError
 from ..io.fs import check_writable, only_writer, remove_stale_parts
 from ..io.jsonl import JsonLog, _log_lines_of, _log_run
 from ..io.model_files import save_network, stored_record, stored_run
-from ..settings import CONSTRAINTS, Settings
+from ..settings import CONSTRAINTS, Settings, checked
 from .signals import uninterrupted
 
 
@@ -28,7 +28,7 @@ def checkpoint_settings(net, path) -> tuple[dict, str]:
     for key in CONSTRAINTS:  # what changes a run's results: stored in every checkpoint, required to resume
         if settings.get(key) is None:
             raise bad(f"the checkpoint does not record its {key!r} (written by an older gpunet?)")
-    settings.update(Settings.checked({k: settings[k] for k in CONSTRAINTS}, error=bad).record())
+    settings.update(Settings(**checked({k: settings[k] for k in CONSTRAINTS}, str, bad)).record())
     if settings["sizes"] != net.sizes or net.backend.dtype(settings["dtype"]) != net.dtype:
         raise bad("its settings do not match its network (sizes or dtype)")
     data = settings.get("data")

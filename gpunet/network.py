@@ -145,8 +145,7 @@ class Network:
     def _training_arrays(self, training_data):
         """Returns the training inputs and targets on the device, refused unless they fit ``sizes``."""
         x, y = (self.backend.asarray(a, dtype=self.dtype) for a in training_data)
-        n = x.shape[0]
-        if x.ndim != 2 or y.ndim != 2 or x.shape[1] != self.sizes[0] or y.shape != (n, self.sizes[-1]):
+        if x.ndim != 2 or y.ndim != 2 or x.shape[1] != self.sizes[0] or y.shape != (x.shape[0], self.sizes[-1]):
             raise ConfigError(
                 f"training data must be inputs (n, {self.sizes[0]}) and one-hot targets (n, {self.sizes[-1]}) "
                 f"for sizes {self.sizes}, got {tuple(x.shape)} and {tuple(y.shape)}"

@@ -85,5 +85,4 @@ class ProgressBar:
 
     @classmethod
     def if_watched(cls, total, **style):
-        """Returns a bar when a person is watching a terminal and there is something to do, else None."""
         return cls(total, **style) if total and sys.stdout.isatty() and sys.stderr.isatty() else None

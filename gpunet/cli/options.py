@@ -161,9 +161,8 @@ def add_data_arguments(
         parser.add_argument(
             "--no-download", dest="download", action="store_false", help="never download missing MNIST files"
         )
-    flags = {action.dest for action in parser._actions}  # what load_data reads of a flag the command lacks
-    absent = {"data": None, "validation_size": None, "download": None, "mirror": None, "quiet": False}
-    parser.set_defaults(**{k: v for k, v in absent.items() if k not in flags})
+    absent = {"data": None, "validation_size": None, "download": None, "mirror": None, "quiet": False}  # load_data's
+    parser.set_defaults(**{k: v for k, v in absent.items() if k not in {a.dest for a in parser._actions}})
 
 
 def _book_split(args) -> str | None:

@@ -31,13 +31,12 @@ OUTPUTS = {"eval": "test", "monitor_cost": False}
 
 @dataclass(frozen=True)
 class Plan:
-    """A run: its settings, what it scores and logs, its id; on resume its data and what the flags changed."""
+    """A run: its settings, what it scores and logs, its id; on resume what the flags changed."""
 
     settings: Settings
     eval: str
     monitor_cost: bool
     run: str
-    data: tuple = ()  # the identities of the data a resumed run started on
     moved: str = ""  # "--epochs N moves the run's end ..."
 
 
@@ -107,7 +106,7 @@ def _network_for(args) -> tuple[Network, Plan]:
         if args.epochs is not None and args.epochs != kept.epochs:
             moved = f"--epochs {args.epochs} moves the run's end from epoch {kept.epochs} (kept on resume)"
             kept = replace(kept, epochs=args.epochs)
-        return net, Plan(kept, settings["eval"], settings["monitor_cost"], run, tuple(settings["data"]), moved)
+        return net, Plan(kept, settings["eval"], settings["monitor_cost"], run, moved)
     net = Network(chosen.sizes, seed=chosen.seed, device=backend, dtype=chosen.dtype)
     return net, Plan(chosen, args.eval or "test", bool(args.monitor_cost), new_run_id())
 
@@ -138,11 +137,11 @@ def _check_eval(eval: str, host) -> None:
         raise ConfigError(f"{host.source} has no test images: use --eval validation or --eval none")
 
 
-def _data_hashes(args, plan, host, files) -> dict:
+def _data_hashes(args, net, host, files) -> dict:
     """Returns the identity of each data file (:mod:`gpunet.io.identity`) when the run writes files; a resumed
     run reads the data it started on: the same images and labels, however the files are compressed."""
     hashes = checksums(host) if files.paths else {}
-    if args.resume and not matches(list(plan.data), host, hashes):
+    if args.resume and not matches(net.record["settings"]["data"], host, hashes):  # checkpoint_settings checked it
         raise DataError(
             f"{args.resume}: trained on other data than {host.source}; give the first run's --data-dir or --data"
         )
@@ -205,7 +204,7 @@ def run(args) -> int:
         _check_eval(plan.eval, host)
         batch = mini_batch(s.batch_size, len(host.train[1]))
         kernel, why = choose(backend, net.sizes, s.dtype, batch, args.kernel)
-        hashes = _data_hashes(args, plan, host, files)
+        hashes = _data_hashes(args, net, host, files)
         data = pin(host, backend, net.dtype, net.sizes[-1])
         outputs = {"eval": plan.eval, "monitor_cost": plan.monitor_cost, "data": sorted(hashes.values())}
         settings = {**s.record(), **outputs}  # as the checkpoint and the manifest keep them

@@ -135,6 +135,8 @@ class Seeds(Sequence):
 
     def __init__(self, ranges):
         self.ranges = tuple((int(a), int(b)) for a, b in ranges)  # inclusive, disjoint, in the order given
+        if not self.ranges:
+            raise ConfigError("--seeds is empty: give at least one value")
         self._offsets = list(itertools.accumulate((b - a + 1 for a, b in self.ranges), initial=0))
         self._sorted = sorted((a, b, k) for k, (a, b) in enumerate(self.ranges))  # for lookups
         for (_, last, _), (first, _, _) in zip(self._sorted, self._sorted[1:]):
@@ -195,9 +197,6 @@ class Seeds(Sequence):
     def __hash__(self) -> int:
         return hash(tuple(self._runs()))
 
-    def __add__(self, other) -> tuple:
-        return (*self, *other)
-
     def _runs(self):
         """The ranges with adjacent ones merged: equal seeds, equal runs."""
         run = None
@@ -230,8 +229,6 @@ def parse_seeds(text: str) -> Seeds:
         if last < first:
             raise ConfigError(f"--seeds {part.strip()}: the range is empty; write it upwards, {last}-{first}")
         ranges.append((_number(first, "--seeds", "seed"), _number(last, "--seeds", "seed")))
-    if not ranges:
-        raise ConfigError("--seeds is empty: give at least one value")
     return Seeds(ranges)
 
 
@@ -278,9 +275,6 @@ def _seeds(seeds) -> Seeds:
         return seeds
     if isinstance(seeds, str):
         return parse_seeds(seeds)
-    seeds = list(seeds)
-    if not seeds:
-        raise ConfigError("--seeds is empty: give at least one value")
     return Seeds.of(seeds)
 
 

@@ -15,7 +15,7 @@ from ..io.fs import only_writer, remove_empty
 from ..io.identity import checksums, matches
 from ..kernels import device_for
 from ..runs import RunFiles, check_writable, manifest, new_run_id
-from ..settings import POSITIVE_INT, TRAIN_DEFAULTS, check
+from ..settings import BOOK, POSITIVE_INT, check
 from . import dist, outputs
 from .grid import Config, Grid
 from .stacks import (
@@ -36,7 +36,7 @@ class DataSource:
 
     data_dir: str | None = None  # IDX files or mnist.pkl.gz (default: $GPUNET_DATA or ./data)
     data: str | None = None  # the book's mnist.pkl.gz
-    validation_size: int = TRAIN_DEFAULTS["validation_size"]
+    validation_size: int = BOOK.validation_size
     download: bool = True
     mirror: tuple[str, ...] | None = None
 
@@ -53,7 +53,7 @@ class Sweep:
     something else, unless ``force``.
     """
 
-    def __init__(self, grid: Grid, source: DataSource = DataSource(), device: str = "auto", out=None,
+    def __init__(self, grid: Grid, source: DataSource = DataSource(), *, device: str = "auto", out=None,
                  save_best=None, scheduler: str | None = None, chunk: int | None = None,
                  kernel: str | None = None, force: bool = False):  # fmt: skip
         chunk = None if chunk is None else check("--chunk", chunk, POSITIVE_INT)
@@ -67,7 +67,7 @@ class Sweep:
         self._resuming = False
 
     @classmethod
-    def resume(cls, out, device: str | None = None, save_best=None, scheduler: str | None = None,
+    def resume(cls, out, *, device: str | None = None, save_best=None, scheduler: str | None = None,
                kernel: str | None = None, force: bool = False) -> Sweep:  # fmt: skip
         """The sweep kept in ``out``, with its grid, data, device, kernel and ``--save-best`` (``save_best``
         replaces the last one, and is kept for the next resume)."""
@@ -84,7 +84,8 @@ class Sweep:
             save_best = s.get("save_best")  # absent from sweeps started before it was kept
         except (KeyError, TypeError, ValueError) as e:
             raise DataError(f"{out}: the sweep's manifest is damaged ({type(e).__name__}: {e})") from None
-        sweep = cls(grid, source, device, out, save_best, scheduler, chunk, kernel, force)
+        sweep = cls(grid, source, device=device, out=out, save_best=save_best, scheduler=scheduler, chunk=chunk,
+                    kernel=kernel, force=force)  # fmt: skip
         sweep.records = {(r.config, r.seed): r for r in records if sweep.grid.holds(r.config, r.seed)}
         for config in sweep.grid.configs():
             path = outputs.best_path(out, config)
@@ -263,19 +264,19 @@ class Sweep:
         return sorted(self.records.values(), key=lambda r: self.grid.position(r.config, r.seed))
 
 
-def sweep(seeds, eta=TRAIN_DEFAULTS["eta"], sizes=TRAIN_DEFAULTS["sizes"], batch_size=TRAIN_DEFAULTS["batch_size"],
-          dtype=TRAIN_DEFAULTS["dtype"], epochs: int = TRAIN_DEFAULTS["epochs"], eval: str = "test",
-          device: str = "auto", data_dir=None, validation_size: int = TRAIN_DEFAULTS["validation_size"], out=None,
-          save_best=None, scheduler: str | None = None, chunk: int | None = None,
-          kernel: str | None = None, force: bool = False) -> list[NetworkRecord]:  # fmt: skip
+def sweep(seeds, *, eta=BOOK.eta, sizes=BOOK.sizes, batch_size=BOOK.batch_size, dtype=BOOK.dtype,
+          epochs: int = BOOK.epochs, eval: str = "test", device: str = "auto", data_dir=None,
+          validation_size: int = BOOK.validation_size, out=None, save_best=None, scheduler: str | None = None,
+          chunk: int | None = None, kernel: str | None = None, force: bool = False) -> list[NetworkRecord]:  # fmt: skip
     """Train every network of the grid and return one record per network (see :class:`Sweep`).
 
     ``seeds`` is a list or a string like "1-100"; ``eta``, ``sizes``, ``batch_size`` and ``dtype`` are one
     value or a list (``sizes`` a list of layer-size lists for several).
     """
-    grid = Grid.create(seeds, eta, sizes, batch_size, dtype, epochs, eval)
+    grid = Grid.create(seeds, etas=eta, sizes=sizes, batch_sizes=batch_size, dtypes=dtype, epochs=epochs, eval=eval)
     source = DataSource(None if data_dir is None else str(data_dir), validation_size=validation_size)
-    return Sweep(grid, source, device, out, save_best, scheduler, chunk, kernel, force).run()
+    return Sweep(grid, source, device=device, out=out, save_best=save_best, scheduler=scheduler, chunk=chunk,
+                 kernel=kernel, force=force).run()  # fmt: skip
 
 
 def _absolute(path) -> str:

@@ -111,10 +111,12 @@ def data_hint(folder: Path) -> str:
     return DATA_HINT
 
 
-def not_found(folders, flags: str = "") -> DataError:
-    """The one line saying where the data was looked for and how to point elsewhere."""
+def not_found(folders, download: bool | None = None) -> DataError:
+    """The one line saying where the data was looked for and how to point elsewhere, or to download it
+    (``download`` False: the user said not to)."""
     where = ", ".join(shown(f) for f in folders)
-    return DataError(f"no MNIST data in {where}; pass {DATA_FLAGS} to a folder holding it{flags}")
+    fetch = "drop --no-download" if download is False else "run `gpunet data download`"
+    return DataError(f"no MNIST data in {where}; pass {DATA_FLAGS} to a folder holding it, or {fetch}")
 
 
 def locate(folder: Path, stem: str) -> Path | None:

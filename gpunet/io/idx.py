@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+from array_api_compat import array_namespace
 
 from ..errors import DataError
 from .fs import check_memory, open_regular
@@ -149,6 +150,14 @@ def iter_idx(path, items: int = 4096) -> Iterator[tuple[IdxHeader, int, np.ndarr
         count = header.shape[0]
         for start in range(0, max(count, 1), items):  # an empty file is one empty chunk, its end checked
             yield header, start, _payload(f, header, start, min(items, count - start))
+
+
+def unit(pixels, dtype=np.float64):
+    """``pixels`` (any array API array) as ``dtype`` in [0, 1]: uint8 ones (IDX files, pictures) divided by 255,
+    floats (the book's pickle) as they are."""
+    xp = array_namespace(pixels)
+    x = xp.astype(pixels, dtype)
+    return x / 255 if pixels.dtype == xp.uint8 else x
 
 
 def check_pair(images: IdxHeader, labels: IdxHeader) -> None:

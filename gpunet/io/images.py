@@ -10,7 +10,7 @@ import numpy as np
 
 from ..errors import ConfigError, DataError, one_line
 from .fs import check_memory, open_regular
-from .idx import iter_idx, read_header, read_idx
+from .idx import iter_idx, read_header, read_idx, unit
 
 IDX_CHUNK = 4096  # images of an IDX file classified at a time
 PICTURES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp"}
@@ -101,9 +101,9 @@ def _picture(path: Path, n_inputs: int) -> tuple[np.ndarray, bool]:
     except (OSError, ValueError) as e:
         raise DataError(f"{path}: not a readable image ({one_line(e)})") from None
     if alpha is not None and alpha.min() < 128:  # something is see-through: what is drawn is the digit
-        return alpha / 255.0, False
+        return unit(alpha), False
     border = np.concatenate([gray[0], gray[-1], gray[:, 0], gray[:, -1]])
-    return gray / 255.0, bool(np.median(border) > 127)
+    return unit(gray), bool(np.median(border) > 127)
 
 
 def _at_most(channel, Image, side: int = LARGEST) -> np.ndarray:
@@ -138,5 +138,4 @@ def _idx(path: Path, n_inputs: int, chunk: int):
 
 
 def _rows(images: np.ndarray, n_inputs: int) -> np.ndarray:
-    x = images.reshape(len(images), n_inputs).astype(np.float64)
-    return x / 255.0 if images.dtype == np.uint8 else x
+    return unit(images.reshape(len(images), n_inputs))

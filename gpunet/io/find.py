@@ -90,7 +90,7 @@ def cache_dir() -> Path:
 def as_folder(folder: Path) -> Path:
     """``folder``, refused in one line when it names something that is not a folder."""
     if folder.exists() and not folder.is_dir():
-        raise DataError(f"{folder}: not a folder; give {DATA_FLAGS} a folder (it is created if missing)")
+        raise DataError(folder, f"not a folder; give {DATA_FLAGS} a folder (it is created if missing)")
     return folder
 
 
@@ -139,12 +139,12 @@ def _lexists(path: Path) -> bool:
 
 
 def permission_denied(folder: Path) -> DataError:
-    return DataError(f"{folder}: permission denied; give {DATA_FLAGS} a folder you may read, or change its permissions")
+    return DataError(folder, f"permission denied; give {DATA_FLAGS} a folder you may read, or change its permissions")
 
 
 def find_file(folder: Path, stem: str) -> Path:
     """``stem.gz`` if present, else the raw ``stem``; one line if neither is."""
     path = locate(folder, stem)
     if path is None:
-        raise DataError(f"{folder / (stem + '.gz')}: file not found; {data_hint(folder)}")
+        raise DataError(folder / (stem + ".gz"), f"file not found; {data_hint(folder)}")
     return path

@@ -29,10 +29,10 @@ def checkpoint_settings(net, path) -> tuple[dict, str]:
     record = net.record
     settings = record.get("settings")
     if not isinstance(settings, dict) or not settings:
-        raise DataError(f"{path}: a saved model, not a checkpoint (it has no training settings); cannot resume")
+        raise DataError(path, "a saved model, not a checkpoint (it has no training settings); cannot resume")
 
     def bad(message):
-        return DataError(f"{path}: cannot resume: {message}")
+        return DataError(path, f"cannot resume: {message}")
 
     for key, interval in SETTINGS.items():
         if key not in settings:

@@ -3,7 +3,7 @@
 import os
 
 from helpers import MNIST, assert_one_line_error, cli
-from test_data_hostile import _unblock_later
+from test_limits import _unblock_later
 
 from gpunet.io.download import MNIST as FILES
 

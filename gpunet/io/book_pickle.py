@@ -20,8 +20,13 @@ from .fs import check_memory, open_regular
 BIG = 1 << 20  # byte strings from this size up are read straight into the array they become
 MAX_OPCODES = 100_000  # the book's file has about a hundred: a pickle of millions of small objects is not it
 _STEP = 1 << 24  # bytes read at a time
-_LENGTHS = {pickle.BINSTRING: "<i", pickle.BINBYTES: "<I", pickle.BINBYTES8: "<Q",
-            pickle.BINUNICODE: "<I", pickle.BINUNICODE8: "<Q"}  # fmt: skip
+_LENGTHS = {  # the string opcodes, and the format of each one's length
+    pickle.BINSTRING: "<i",
+    pickle.BINBYTES: "<I",
+    pickle.BINBYTES8: "<Q",
+    pickle.BINUNICODE: "<I",
+    pickle.BINUNICODE8: "<Q",
+}
 
 
 class _Raw:
@@ -110,8 +115,10 @@ class _BookUnpickler(pickle._Unpickler):
         text = op in (pickle.BINUNICODE, pickle.BINUNICODE8)
         if n < BIG:
             data = self.read_exactly(n)
-            self.append(str(data, "utf-8", "surrogatepass") if text else data.decode("latin1") if op == pickle.BINSTRING
-                        else data)  # fmt: skip
+            if text:
+                self.append(str(data, "utf-8", "surrogatepass"))
+            else:
+                self.append(data.decode("latin1") if op == pickle.BINSTRING else data)
             return
         check_memory(n, f"{self.path}: an array of the pickle")
         # A large text is an array's bytes as latin1 (Python 3, protocol 2): decoded a step at a time and

@@ -132,14 +132,12 @@ def _lexists(path: Path) -> bool:
     try:
         os.lstat(path)
     except PermissionError:
-        raise permission_denied(path.parent) from None
+        raise DataError(
+            path.parent, f"permission denied; give {DATA_FLAGS} a folder you may read, or change its permissions"
+        ) from None
     except (OSError, ValueError):  # not there, a parent that is a file, a name too long, a NUL byte
         return False
     return True
-
-
-def permission_denied(folder: Path) -> DataError:
-    return DataError(folder, f"permission denied; give {DATA_FLAGS} a folder you may read, or change its permissions")
 
 
 def find_file(folder: Path, stem: str) -> Path:

@@ -100,26 +100,22 @@ class _Members:
         return state
 
 
+@contextlib.contextmanager
 def _open_model(path):
-    """A context manager over the :class:`_Members` of ``path``; the file is closed on every path."""
+    """The :class:`_Members` of the model file ``path``, closed on every path."""
     path = Path(path)
     refuse_temporary(path)
-
-    @contextlib.contextmanager
-    def opened():
-        with open_regular(path, "gpunet model (.npz)") as raw:
+    with open_regular(path, "gpunet model (.npz)") as raw:
+        try:
+            zf = zipfile.ZipFile(raw)
+        except (zipfile.BadZipFile, OSError, ValueError, EOFError) as e:
+            raise DataError(path, f"not a gpunet model ({e})") from None
+        with zf:
             try:
-                zf = zipfile.ZipFile(raw)
-            except (zipfile.BadZipFile, OSError, ValueError, EOFError) as e:
-                raise DataError(path, f"not a gpunet model ({e})") from None
-            with zf:
-                try:
-                    yield _Members(zf, path)
-                except (zipfile.BadZipFile, OSError, ValueError, EOFError, NotImplementedError, RuntimeError) as e:
-                    # a damaged member: bad CRC, cut deflate stream, unsupported compression, bad npy header
-                    raise DataError(path, f"not a gpunet model ({type(e).__name__}: {e})") from None
-
-    return opened()
+                yield _Members(zf, path)
+            except (zipfile.BadZipFile, OSError, ValueError, EOFError, NotImplementedError, RuntimeError) as e:
+                # a damaged member: bad CRC, cut deflate stream, unsupported compression, bad npy header
+                raise DataError(path, f"not a gpunet model ({type(e).__name__}: {e})") from None
 
 
 def _check_rng(model: _Members, rng) -> np.random.Generator:

@@ -1,8 +1,11 @@
 """What the user is told: errors they can cause and fix (the CLI prints them as one line and exits 2), the
 few words quoted from a foreign exception, and notes on stderr (stdout stays the book's transcript)."""
 
-import sys
+import logging
 import unicodedata
+
+log = logging.getLogger("gpunet")  # the notes; `gpunet` shows them on stderr (cli.main), Python's logging elsewhere
+log.addHandler(logging.NullHandler())
 
 
 class GpunetError(Exception):
@@ -53,6 +56,6 @@ def one_line(e: BaseException, limit: int = 200) -> str:
     return f"{type(e).__name__}: {text}" if text else type(e).__name__
 
 
-def say(*args, **kwargs) -> None:
-    """A note for the user on stderr, so stdout stays the book's transcript."""
-    print("gpunet:", *(printable(str(a)) for a in args), file=sys.stderr, **kwargs)
+def say(text: str, topic: str = "") -> None:
+    """Notes ``text`` for the user, an INFO record of the ``gpunet`` logger (``gpunet.TOPIC`` with a ``topic``)."""
+    (log.getChild(topic) if topic else log).info(text)

@@ -1,5 +1,6 @@
 """Test helpers: the book's initialisation contract, replayed independently of gpunet."""
 
+import contextlib
 import gzip
 import struct
 from pathlib import Path
@@ -110,3 +111,22 @@ def training_process(args, checkpoint: Path):
         proc.kill()
         raise AssertionError(proc.stderr.read() if proc.poll() is not None else "no checkpoint in 120 s")
     return proc
+
+
+@contextlib.contextmanager
+def notes_of(logger: str):
+    """Yields the list of the notes (gpunet's INFO records) of ``logger`` made while inside, as text."""
+    import logging
+
+    notes: list[str] = []
+    handler = logging.Handler(logging.INFO)
+    handler.emit = lambda record: notes.append(record.getMessage())  # type: ignore[method-assign]
+    log = logging.getLogger(logger)
+    level = log.level
+    log.addHandler(handler)
+    log.setLevel(logging.INFO)
+    try:
+        yield notes
+    finally:
+        log.removeHandler(handler)
+        log.setLevel(level)

@@ -9,11 +9,12 @@ printed by :func:`main` as one line.
 
 from __future__ import annotations
 
+import logging
 import sys
 
 from .._version import __version__
 from ..backend import CudaUnusable
-from ..errors import GpunetError, error_line
+from ..errors import GpunetError, error_line, log, printable
 from ..io.signals import exit_status, sigterm_as_interrupt
 from . import baselines, bench, check, data, evaluate, info, options, plot, predict, sweep, train
 from .streams import guarded, status_after
@@ -45,8 +46,20 @@ def main(argv=None) -> int:
         return status_after(stdout, _main(argv))
 
 
+class Notes(logging.Formatter):
+    """Formats a note as ``gpunet: TEXT``, one line a terminal shows as it is."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        return f"gpunet: {printable(record.getMessage())}"
+
+
 def _main(argv) -> int:
     args = build_parser().parse_args(argv)
+    notes = logging.StreamHandler(sys.stderr)  # the one handler: notes on stderr, so stdout stays the transcript
+    notes.setFormatter(Notes())
+    log.addHandler(notes)
+    log.setLevel(logging.INFO)
+    log.getChild("download").setLevel(logging.WARNING if getattr(args, "quiet", False) else logging.NOTSET)
     try:
         with sigterm_as_interrupt():  # SIGTERM, SIGHUP, ... (docker stop, a closed terminal) end it as Ctrl-C does
             status = args.run(args)
@@ -60,3 +73,5 @@ def _main(argv) -> int:
     except KeyboardInterrupt as stop:
         print("gpunet: interrupted", file=sys.stderr)
         return exit_status(stop)
+    finally:
+        log.removeHandler(notes)

@@ -59,7 +59,7 @@ def run(args) -> int:
     rows.append(b.Row("average darkness", hits(guesses), total, b.BOOK_DARKNESS, seconds=time.perf_counter() - start))
     networks = _network_rows(args, host, total)  # a model that cannot be read fails now, not after the SVM
     if not args.skip_svm:
-        rows.append(_svm_row(train_x, train_y, test_x, hits, total, args.book_svm, say))
+        rows.append(_svm_row(train_x, train_y, test_x, hits, total, args.book_svm))
     rows += networks
     if not (host.image_shape == (28, 28) and host.n_classes == 10 and total == 10_000):  # the book's are MNIST's
         rows = [replace(r, book="") for r in rows]
@@ -70,7 +70,7 @@ def run(args) -> int:
     return 0
 
 
-def _svm_row(train_x, train_y, test_x, hits, total, book, say) -> b.Row:
+def _svm_row(train_x, train_y, test_x, hits, total, book) -> b.Row:
     what = b.svm_description(book)
     expected = b.svm_estimate(len(train_y), len(test_x), book)
     say(

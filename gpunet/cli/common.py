@@ -16,8 +16,7 @@ def load_data(args, validation_size=None):
     """Returns the dataset the data flags name (:func:`options.add_data_arguments`), ``validation_size`` where
     the command's flag gives none: the book's pickle, or IDX files (downloaded first if asked and missing)."""
     size = validation_size if args.validation_size is None else args.validation_size
-    notes = None if args.quiet else say
-    return datasets.load(args.data_dir, args.data, size, args.download, args.mirror, notes)
+    return datasets.load(args.data_dir, args.data, size, args.download, args.mirror)
 
 
 def backend_for(args):

@@ -34,7 +34,7 @@ def add_arguments(parser) -> None:
 def download_data(args) -> int:
     folder = as_folder(data_dir(args.data_dir))
     try:
-        fetched = download(folder, args.mirror, say=None if args.quiet else say, looked_in=data_dirs(args.data_dir))
+        fetched = download(folder, args.mirror, looked_in=data_dirs(args.data_dir))
     except KeyboardInterrupt as stop:  # Ctrl-C, SIGTERM, SIGHUP, ...: the files already fetched are kept
         say(f"interrupted; the files fetched so far are kept in {folder}: fetch the rest with")
         say("  gpunet data download" + (f" --data-dir {args.data_dir}" if args.data_dir else ""))

@@ -6,7 +6,7 @@ import sys
 
 import numpy as np
 
-from ..errors import DataError, error_line, say
+from ..errors import DataError, error_line
 from ..io.images import load_inputs
 from ..network import Network
 from . import options
@@ -49,7 +49,7 @@ def run(args) -> int:
     failed = 0
     for path in args.images:  # a file that cannot be read is one line; the others are still classified
         try:
-            for name, x, first in load_inputs([path], net.sizes[0], invert=args.invert, say=say):
+            for name, x, first in load_inputs([path], net.sizes[0], invert=args.invert):
                 _answer(backend, net, name, x, first)
         except DataError as e:
             print(error_line(str(e)), file=sys.stderr, flush=True)

@@ -22,7 +22,8 @@ class Guarded(io.TextIOBase):
     what the stream still buffers) cannot fail again."""
 
     def __init__(self, stream, escape: bool = False):
-        self.stream, self.failure, self.escape = stream, None, escape
+        self.stream, self.escape = stream, escape
+        self.failure: OSError | None = None
 
     def _guard(self, call, *args):
         if self.failure is not None or self.stream is None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import ipaddress
+import logging
 import os
 import queue
 import signal
@@ -15,7 +16,7 @@ from pathlib import Path
 from typing import NamedTuple
 from urllib.parse import urljoin, urlsplit
 
-from ..errors import DataError, one_line
+from ..errors import DataError, log, one_line, say
 from .find import DATA_FLAGS, find_file, locate, shown
 from .fs import open_regular, remove_empty, remove_stale_parts, temporary
 from .identity import content_sha256, digest
@@ -28,6 +29,7 @@ MIRRORS = (
     "http://yann.lecun.com/exdb/mnist/",
 )
 MIRRORS_ENV = "GPUNET_MNIST_MIRRORS"
+TOPIC = "download"  # the notes' topic: `--quiet` silences it
 
 # Bounds on one file from one mirror (module constants, so tests can shrink them).
 CONNECT_SECONDS = 15.0  # to connect, and for each read of the socket
@@ -105,17 +107,20 @@ def missing(folder: Path) -> list[str]:
     return [name for name in MNIST if locate(folder, name.removesuffix(".gz")) is None]
 
 
-def download(folder, bases=None, progress: bool | None = None, say=print, looked_in=()) -> list[Path]:
-    """Fetch the MNIST files missing from ``folder``; each lands whole and verified, or not at all.
+def download(folder, bases=None, progress: bool | None = None, looked_in=()) -> list[Path]:
+    """Returns the MNIST files fetched into ``folder``, those missing there; each lands whole and verified, or
+    not at all.
 
-    Each mirror is named as it is tried (``say=None``: quiet, no notes and no bar; a failure is then the
-    error alone); each file is capped at its published size and abandoned when it stalls; no temporary
-    file outlives the call, whatever ends it (an error, Ctrl-C, SIGTERM, SIGHUP).
+    Each mirror is named as it is tried, in notes of topic ``download`` (quiet: no notes and no bar; a failure
+    is then the error alone); each file is capped at its published size and abandoned when it stalls; no
+    temporary file outlives the call, whatever ends it (an error, Ctrl-C, SIGTERM, SIGHUP).
     """
     folder = Path(folder)
     bases = mirrors(bases)
-    progress = (say is not None and sys.stderr.isatty()) if progress is None else progress
-    say = say or _silent
+    shown_notes = log.getChild("download").isEnabledFor(logging.INFO)
+    progress = (shown_notes and sys.stderr.isatty()) if progress is None else progress
+    if len(looked_in) > 1 and missing(folder):
+        say(f"no MNIST data in {', '.join(map(shown, looked_in[:-1]))}: downloading it into {shown(folder)}", TOPIC)
     fetched = []
     created = [p for p in (folder, *folder.parents) if not p.exists()]  # removed again if nothing lands
     try:
@@ -124,7 +129,7 @@ def download(folder, bases=None, progress: bool | None = None, say=print, looked
                 folder.mkdir(parents=True, exist_ok=True)
                 for stale in MNIST:  # no lock: only what no live download can still be writing
                     remove_stale_parts(folder / stale, older_than=STALE_SECONDS)
-                fetched.append(_from_mirrors(folder, name, bases, progress, say, looked_in))
+                fetched.append(_from_mirrors(folder, name, bases, progress, looked_in))
     except OSError as e:  # the folder, not a mirror: read-only, disk full, ...
         raise DataError(folder, f"cannot write the download there ({e.strerror or e}); give {DATA_FLAGS}") from None
     finally:
@@ -132,21 +137,17 @@ def download(folder, bases=None, progress: bool | None = None, say=print, looked
     return fetched
 
 
-def _silent(*args, **kwargs) -> None:
-    pass
-
-
-def _from_mirrors(folder: Path, name: str, bases, progress: bool, say, looked_in) -> Path:
+def _from_mirrors(folder: Path, name: str, bases, progress: bool, looked_in) -> Path:
     """One file from the first mirror that gives it whole; naming each mirror as it is tried."""
     failures = {}
     for k, base in enumerate(bases, 1):
         host = _label(base, bases)
-        say(f"downloading {name} from {host} (mirror {k} of {len(bases)})", flush=True)
+        say(f"downloading {name} from {host} (mirror {k} of {len(bases)})", TOPIC)
         try:
             return _fetch(base.rstrip("/") + "/" + name, folder, name, progress)
         except _Failed as e:
             failures[host] = str(e)
-            say(f"  {host} failed: {e}", flush=True)
+            say(f"  {host} failed: {e}", TOPIC)
     reasons = set(failures.values())
     why = f"{len(failures)} mirrors: {reasons.pop()}" if len(failures) > 1 and len(reasons) == 1 else None
     why = why or "; ".join(f"{host}: {reason}" for host, reason in failures.items())

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import ConfigError, DataError, one_line
+from ..errors import ConfigError, DataError, one_line, say
 from .fs import check_memory, open_regular
 from .idx import iter_idx, read_header, read_idx, unit
 
@@ -22,7 +22,7 @@ FULL = 254 / 255  # every MNIST digit's strongest pixel is 254 or 255
 BLANK = 2e-4  # fewer ink pixels than this share of the picture (or than 3) is no digit at all
 
 
-def load_inputs(paths, n_inputs: int, invert: str = "auto", say=print, chunk: int | None = None):
+def load_inputs(paths, n_inputs: int, invert: str = "auto", chunk: int | None = None):
     """Yield (name, rows (k, n_inputs), first) for each file: one row per picture (``first`` None; rows None for
     a picture with no ink, or almost none: it shows no digit to classify), the images of an IDX file ``chunk``
     at a time (``first``: the index of the chunk's first image; None if it holds one).

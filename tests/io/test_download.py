@@ -11,7 +11,7 @@ import threading
 import time
 
 import pytest
-from helpers import MNIST, ROOT, assert_one_line_error, cli
+from helpers import MNIST, ROOT, assert_one_line_error, cli, notes_of
 
 import gpunet.io.download
 import gpunet.io.fs
@@ -58,7 +58,7 @@ def server():
 
 def test_a_404_mirror_is_skipped_and_verified_files_land(tmp_path, server):
     folder = tmp_path / "mnist"
-    fetched = download(folder, [f"{server}/missing/", f"{server}/good/"], say=lambda *a, **k: None)
+    fetched = download(folder, [f"{server}/missing/", f"{server}/good/"])
     assert sorted(p.name for p in fetched) == sorted(FILES)
     for name in FILES:
         assert (folder / name).read_bytes() == (MNIST / name).read_bytes()
@@ -71,7 +71,7 @@ def test_a_corrupted_download_leaves_nothing_and_the_error_names_every_mirror(tm
     folder.mkdir()
     bases = [f"{server}/corrupt/", f"{server}/missing/"]
     with pytest.raises(DataError) as e:
-        download(folder, bases, say=lambda *a, **k: None)
+        download(folder, bases)
     message = str(e.value)
     assert "\n" not in message and "checksum mismatch" in message and "404" in message
     for base in bases:
@@ -84,7 +84,7 @@ def test_files_already_there_are_not_fetched_again(tmp_path, server):
     folder.mkdir()
     raw = gzip.decompress((MNIST / "t10k-labels-idx1-ubyte.gz").read_bytes())
     (folder / "t10k-labels-idx1-ubyte").write_bytes(raw)  # the raw file counts as present
-    fetched = download(folder, [f"{server}/good/"], say=lambda *a, **k: None)
+    fetched = download(folder, [f"{server}/good/"])
     assert len(fetched) == 3 and not (folder / "t10k-labels-idx1-ubyte.gz").exists()
 
 
@@ -201,10 +201,9 @@ def hostile():
 
 
 def _fails(folder, bases, *fragments):
-    notes = []
     start = time.monotonic()
-    with pytest.raises(DataError) as e:
-        download(folder, bases, say=lambda *a, **k: notes.append(" ".join(map(str, a))))
+    with notes_of("gpunet.download") as notes, pytest.raises(DataError) as e:
+        download(folder, bases)
     elapsed = time.monotonic() - start
     message = str(e.value)
     assert "\n" not in message and len(message) < 400, message
@@ -254,7 +253,7 @@ def test_stale_temporaries_are_removed_on_the_next_download(tmp_path, hostile):
     mine = folder / ".notes.part"  # not a download's
     mine.write_text("the user's")
     os.utime(mine, (time.time() - 3600, time.time() - 3600))
-    fetched = download(folder, [f"{hostile}/good/"], say=lambda *a, **k: None)
+    fetched = download(folder, [f"{hostile}/good/"])
     assert len(fetched) == 4 and not stale.exists() and fresh.exists() and mine.exists()
 
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from helpers import assert_one_line_error, cli
+from helpers import assert_one_line_error, cli, notes_of
 
 from gpunet.data import load_host
 from gpunet.io.images import load_inputs
@@ -34,8 +34,8 @@ def model(tmp_path_factory):
 
 
 def _rows(path, invert="auto"):
-    notes = []
-    ((_, x, _),) = load_inputs([path], 784, invert=invert, say=notes.append)
+    with notes_of("gpunet") as notes:
+        ((_, x, _),) = load_inputs([path], 784, invert=invert)
     return x, notes
 
 
@@ -142,7 +142,7 @@ def off_centre(digit, path):
 
 
 def row(path):
-    ((_, x, _),) = load_inputs([path], 784, say=lambda note: None)
+    ((_, x, _),) = load_inputs([path], 784)
     return x
 
 

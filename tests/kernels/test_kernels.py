@@ -6,7 +6,7 @@ import sys
 
 import numpy as np
 import pytest
-from helpers import assert_one_line_error, book_parameters, cli, synthetic_data, write_mnist_like
+from helpers import assert_one_line_error, book_parameters, cli, notes_of, synthetic_data, write_mnist_like
 
 from gpunet import BackendError, ConfigError, Network, get_backend
 from gpunet.bench import peers
@@ -235,13 +235,14 @@ def test_a_forced_kernel_that_cannot_run_the_configuration_is_one_line(monkeypat
         choose(get_backend("cpu"), [4, 2], "float32", 1, "nope")
 
 
-def test_gpu_kernels_whose_check_failed_here_are_never_chosen_automatically(gpu_machine, capsys):
+def test_gpu_kernels_whose_check_failed_here_are_never_chosen_automatically(gpu_machine):
     gpu_machine(passed=False)
     kernel, why = choose(fake_cuda(), [784, 30, 10], "float32", 10)
     assert kernel.name == "portable" and why.startswith("fakecuda: failed its check on this Fake H100 on 2026-12-01: ")
     assert "mini-batch 7: w^1 of member 0 at [3, 5]: 0.5, the portable path 0.25; report /r.txt" in why
-    assert choose(fake_cuda(), [784, 30, 10], "float32", 10, "fakecuda")[0].name == "fakecuda"  # forced: runs
-    assert capsys.readouterr().err.startswith("gpunet: warning: --kernel fakecuda runs a kernel that failed its check")
+    with notes_of("gpunet") as notes:
+        assert choose(fake_cuda(), [784, 30, 10], "float32", 10, "fakecuda")[0].name == "fakecuda"  # forced: runs
+    assert notes[0].startswith("warning: --kernel fakecuda runs a kernel that failed its check")
     assert "kernel fakecuda: usable, failed its check on this Fake H100 on 2026-12-01: " in "".join(registry.describe())
 
 

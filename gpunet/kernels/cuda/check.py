@@ -204,7 +204,7 @@ CASES: list[Case] = [
 ]
 
 
-def first_failure(backend, cases=None, say=print) -> str | None:
+def first_failure(backend, cases=None) -> str | None:
     """Returns the first case that fails, run in order, and how, in one line; None when all pass."""
     for case in CASES if cases is None else cases:
         try:
@@ -214,7 +214,7 @@ def first_failure(backend, cases=None, say=print) -> str | None:
             failed = f"{type(e).__name__}: {lines[0][:300] if lines else ''}"
         if failed:
             return f"{case.name}: {failed}"
-        say(f"ok  {case.name}")
+        print(f"ok  {case.name}")
     return None
 
 
@@ -261,7 +261,7 @@ def timings(backend, sizes, batch: int, dtype: str, examples: int = EPOCH) -> di
     return out
 
 
-def check(device: int = 0, cases: bool = True, timed=(BOOK,), examples: int = EPOCH, say=print) -> dict:
+def check(device: int = 0, cases: bool = True, timed=(BOOK,), examples: int = EPOCH) -> dict:
     """Returns the check's result, found in this process: ``{"passed", "failure", "timings"}`` (timings only once
     every case passed)."""
     from ...backend import get_backend
@@ -272,7 +272,7 @@ def check(device: int = 0, cases: bool = True, timed=(BOOK,), examples: int = EP
         import cupy
 
         with cupy.cuda.using_allocator(None):  # no pool: one cudaMalloc an array (see the module's docstring)
-            failure = first_failure(backend, say=say)
+            failure = first_failure(backend)
     measured = {}
     if failure is None:
         for sizes, batch, dtype in timed:
@@ -281,7 +281,7 @@ def check(device: int = 0, cases: bool = True, timed=(BOOK,), examples: int = EP
             except Exception as e:  # noqa: BLE001 - the kernel failed on the timing's data: that is a failure too
                 failure = f"timing {config_key(sizes, batch, dtype)}: {type(e).__name__}: {str(e).strip()[:300]}"
                 break
-            say(f"ok  timed {config_key(sizes, batch, dtype)}: {measured[config_key(sizes, batch, dtype)]}")
+            print(f"ok  timed {config_key(sizes, batch, dtype)}: {measured[config_key(sizes, batch, dtype)]}")
     return {"passed": failure is None, "failure": failure, "timings": measured}
 
 

@@ -149,11 +149,11 @@ def verdict(device: int, config: str, force: bool = False) -> Verdict:
 
 def _check(ident: dict, device: int, config: str, reports: Path) -> Verdict:
     """Returns the verdict the check finds now, in a child process, with ``config`` and the book's timed."""
-    say(f"checking the cuda kernel on this {ident['gpu']} (once; up to {LIMIT_S:.0f} s) ...", end="", flush=True)
+    say(f"checking the cuda kernel on this {ident['gpu']} (once; up to {LIMIT_S:.0f} s) ...")
     start = time.perf_counter()
     result, tail = check_in_child(device, list(dict.fromkeys([config, BOOK])))
     took = time.perf_counter() - start
-    print(f" {'done' if result['passed'] else 'failed'} in {took:.1f} s", file=sys.stderr, flush=True)
+    say(f"... the check {'passed' if result['passed'] else 'failed'} in {took:.1f} s")
     today = datetime.datetime.now(datetime.timezone.utc).date().isoformat()
     found = Verdict(result["passed"], ident["gpu"], today, result["failure"] or "", "", result["timings"], ident, took)
     if not found.passed:

@@ -15,9 +15,15 @@ from ..settings import COUNT, check
 def load_data(args):
     """The dataset the arguments name: the book's pickle, or IDX files (downloaded first if asked and missing)."""
     fetch = ", or drop --no-download" if hasattr(args, "download") else ", or run `gpunet data download`"
-    return datasets.load(args.data_dir, getattr(args, "data", None), getattr(args, "validation_size", None),
-                         getattr(args, "download", False), args.mirror if hasattr(args, "mirror") else None,
-                         None if getattr(args, "quiet", False) else say, fetch)  # fmt: skip
+    return datasets.load(
+        args.data_dir,
+        getattr(args, "data", None),
+        getattr(args, "validation_size", None),
+        getattr(args, "download", False),
+        args.mirror if hasattr(args, "mirror") else None,
+        None if getattr(args, "quiet", False) else say,
+        fetch,
+    )
 
 
 def backend_for(args):

@@ -23,8 +23,14 @@ DESCRIPTION = (
 )
 GRID_FLAGS = ("seeds", "eta", "sizes", "batch_size", "dtype", "epochs", "eval", "data_dir", "data", "out", "chunk")
 # flag -> Grid.create's parameter; a flag left out takes Grid.create's default (train's defaults)
-GRID_PARAMETERS = {"eta": "etas", "sizes": "sizes", "batch_size": "batch_sizes", "dtype": "dtypes", "epochs": "epochs",
-                   "eval": "eval"}  # fmt: skip
+GRID_PARAMETERS = {
+    "eta": "etas",
+    "sizes": "sizes",
+    "batch_size": "batch_sizes",
+    "dtype": "dtypes",
+    "epochs": "epochs",
+    "eval": "eval",
+}
 
 
 def add_arguments(parser) -> None:
@@ -73,10 +79,20 @@ def _sweep(args) -> Sweep:
             raise ConfigError(f"{flag} is set by the sweep in {args.resume} when resuming; leave it out")
         return Sweep.resume(args.resume, args.device, args.save_best, args.scheduler, args.kernel, args.force)
     grid = _grid(args)
-    source = DataSource(args.data_dir, args.data, args.validation_size, args.download,
-                        tuple(args.mirror) if args.mirror else None)  # fmt: skip
-    return Sweep(grid, source, args.device or "auto", args.out, args.save_best, args.scheduler, args.chunk, args.kernel,
-                 args.force)  # fmt: skip
+    source = DataSource(
+        args.data_dir, args.data, args.validation_size, args.download, tuple(args.mirror) if args.mirror else None
+    )
+    return Sweep(
+        grid,
+        source,
+        args.device or "auto",
+        args.out,
+        args.save_best,
+        args.scheduler,
+        args.chunk,
+        args.kernel,
+        args.force,
+    )
 
 
 def run(args) -> int:

@@ -15,8 +15,15 @@ from .host import HostData, load_host
 __all__ = ["DataError", "DeviceData", "HostData", "load", "load_book_pickle", "load_host", "pin", "pin_split"]
 
 
-def load(folder=None, data=None, validation_size=None, download=False, mirrors=None, say=print,
-         how_to_fetch=", or run `gpunet data download`") -> HostData:  # fmt: skip
+def load(
+    folder=None,
+    data=None,
+    validation_size=None,
+    download=False,
+    mirrors=None,
+    say=print,
+    how_to_fetch=", or run `gpunet data download`",
+) -> HostData:
     """The dataset the flags name: the book's pickle ``data``, else the IDX files (or the pickle) of the data
     folder (``folder``, else the first of :func:`data_dirs` that holds data), downloaded into it first when
     missing and ``download`` is true; training images beyond ``validation_size`` (default 10,000) train."""

@@ -172,8 +172,27 @@ def _prefetch_inputs(perm, first, count, indptr, columns, pixels):
 
 
 @numba.njit(cache=True, nogil=True)
-def _epoch(wts, ws, bs, acts, deltas, sizes, indptr, columns, pixels, table, y, perm, batch, eta_over, lowest, one,
-           lane, offsets, values):  # fmt: skip
+def _epoch(
+    wts,
+    ws,
+    bs,
+    acts,
+    deltas,
+    sizes,
+    indptr,
+    columns,
+    pixels,
+    table,
+    y,
+    perm,
+    batch,
+    eta_over,
+    lowest,
+    one,
+    lane,
+    offsets,
+    values,
+):
     """One epoch of mini-batch SGD over ``perm``; updates ``wts``, ``ws`` and ``bs`` in place.
 
     Layer l: ``wts[l]`` is wᵀ (sizes[l], padded sizes[l+1]); ``ws[l]`` is w (sizes[l+1], padded

@@ -43,8 +43,19 @@ def _member(weights, biases, inputs, y, perm, batch: int, eta: float):
     acts = tuple(np.empty((m, w.shape[0]), dtype) for w in weights)
     deltas = tuple(np.empty_like(a) for a in acts)
     eta_over = (eta / np.arange(1, m + 1)).astype(dtype)
-    _epoch(wts, bs, acts, deltas, *inputs, y, np.ascontiguousarray(perm, np.int64), batch, eta_over,
-           dtype.type(clip_floor(np.finfo(dtype))), dtype.type(1))  # fmt: skip
+    _epoch(
+        wts,
+        bs,
+        acts,
+        deltas,
+        *inputs,
+        y,
+        np.ascontiguousarray(perm, np.int64),
+        batch,
+        eta_over,
+        dtype.type(clip_floor(np.finfo(dtype))),
+        dtype.type(1),
+    )
     return [w.T for w in wts], [b[:, None] for b in bs]
 
 
@@ -112,7 +123,7 @@ class NumbaLoopEpoch(EpochKernel):
                 order[i],
                 batch,
                 float(eta[i]),
-            )  # fmt: skip
+            )
             for i in range(members)
         ]
         if members == 1:
@@ -131,8 +142,9 @@ class NumbaLoopEpoch(EpochKernel):
         parts = np.array_split(np.arange(members), min(members, os.cpu_count() or 1))
         if len(parts) <= 1:
             return super().score(weights, biases, x, labels)
-        part = lambda i: count_correct(self.backend, [w[i[0] : i[-1] + 1] for w in weights],
-                                       [b[i[0] : i[-1] + 1] for b in biases], x, labels)  # fmt: skip
+        part = lambda i: count_correct(
+            self.backend, [w[i[0] : i[-1] + 1] for w in weights], [b[i[0] : i[-1] + 1] for b in biases], x, labels
+        )
         with _one_blas_thread(), ThreadPoolExecutor(len(parts)) as pool:
             return np.concatenate(list(pool.map(part, parts)))
 
@@ -183,9 +195,24 @@ def _vector_member(weights, biases, inputs, y, perm, batch: int, eta: float):
     acts = tuple(_zeros((m, p), dtype) for p in pad[1:])
     deltas = tuple(_zeros((m, p), dtype) for p in pad[1:])
     eta_over = (eta / np.arange(1, m + 1)).astype(dtype)
-    _epoch(tuple(wts), tuple(ws), tuple(bs), acts, deltas, np.array(sizes, np.int64), *inputs, y,
-           np.ascontiguousarray(perm, np.int64), batch, eta_over, dtype.type(clip_floor(np.finfo(dtype))),
-           dtype.type(1), lane, np.empty(sizes[0], np.int64), np.empty(sizes[0], dtype))  # fmt: skip
+    _epoch(
+        tuple(wts),
+        tuple(ws),
+        tuple(bs),
+        acts,
+        deltas,
+        np.array(sizes, np.int64),
+        *inputs,
+        y,
+        np.ascontiguousarray(perm, np.int64),
+        batch,
+        eta_over,
+        dtype.type(clip_floor(np.finfo(dtype))),
+        dtype.type(1),
+        lane,
+        np.empty(sizes[0], np.int64),
+        np.empty(sizes[0], dtype),
+    )
     return [wt[:, :n].T for wt, n in zip(wts, sizes[1:])], [b[:n, None] for b, n in zip(bs, sizes[1:])]
 
 

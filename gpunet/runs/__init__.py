@@ -11,5 +11,13 @@ from ..io.jsonl import JsonLog, read_log
 from .files import RunFiles, checkpoint_settings
 from .manifest import manifest, new_run_id
 
-__all__ = ["JsonLog", "RunFiles", "atomic_write", "check_writable", "checkpoint_settings", "manifest",
-           "new_run_id", "read_log"]  # fmt: skip
+__all__ = [
+    "JsonLog",
+    "RunFiles",
+    "atomic_write",
+    "check_writable",
+    "checkpoint_settings",
+    "manifest",
+    "new_run_id",
+    "read_log",
+]

@@ -53,9 +53,18 @@ class Sweep:
     something else, unless ``force``.
     """
 
-    def __init__(self, grid: Grid, source: DataSource = DataSource(), device: str = "auto", out=None,
-                 save_best=None, scheduler: str | None = None, chunk: int | None = None,
-                 kernel: str | None = None, force: bool = False):  # fmt: skip
+    def __init__(
+        self,
+        grid: Grid,
+        source: DataSource = DataSource(),
+        device: str = "auto",
+        out=None,
+        save_best=None,
+        scheduler: str | None = None,
+        chunk: int | None = None,
+        kernel: str | None = None,
+        force: bool = False,
+    ):
         chunk = None if chunk is None else check("--chunk", chunk, POSITIVE_INT)
         self.grid, self.source, self.device, self.scheduler, self.chunk = grid, source, device, scheduler, chunk
         self.out = None if out is None else Path(out)
@@ -67,8 +76,15 @@ class Sweep:
         self._resuming = False
 
     @classmethod
-    def resume(cls, out, device: str | None = None, save_best=None, scheduler: str | None = None,
-               kernel: str | None = None, force: bool = False) -> Sweep:  # fmt: skip
+    def resume(
+        cls,
+        out,
+        device: str | None = None,
+        save_best=None,
+        scheduler: str | None = None,
+        kernel: str | None = None,
+        force: bool = False,
+    ) -> Sweep:
         """The sweep kept in ``out``, with its grid, data, device, kernel and ``--save-best`` (``save_best``
         replaces the last one, and is kept for the next resume)."""
         out = Path(out)
@@ -122,13 +138,16 @@ class Sweep:
             if chunk:
                 yield chunk
 
-    def run(self, progress: Callable[[int], None] | None = None,
-            on_network: Callable[[NetworkRecord], None] | None = None) -> list[NetworkRecord]:  # fmt: skip
+    def run(
+        self, progress: Callable[[int], None] | None = None, on_network: Callable[[NetworkRecord], None] | None = None
+    ) -> list[NetworkRecord]:
         """Train what is missing; ``progress(k)``: k more network-epochs done; ``on_network``: one finished."""
         if self.out is not None:  # the folder is made if missing; its parent must exist
             if self.out.exists() and not self.out.is_dir():
-                raise ConfigError(f"--out {self.out}: a file, not a folder; give a folder for the sweep's files "
-                                  "(it is made if missing)")  # fmt: skip
+                raise ConfigError(
+                    f"--out {self.out}: a file, not a folder; give a folder for the sweep's files "
+                    "(it is made if missing)"
+                )
             check_writable(self.out / "sweep.jsonl" if self.out.is_dir() else self.out, "--out")
         if self.out is None:
             return self._guarded(progress, on_network)
@@ -170,10 +189,16 @@ class Sweep:
                 raise ConfigError(f"{host.source} has no test images: use --eval validation")
             where = (backend.name, threads()) if client is None else (self.device, 4)  # a worker's cores: 4 assumed
             chunk = self.chunk or default_chunk(*where)
-            settings = {"grid": self.grid.to_json(), "data_source": asdict(self.source), "device": self.device,
-                        "kernel": self.kernel, "chunk": chunk, "scheduler": self.scheduler,
-                        "validation_size": len(host.validation[1]),
-                        "save_best": None if self.save_best is None else _absolute(self.save_best)}  # fmt: skip
+            settings = {
+                "grid": self.grid.to_json(),
+                "data_source": asdict(self.source),
+                "device": self.device,
+                "kernel": self.kernel,
+                "chunk": chunk,
+                "scheduler": self.scheduler,
+                "validation_size": len(host.validation[1]),
+                "save_best": None if self.save_best is None else _absolute(self.save_best),
+            }
             read = checksums(host)
             if not self._resuming:
                 self.manifest = {"kind": "sweep", **manifest(backend, settings, read, 0, run)}
@@ -194,8 +219,12 @@ class Sweep:
                     if config.stack not in kernels:
                         kernels.clear()
                     data = pin_for(pinned, host, backend, config)
-                    self._finished(run_chunk(backend, data, members, self.grid.epochs, self.grid.eval, kernels,
-                                             progress, self.kernel), on_network)  # fmt: skip
+                    self._finished(
+                        run_chunk(
+                            backend, data, members, self.grid.epochs, self.grid.eval, kernels, progress, self.kernel
+                        ),
+                        on_network,
+                    )
             else:
                 self._run_on_cluster(client, todo, progress, on_network)
         finally:
@@ -217,7 +246,7 @@ class Sweep:
                 self.source,
                 self.manifest["data"],
                 self.kernel,
-            )  # fmt: skip
+            )
             for members in todo
         ]
         try:
@@ -240,8 +269,7 @@ class Sweep:
         if self.out is not None:
             self._write()
             for config in improved:
-                outputs.save_best(outputs.best_path(self.out, config), self.best[config], self.manifest,
-                                      self.grid)  # fmt: skip
+                outputs.save_best(outputs.best_path(self.out, config), self.best[config], self.manifest, self.grid)
         if on_network is not None:
             for r in result.records:
                 on_network(r)
@@ -263,11 +291,24 @@ class Sweep:
         return sorted(self.records.values(), key=lambda r: self.grid.position(r.config, r.seed))
 
 
-def sweep(seeds, eta=TRAIN_DEFAULTS["eta"], sizes=TRAIN_DEFAULTS["sizes"], batch_size=TRAIN_DEFAULTS["batch_size"],
-          dtype=TRAIN_DEFAULTS["dtype"], epochs: int = TRAIN_DEFAULTS["epochs"], eval: str = "test",
-          device: str = "auto", data_dir=None, validation_size: int = TRAIN_DEFAULTS["validation_size"], out=None,
-          save_best=None, scheduler: str | None = None, chunk: int | None = None,
-          kernel: str | None = None, force: bool = False) -> list[NetworkRecord]:  # fmt: skip
+def sweep(
+    seeds,
+    eta=TRAIN_DEFAULTS["eta"],
+    sizes=TRAIN_DEFAULTS["sizes"],
+    batch_size=TRAIN_DEFAULTS["batch_size"],
+    dtype=TRAIN_DEFAULTS["dtype"],
+    epochs: int = TRAIN_DEFAULTS["epochs"],
+    eval: str = "test",
+    device: str = "auto",
+    data_dir=None,
+    validation_size: int = TRAIN_DEFAULTS["validation_size"],
+    out=None,
+    save_best=None,
+    scheduler: str | None = None,
+    chunk: int | None = None,
+    kernel: str | None = None,
+    force: bool = False,
+) -> list[NetworkRecord]:
     """Train every network of the grid and return one record per network (see :class:`Sweep`).
 
     ``seeds`` is a list or a string like "1-100"; ``eta``, ``sizes``, ``batch_size`` and ``dtype`` are one

@@ -92,8 +92,10 @@ def _epoch_runner(backend: Backend, x, y, sizes, dtype: str, batch: int, name: s
     kernel, _ = choose(backend, list(sizes), dtype, batch, name)
     run = kernel(backend, x, y)
     xp = backend.xp
-    zeros = [xp.zeros((1, n_out, n_in), dtype=backend.dtype(dtype), device=backend.device)
-             for n_in, n_out in zip(sizes[:-1], sizes[1:])]  # fmt: skip
+    zeros = [
+        xp.zeros((1, n_out, n_in), dtype=backend.dtype(dtype), device=backend.device)
+        for n_in, n_out in zip(sizes[:-1], sizes[1:])
+    ]
     run(zeros, [w[:, :, :1] for w in zeros], np.empty((1, 0), np.int64), batch, np.ones(1))
     return run
 
@@ -104,9 +106,16 @@ class ChunkResult:
     best: dict  # Config -> Best, the chunk's best network of each configuration
 
 
-def run_chunk(backend: Backend, data, members: list[tuple[Config, int]], epochs: int, eval: str,
-              kernels: dict | None = None, progress: Callable[[int], None] | None = None,
-              kernel_name: str | None = None) -> ChunkResult:  # fmt: skip
+def run_chunk(
+    backend: Backend,
+    data,
+    members: list[tuple[Config, int]],
+    epochs: int,
+    eval: str,
+    kernels: dict | None = None,
+    progress: Callable[[int], None] | None = None,
+    kernel_name: str | None = None,
+) -> ChunkResult:
     """Train one stack of members (same sizes, mini-batch size and dtype) for ``epochs``, scoring every epoch.
 
     ``data`` is a :class:`gpunet.data.DeviceData` on ``backend``; ``kernels`` caches one prepared kernel
@@ -155,11 +164,17 @@ def run_chunk(backend: Backend, data, members: list[tuple[Config, int]], epochs:
         if r.config not in winners or r.rank > records[winners[r.config]].rank:
             winners[r.config] = i
     best = {
-        c: Best(c, records[i].seed, records[i].best_epoch, records[i].correct[records[i].best_epoch],
-                [backend.to_host(w[i, ...]) for w in best_weights], [backend.to_host(b[i, ...]) for b in best_biases],
-                best_states[i])
+        c: Best(
+            c,
+            records[i].seed,
+            records[i].best_epoch,
+            records[i].correct[records[i].best_epoch],
+            [backend.to_host(w[i, ...]) for w in best_weights],
+            [backend.to_host(b[i, ...]) for b in best_biases],
+            best_states[i],
+        )
         for c, i in winners.items()
-    }  # fmt: skip
+    }
     return ChunkResult(records, best)
 
 

@@ -34,8 +34,21 @@ def test_no_usable_device_is_one_line_and_exit_2_before_timing(data_dir, monkeyp
 def test_the_header_says_what_is_measured_and_which_peers_are_missing(data_dir, monkeypatch):
     real = importlib.util.find_spec
     monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name in ("torch", "jax") else real(name))
-    run = cli("bench", "--data-dir", data_dir, "--sizes", "16,4,10", "--validation-size", "10", "--epochs", "2",
-              "--book-examples", "20", "--device", "cpu")  # fmt: skip
+    run = cli(
+        "bench",
+        "--data-dir",
+        data_dir,
+        "--sizes",
+        "16,4,10",
+        "--validation-size",
+        "10",
+        "--epochs",
+        "2",
+        "--book-examples",
+        "20",
+        "--device",
+        "cpu",
+    )
     assert run.returncode == 0, run.stderr
     head = run.stdout.splitlines()[:3]
     assert head[1].startswith("measured: 2 timed epoch(s) per kernel and peer; ") and (

@@ -37,22 +37,61 @@ def data(tmp_path_factory):
 
 
 def test_train_of_a_thousand_layers_trains(data):
-    run = cli("train", "--device", "cpu", "--data-dir", data, "--validation-size", "0", "--epochs", "1",
-              "--sizes", ",".join(map(str, _deep(1000))), "--batch-size", "10")  # fmt: skip
+    run = cli(
+        "train",
+        "--device",
+        "cpu",
+        "--data-dir",
+        data,
+        "--validation-size",
+        "0",
+        "--epochs",
+        "1",
+        "--sizes",
+        ",".join(map(str, _deep(1000))),
+        "--batch-size",
+        "10",
+    )
     assert run.returncode == 0, run.stderr[-500:]
     assert "Epoch 0: " in run.stdout and "portable" in run.stdout
 
 
 def test_sweep_of_a_thousand_layers_trains(data):
-    run = cli("sweep", "--seeds", "1,2", "--device", "cpu", "--data-dir", data, "--validation-size", "0",
-              "--epochs", "1", "--sizes", ",".join(map(str, _deep(1000))))  # fmt: skip
+    run = cli(
+        "sweep",
+        "--seeds",
+        "1,2",
+        "--device",
+        "cpu",
+        "--data-dir",
+        data,
+        "--validation-size",
+        "0",
+        "--epochs",
+        "1",
+        "--sizes",
+        ",".join(map(str, _deep(1000))),
+    )
     assert run.returncode == 0, run.stderr[-500:]
     assert "seed 2: best" in run.stdout
 
 
 def test_numba_asked_for_too_deep_a_network_is_one_line(data):
-    run = cli("train", "--device", "cpu", "--data-dir", data, "--validation-size", "0", "--epochs", "1",
-              "--kernel", "numba", "--sizes", ",".join(map(str, _deep(MAX_LAYERS + 1))))  # fmt: skip
+    run = cli(
+        "train",
+        "--device",
+        "cpu",
+        "--data-dir",
+        data,
+        "--validation-size",
+        "0",
+        "--epochs",
+        "1",
+        "--kernel",
+        "numba",
+        "--sizes",
+        ",".join(map(str, _deep(MAX_LAYERS + 1))),
+    )
     assert_one_line_error(run, "kernel numba", f"at most {MAX_LAYERS} layers", str(MAX_LAYERS + 1))
 
 

@@ -82,11 +82,21 @@ def test_stacked_members_equal_each_member_alone(rng, kernel, dtype):
     orders = np.stack([rng.permutation(n) for _ in starts])
     etas = np.array([3.0, 0.5, 1.0])
     run = KERNELS[kernel](get_backend("cpu"), x, y)
-    together = run(stack([[w.astype(dtype) for w in ws] for _, ws in starts]),
-                   stack([[b.astype(dtype) for b in bs] for bs, _ in starts]), orders, batch, etas)  # fmt: skip
+    together = run(
+        stack([[w.astype(dtype) for w in ws] for _, ws in starts]),
+        stack([[b.astype(dtype) for b in bs] for bs, _ in starts]),
+        orders,
+        batch,
+        etas,
+    )
     for i, (biases, weights) in enumerate(starts):
-        alone = run([w[None].astype(dtype) for w in weights], [b[None].astype(dtype) for b in biases],
-                    orders[i : i + 1], batch, etas[i : i + 1])  # fmt: skip
+        alone = run(
+            [w[None].astype(dtype) for w in weights],
+            [b[None].astype(dtype) for b in biases],
+            orders[i : i + 1],
+            batch,
+            etas[i : i + 1],
+        )
         for got, want in zip(together[0] + together[1], alone[0] + alone[1]):
             assert got[i].dtype == np.dtype(dtype)
             if kernel == "numba":
@@ -201,19 +211,44 @@ def test_numba_that_fails_to_compile_falls_back_with_one_line(monkeypatch, fresh
 
     monkeypatch.setattr(_numba_epoch, "_epoch", broken)
     write_mnist_like(tmp_path, 30, 10, rows=4, cols=4, n_classes=2)
-    run = cli("train", "--device", "cpu", "--data-dir", tmp_path, "--sizes", "16,2", "--epochs", "1",
-              "--validation-size", "0")  # fmt: skip
+    run = cli(
+        "train", "--device", "cpu", "--data-dir", tmp_path, "--sizes", "16,2", "--epochs", "1", "--validation-size", "0"
+    )
     assert run.returncode == 0 and run.stderr == "", run.stderr
     assert "kernel portable (numba: numba failed to compile the epoch (RuntimeError: LLVM ERROR" in run.stdout
     info = cli("info", "--data-dir", tmp_path)
     assert "kernel numba: not usable: numba failed to compile" in info.stdout
     monkeypatch.setattr(peers, "available", lambda kind: [])
-    bench = cli("bench", "--device", "cpu", "--data-dir", tmp_path, "--sizes", "16,2", "--epochs", "1",
-                "--book-examples", "0", "--validation-size", "0")  # fmt: skip
+    bench = cli(
+        "bench",
+        "--device",
+        "cpu",
+        "--data-dir",
+        tmp_path,
+        "--sizes",
+        "16,2",
+        "--epochs",
+        "1",
+        "--book-examples",
+        "0",
+        "--validation-size",
+        "0",
+    )
     assert bench.returncode == 0 and "cpu     portable" in bench.stdout
     assert "gpunet: numba on cpu: not measured: numba failed to compile the epoch" in bench.stderr
-    forced = cli("train", "--device", "cpu", "--data-dir", tmp_path, "--sizes", "16,2", "--kernel", "numba",
-                 "--validation-size", "0")  # fmt: skip
+    forced = cli(
+        "train",
+        "--device",
+        "cpu",
+        "--data-dir",
+        tmp_path,
+        "--sizes",
+        "16,2",
+        "--kernel",
+        "numba",
+        "--validation-size",
+        "0",
+    )
     assert_one_line_error(forced, "kernel numba is not usable here", "RuntimeError")
 
 
@@ -227,8 +262,21 @@ def test_a_forced_kernel_that_cannot_run_the_configuration_is_one_line(monkeypat
 
     monkeypatch.setitem(KERNELS, "picky", Picky)
     write_mnist_like(tmp_path, 30, 10, rows=4, cols=4, n_classes=2)
-    run = cli("train", "--device", "cpu", "--data-dir", tmp_path, "--sizes", "16,2", "--dtype", "float64",
-              "--kernel", "picky", "--validation-size", "0")  # fmt: skip
+    run = cli(
+        "train",
+        "--device",
+        "cpu",
+        "--data-dir",
+        tmp_path,
+        "--sizes",
+        "16,2",
+        "--dtype",
+        "float64",
+        "--kernel",
+        "picky",
+        "--validation-size",
+        "0",
+    )
     assert_one_line_error(run, "kernel picky cannot run this configuration: float64 needs more shared memory")
     assert_one_line_error(cli("train", "--kernel", "fastest"), "--kernel", "invalid choice")
     with pytest.raises(ConfigError, match="unknown kernel 'nope'"):
@@ -279,8 +327,23 @@ def test_the_header_says_why_auto_chose_the_cpu_on_a_gpu_machine(gpu_machine, tm
 def test_header_info_and_manifest_name_the_kernel(tmp_path):
     write_mnist_like(tmp_path / "d", 30, 10, rows=4, cols=4, n_classes=2)
     log = tmp_path / "run.jsonl"
-    run = cli("train", "--device", "cpu", "--data-dir", tmp_path / "d", "--sizes", "16,2", "--epochs", "1",
-              "--validation-size", "0", "--kernel", "portable", "--log", log)  # fmt: skip
+    run = cli(
+        "train",
+        "--device",
+        "cpu",
+        "--data-dir",
+        tmp_path / "d",
+        "--sizes",
+        "16,2",
+        "--epochs",
+        "1",
+        "--validation-size",
+        "0",
+        "--kernel",
+        "portable",
+        "--log",
+        log,
+    )
     assert run.returncode == 0, run.stderr
     assert "| kernel portable (as asked)" in run.stdout
     manifest = json.loads(log.read_text().splitlines()[0])
@@ -295,8 +358,20 @@ def test_no_fused_is_kernel_portable_and_says_so_in_help(tmp_path):
     assert "--no-fused" in help_text and "the same as --kernel portable" in help_text
     assert "default" not in help_text.split("--no-fused", 1)[1].split("\n  --", 1)[0]  # not "(default: True)"
     write_mnist_like(tmp_path, 30, 10, rows=4, cols=4, n_classes=2)
-    run = cli("train", "--device", "cpu", "--data-dir", tmp_path, "--sizes", "16,2", "--epochs", "1",
-              "--validation-size", "0", "--no-fused")  # fmt: skip
+    run = cli(
+        "train",
+        "--device",
+        "cpu",
+        "--data-dir",
+        tmp_path,
+        "--sizes",
+        "16,2",
+        "--epochs",
+        "1",
+        "--validation-size",
+        "0",
+        "--no-fused",
+    )
     assert run.returncode == 0 and "kernel portable" in run.stdout
 
 

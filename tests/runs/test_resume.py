@@ -21,8 +21,22 @@ def train(data, *args):
 
 
 def first_run(tmp_path, data, epochs=2, *extra):
-    run = train(data, "--sizes", "16,10", "--seed", "1", "--epochs", epochs, "--validation-size", "5",
-                "--checkpoint", tmp_path / "ck.npz", "--log", tmp_path / "run.jsonl", *extra)  # fmt: skip
+    run = train(
+        data,
+        "--sizes",
+        "16,10",
+        "--seed",
+        "1",
+        "--epochs",
+        epochs,
+        "--validation-size",
+        "5",
+        "--checkpoint",
+        tmp_path / "ck.npz",
+        "--log",
+        tmp_path / "run.jsonl",
+        *extra,
+    )
     assert run.returncode == 0, run.stderr
     return run
 
@@ -101,8 +115,9 @@ def test_a_checkpoint_missing_or_mistyping_a_setting_is_refused(tmp_path, data, 
 def test_resume_on_other_data_is_refused(tmp_path, data):
     first_run(tmp_path, data)
     write_mnist_like(tmp_path / "other", 60, 20, rows=4, cols=4, seed=5)
-    run = cli("train", "--device", "cpu", "--data-dir", tmp_path / "other", "--resume", tmp_path / "ck.npz",
-              "--epochs", "3")  # fmt: skip
+    run = cli(
+        "train", "--device", "cpu", "--data-dir", tmp_path / "other", "--resume", tmp_path / "ck.npz", "--epochs", "3"
+    )
     assert_one_line_error(run, "other data")
 
 
@@ -117,8 +132,19 @@ def test_a_finished_run_says_there_is_nothing_to_do(tmp_path, data):
 
 
 def test_a_resumed_run_reproduces_the_uninterrupted_one(tmp_path, data):
-    whole = train(data, "--sizes", "16,10", "--seed", "1", "--epochs", "4", "--validation-size", "5",
-                  "--save", tmp_path / "whole.npz")  # fmt: skip
+    whole = train(
+        data,
+        "--sizes",
+        "16,10",
+        "--seed",
+        "1",
+        "--epochs",
+        "4",
+        "--validation-size",
+        "5",
+        "--save",
+        tmp_path / "whole.npz",
+    )
     assert whole.returncode == 0
     first_run(tmp_path, data)
     assert train(data, "--resume", tmp_path / "ck.npz", "--epochs", "4").returncode == 0

@@ -23,8 +23,23 @@ def epochs(log):
 
 def test_the_readme_sequence_keeps_the_training_cost_and_the_eval_and_the_save(tmp_path, data):
     ck, log, final = tmp_path / "run.npz", tmp_path / "run.jsonl", tmp_path / "final.npz"
-    first = cli("train", "--data-dir", data, *FLAGS, "--epochs", "2", "--eval", "validation", "--checkpoint", ck,
-                "--log", log, "--monitor-cost", "--save", final)  # fmt: skip
+    first = cli(
+        "train",
+        "--data-dir",
+        data,
+        *FLAGS,
+        "--epochs",
+        "2",
+        "--eval",
+        "validation",
+        "--checkpoint",
+        ck,
+        "--log",
+        log,
+        "--monitor-cost",
+        "--save",
+        final,
+    )
     assert first.returncode == 0, first.stderr
     final.unlink()  # as if interrupted before the end
     resumed = cli("train", "--data-dir", data, "--resume", ck, "--epochs", "4")

@@ -51,8 +51,23 @@ def test_sigterm_handling_is_undone_after_the_command():
 
 def test_sigterm_keeps_the_last_epoch_prints_the_resume_line_and_a_second_training_is_refused(tmp_path):
     checkpoint = tmp_path / "ck.npz"
-    args = ["train", "--device", "cpu", "--epochs", "1000", "--seed", "0", "--eval", "none", "--data-dir", str(MNIST),
-            "--checkpoint", str(checkpoint), "--log", str(tmp_path / "run.jsonl")]  # fmt: skip
+    args = [
+        "train",
+        "--device",
+        "cpu",
+        "--epochs",
+        "1000",
+        "--seed",
+        "0",
+        "--eval",
+        "none",
+        "--data-dir",
+        str(MNIST),
+        "--checkpoint",
+        str(checkpoint),
+        "--log",
+        str(tmp_path / "run.jsonl"),
+    ]
     proc = training_process(args, checkpoint)
     try:
         second = cli("train", "--device", "cpu", "--data-dir", MNIST, "--checkpoint", checkpoint, "--force")

@@ -47,9 +47,27 @@ def _debris(folder):
 @pytest.mark.parametrize("signum", [signal.SIGHUP])
 def test_train_stopped_by_a_signal_keeps_the_epoch_and_prints_the_resume_line(tmp_path, tiny, signum):
     checkpoint = tmp_path / "ck.npz"
-    args = ["train", "--device", "cpu", "--sizes", "16,8,10", "--epochs", "100000", "--seed", "0", "--eval", "none",
-            "--validation-size", "0", "--data-dir", tiny, "--checkpoint", checkpoint,
-            "--log", tmp_path / "run.jsonl"]  # fmt: skip
+    args = [
+        "train",
+        "--device",
+        "cpu",
+        "--sizes",
+        "16,8,10",
+        "--epochs",
+        "100000",
+        "--seed",
+        "0",
+        "--eval",
+        "none",
+        "--validation-size",
+        "0",
+        "--data-dir",
+        tiny,
+        "--checkpoint",
+        checkpoint,
+        "--log",
+        tmp_path / "run.jsonl",
+    ]
     proc = training_process(args, checkpoint)
     try:
         time.sleep(0.5)
@@ -65,15 +83,35 @@ def test_train_stopped_by_a_signal_keeps_the_epoch_and_prints_the_resume_line(tm
 
 def _sweep_process(args):
     code = "import sys; from gpunet.cli import main; sys.exit(main(sys.argv[1:]))"
-    return subprocess.Popen([sys.executable, "-c", code, *map(str, args)], cwd=ROOT, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True)  # fmt: skip
+    return subprocess.Popen(
+        [sys.executable, "-c", code, *map(str, args)],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
 
 
 @pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGHUP])
 def test_a_sweep_is_one_writer_per_out_and_a_signal_ends_it_with_its_status(tmp_path, tiny, signum):
     out = tmp_path / "out"
-    args = ["sweep", "--seeds", "1-4", "--sizes", "16,8,10", "--chunk", "1", "--device", "cpu", "--data-dir", tiny,
-            "--validation-size", "0", "--out", out]  # fmt: skip
+    args = [
+        "sweep",
+        "--seeds",
+        "1-4",
+        "--sizes",
+        "16,8,10",
+        "--chunk",
+        "1",
+        "--device",
+        "cpu",
+        "--data-dir",
+        tiny,
+        "--validation-size",
+        "0",
+        "--out",
+        out,
+    ]
     proc = _sweep_process([*args, "--epochs", "100000"])
     try:
         deadline = time.monotonic() + 60

@@ -33,8 +33,13 @@ def data(tmp_path_factory):
 
 
 def _peak(data, configurations, kernel):
-    run = subprocess.run([sys.executable, "-c", PEAK, str(data), str(configurations), kernel], capture_output=True,
-                         text=True, timeout=300, env={**os.environ, "OPENBLAS_NUM_THREADS": "1"})  # fmt: skip
+    run = subprocess.run(
+        [sys.executable, "-c", PEAK, str(data), str(configurations), kernel],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={**os.environ, "OPENBLAS_NUM_THREADS": "1"},
+    )
     assert run.returncode == 0, run.stderr[-1000:]
     return int(run.stdout.split()[-1])
 

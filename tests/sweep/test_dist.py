@@ -16,8 +16,25 @@ def cluster():
 
 def test_a_cluster_sweep_prints_the_table_of_the_local_one(tmp_path, cluster):
     write_mnist_like(tmp_path / "data", 200, 80, rows=8, cols=8)
-    args = ["sweep", "--seeds", "1-5", "--eta", "3,1", "--epochs", "2", "--chunk", "3", "--sizes", "64,10,10",
-            "--data-dir", tmp_path / "data", "--validation-size", "50", "--device", "cpu"]  # fmt: skip
+    args = [
+        "sweep",
+        "--seeds",
+        "1-5",
+        "--eta",
+        "3,1",
+        "--epochs",
+        "2",
+        "--chunk",
+        "3",
+        "--sizes",
+        "64,10,10",
+        "--data-dir",
+        tmp_path / "data",
+        "--validation-size",
+        "50",
+        "--device",
+        "cpu",
+    ]
     local = cli(*args, "--out", tmp_path / "local")
     remote = cli(*args, "--out", tmp_path / "remote", "--scheduler", cluster.scheduler_address)
     assert local.returncode == 0 and remote.returncode == 0, remote.stderr
@@ -37,8 +54,15 @@ def test_a_worker_with_other_data_refuses_the_chunk(tmp_path, cluster):
     client = connect(cluster.scheduler_address)
     try:
         members = [(Config((16, 10), 3.0, 10, "float32"), 1)]
-        future = submit(client, members, 1, "test", "cpu", DataSource(str(tmp_path / "data"), validation_size=10),
-                        {"train-images-idx3-ubyte.gz": "0" * 64})  # fmt: skip
+        future = submit(
+            client,
+            members,
+            1,
+            "test",
+            "cpu",
+            DataSource(str(tmp_path / "data"), validation_size=10),
+            {"train-images-idx3-ubyte.gz": "0" * 64},
+        )
         with pytest.raises(Exception, match="differs from the data"):
             future.result()
     finally:

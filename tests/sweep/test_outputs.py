@@ -23,8 +23,22 @@ def data_dir(tmp_path_factory):
 
 
 def train_counts(data_dir, seed, sizes, *flags):
-    run = cli("train", "--seed", seed, "--epochs", 2, "--sizes", ",".join(map(str, sizes)), "--data-dir", data_dir,
-              "--validation-size", 100, "--device", "cpu", *flags)  # fmt: skip
+    run = cli(
+        "train",
+        "--seed",
+        seed,
+        "--epochs",
+        2,
+        "--sizes",
+        ",".join(map(str, sizes)),
+        "--data-dir",
+        data_dir,
+        "--validation-size",
+        100,
+        "--device",
+        "cpu",
+        *flags,
+    )
     assert run.returncode == 0, run.stderr
     return [int(c) for c in re.findall(r"^Epoch \d+: (\d+) /", run.stdout, re.M)]
 
@@ -32,8 +46,15 @@ def train_counts(data_dir, seed, sizes, *flags):
 @pytest.mark.parametrize("kernel", [None, "portable"])
 def test_members_with_more_outputs_than_classes_count_what_train_counts(data_dir, kernel):
     # Two output widths in one sweep: each stack gets targets of its own width.
-    records = sweep([1, 2], sizes=[SIZES, (64, 12, 10)], epochs=2, device="cpu", data_dir=data_dir,
-                    validation_size=100, kernel=kernel)  # fmt: skip
+    records = sweep(
+        [1, 2],
+        sizes=[SIZES, (64, 12, 10)],
+        epochs=2,
+        device="cpu",
+        data_dir=data_dir,
+        validation_size=100,
+        kernel=kernel,
+    )
     assert len(records) == 4
     flags = () if kernel is None else ("--kernel", kernel)
     for r in records:

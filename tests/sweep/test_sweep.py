@@ -38,8 +38,17 @@ def train_counts(data_dir, seed, *flags):
 @pytest.mark.parametrize("dtype", ["float64", "float32"])
 def test_each_member_counts_what_train_with_its_seed_counts(data_dir, tmp_path, dtype):
     """The acceptance: 4 seeds, two learning rates and two mini-batch sizes (one leaving a short last batch)."""
-    records = sweep("1-3,9", eta=[3.0, 0.5], sizes=[64, 12, 10], batch_size=[10, 7], dtype=dtype, epochs=3,
-                           device="cpu", data_dir=data_dir, validation_size=100)  # fmt: skip
+    records = sweep(
+        "1-3,9",
+        eta=[3.0, 0.5],
+        sizes=[64, 12, 10],
+        batch_size=[10, 7],
+        dtype=dtype,
+        epochs=3,
+        device="cpu",
+        data_dir=data_dir,
+        validation_size=100,
+    )
     assert len(records) == 16
     for r in records:
         flags = ("--eta", r.config.eta, "--batch-size", r.config.batch_size, "--dtype", dtype, "--epochs", 3)
@@ -49,8 +58,9 @@ def test_each_member_counts_what_train_with_its_seed_counts(data_dir, tmp_path, 
 def test_a_forced_kernel_is_the_one_train_forces(data_dir, tmp_path):
     """--kernel portable on a machine whose registry would choose numba: the same counts as train --kernel portable."""
     out = tmp_path / "out"
-    run = cli("sweep", "--seeds", "4,5", "--epochs", 2, "--kernel", "portable", "--data-dir", data_dir,
-              "--out", out, *SMALL)  # fmt: skip
+    run = cli(
+        "sweep", "--seeds", "4,5", "--epochs", 2, "--kernel", "portable", "--data-dir", data_dir, "--out", out, *SMALL
+    )
     assert run.returncode == 0, run.stderr
     rows = list(csv.DictReader((out / "networks.csv").read_text().splitlines()))
     assert {row["kernel"] for row in rows} == {"portable"}
@@ -116,8 +126,9 @@ def test_seed_lists():
 )
 def test_a_malformed_grid_is_one_line_before_training(data_dir, tmp_path, monkeypatch, args, fragment):
     monkeypatch.setattr(sweep_dist, "CONNECT_SECONDS", 0.1)  # nothing listens at port 9: fail fast, not in 3 s
-    run = cli("sweep", "--data-dir", data_dir, "--validation-size", 100, "--device", "cpu", "--out", tmp_path / "out",
-              *args)  # fmt: skip
+    run = cli(
+        "sweep", "--data-dir", data_dir, "--validation-size", 100, "--device", "cpu", "--out", tmp_path / "out", *args
+    )
     assert_one_line_error(run, fragment)
     assert not re.search(r"seed \d+:", run.stdout) and not (tmp_path / "out" / "networks.csv").exists()
 
@@ -174,8 +185,20 @@ def test_ctrl_c_keeps_finished_networks_and_resume_runs_only_the_rest(data_dir, 
 
 def test_the_best_network_is_a_normal_model_file(data_dir, tmp_path):
     best = tmp_path / "best.npz"
-    run = cli("sweep", "--seeds", "1-3", "--epochs", "4", "--data-dir", data_dir, *SMALL, "--save-best", best,
-              "--out", tmp_path / "out")  # fmt: skip
+    run = cli(
+        "sweep",
+        "--seeds",
+        "1-3",
+        "--epochs",
+        "4",
+        "--data-dir",
+        data_dir,
+        *SMALL,
+        "--save-best",
+        best,
+        "--out",
+        tmp_path / "out",
+    )
     assert run.returncode == 0, run.stderr
     rows, _ = sweep_files(tmp_path / "out")
     top = max(rows, key=lambda r: (float(r["best_accuracy"]), -int(r["seed"])))
@@ -189,8 +212,20 @@ def test_the_best_network_is_a_normal_model_file(data_dir, tmp_path):
 
 
 def test_several_configurations_get_several_best_files(data_dir, tmp_path):
-    run = cli("sweep", "--seeds", "1", "--eta", "3,1", "--epochs", "1", "--data-dir", data_dir, *SMALL,
-              "--save-best", tmp_path / "best.npz")  # fmt: skip
+    run = cli(
+        "sweep",
+        "--seeds",
+        "1",
+        "--eta",
+        "3,1",
+        "--epochs",
+        "1",
+        "--data-dir",
+        data_dir,
+        *SMALL,
+        "--save-best",
+        tmp_path / "best.npz",
+    )
     assert run.returncode == 0, run.stderr
     names = sorted(p.name for p in tmp_path.glob("best-*.npz"))
     assert names == ["best-64-12-10_eta1_batch10_float32.npz", "best-64-12-10_eta3_batch10_float32.npz"]
@@ -211,8 +246,25 @@ def test_statistics_against_the_statistics_module():
 
 
 def test_table_and_plot_of_a_sweep(data_dir, tmp_path):
-    run = cli("sweep", "--seeds", "1-3", "--epochs", "2", "--sizes", "64,12,10", "--sizes", "64,10", "--data-dir",
-              data_dir, "--validation-size", "100", "--device", "cpu", "--out", tmp_path)  # fmt: skip
+    run = cli(
+        "sweep",
+        "--seeds",
+        "1-3",
+        "--epochs",
+        "2",
+        "--sizes",
+        "64,12,10",
+        "--sizes",
+        "64,10",
+        "--data-dir",
+        data_dir,
+        "--validation-size",
+        "100",
+        "--device",
+        "cpu",
+        "--out",
+        tmp_path,
+    )
     assert run.returncode == 0, run.stderr
     tables = run.stdout.split("\n\n")[-2:]
     for table, label in zip(tables, ["[64,12,10] eta 3", "[64,10] eta 3"]):
@@ -232,8 +284,9 @@ def test_the_python_api_matches_the_stack_and_the_host_data(data_dir):
     data = pin(host, backend, backend.xp.float32)
     config = Config((64, 12, 10), 3.0, 10, "float32")
     chunk = run_chunk(backend, data, [(config, 4), (config, 6)], 2, "validation")
-    api = sweep([4, 6], sizes=[64, 12, 10], epochs=2, eval="validation", device="cpu", data_dir=data_dir,
-                       validation_size=100)  # fmt: skip
+    api = sweep(
+        [4, 6], sizes=[64, 12, 10], epochs=2, eval="validation", device="cpu", data_dir=data_dir, validation_size=100
+    )
     assert [r.correct for r in api] == [r.correct for r in chunk.records]
     assert all(r.total == 100 for r in api)
 
@@ -246,10 +299,23 @@ def test_a_real_ctrl_c_leaves_consistent_files_that_resume_completes(data_dir, t
 
     out = tmp_path / "out"
     code = "import sys; from gpunet.cli import main; sys.exit(main(sys.argv[1:]))"
-    args = ["sweep", "--seeds", "1-24", "--epochs", "8", "--chunk", "3", "--data-dir", str(data_dir), *SMALL,
-            "--out", str(out)]  # fmt: skip
-    proc = subprocess.Popen([sys.executable, "-c", code, *args], cwd=ROOT, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True)  # fmt: skip
+    args = [
+        "sweep",
+        "--seeds",
+        "1-24",
+        "--epochs",
+        "8",
+        "--chunk",
+        "3",
+        "--data-dir",
+        str(data_dir),
+        *SMALL,
+        "--out",
+        str(out),
+    ]
+    proc = subprocess.Popen(
+        [sys.executable, "-c", code, *args], cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
     try:
         deadline = time.monotonic() + 120
         while proc.poll() is None and time.monotonic() < deadline:

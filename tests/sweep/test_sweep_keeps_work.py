@@ -56,8 +56,9 @@ def test_a_resumed_sweep_keeps_its_save_best_and_says_how_to_resume(data_dir, tm
     monkeypatch.setattr(runner, "run_chunk", interrupted)
     out, best = tmp_path / "out", tmp_path / "models" / "best.npz"
     best.parent.mkdir()
-    stopped = cli("sweep", "--seeds", "1-4", "--chunk", "2", "--data-dir", data_dir, *SMALL, "--out", out,
-                  "--save-best", best)  # fmt: skip
+    stopped = cli(
+        "sweep", "--seeds", "1-4", "--chunk", "2", "--data-dir", data_dir, *SMALL, "--out", out, "--save-best", best
+    )
     assert stopped.returncode == 130
     assert stopped.stderr.splitlines()[-1].endswith(f"  gpunet sweep --resume {out}")  # complete as printed
     monkeypatch.setattr(runner, "run_chunk", real)

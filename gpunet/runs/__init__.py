@@ -1,7 +1,7 @@
-"""Stage 6, what outlives a run: model files and checkpoints (:mod:`.model_files`), the manifest
-(:mod:`.manifest`), the JSON-lines log (:mod:`.log`), the run's files locked and checked before training
-(:mod:`.files`) and signals that end a run cleanly (:mod:`.signals`); files are written atomically by
-:mod:`gpunet.io.fs`.
+"""What outlives a run: its files, locked and checked before training (:mod:`.files`), the manifest that
+says what ran where (:mod:`.manifest`) and the signals that end a run cleanly (:mod:`.signals`). Model
+files, the JSON-lines log and atomic writes are :mod:`gpunet.io`'s (:mod:`~gpunet.io.model_files`,
+:mod:`~gpunet.io.jsonl`, :mod:`~gpunet.io.fs`), re-exported here where runs use them.
 """
 
 from __future__ import annotations

@@ -103,10 +103,9 @@ def _unit(images: np.ndarray) -> np.ndarray:
     return images / 255.0 if images.dtype == np.uint8 else np.asarray(images, np.float64)
 
 
-# CPU seconds of SVC() on MNIST here (2-core AMD EPYC, see docs/book.md): fit on 50,000 training images, and
-# predict 10,000 test images (the fit split from the predict by their wall times, 1,485 s and 278 s, niced under
-# load). Fit and predict on 2,500-10,000 images grew as n^1.8 and n^0.6 (support vectors) times the test images.
-# With the book's gamma = 1/784 the whole took 1.56 times as long (395 s against 253 s).
+# CPU seconds of SVC() fitting 50,000 MNIST images and predicting 10,000, and how much longer the book's gamma
+# takes; the fit grows as n^1.8, the prediction as n^0.6 (the support vectors) times the test images. Where the
+# figures come from: docs/book.md.
 SVM_FIT_50K, SVM_PREDICT_50K, SVM_BOOK_FACTOR = 212.0, 41.0, 1.56
 
 

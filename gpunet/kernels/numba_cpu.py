@@ -25,9 +25,8 @@ from ..errors import one_line
 from ..maths import clip_floor
 from .base import EpochKernel, count_correct
 
-# numba compiles the epoch once per number of layers, in time that grows faster than the depth (2-core EPYC,
-# loaded: 32 layers 13 s, 50 layers 37 s, 200 layers 188 s) and fails past about 1,000: deeper networks train
-# in the portable kernel.
+# numba compiles the epoch once per number of layers, in time that grows faster than the depth, and fails past
+# about 1,000 (docs/speed.md): deeper networks train in the portable kernel.
 MAX_LAYERS = 64
 CACHE_LINE = 64  # bytes
 
@@ -137,7 +136,7 @@ class NumbaLoopEpoch(EpochKernel):
 
     def score(self, weights, biases, x, labels):
         """The portable scorer, members split among the cores, one BLAS thread each (OpenBLAS threads spinning
-        on a busy 2-core machine made each evaluation 4x slower); each member's count is the same either way."""
+        on a busy machine slow each evaluation, docs/speed.md); each member's count is the same either way."""
         members = weights[0].shape[0]
         parts = np.array_split(np.arange(members), min(members, os.cpu_count() or 1))
         if len(parts) <= 1:
@@ -163,8 +162,8 @@ def _padded(n: int, lane: int) -> int:
 
 
 def _zeros(shape, dtype) -> np.ndarray:
-    """C-contiguous zeros starting on a cache line, so that no vector of a padded row straddles two: where
-    NumPy's allocation fell off the line, the epoch ran 1.25x ([784,30,10]) to 1.4x ([784,100,10]) slower."""
+    """C-contiguous zeros starting on a cache line, so that no vector of a padded row straddles two (one
+    that does slows the epoch, docs/speed.md)."""
     size = math.prod(shape) * np.dtype(dtype).itemsize
     raw = np.zeros(size + CACHE_LINE, np.uint8)
     start = -raw.ctypes.data % CACHE_LINE

@@ -114,7 +114,7 @@ def read(out: Path) -> tuple[dict, list[NetworkRecord]]:
                     [int(e["correct"]) for e in lines],
                     int(lines[0]["total"]),
                     sum(e["seconds"] for e in lines),
-                    lines[0].get("kernel", ""),
+                    lines[0]["kernel"],
                 )
             )
     except (KeyError, TypeError, ValueError) as e:
@@ -139,7 +139,7 @@ def save_best(path, best: Best, manifest: dict, grid) -> None:
         "seed": best.seed,
         "eval": grid.eval,
         "validation_size": validation_size,
-        "data": sorted(manifest.get("data", {}).values()),
+        "data": sorted(manifest["data"].values()),
     }
     sweep = {"configuration": c.label, "best_epoch": best.epoch, "correct": best.correct}
     best.network().save(path, settings=settings, manifest=manifest, sweep=sweep, run=manifest.get("run"))

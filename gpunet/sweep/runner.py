@@ -12,7 +12,7 @@ from .. import data as datasets
 from ..backend import get_backend
 from ..errors import ConfigError, DataError
 from ..io.fs import only_writer, remove_empty
-from ..io.identity import checksums, matches
+from ..io.identity import checksums, same_data
 from ..kernels import device_for
 from ..runs import RunFiles, check_writable, manifest, new_run_id
 from ..settings import POSITIVE_INT, TRAIN_DEFAULTS, check
@@ -94,10 +94,10 @@ class Sweep:
             source = DataSource(**{**s["data_source"], "mirror": tuple(s["data_source"]["mirror"] or ()) or None})
             grid, chunk = Grid.from_json(s["grid"]), s["chunk"]
             device = device or s["device"]
-            kernel = kernel or s.get("kernel")
+            kernel = kernel or s["kernel"]
             if save_best is not None:
                 s["save_best"] = _absolute(save_best)
-            save_best = s.get("save_best")  # absent from sweeps started before it was kept
+            save_best = s["save_best"]
         except (KeyError, TypeError, ValueError) as e:
             raise DataError(f"{out}: the sweep's manifest is damaged ({type(e).__name__}: {e})") from None
         sweep = cls(grid, source, device, out, save_best, scheduler, chunk, kernel, force)
@@ -202,9 +202,7 @@ class Sweep:
             read = checksums(host)
             if not self._resuming:
                 self.manifest = {"kind": "sweep", **manifest(backend, settings, read, 0, run)}
-            elif matches(self.manifest.get("data", {}), host, read):
-                self.manifest["data"] = read  # by content from now on (older sweeps recorded the files' bytes)
-            else:
+            elif not same_data(self.manifest.get("data", {}), read):
                 raise ConfigError(f"--resume {self.out}: the data differs from the data the sweep started on")
             if self.out is not None:
                 self._write()

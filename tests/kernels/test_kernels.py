@@ -1,4 +1,5 @@
-"""The epoch kernels against the book's code, stacks of members against each alone, and the one choice among them."""
+"""The epoch kernels against the book's code, stacks of members against each alone, the one choice among them, and
+networks deeper than numba compiles."""
 
 import dataclasses
 import json
@@ -389,3 +390,66 @@ def test_targets_narrower_or_wider_than_the_output_layer_are_refused(rng, target
     net = Network([6, 5, 11], seed=0, device="cpu", dtype="float64")
     with pytest.raises(ConfigError, match="one-hot targets"):
         net.SGD((x, y), 1, 10, 3.0, callback=None)
+
+
+# --- depth: networks of thousands of layers train in the portable kernel instead of ending in a numba traceback;
+# numba, which compiles a loop per depth, says its limit in one line when asked for more ------------------------
+
+MAX_LAYERS = 64  # gpunet.kernels.numba_cpu.MAX_LAYERS, as docs/reliability.md states it
+
+
+def _deep(layers, width=2, n_in=784, n_out=10):
+    return [n_in] + [width] * (layers - 1) + [n_out]
+
+
+@pytest.mark.parametrize("layers", [MAX_LAYERS + 1, 10_000])
+def test_the_registry_picks_the_portable_kernel_past_numbas_depth(layers):
+    kernel, _ = choose(get_backend("cpu"), _deep(layers), "float32", 10)
+    assert kernel.name == "portable"
+
+
+@pytest.mark.skipif(bool(numba_kernel.NumbaEpoch.unusable()), reason="numba is not usable here")
+def test_numba_is_still_chosen_within_its_depth():
+    assert choose(get_backend("cpu"), _deep(3), "float32", 10)[0].name == "numba"
+    assert numba_kernel.MAX_LAYERS == MAX_LAYERS
+
+
+@pytest.fixture(scope="module")
+def deep_data(tmp_path_factory):
+    """20 training and 10 test images of MNIST's 28x28: the deep networks' first layer is MNIST's."""
+    folder = tmp_path_factory.mktemp("data")
+    write_mnist_like(folder, 20, 10)
+    return folder
+
+
+def _one_epoch(data):
+    return ["--device", "cpu", "--data-dir", data, "--validation-size", "0", "--epochs", "1"]
+
+
+def test_train_of_a_thousand_layers_trains(deep_data):
+    run = cli("train", *_one_epoch(deep_data), "--sizes", ",".join(map(str, _deep(1000))), "--batch-size", "10")
+    assert run.returncode == 0, run.stderr[-500:]
+    assert "Epoch 0: " in run.stdout and "portable" in run.stdout
+
+
+def test_sweep_of_a_thousand_layers_trains(deep_data):
+    run = cli("sweep", "--seeds", "1,2", *_one_epoch(deep_data), "--sizes", ",".join(map(str, _deep(1000))))
+    assert run.returncode == 0, run.stderr[-500:]
+    assert "seed 2: best" in run.stdout
+
+
+def test_numba_asked_for_too_deep_a_network_is_one_line(deep_data):
+    too_deep = ",".join(map(str, _deep(MAX_LAYERS + 1)))
+    run = cli("train", *_one_epoch(deep_data), "--kernel", "numba", "--sizes", too_deep)
+    assert_one_line_error(run, "kernel numba", f"at most {MAX_LAYERS} layers", str(MAX_LAYERS + 1))
+
+
+def test_a_deep_network_trains_as_the_books_code_does(rng):
+    """70 layers (past numba's limit) of width 3, 2 epochs, float64: the book's per-example code."""
+    sizes = [6] + [3] * 69 + [2]
+    x, y, _ = synthetic_data(rng, 12, 6, 2)
+    net = Network(sizes, seed=5, device="cpu", dtype="float64")
+    net.SGD((x, y), 2, 5, 3.0, callback=None)
+    assert net.kernel == "portable"
+    for got, want in zip(net.weights + net.biases, book_run(sizes, 5, x, y, 2, 5, 3.0)):
+        np.testing.assert_allclose(got, want, rtol=1e-10, atol=1e-12)

@@ -76,7 +76,7 @@ def test_bench_meters_transfers_to_a_real_second_device(tmp_path, monkeypatch):
 
 
 def test_the_books_loop_is_timed_as_written():
-    """No np.errstate around each sigmoid: it made the book's loop ~16 % slower (issue 13 item 17)."""
+    """No np.errstate around each sigmoid: it made the book's loop ~16 % slower."""
     assert "errstate" not in inspect.getsource(reference)
     z = np.array([[-1.0], [0.0], [2.0]])
     assert np.array_equal(reference.sigmoid(z), 1.0 / (1.0 + np.exp(-z)))

@@ -1,4 +1,4 @@
-"""Issue 20.11: `bench` with no usable device exits 2 before timing anything; its header says what is measured
+"""`bench` with no usable device exits 2 before timing anything; its header says what is measured
 and names the peers that are not installed."""
 
 import importlib.util

@@ -1,4 +1,4 @@
-"""Issue 22.3: sweep grids expanded lazily (the count is a product), duplicates found in linear time, and a grid
+"""Sweep grids: expanded lazily (the count is a product), duplicates found in linear time, and a grid
 whose results cannot be kept refused in one line saying how much it would take."""
 
 import csv

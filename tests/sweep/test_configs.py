@@ -1,4 +1,4 @@
-"""Issue 22.4: a sweep keeps one copy of the data per (dtype, output width) at a time, and releases each
+"""A sweep of many configurations keeps one copy of the data per (dtype, output width) at a time, and releases each
 stack's prepared kernel (numba's holds the inputs in compressed rows) when the stack is done."""
 
 import os

@@ -82,13 +82,12 @@ def test_the_books_loop_is_timed_as_written():
     assert np.array_equal(reference.sigmoid(z), 1.0 / (1.0 + np.exp(-z)))
 
 
-def test_a_missing_device_is_one_line_and_the_cpu_rows_are_printed(tmp_path, monkeypatch):
+def test_a_missing_device_is_one_line_and_the_cpu_rows_are_printed(mnist_like, monkeypatch):
     monkeypatch.setattr(peers, "available", lambda kind: [])
-    write_mnist_like(tmp_path, 60, 10, rows=4, cols=4)
     run = cli(
         "bench",
         "--data-dir",
-        tmp_path,
+        mnist_like("tiny"),
         "--sizes",
         "16,4,10",
         "--epochs",
@@ -105,11 +104,10 @@ def test_a_missing_device_is_one_line_and_the_cpu_rows_are_printed(tmp_path, mon
     assert "cpu     portable" in run.stdout
 
 
-def test_peers_are_timed_from_the_same_start_and_order_and_rows_carry_the_ratio(tmp_path, monkeypatch):
+def test_peers_are_timed_from_the_same_start_and_order_and_rows_carry_the_ratio(mnist_like, monkeypatch):
     """A stand-in peer records what it was given; a failing one is one line, and the bench goes on."""
     from gpunet import Network
 
-    write_mnist_like(tmp_path, 60, 10, rows=4, cols=4)
     seen = {}
 
     def fake_run(name, kind, x, y, weights, biases, orders, batch, eta, dtype):
@@ -124,7 +122,7 @@ def test_peers_are_timed_from_the_same_start_and_order_and_rows_carry_the_ratio(
     run = cli(
         "bench",
         "--data-dir",
-        tmp_path,
+        mnist_like("tiny"),
         "--sizes",
         "16,4,10",
         "--batch-size",

@@ -5,16 +5,15 @@ import importlib.util
 
 import fake_cupy
 import pytest
-from helpers import assert_one_line_error, cli, write_mnist_like
+from helpers import assert_one_line_error, cli
 
 from gpunet.bench import peers
 from gpunet.bench import timing as bench
 
 
 @pytest.fixture
-def data_dir(tmp_path):
-    write_mnist_like(tmp_path, 60, 10, rows=4, cols=4)
-    return tmp_path
+def data_dir(mnist_like):
+    return mnist_like("tiny")
 
 
 def nothing_may_be_timed(*args, **kwargs):

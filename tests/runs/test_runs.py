@@ -79,9 +79,8 @@ def test_three_epochs_plus_three_resumed_equal_six(tmp_path, kernel):
         assert np.array_equal(got, want)
 
 
-def test_resume_takes_its_settings_from_the_checkpoint(tmp_path):
-    write_mnist_like(tmp_path / "d", 50, 10, rows=4, cols=4)
-    args = ["--device", "cpu", "--data-dir", str(tmp_path / "d"), "--validation-size", "0"]
+def test_resume_takes_its_settings_from_the_checkpoint(tmp_path, mnist_like):
+    args = ["--device", "cpu", "--data-dir", str(mnist_like("tiny")), "--validation-size", "0"]
     cli("train", *args, "--sizes", "16,10", "--epochs", "1", "--checkpoint", str(tmp_path / "ck.npz"))
     run = cli("train", *args, "--resume", str(tmp_path / "ck.npz"), "--eta", "1")
     assert_one_line_error(run, "--eta comes from the checkpoint")

@@ -19,27 +19,9 @@ def cluster():
         yield c
 
 
-def test_a_cluster_sweep_prints_the_table_of_the_local_one(tmp_path, cluster):
-    write_mnist_like(tmp_path / "data", 200, 80, rows=8, cols=8)
-    args = [
-        "sweep",
-        "--seeds",
-        "1-5",
-        "--eta",
-        "3,1",
-        "--epochs",
-        "2",
-        "--chunk",
-        "3",
-        "--sizes",
-        "64,10,10",
-        "--data-dir",
-        tmp_path / "data",
-        "--validation-size",
-        "50",
-        "--device",
-        "cpu",
-    ]
+def test_a_cluster_sweep_prints_the_table_of_the_local_one(tmp_path, cluster, mnist_like):
+    args = ["sweep", "--seeds", "1-5", "--eta", "3,1", "--epochs", "2", "--chunk", "3", "--sizes", "64,10,10"]
+    args += ["--data-dir", mnist_like("small"), "--validation-size", "50", "--device", "cpu"]
     local = cli(*args, "--out", tmp_path / "local")
     remote = cli(*args, "--out", tmp_path / "remote", "--scheduler", cluster.scheduler_address)
     assert local.returncode == 0 and remote.returncode == 0, remote.stderr

@@ -5,7 +5,7 @@ Dask worker, where narrower targets once broke the portable kernel and let numba
 import re
 
 import pytest
-from helpers import cli, write_mnist_like
+from helpers import cli
 
 from gpunet.io.identity import checksums as data_checksums
 from gpunet.sweep import DataSource, sweep
@@ -16,10 +16,8 @@ SIZES = (64, 12, 11)  # 11 outputs for the 10 classes: the 11th is trained towar
 
 
 @pytest.fixture(scope="module")
-def data_dir(tmp_path_factory):
-    folder = tmp_path_factory.mktemp("data")
-    write_mnist_like(folder, 230, 90, rows=8, cols=8)
-    return folder
+def data_dir(mnist_like):
+    return mnist_like("small")
 
 
 def train_counts(data_dir, seed, sizes, *flags):

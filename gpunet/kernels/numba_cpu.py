@@ -42,19 +42,8 @@ def _member(weights, biases, inputs, y, perm, batch: int, eta: float):
     acts = tuple(np.empty((m, w.shape[0]), dtype) for w in weights)
     deltas = tuple(np.empty_like(a) for a in acts)
     eta_over = (eta / np.arange(1, m + 1)).astype(dtype)
-    _epoch(
-        wts,
-        bs,
-        acts,
-        deltas,
-        *inputs,
-        y,
-        np.ascontiguousarray(perm, np.int64),
-        batch,
-        eta_over,
-        dtype.type(clip_floor(np.finfo(dtype))),
-        dtype.type(1),
-    )
+    perm, lowest, one = np.ascontiguousarray(perm, np.int64), dtype.type(clip_floor(np.finfo(dtype))), dtype.type(1)
+    _epoch(wts, bs, acts, deltas, *inputs, y, perm, batch, eta_over, lowest, one)
     return [w.T for w in wts], [b[:, None] for b in bs]
 
 
@@ -194,24 +183,10 @@ def _vector_member(weights, biases, inputs, y, perm, batch: int, eta: float):
     acts = tuple(_zeros((m, p), dtype) for p in pad[1:])
     deltas = tuple(_zeros((m, p), dtype) for p in pad[1:])
     eta_over = (eta / np.arange(1, m + 1)).astype(dtype)
-    _epoch(
-        tuple(wts),
-        tuple(ws),
-        tuple(bs),
-        acts,
-        deltas,
-        np.array(sizes, np.int64),
-        *inputs,
-        y,
-        np.ascontiguousarray(perm, np.int64),
-        batch,
-        eta_over,
-        dtype.type(clip_floor(np.finfo(dtype))),
-        dtype.type(1),
-        lane,
-        np.empty(sizes[0], np.int64),
-        np.empty(sizes[0], dtype),
-    )
+    perm, lowest, one = np.ascontiguousarray(perm, np.int64), dtype.type(clip_floor(np.finfo(dtype))), dtype.type(1)
+    net = (tuple(wts), tuple(ws), tuple(bs), acts, deltas, np.array(sizes, np.int64))
+    scratch = (np.empty(sizes[0], np.int64), np.empty(sizes[0], dtype))  # the offsets and values of a row
+    _epoch(*net, *inputs, y, perm, batch, eta_over, lowest, one, lane, *scratch)
     return [wt[:, :n].T for wt, n in zip(wts, sizes[1:])], [b[:n, None] for b, n in zip(bs, sizes[1:])]
 
 

@@ -72,21 +72,8 @@ def write(out: Path, manifest: dict, records: list[NetworkRecord], eval: str) ->
     writer.writerow(CSV_COLUMNS)
     for r in records:
         c = r.config
-        writer.writerow(
-            [
-                c.label,
-                "-".join(map(str, c.sizes)),
-                c.eta,
-                c.batch_size,
-                c.dtype,
-                r.seed,
-                f"{r.best_accuracy:.4f}",
-                r.best_epoch,
-                f"{r.final_accuracy:.4f}",
-                f"{r.seconds:.3f}",
-                r.kernel,
-            ]
-        )
+        row = [c.label, "-".join(map(str, c.sizes)), c.eta, c.batch_size, c.dtype, r.seed, f"{r.best_accuracy:.4f}"]
+        writer.writerow([*row, r.best_epoch, f"{r.final_accuracy:.4f}", f"{r.seconds:.3f}", r.kernel])
     with atomic_write(out / CSV) as f:
         f.write(table.getvalue().encode())
 
@@ -107,16 +94,8 @@ def read(out: Path) -> tuple[dict, list[NetworkRecord]]:
         records = []
         for (config, seed), lines in grouped.items():
             lines.sort(key=lambda e: e["epoch"])
-            records.append(
-                NetworkRecord(
-                    config,
-                    seed,
-                    [int(e["correct"]) for e in lines],
-                    int(lines[0]["total"]),
-                    sum(e["seconds"] for e in lines),
-                    lines[0]["kernel"],
-                )
-            )
+            correct, seconds = [int(e["correct"]) for e in lines], sum(e["seconds"] for e in lines)
+            records.append(NetworkRecord(config, seed, correct, int(lines[0]["total"]), seconds, lines[0]["kernel"]))
     except (KeyError, TypeError, ValueError) as e:
         raise DataError(f"{path}: damaged sweep log ({type(e).__name__}: {e})") from None
     return manifest, records

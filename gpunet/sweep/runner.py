@@ -217,12 +217,9 @@ class Sweep:
                     if config.stack not in kernels:
                         kernels.clear()
                     data = pin_for(pinned, host, backend, config)
-                    self._finished(
-                        run_chunk(
-                            backend, data, members, self.grid.epochs, self.grid.eval, kernels, progress, self.kernel
-                        ),
-                        on_network,
-                    )
+                    grid = self.grid
+                    done = run_chunk(backend, data, members, grid.epochs, grid.eval, kernels, progress, self.kernel)
+                    self._finished(done, on_network)
             else:
                 self._run_on_cluster(client, todo, progress, on_network)
         finally:

@@ -163,18 +163,11 @@ def run_chunk(
     for i, r in enumerate(records):
         if r.config not in winners or r.rank > records[winners[r.config]].rank:
             winners[r.config] = i
-    best = {
-        c: Best(
-            c,
-            records[i].seed,
-            records[i].best_epoch,
-            records[i].correct[records[i].best_epoch],
-            [backend.to_host(w[i, ...]) for w in best_weights],
-            [backend.to_host(b[i, ...]) for b in best_biases],
-            best_states[i],
-        )
-        for c, i in winners.items()
-    }
+    best = {}
+    for c, i in winners.items():
+        w, b = ([backend.to_host(a[i, ...]) for a in arrays] for arrays in (best_weights, best_biases))
+        r = records[i]
+        best[c] = Best(c, r.seed, r.best_epoch, r.correct[r.best_epoch], w, b, best_states[i])
     return ChunkResult(records, best)
 
 

@@ -17,13 +17,6 @@ OPENS = {"open", "fdopen"}  # open(), os.open, io.open, Path.open, os.fdopen, ..
 STREAMS = "gpunet/cli/streams.py"  # reopens stdin, stdout and stderr on /dev/null when they are closed
 TOP_LEVEL = 8  # modules directly in gpunet/, besides __init__, __main__ and _version
 
-# TEMPORARY, deleted on merge: what another engineer fixes in kernels/ for issue 25 (files that cross the
-# boundary, and the one import cycle registry -> cuda.verdicts -> cuda.check -> registry).
-KNOWN_KERNELS_VIOLATIONS = {
-    "crossings": set(),
-    "cycles": [["gpunet.kernels.cuda.check", "gpunet.kernels.cuda.verdicts", "gpunet.kernels.registry"]],
-}
-
 
 def module_name(path: Path) -> str:
     parts = path.relative_to(ROOT).with_suffix("").parts
@@ -181,8 +174,7 @@ def test_only_io_reads_the_outside_world():
     found = []
     for path in sorted(PACKAGE.rglob("*.py")):
         relative = path.relative_to(ROOT).as_posix()
-        if relative not in KNOWN_KERNELS_VIOLATIONS["crossings"]:
-            found += crossings(relative, path.read_text(encoding="utf-8"))
+        found += crossings(relative, path.read_text(encoding="utf-8"))
     assert found == []
 
 
@@ -235,7 +227,7 @@ def test_catching_other_errors_is_no_crossing():
 
 
 def test_no_import_cycles():
-    assert [c for c in cycles(graph()) if c not in KNOWN_KERNELS_VIOLATIONS["cycles"]] == []
+    assert cycles(graph()) == []
 
 
 def test_the_cycle_check_finds_a_cycle():

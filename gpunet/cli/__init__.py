@@ -14,7 +14,7 @@ import sys
 from .._version import __version__
 from ..backend import CudaUnusable
 from ..errors import GpunetError, error_line
-from ..runs.signals import exit_status, sigterm_as_interrupt
+from ..io.signals import exit_status, sigterm_as_interrupt
 from . import baselines, bench, check, data, evaluate, info, options, plot, predict, sweep, train
 from .streams import guarded, status_after
 

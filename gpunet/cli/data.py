@@ -5,7 +5,7 @@ from __future__ import annotations
 from ..data import as_folder, data_dir, data_dirs, load_host, named_folder
 from ..errors import ConfigError, say
 from ..io.download import download, verify
-from ..runs.signals import exit_status
+from ..io.signals import exit_status
 from . import options
 from .common import load_data
 

@@ -6,8 +6,8 @@ import sys
 
 from .._version import __version__
 from ..errors import ConfigError, say
+from ..io.signals import exit_status
 from ..kernels import KERNELS
-from ..runs.signals import exit_status
 from ..sweep import DataSource, Grid, Sweep
 from ..sweep.outputs import save_best_paths
 from ..sweep.stacks import threads

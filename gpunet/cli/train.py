@@ -11,11 +11,11 @@ from ..data import DataError, pin
 from ..errors import ConfigError, say
 from ..io.find import shown
 from ..io.identity import checksums, matches
+from ..io.signals import exit_status
 from ..kernels import KERNELS, choose, device_for
 from ..maths import mini_batch
 from ..network import Network
 from ..runs import RunFiles, checkpoint_settings, manifest, new_run_id
-from ..runs.signals import exit_status
 from ..settings import TRAIN_DEFAULTS
 from . import options
 from .common import ProgressBar, load_data

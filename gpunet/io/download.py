@@ -14,10 +14,10 @@ from typing import NamedTuple
 from urllib.parse import urlsplit
 
 from ..errors import DataError, one_line
-from ..runs.signals import STOP_SIGNALS
 from .find import DATA_FLAGS, find_file, locate, shown
 from .fs import open_regular, remove_empty, remove_stale_parts, temporary
 from .identity import content_sha256, digest
+from .signals import STOP_SIGNALS
 
 # The mirror torchvision tries first, then the others; GPUNET_MNIST_MIRRORS (or --mirror) replaces the list.
 MIRRORS = (

@@ -16,6 +16,7 @@ import time
 from pathlib import Path
 
 from ..errors import DataError, GpunetError
+from .signals import uninterrupted
 
 
 def open_regular(path, what: str = "file"):
@@ -179,8 +180,6 @@ def atomic_write(path):
     The rename replaces whatever is at ``path`` (a planted symlink too) and writes through none; an OSError is
     DataError, one line naming ``path``. A killed process leaves the temporary; :func:`remove_stale_parts` clears it.
     """
-    from ..runs.signals import uninterrupted
-
     path = Path(path)
     tmp = None
     try:
@@ -226,8 +225,9 @@ def check_writable(path, flag: str) -> None:
 
 
 @contextlib.contextmanager
-def only_writer(path, flag: str, what: str):
-    """Nothing: ``.<name>.lock`` next to ``path`` is held while inside; a second writer is refused (DataError).
+def only_writer(path, flag: str, what: str, wait: float = 0):
+    """Nothing: ``.<name>.lock`` next to ``path`` is held while inside; a second writer waits up to ``wait``
+    seconds, then is refused (DataError).
 
     The lock file is unlinked while still held, so no debris is left: a waiter that flocks the old inode
     sees st_nlink 0 and starts over (filelock >= 4), so two never both hold it."""
@@ -235,7 +235,7 @@ def only_writer(path, flag: str, what: str):
 
     path = Path(path)
     lock_path = path.parent / f".{path.name}.lock"
-    lock = FileLock(lock_path, timeout=0)
+    lock = FileLock(lock_path, timeout=wait)
     try:
         lock.acquire()
     except Timeout:

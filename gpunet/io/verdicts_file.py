@@ -4,31 +4,34 @@ the result its child process writes, and the report of a failure."""
 from __future__ import annotations
 
 import contextlib
+import functools
+import hashlib
 import json
 import tempfile
 from pathlib import Path
 from typing import Any
 
 from ..errors import DataError, GpunetError
-from .fs import atomic_write, parse_json
+from .fs import atomic_write, only_writer, parse_json
 
 
-@contextlib.contextmanager
 def locked(path: Path, timeout: float):
-    """Holds ``path``'s lock (``NAME.lock`` beside it, its folder made) while inside, waiting up to ``timeout``
-    seconds for another process's check; raises DataError(why) where the folder or the lock cannot be made."""
-    from filelock import FileLock
-
-    lock = FileLock(f"{path}.lock", timeout=timeout)
+    """Returns :func:`~gpunet.io.fs.only_writer` on ``path`` (its folder made), waiting up to ``timeout`` seconds
+    for another process's check; raises DataError where the folder cannot be made."""
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        lock.acquire()
-    except OSError as e:  # filelock's Timeout too
-        raise DataError(f"{e.strerror or e}") from None
-    try:
-        yield
-    finally:
-        lock.release()
+    except OSError as e:
+        raise DataError(path.parent, f"cannot make the folder ({e.strerror or e})") from None
+    return only_writer(path, "the kept verdict", "check", wait=timeout)
+
+
+@functools.cache
+def sources_sha256(paths: tuple[Path, ...]) -> str:
+    """Returns the sha256 of the files ``paths``, names and contents, read once per process."""
+    digest = hashlib.sha256()
+    for path in paths:
+        digest.update(path.name.encode() + b"\0" + path.read_bytes())
+    return digest.hexdigest()
 
 
 def read_json(path) -> Any:

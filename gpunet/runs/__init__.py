@@ -1,7 +1,7 @@
-"""What outlives a run: its files, locked and checked before training (:mod:`.files`), the manifest that
-says what ran where (:mod:`.manifest`) and the signals that end a run cleanly (:mod:`.signals`). Model
-files, the JSON-lines log and atomic writes are :mod:`gpunet.io`'s (:mod:`~gpunet.io.model_files`,
-:mod:`~gpunet.io.jsonl`, :mod:`~gpunet.io.fs`), re-exported here where runs use them.
+"""What outlives a run: its files, locked and checked before training (:mod:`.files`), and the manifest that
+says what ran where (:mod:`.manifest`). Model files, the JSON-lines log, atomic writes and the stop signals
+held while one is written are :mod:`gpunet.io`'s (:mod:`~gpunet.io.model_files`, :mod:`~gpunet.io.jsonl`,
+:mod:`~gpunet.io.fs`, :mod:`~gpunet.io.signals`); the first three are re-exported here where runs use them.
 """
 
 from __future__ import annotations

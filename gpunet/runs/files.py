@@ -11,8 +11,8 @@ from ..errors import DataError
 from ..io.fs import check_writable, only_writer, remove_stale_parts
 from ..io.jsonl import JsonLog, _log_lines_of, _log_run
 from ..io.model_files import save_network, stored_record, stored_run
+from ..io.signals import uninterrupted
 from ..settings import COUNT, EPOCHS, POSITIVE_INT, POSITIVE_REAL, check, check_sizes
-from .signals import uninterrupted
 
 SETTINGS = {  # what changes a run's results, stored in every checkpoint and required to resume
     "sizes": None,

@@ -13,12 +13,12 @@ from ..io.peers import git
 
 
 def git_info(package_dir=None) -> dict:
-    """The commit of gpunet's own git checkout, and whether its tracked files differ from it.
+    """Returns the commit of gpunet's own git checkout, and whether its tracked files differ from it.
 
     Only when gpunet runs from the top of a checkout (``gpunet/`` at the repository's root);
     an installed copy inside some other repository says nothing: ``{"git_commit": None}``.
     """
-    package_dir = Path(package_dir or Path(__file__).parent).resolve()
+    package_dir = Path(package_dir or Path(__file__).parents[1]).resolve()
     top = git(package_dir, "rev-parse", "--show-toplevel")
     commit = git(package_dir, "rev-parse", "HEAD") if top and Path(top).resolve() == package_dir.parent else None
     if commit is None:

@@ -3,6 +3,8 @@
 import json
 import re
 import signal
+import subprocess
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -159,6 +161,12 @@ def test_the_log_has_a_manifest_then_one_object_per_epoch(trained):
     assert [e["epoch"] for e in epochs] == [0, 1] and all(e["type"] == "epoch" for e in epochs)
     for e in epochs:
         assert e["accuracy"] == e["correct"] / e["total"] and e["seconds"] > 0 and 0 < e["training_cost"] < 0.5
+    import gpunet
+
+    checkout = Path(gpunet.__file__).resolve().parents[1]  # a run from this checkout records its commit
+    if (checkout / ".git").exists():
+        head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=checkout, capture_output=True, text=True).stdout
+        assert manifest["git_commit"] == head.strip()
 
 
 def test_evaluate_agrees_with_the_network(trained):

@@ -13,7 +13,7 @@ from helpers import MNIST, ROOT, assert_one_line_error, cli, training_process, w
 
 from gpunet import Network
 from gpunet.io.fs import atomic_write
-from gpunet.runs.signals import STOP_SIGNALS, Terminated, exit_status, sigterm_as_interrupt, uninterrupted
+from gpunet.io.signals import STOP_SIGNALS, Terminated, exit_status, sigterm_as_interrupt, uninterrupted
 
 
 @pytest.mark.parametrize("signum, raised", [(signal.SIGTERM, Terminated), (signal.SIGINT, KeyboardInterrupt)])

@@ -28,9 +28,8 @@ from typing import Any
 import numpy as np
 
 from ..base import config_key
+from .launcher import BOOK, EPOCH
 
-BOOK = ((784, 30, 10), 10, "float32")  # the book's network and mini-batch, always timed
-EPOCH = 50_000  # examples in an epoch of MNIST training (the rest of the 60,000 are validation)
 TIMED_STEPS = 300  # mini-batches of the portable path and the CPU kernel timed, scaled to an epoch
 TOLERANCE = {"float64": 1e-10, "float32": 1e-4}  # relative; absolute is 1/100 of it
 

@@ -21,6 +21,8 @@ from ..base import EpochKernel
 from .scorer import INDEX_LIMIT, TYPES, Scorer
 
 SOURCE = Path(__file__).with_name("sgd_epoch.cu")
+BOOK = ((784, 30, 10), 10, "float32")  # the book's network and mini-batch, which the check always times
+EPOCH = 50_000  # examples in an epoch of MNIST training (the rest of the 60,000 are validation)
 THREADS = 1024  # threads per block (one block per network); the kernel's __launch_bounds__
 OPTIONS = ("--std=c++17", f"-DGPUNET_THREADS={THREADS}")  # CuPy adds the architecture, -ftz=true and more
 

@@ -23,14 +23,13 @@ from pathlib import Path
 
 from ...errors import DataError, say
 from ...io import verdicts_file
-from . import check as cuda_check
+from ..base import config_key
 from . import launcher as cuda
-from . import scorer as cuda_score
 
 LIMIT_S = 120.0  # the check's time limit, compilation included
 FAILED_TAIL = 40  # lines of the child's output kept in a report
-BOOK = cuda_check.config_key(*cuda_check.BOOK)  # the configuration always timed
-EXAMPLES = cuda_check.EPOCH  # examples of the kernel's timed epoch (the CPU emulation in the tests takes fewer)
+BOOK = config_key(*cuda.BOOK)  # the configuration always timed
+EXAMPLES = cuda.EPOCH  # examples of the kernel's timed epoch (the CPU emulation in the tests takes fewer)
 
 
 def folder() -> Path:
@@ -42,8 +41,8 @@ def folder() -> Path:
 
 def sources() -> list[Path]:
     """Returns the files whose change changes the verdict: the kernels' sources, their launcher, the check."""
-    launchers = (cuda, cuda_score, cuda_check)
-    return [*sorted(cuda.SOURCE.parent.glob("*.cu")), *(Path(str(m.__file__)) for m in launchers)]
+    here = Path(__file__).parent  # the launcher, the scorer and the check (not imported: it imports the registry)
+    return [*sorted(cuda.SOURCE.parent.glob("*.cu")), *(here / f"{m}.py" for m in ("launcher", "scorer", "check"))]
 
 
 def identity(device: int) -> dict:
@@ -52,16 +51,13 @@ def identity(device: int) -> dict:
 
     properties = cupy.cuda.runtime.getDeviceProperties(device)
     name = properties["name"]
-    digest = hashlib.sha256()
-    for path in sources():
-        digest.update(path.name.encode() + b"\0" + path.read_bytes())
     return {
         "gpu": name.decode() if isinstance(name, bytes) else str(name),
         "compute_capability": f"{properties['major']}.{properties['minor']}",
         "driver": cupy.cuda.runtime.driverGetVersion(),
         "cuda_runtime": cupy.cuda.runtime.runtimeGetVersion(),
         "cupy": cupy.__version__,
-        "sources_sha256": digest.hexdigest(),
+        "sources_sha256": verdicts_file.sources_sha256(tuple(sources())),
     }
 
 
@@ -89,7 +85,7 @@ class Verdict:
         text = f"checked on this {self.gpu} on {self.date}"
         measured = self.seconds(config or "")
         if measured:
-            sizes, batch, _ = cuda_check.BOOK
+            sizes, batch, _ = cuda.BOOK
             which = "" if config in self.timings else f" for {list(sizes)} mini-batch {batch}"
             text += f": {measured['cuda']:.2g} s/epoch here{which}, CPU {measured['cpu']:.2g}"
         return text
@@ -106,8 +102,11 @@ def say_once(text: str) -> None:
         say(text)
 
 
-def _key(ident: dict) -> str:
-    return hashlib.sha256(json.dumps(ident, sort_keys=True).encode()).hexdigest()[:20]
+def _lookup(device: int) -> tuple[dict, str, Path]:
+    """Returns the identity of CUDA device ``device``, its key and the file its verdict is kept in."""
+    ident = identity(device)
+    key = hashlib.sha256(json.dumps(ident, sort_keys=True).encode()).hexdigest()[:20]
+    return ident, key, folder() / f"{key}.json"
 
 
 def _read(path: Path, ident: dict) -> Verdict | None:
@@ -121,9 +120,8 @@ def _read(path: Path, ident: dict) -> Verdict | None:
 
 def kept(device: int) -> Verdict | None:
     """Returns the verdict kept for CUDA device ``device``, or None where none is; it never checks."""
-    ident = identity(device)
-    key = _key(ident)
-    if key not in _known and (found := _read(folder() / f"{key}.json", ident)):
+    ident, key, path = _lookup(device)
+    if key not in _known and (found := _read(path, ident)):
         _known[key] = found
     return _known.get(key)
 
@@ -134,11 +132,9 @@ def verdict(device: int, config: str, force: bool = False) -> Verdict:
 
     A cache folder that cannot be written costs a check in every process, said once.
     """
-    ident = identity(device)
-    key = _key(ident)
+    ident, key, path = _lookup(device)
     if not force and key in _known:
         return _known[key]
-    path = folder() / f"{key}.json"
     found: Verdict | None = None
     try:
         with verdicts_file.locked(path, timeout=3 * LIMIT_S + 60):  # another first run's check: wait for it

@@ -80,3 +80,8 @@ def sgd_step(weights, biases, x, y, eta):
 def mini_batch(size: int, n: int) -> int:
     """The mini-batch size SGD uses on n examples: at most the whole set, as the book's slicing makes it."""
     return min(size, max(n, 1))
+
+
+def parameter_count(sizes) -> int:
+    """The number of weights and biases of a network of layer ``sizes``."""
+    return sum(n_in * n + n for n_in, n in zip(sizes[:-1], sizes[1:]))

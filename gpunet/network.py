@@ -19,8 +19,8 @@ from .backend import Backend
 from .book import pairs as book_data
 from .errors import ConfigError
 from .kernels import choose, device_for
-from .maths import backprop, cost_derivative, feedforward, mini_batch, sgd_step
-from .settings import EPOCHS, POSITIVE_INT, POSITIVE_REAL, check, check_eta_fits, check_sizes
+from .maths import backprop, cost_derivative, feedforward, mini_batch, parameter_count, sgd_step
+from .settings import Settings
 
 
 @dataclass(frozen=True)
@@ -45,18 +45,16 @@ class Network:
     """The book's ``Network``, with the same names, on any array backend."""
 
     def __init__(self, sizes: Sequence[int], seed=None, device: str | Backend = "auto", dtype: str = "float32"):
-        sizes = check_sizes(sizes)
-        if dtype not in ("float32", "float64"):
-            raise ConfigError(f"dtype must be float32 or float64, got {dtype!r}")
+        sizes = list(Settings(sizes=sizes, dtype=dtype).sizes)
         if isinstance(device, Backend):
             self.backend = device
         else:  # auto: the GPU only where its kernel beats the CPU's (for the book's mini-batch of 10)
             self.backend = device_for(device, sizes, dtype, 10)
         self.xp = self.backend.xp
-        self.dtype = self.backend.dtype(dtype)
+        self.dtype, self._dtype_name = self.backend.dtype(dtype), dtype
         self.num_layers = len(sizes)
         self.sizes = sizes
-        n = sum(x * y + y for x, y in zip(sizes[:-1], sizes[1:]))  # weights and biases, drawn in float64 first
+        n = parameter_count(sizes)  # drawn in float64 first
         self.backend.check_memory(n * np.dtype(dtype).itemsize, f"sizes {sizes} ({n:,} parameters)", host=8 * n)
         # One host generator drives the initial parameters, N(0, 1) in the book's order, and
         # every epoch's shuffle: a seed gives the same starting point and the same order of
@@ -109,79 +107,83 @@ class Network:
         mini_batch_size: int,
         eta: float,
         test_data=None,
+        *,
         callback: Callable[[EpochResult], None] | None = print,
         kernel: str | None = None,
         progress: Callable[[int], None] | None = None,
     ) -> list[EpochResult]:
-        """Train by mini-batch stochastic gradient descent.
+        """Returns one :class:`EpochResult` per epoch of mini-batch SGD, numbered on from ``self.epoch``.
 
-        ``training_data`` is ``(x, y)``: inputs as rows ``(n, sizes[0])`` and one-hot
-        targets ``(n, sizes[-1])``; ``test_data`` is ``(x, labels)``. The book's lists (or zip
-        iterators) of ``(x, y)`` column pairs are taken too, turned into these arrays once. Arrays already on
-        the device stay there; each epoch sends only the shuffle permutation to the
-        device and reads back only the number of correct test answers. The epochs run
-        in an epoch kernel (:mod:`gpunet.kernels`): ``kernel`` names one, None lets the
-        registry choose; all compute the same updates in the same order. A mini-batch
-        larger than the training set is the whole set, as the book's slicing makes it.
-        Epochs are numbered on from ``self.epoch``; ``progress(k)`` is told as each
-        k more examples are done.
+        Data as rows ``(x, y)`` (test: ``(x, labels)``) or the book's lists of column pairs; the epochs run in the
+        epoch kernel ``kernel`` names (None: the registry chooses); ``progress(k)`` is told of each k examples done.
         """
-        epochs, mini_batch_size, eta = _check_training(epochs, mini_batch_size, eta)
-        training_data, test_data = book_data.arrays(training_data, test_data, self.sizes)  # the book's (x, y) pairs
-        xp = self.xp
-        dtype = "float64" if xp.finfo(self.dtype).bits == 64 else "float32"
-        check_eta_fits(eta, dtype)
+        s = Settings(sizes=self.sizes, epochs=epochs, batch_size=mini_batch_size, eta=eta, dtype=self._dtype_name)
+        training_data, test_data = book_data.arrays(training_data, test_data, self.sizes)
+        x, y = self._training_arrays(training_data)
+        n, batch = x.shape[0], mini_batch(s.batch_size, x.shape[0])  # at most the whole set, as the book slices
+        run = self._epoch_kernel(x, y, batch, kernel)
+        eta_host = np.asarray([s.eta], np.float64)
+        step = max(n, 1) if progress is None else max(1, n // 50 // batch) * batch  # ~50 calls an epoch, or one
+        results = []
+        for _ in range(s.epochs):
+            start = time.perf_counter()
+            order = self.rng.permutation(n)[None, :]  # the epoch's shuffle
+            with warnings.catch_warnings():  # an overflow shows as non-finite parameters, said once below
+                warnings.simplefilter("ignore", RuntimeWarning)
+                for k in range(0, n, step):  # whole mini-batches, each an update_mini_batch step
+                    self._update_mini_batches(run, order[:, k : k + step], batch, eta_host, progress)
+                self.backend.synchronize()
+                trained = time.perf_counter()
+                correct = self._score(run, test_data, s)
+            total = test_data[0].shape[0] if test_data is not None else 0
+            results.append(EpochResult(self.epoch, correct, total, trained - start, time.perf_counter() - trained))
+            self.epoch += 1
+            if callback is not None:
+                callback(results[-1])
+        return results
+
+    def _training_arrays(self, training_data):
+        """Returns the training inputs and targets on the device, refused unless they fit ``sizes``."""
         x, y = (self.backend.asarray(a, dtype=self.dtype) for a in training_data)
-        n = x.shape[0]
-        if x.ndim != 2 or y.ndim != 2 or x.shape[1] != self.sizes[0] or y.shape != (n, self.sizes[-1]):
+        if x.ndim != 2 or y.ndim != 2 or x.shape[1] != self.sizes[0] or y.shape != (x.shape[0], self.sizes[-1]):
             raise ConfigError(
                 f"training data must be inputs (n, {self.sizes[0]}) and one-hot targets (n, {self.sizes[-1]}) "
                 f"for sizes {self.sizes}, got {tuple(x.shape)} and {tuple(y.shape)}"
             )
-        batch = mini_batch(mini_batch_size, n)
-        chosen, self.kernel_reason = choose(self.backend, self.sizes, dtype, batch, kernel)
+        return x, y
+
+    def _epoch_kernel(self, x, y, batch: int, kernel: str | None):
+        """Returns the chosen epoch kernel bound to the training data, compiled (a call with no examples)."""
+        chosen, self.kernel_reason = choose(self.backend, self.sizes, self._dtype_name, batch, kernel)
         self.kernel = chosen.name
         run = chosen(self.backend, x, y)
-        eta_host = np.asarray([eta], np.float64)
-        stacked = lambda arrays: [xp.expand_dims(a, axis=0) for a in arrays]  # a stack of one member
-        # Compile (a call with no examples) before the clock starts.
-        run(stacked(self.weights), stacked(self.biases), np.empty((1, 0), np.int64), batch, eta_host)
-        # Whole mini-batches per call: one call an epoch, or ~50 when progress is shown.
-        step = max(n, 1) if progress is None else max(1, n // 50 // batch) * batch
-        results = []
-        for _ in range(epochs):
-            start = time.perf_counter()
-            order = self.rng.permutation(n)[None, :]
-            with warnings.catch_warnings():  # an overflow shows as non-finite parameters, said once below
-                warnings.simplefilter("ignore", RuntimeWarning)
-                for k in range(0, n, step):
-                    part = order[:, k : k + step]
-                    weights, biases = run(stacked(self.weights), stacked(self.biases), part, batch, eta_host)
-                    self.weights, self.biases = [w[0, ...] for w in weights], [b[0, ...] for b in biases]
-                    if progress is not None:
-                        progress(part.shape[1])
-                self.backend.synchronize()
-                trained = time.perf_counter()
-                finite = xp.astype(self._finite(), xp.int64)  # 1 or 0, on the device
-                if test_data is not None:  # one read: the count of correct answers, or -1 if not finite
-                    correct = int(
-                        run.score(stacked(self.weights), stacked(self.biases), *test_data)[0] * finite + (finite - 1)
-                    )
-                    ok = correct >= 0
-                else:
-                    correct, ok = None, bool(finite == 1)
-            if not ok:
-                raise ConfigError(
-                    f"the parameters overflowed to inf or NaN in epoch {self.epoch} (eta {eta:g}, {dtype}); "
-                    "train with a smaller eta (the last complete epoch is what was kept)"
-                )
-            total = test_data[0].shape[0] if test_data is not None else 0
-            result = EpochResult(self.epoch, correct, total, trained - start, time.perf_counter() - trained)
-            self.epoch += 1
-            results.append(result)
-            if callback is not None:
-                callback(result)
-        return results
+        run(self._stacked(self.weights), self._stacked(self.biases), np.empty((1, 0), np.int64), batch, np.ones(1))
+        return run
+
+    def _update_mini_batches(self, run, order, batch: int, eta_host, progress) -> None:
+        """Applies update_mini_batch to each mini-batch of ``order``, in the epoch kernel."""
+        weights, biases = run(self._stacked(self.weights), self._stacked(self.biases), order, batch, eta_host)
+        self.weights, self.biases = [w[0, ...] for w in weights], [b[0, ...] for b in biases]
+        if progress is not None:
+            progress(order.shape[1])
+
+    def _score(self, run, test_data, s: Settings) -> int | None:
+        """Returns the count of right test answers (None without test data); refuses non-finite parameters."""
+        finite = self._finite()
+        if test_data is None:
+            correct = None if bool(finite) else -1
+        else:  # one read from the device: the count, or -1 when the parameters are not finite
+            score = run.score(self._stacked(self.weights), self._stacked(self.biases), *test_data)[0]
+            correct = int(self.xp.where(finite, score, -1))
+        if correct == -1:
+            raise ConfigError(
+                f"the parameters overflowed to inf or NaN in epoch {self.epoch} (eta {s.eta:g}, {s.dtype}); "
+                "train with a smaller eta (the last complete epoch is what was kept)"
+            )
+        return correct
+
+    def _stacked(self, arrays):  # a stack of one member, as the epoch kernels take them
+        return [self.xp.expand_dims(a, axis=0) for a in arrays]
 
     def _finite(self):
         """Every weight and bias finite, as a 0-d array left on the device."""
@@ -218,11 +220,3 @@ class Network:
         x, y = data
         diff = self.outputs(x) - self.backend.asarray(y, dtype=self.dtype)
         return float(self.xp.sum(diff * diff)) / (2 * x.shape[0])
-
-
-def _check_training(epochs, mini_batch_size, eta) -> tuple[int, int, float]:
-    return (
-        check("epochs", epochs, EPOCHS),
-        check("mini-batch size", mini_batch_size, POSITIVE_INT),
-        check("eta (the learning rate)", eta, POSITIVE_REAL),
-    )

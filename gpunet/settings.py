@@ -1,19 +1,23 @@
-"""One check for every number a user gives gpunet, from Python or from a file.
+"""The one check of every number a user gives gpunet: :class:`Settings`, checked as it is made.
 
-In the manner of scikit-learn's ``_param_validation``: a parameter is an :class:`Interval` of a
-:mod:`numbers` type, so NumPy's integers and floats (``np.int64(30)``, ``np.float32(3.0)``) are
-accepted wherever Python's are, and ``True`` is not taken for 1.
+In the manner of scikit-learn's ``_parameter_constraints``: ``CONSTRAINTS`` maps each setting to its rule
+(an :class:`Interval` of a :mod:`numbers` type, so NumPy's numbers pass and ``True`` is not 1).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import numbers
 import sys
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from .errors import ConfigError
+
+DTYPES = ("float32", "float64")
+FLOAT_MAX = {"float32": 3.4028234663852886e38, "float64": sys.float_info.max}  # np.finfo(dtype).max
 
 
 @dataclass(frozen=True)
@@ -33,57 +37,97 @@ class Interval:
     def holds(self, value: Any) -> bool:
         if isinstance(value, bool) or not isinstance(value, self.kind):
             return False
-        if self.kind is numbers.Real and not math.isfinite(value):
-            return False
-        if self.high is not None and value > self.high:
+        if self.kind is numbers.Real and not math.isfinite(value) or self.high is not None and value > self.high:
             return False
         return self.low is None or (value > self.low if self.open_low else value >= self.low)
 
+    def convert(self, value):
+        return int(value) if self.kind is numbers.Integral else float(value)
 
-COUNT = Interval(numbers.Integral, 0)  # epochs, a seed, an epoch counter, a validation size
-POSITIVE_INT = Interval(numbers.Integral, 1)  # layer sizes, a mini-batch size
+
+@dataclass(frozen=True)
+class Rule:
+    """A rule other than a range of numbers: what it says, whether a value holds, and the value as kept."""
+
+    text: str
+    holds: Callable[[Any], bool]
+    convert: Callable[[Any], Any] = lambda value: value
+
+    def describe(self) -> str:
+        return self.text
+
+
+def _are_layer_sizes(value) -> bool:
+    try:
+        sizes = list(value)
+    except TypeError:
+        return False
+    return len(sizes) >= 2 and all(POSITIVE_INT.holds(n) for n in sizes)
+
+
+COUNT = Interval(numbers.Integral, 0)  # a seed, an epoch counter, a validation size
+POSITIVE_INT = Interval(numbers.Integral, 1)  # a layer size, a mini-batch size
 POSITIVE_REAL = Interval(numbers.Real, 0, open_low=True)  # the learning rate eta
 NON_NEGATIVE_REAL = Interval(numbers.Real, 0)  # an accuracy, a cost
 # More epochs than a run reaches: 12 hours of the fastest epoch measured (0.044 s, MNIST on an H100); the book's is 30.
 MAX_EPOCHS = 1_000_000
-EPOCHS = Interval(numbers.Integral, 0, high=MAX_EPOCHS)  # --epochs, a model's epoch counter
+EPOCHS = Interval(numbers.Integral, 0, high=MAX_EPOCHS)  # a model's epoch counter, SGD's epochs
+RUN_EPOCHS = Interval(numbers.Integral, 1, high=MAX_EPOCHS)  # --epochs: at least one, scored
+CONSTRAINTS: dict[str, Any] = {
+    "sizes": Rule("two or more positive layer sizes", _are_layer_sizes, lambda v: tuple(int(n) for n in v)),
+    "epochs": EPOCHS,
+    "batch_size": POSITIVE_INT,
+    "eta": POSITIVE_REAL,
+    "dtype": Rule(" or ".join(DTYPES), lambda v: isinstance(v, str) and v in DTYPES),
+    "seed": COUNT,
+    "validation_size": COUNT,
+}
+NAMES = {"batch_size": "mini-batch size", "eta": "eta (the learning rate)"}  # in the Python API's errors
 
 
-def check(name: str, value, interval: Interval, error=ConfigError):
-    """``value`` as a Python int or float when it lies in ``interval``; else ``error`` naming ``name``."""
-    if not interval.holds(value):
-        raise error(f"{name} must be {interval.describe()}, got {value!r}")
-    return int(value) if interval.kind is numbers.Integral else float(value)
-
-
-FLOAT_MAX = {"float32": 3.4028234663852886e38, "float64": sys.float_info.max}  # np.finfo(dtype).max
-
-
-def check_eta_fits(eta: float, dtype: str, error=ConfigError) -> None:
-    """A learning rate the dtype can hold: a larger one overflows in its first step (a warning, then NaN)."""
-    if eta > FLOAT_MAX[dtype]:
-        raise error(
-            f"eta {eta:g} does not fit {dtype} (at most {FLOAT_MAX[dtype]:.3g}); give a smaller eta, or float64"
-        )
+def check(name: str, value, rule, error=ConfigError):
+    """Returns ``value`` as ``rule`` keeps it (a Python int, float, tuple) when it holds; else ``error``."""
+    if not rule.holds(value):
+        raise error(f"{name} must be {rule.describe()}, got {value!r}")
+    return rule.convert(value)
 
 
 def check_sizes(sizes, error=ConfigError) -> list[int]:
-    """Layer sizes: a sequence of two or more whole numbers >= 1, as Python ints."""
-    try:
-        sizes = list(sizes)
-    except TypeError:
-        raise error(f"sizes must be two or more positive layer sizes, got {sizes!r}") from None
-    if len(sizes) < 2 or not all(POSITIVE_INT.holds(n) for n in sizes):
-        raise error(f"sizes must be two or more positive layer sizes, got {sizes!r}")
-    return [int(n) for n in sizes]
+    """Returns layer sizes as a list of Python ints, checked as :class:`Settings` checks them."""
+    return list(check("sizes", sizes, CONSTRAINTS["sizes"], error))
 
 
-# The book's run (chapter 1): what train, sweep and bench use for a setting the user leaves out.
-TRAIN_DEFAULTS: dict[str, Any] = {
-    "sizes": [784, 30, 10],
-    "epochs": 30,
-    "batch_size": 10,
-    "eta": 3.0,
-    "dtype": "float32",
-    "validation_size": 10_000,
-}
+@dataclass(frozen=True)
+class Settings:
+    """A run's settings, each checked against ``CONSTRAINTS`` as they are made; the defaults are the book's."""
+
+    sizes: Sequence[int] = (784, 30, 10)  # kept as a tuple
+    epochs: int = 30
+    batch_size: int = 10
+    eta: float = 3.0
+    dtype: str = "float32"
+    seed: int | None = None
+    validation_size: int = 10_000
+
+    def __post_init__(self):
+        for field, value in checked(vars(self)).items():
+            object.__setattr__(self, field, value)
+
+    def record(self) -> dict:
+        """Returns the settings as a checkpoint keeps them (JSON: sizes a list)."""
+        return {**dataclasses.asdict(self), "sizes": list(self.sizes)}
+
+
+def checked(values: dict, name=lambda field: NAMES.get(field, field), error=ConfigError) -> dict:
+    """Returns every setting of ``values`` as CONSTRAINTS keep it, else ``error`` naming one as ``name(field)``."""
+    values = dict(values)
+    for k, v in values.items():
+        if v is not None or k != "seed":  # seed None: a fresh one
+            values[k] = check(name(k), v, CONSTRAINTS[k], error)
+    eta, dtype, most = values["eta"], values["dtype"], FLOAT_MAX[values["dtype"]]
+    if eta > most:  # the first step would overflow (a warning, then NaN)
+        raise error(f"eta {eta:g} does not fit {dtype} (at most {most:.3g}); give a smaller eta, or float64")
+    return values
+
+
+BOOK = Settings()  # chapter 1's run: what train, sweep and bench use for a setting the user leaves out

@@ -18,7 +18,7 @@ from ..data import pin
 from ..errors import one_line
 from ..kernels import KERNELS, device_kind
 from ..network import Network
-from ..settings import TRAIN_DEFAULTS
+from ..settings import BOOK
 from . import peers
 
 BOOK_CONFIGS = [([784, 30, 10], 10), ([784, 30, 10], 100), ([784, 100, 10], 10)]
@@ -55,7 +55,7 @@ def time_book(host, sizes, batch, examples, seed=0):
     with warnings.catch_warnings():  # once around the run: the book's sigmoid may warn of e^(-z) -> inf
         warnings.simplefilter("ignore", RuntimeWarning)
         start = time.perf_counter()
-        book.SGD(data, 1, batch, TRAIN_DEFAULTS["eta"], [np.arange(len(data))])
+        book.SGD(data, 1, batch, BOOK.eta, [np.arange(len(data))])
         seconds = time.perf_counter() - start
     return seconds * n / len(data)
 
@@ -66,7 +66,7 @@ def time_network(host, backend, sizes, batch, dtype, kernel, epochs, seed=0):
     net = Network(sizes, seed=seed, device=metered, dtype=dtype)
     data = pin(host, metered, net.dtype, sizes[-1])  # targets as wide as the output layer, as train pins them
     metered.moved[0] = 0
-    results = net.SGD(data.training_data, epochs, batch, TRAIN_DEFAULTS["eta"], callback=None, kernel=kernel)
+    results = net.SGD(data.training_data, epochs, batch, BOOK.eta, callback=None, kernel=kernel)
     return [r.seconds for r in results], metered.moved[0] // max(epochs, 1)
 
 
@@ -76,9 +76,7 @@ def time_peer(host, name, device_kind, sizes, batch, dtype, epochs, seed=0):
     net = Network(sizes, seed=seed, device=cpu, dtype=dtype)
     x, y = pin(host, cpu, net.dtype, sizes[-1]).training_data
     orders = [net.rng.permutation(len(x)) for _ in range(epochs)]
-    return peers.run(
-        name, device_kind, x, y, net.weights, net.biases, orders, min(batch, len(x)), TRAIN_DEFAULTS["eta"], dtype
-    )
+    return peers.run(name, device_kind, x, y, net.weights, net.biases, orders, min(batch, len(x)), BOOK.eta, dtype)
 
 
 PEERS_APART = True  # each peer in a fresh process (tests of the bench itself may set False)

@@ -21,9 +21,7 @@ def is_arrays(data) -> bool:
 def arrays(training_data, test_data, sizes):
     """(training_data, test_data) in gpunet's form, from either form; test_data may be None."""
     training = training_data if is_arrays(training_data) else _rows(training_data, sizes, "training", labels=False)
-    if test_data is None or is_arrays(test_data):
-        return training, test_data
-    return training, _rows(test_data, sizes, "test", labels=True)
+    return training, None if test_data is None else test_arrays(test_data, sizes)
 
 
 def test_arrays(test_data, sizes):

@@ -10,7 +10,7 @@ from .._version import __version__
 from ..backend import get_backend
 from ..bench import peers
 from ..errors import say
-from ..settings import TRAIN_DEFAULTS
+from ..settings import BOOK, DTYPES
 from . import options
 from .common import load_data
 
@@ -34,7 +34,7 @@ def add_arguments(parser) -> None:
     )
     options.add_sizes(parser, help="one network to time (default: the three above)")
     options.add_batch_size(parser, "one mini-batch size to time (default: the three above)")
-    parser.add_argument("--dtype", choices=["float32", "float64"], default="float32", help="floating-point type")
+    parser.add_argument("--dtype", choices=DTYPES, default=BOOK.dtype, help="floating-point type")
     options.add_epochs(parser, "timed epochs per path (the book's loop: see --book-examples)", default=3)
     parser.add_argument(
         "--book-examples",
@@ -52,7 +52,7 @@ def run(args) -> int:
     if args.sizes is None and args.batch_size is None:
         configs = bench.BOOK_CONFIGS
     else:
-        configs = [(args.sizes or TRAIN_DEFAULTS["sizes"], args.batch_size or TRAIN_DEFAULTS["batch_size"])]
+        configs = [(args.sizes or list(BOOK.sizes), args.batch_size or BOOK.batch_size)]
     skipped = {}
 
     def missing(what, why):

@@ -9,7 +9,7 @@ from ..backend import BackendError, get_backend
 from ..kernels.cuda import check as cuda_check
 from ..kernels.cuda import verdicts
 from ..kernels.cuda.launcher import CudaEpoch
-from ..settings import TRAIN_DEFAULTS
+from ..settings import BOOK, DTYPES
 from . import options
 
 NAME = "check"
@@ -19,17 +19,12 @@ HELP = "check the CUDA kernel on this GPU now, and keep the verdict"
 def add_arguments(parser) -> None:
     parser.add_argument("--device", type=options.device, default="cuda", help="the GPU to check: cuda or cuda:N")
     parser.add_argument(
-        "--sizes", type=options.sizes, default=TRAIN_DEFAULTS["sizes"], metavar="N,N,...", help="also time this network"
+        "--sizes", type=options.sizes, default=list(BOOK.sizes), metavar="N,N,...", help="also time this network"
     )
     parser.add_argument(
-        "--batch-size",
-        type=options.positive_int,
-        default=TRAIN_DEFAULTS["batch_size"],
-        help="... at this mini-batch size",
+        "--batch-size", type=options.positive_int, default=BOOK.batch_size, help="... at this mini-batch size"
     )
-    parser.add_argument(
-        "--dtype", choices=["float32", "float64"], default=TRAIN_DEFAULTS["dtype"], help="... in this type"
-    )
+    parser.add_argument("--dtype", choices=DTYPES, default=BOOK.dtype, help="... in this type")
 
 
 def run(args) -> int:

@@ -12,17 +12,13 @@ from ..network import Network
 from ..settings import COUNT, check
 
 
-def load_data(args):
-    """The dataset the arguments name: the book's pickle, or IDX files (downloaded first if asked and missing)."""
-    fetch = ", or drop --no-download" if hasattr(args, "download") else ", or run `gpunet data download`"
+def load_data(args, validation_size=None):
+    """Returns the dataset the data flags name (:func:`options.add_data_arguments`), ``validation_size`` where
+    the command's flag gives none: the book's pickle, or IDX files (downloaded first if asked and missing)."""
+    fetch = ", or run `gpunet data download`" if args.download is None else ", or drop --no-download"
+    size = validation_size if args.validation_size is None else args.validation_size
     return datasets.load(
-        args.data_dir,
-        getattr(args, "data", None),
-        getattr(args, "validation_size", None),
-        getattr(args, "download", False),
-        args.mirror if hasattr(args, "mirror") else None,
-        None if getattr(args, "quiet", False) else say,
-        fetch,
+        args.data_dir, args.data, size, bool(args.download), args.mirror, None if args.quiet else say, fetch
     )
 
 
@@ -38,8 +34,7 @@ def predictions(args, model, split_name):
     """A saved network's answers on one split: (network, host data, the split, predicted labels on the host)."""
     backend = backend_for(args)
     net = Network.load(model, device=backend)
-    _model_validation_size(args, net, model, split_name)
-    host = load_data(args)
+    host = load_data(args, _model_validation_size(args, net, model, split_name))
     host.check_fits(net.sizes)
     outputs, classes = net.sizes[-1], host.n_classes
     if outputs != classes:  # its extra outputs are scored as classes no image has
@@ -55,30 +50,34 @@ def predictions(args, model, split_name):
     return net, host, split, backend.to_host(net.predict(x))
 
 
-def _model_validation_size(args, net, model, split_name) -> None:
-    """The train/validation split the model was trained with, unless --validation-size or --data says another;
-    said when the split scored depends on it."""
+def _model_validation_size(args, net, model, split_name) -> int | None:
+    """Returns the validation size the model was trained with, unless --validation-size or --data says another
+    (None); said when the split scored depends on it."""
     settings = net.record.get("settings")
     stored = settings.get("validation_size") if isinstance(settings, dict) else None
-    if getattr(args, "validation_size", None) is not None or getattr(args, "data", None) or not isinstance(stored, int):
-        return
-    args.validation_size = check(f"{model}: the validation size it records", stored, COUNT, error=DataError)
+    if args.validation_size is not None or args.data or not isinstance(stored, int):
+        return None
+    stored = check(f"{model}: the validation size it records", stored, COUNT, error=DataError)
     if split_name != "test":
         say(f"validation: the last {stored} training images, as {model} was trained (--validation-size N for others)")
+    return stored
 
 
 class ProgressBar:
-    """A tqdm bar over the examples of each epoch, only when a person is watching a terminal."""
+    """A tqdm bar of ``total`` steps, shown from the first step until closed; train's, sweep's."""
 
-    def __init__(self, total):
+    def __init__(self, total, **style):
         from tqdm import tqdm
 
-        self.tqdm, self.total, self.bar = tqdm, total, None
+        self.tqdm, self.total, self.style, self.bar = tqdm, total, style, None
 
     def __call__(self, done: int) -> None:
         if self.bar is None:
-            self.bar = self.tqdm(total=self.total, unit="ex", leave=False, unit_scale=True)
+            self.bar = self.tqdm(total=self.total, leave=False, **self.style)
         self.bar.update(done)
+
+    def write(self, line: str) -> None:
+        self.tqdm.write(line)
 
     def close(self) -> None:
         if self.bar is not None:
@@ -86,5 +85,5 @@ class ProgressBar:
             self.bar = None
 
     @classmethod
-    def if_watched(cls, total):
-        return cls(total) if sys.stdout.isatty() and sys.stderr.isatty() else None
+    def if_watched(cls, total, **style):
+        return cls(total, **style) if total and sys.stdout.isatty() and sys.stderr.isatty() else None

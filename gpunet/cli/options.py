@@ -6,12 +6,11 @@ for the command that takes it."""
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import difflib
 
 from ..backend import DEVICE_RE
 from ..errors import printable
-from ..settings import COUNT, EPOCHS, POSITIVE_INT, POSITIVE_REAL, TRAIN_DEFAULTS, Interval, check, check_sizes
+from ..settings import BOOK, COUNT, POSITIVE_INT, POSITIVE_REAL, RUN_EPOCHS, Interval, check, check_sizes
 
 
 class Parser(argparse.ArgumentParser):
@@ -71,7 +70,7 @@ def _parsed(interval: Interval, parse):
 
 positive_int = _parsed(POSITIVE_INT, int)
 count = _parsed(COUNT, int)
-epochs = _parsed(dataclasses.replace(EPOCHS, low=1), int)  # a run's: at least one, at most MAX_EPOCHS
+epochs = _parsed(RUN_EPOCHS, int)
 eta = _parsed(POSITIVE_REAL, float)
 
 
@@ -98,7 +97,6 @@ def devices(text: str) -> list[str]:
 # commands that only run a network forward take CUDA whenever it is usable.
 AUTO_TRAIN = "auto: the GPU where its kernel was measured faster than the CPU's, else the CPU"
 AUTO_USABLE = "auto: CUDA if usable, else the CPU"
-DEFAULT = {k: ",".join(map(str, v)) if k == "sizes" else v for k, v in TRAIN_DEFAULTS.items()}
 
 
 def add_device(parser, default: str | None, auto: str, why: str = "") -> None:
@@ -110,7 +108,7 @@ def add_device(parser, default: str | None, auto: str, why: str = "") -> None:
 
 
 def add_sizes(parser, **changes) -> None:
-    help_text = f"layer sizes, the first the image size, the last at least the classes (default: {DEFAULT['sizes']})"
+    help_text = "layer sizes, the first the image size, the last at least the classes (default: 784,30,10)"
     parser.add_argument("--sizes", **{"type": sizes, "metavar": "N,N,...", "help": help_text, **changes})
 
 
@@ -119,7 +117,7 @@ def add_epochs(parser, help_text: str, default=None) -> None:
     parser.add_argument("--epochs", type=epochs, default=default, metavar="N", help=help_text)
 
 
-def add_batch_size(parser, help_text: str = f"mini-batch size (default: {DEFAULT['batch_size']})") -> None:
+def add_batch_size(parser, help_text: str = f"mini-batch size (default: {BOOK.batch_size})") -> None:
     parser.add_argument("--batch-size", type=positive_int, metavar="N", help=help_text)
 
 
@@ -163,6 +161,8 @@ def add_data_arguments(
         parser.add_argument(
             "--no-download", dest="download", action="store_false", help="never download missing MNIST files"
         )
+    absent = {"data": None, "validation_size": None, "download": None, "mirror": None, "quiet": False}  # load_data's
+    parser.set_defaults(**{k: v for k, v in absent.items() if k not in {a.dest for a in parser._actions}})
 
 
 def _book_split(args) -> str | None:

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import sys
-
 from .._version import __version__
 from ..errors import ConfigError, say
 from ..io.signals import exit_status
@@ -13,6 +11,7 @@ from ..sweep.outputs import save_best_paths
 from ..sweep.stacks import threads
 from ..sweep.stats import table
 from . import options
+from .common import ProgressBar
 
 NAME = "sweep"
 HELP = "train a grid of networks (seeds x eta x sizes x mini-batch) at once and print their statistics"
@@ -72,27 +71,18 @@ def _grid(args) -> Grid:
 
 
 def _sweep(args) -> Sweep:
+    kept = {k: getattr(args, k) for k in ("save_best", "scheduler", "kernel", "force")}  # with the sweep on resume
     if args.resume:
         given = [k for k in GRID_FLAGS if getattr(args, k, None) is not None]
         if given:
             flag = "--" + given[0].replace("_", "-")
             raise ConfigError(f"{flag} is set by the sweep in {args.resume} when resuming; leave it out")
-        return Sweep.resume(args.resume, args.device, args.save_best, args.scheduler, args.kernel, args.force)
+        return Sweep.resume(args.resume, device=args.device, **kept)
     grid = _grid(args)
     source = DataSource(
         args.data_dir, args.data, args.validation_size, args.download, tuple(args.mirror) if args.mirror else None
     )
-    return Sweep(
-        grid,
-        source,
-        args.device or "auto",
-        args.out,
-        args.save_best,
-        args.scheduler,
-        args.chunk,
-        args.kernel,
-        args.force,
-    )
+    return Sweep(grid, source, device=args.device or "auto", out=args.out, chunk=args.chunk, **kept)
 
 
 def run(args) -> int:
@@ -109,11 +99,7 @@ def run(args) -> int:
         + (f" | {todo} to run, resumed from {args.resume}" if args.resume else ""),
         flush=True,
     )
-    bar = None  # a tqdm bar over network-epochs, only when a person is watching a terminal
-    if todo and sys.stdout.isatty() and sys.stderr.isatty():
-        from tqdm import tqdm
-
-        bar = tqdm(total=todo * grid.epochs, unit="net-epoch", leave=False)
+    bar = ProgressBar.if_watched(todo * grid.epochs, unit="net-epoch")
 
     def finished(r):
         line = (
@@ -123,7 +109,7 @@ def run(args) -> int:
         (print if bar is None else bar.write)(line)
 
     try:
-        records = sweep.run(progress=None if bar is None else bar.update, on_network=finished)
+        records = sweep.run(progress=bar, on_network=finished)
     except KeyboardInterrupt as stop:  # Ctrl-C, or SIGTERM, SIGHUP, ... (signals.Terminated)
         done = len(sweep.results())
         if sweep.out is not None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -16,17 +17,27 @@ from ..kernels import KERNELS, choose, device_for
 from ..maths import mini_batch
 from ..network import Network
 from ..runs import RunFiles, checkpoint_settings, manifest, new_run_id
-from ..settings import TRAIN_DEFAULTS
+from ..settings import BOOK, CONSTRAINTS, DTYPES, Settings
 from . import options
 from .common import ProgressBar, load_data
 
 NAME = "train"
 HELP = "train a network by mini-batch SGD and print test accuracy per epoch"
 WITHOUT_GPU = "use --device cpu to train on the CPU"
-FROM_CHECKPOINT = ("sizes", "batch_size", "eta", "dtype", "seed", "validation_size", "eval", "monitor_cost")
 # What the run writes besides the settings, kept with them so that a resumed run writes the same
 # (these defaults: for checkpoints written before they were kept).
 OUTPUTS = {"eval": "test", "monitor_cost": False}
+
+
+@dataclass(frozen=True)
+class Plan:
+    """A run: its settings, what it scores and logs, its id; on resume what the flags changed."""
+
+    settings: Settings
+    eval: str
+    monitor_cost: bool
+    run: str
+    moved: str = ""  # "--epochs N moves the run's end ..."
 
 
 def add_arguments(parser) -> None:
@@ -36,7 +47,7 @@ def add_arguments(parser) -> None:
     options.add_batch_size(parser)
     parser.add_argument("--eta", type=options.eta, help="learning rate (default: 3.0)")
     parser.add_argument("--seed", type=options.count, help="random seed (default: a fresh one, printed in the header)")
-    parser.add_argument("--dtype", choices=["float32", "float64"], help="floating-point type (default: float32)")
+    parser.add_argument("--dtype", choices=DTYPES, help="floating-point type (default: float32)")
     options.add_data_arguments(parser, resume=True)
     options.add_quiet(parser)
     parser.add_argument(
@@ -76,31 +87,28 @@ def add_arguments(parser) -> None:
     )
 
 
-def _train_device(args):
-    """The device to train on: auto weighs the kernels for the flags given (else the defaults, as on resume)."""
-    sizes, dtype, batch = (getattr(args, k) or TRAIN_DEFAULTS[k] for k in ("sizes", "dtype", "batch_size"))
-    return device_for(args.device, sizes, dtype, batch)
-
-
-def _network_for(args, backend):
-    """A new network from the flags, or the one in ``--resume``; the settings of the run; its id."""
+def _network_for(args) -> tuple[Network, Plan]:
+    """Returns a new network from the flags, or the one in ``--resume``, and the run's plan; on a device that
+    auto weighs the kernels for, for the flags given (else the book's, as on resume)."""
+    given = {k: getattr(args, k) for k in CONSTRAINTS if getattr(args, k) is not None}
+    chosen = replace(BOOK, **{"seed": int(np.random.SeedSequence().generate_state(1)[0]), **given})
+    backend = device_for(args.device, list(chosen.sizes), chosen.dtype, chosen.batch_size)
     if args.resume:
         net = Network.load(args.resume, device=backend)
         settings, run = checkpoint_settings(net, args.resume)
         settings = {**OUTPUTS, **settings}
-        changed = [k for k in FROM_CHECKPOINT if getattr(args, k) not in (None, settings.get(k))]
+        changed = [k for k in (*CONSTRAINTS, *OUTPUTS) if k != "epochs" and getattr(args, k) not in (None, settings[k])]
         if changed:
             flag = "--" + changed[0].replace("_", "-")
             raise ConfigError(f"{flag} comes from the checkpoint when resuming; leave it out")
-        if args.epochs is not None and args.epochs != settings["epochs"]:
-            args.plan = f"--epochs {args.epochs} moves the run's end from epoch {settings['epochs']} (kept on resume)"
-            settings["epochs"] = args.epochs
-        return net, settings, run
-    defaults = {**TRAIN_DEFAULTS, **OUTPUTS}
-    settings = {k: getattr(args, k) if getattr(args, k) is not None else v for k, v in defaults.items()}
-    settings["seed"] = args.seed if args.seed is not None else int(np.random.SeedSequence().generate_state(1)[0])
-    net = Network(settings["sizes"], seed=settings["seed"], device=backend, dtype=settings["dtype"])
-    return net, settings, new_run_id()
+        kept = Settings(**{k: settings[k] for k in CONSTRAINTS})
+        moved = ""
+        if args.epochs is not None and args.epochs != kept.epochs:
+            moved = f"--epochs {args.epochs} moves the run's end from epoch {kept.epochs} (kept on resume)"
+            kept = replace(kept, epochs=args.epochs)
+        return net, Plan(kept, settings["eval"], settings["monitor_cost"], run, moved)
+    net = Network(chosen.sizes, seed=chosen.seed, device=backend, dtype=chosen.dtype)
+    return net, Plan(chosen, args.eval or "test", bool(args.monitor_cost), new_run_id())
 
 
 def _run_targets(args, net) -> dict:
@@ -121,29 +129,30 @@ def _resume_command(args, checkpoint) -> str:
     return " ".join(["gpunet train --resume", str(checkpoint), *data])
 
 
-def _check_eval(args, host) -> None:
-    """The split that --eval scores has examples in it."""
-    if args.eval == "validation" and len(host.validation[1]) == 0:
+def _check_eval(eval: str, host) -> None:
+    """Refuses an --eval whose split has no examples."""
+    if eval == "validation" and len(host.validation[1]) == 0:
         raise ConfigError("--eval validation needs --validation-size > 0")
-    if args.eval == "test" and len(host.test[1]) == 0:
+    if eval == "test" and len(host.test[1]) == 0:
         raise ConfigError(f"{host.source} has no test images: use --eval validation or --eval none")
 
 
-def _data_hashes(args, settings, host, files) -> dict:
-    """The identity of each data file (:mod:`gpunet.io.identity`), when the run writes files; a resumed run
-    reads the data it started on: the same images and labels, however the files are compressed."""
+def _data_hashes(args, net, host, files) -> dict:
+    """Returns the identity of each data file (:mod:`gpunet.io.identity`) when the run writes files; a resumed
+    run reads the data it started on: the same images and labels, however the files are compressed."""
     hashes = checksums(host) if files.paths else {}
-    if args.resume and not matches(settings["data"], host, hashes):
+    if args.resume and not matches(net.record["settings"]["data"], host, hashes):  # checkpoint_settings checked it
         raise DataError(
             f"{args.resume}: trained on other data than {host.source}; give the first run's --data-dir or --data"
         )
     return hashes
 
 
-def _print_run(args, backend, net, settings, host, data, kernel: str, batch: int) -> None:
-    """The transcript's head: gpunet and the device, the data and the kernel, the settings as used."""
+def _print_run(args, backend, net, plan, host, data, kernel: str, batch: int) -> None:
+    """Prints the transcript's head: gpunet and the device, the data and the kernel, the settings as used."""
+    s = plan.settings
     device = f"device {backend.name} ({backend.description})"
-    print(f"gpunet {__version__} | {device} | {backend.library} | {settings['dtype']}")
+    print(f"gpunet {__version__} | {device} | {backend.library} | {s.dtype}")
     if backend.note:
         print(backend.note)
     print(
@@ -158,13 +167,12 @@ def _print_run(args, backend, net, settings, host, data, kernel: str, batch: int
             f"are trained towards 0 and are never a right answer (one unit per class: end --sizes with {classes})"
         )
     resumed = f" | resumed at epoch {net.epoch} from {args.resume}" if args.resume else ""
-    resumed += f" | {args.plan}" if getattr(args, "plan", None) else ""
+    resumed += f" | {plan.moved}" if plan.moved else ""
     mini = f"{batch}"
-    if batch != settings["batch_size"]:  # the book's slicing: a mini-batch is at most the training set
-        mini += f" (all the training images; --batch-size {settings['batch_size']} is more)"
+    if batch != s.batch_size:  # the book's slicing: a mini-batch is at most the training set
+        mini += f" (all the training images; --batch-size {s.batch_size} is more)"
     print(
-        f"epochs {settings['epochs']} | mini-batch {mini} | eta {settings['eta']:g} | "
-        f"seed {settings['seed']} | eval {args.eval}{resumed}",
+        f"epochs {s.epochs} | mini-batch {mini} | eta {s.eta:g} | seed {s.seed} | eval {plan.eval}{resumed}",
         flush=True,
     )
 
@@ -179,57 +187,57 @@ def _say_interrupted(args, files) -> None:
 
 
 def run(args) -> int:
-    backend = _train_device(args)
-    net, settings, run = _network_for(args, backend)
-    args.eval, args.monitor_cost = settings["eval"], settings["monitor_cost"]  # the run's, on resume the checkpoint's
-    if args.resume and net.epoch >= settings["epochs"]:
+    net, plan = _network_for(args)
+    backend = net.backend
+    s = plan.settings
+    if args.resume and net.epoch >= s.epochs:
         say(
-            f"nothing to do: {args.resume} has {net.epoch} epochs, the run ends at {settings['epochs']}; "
+            f"nothing to do: {args.resume} has {net.epoch} epochs, the run ends at {s.epochs}; "
             f"give --epochs N (N > {net.epoch}) to train on"
         )
         return 0
-    with RunFiles(_run_targets(args, net), run, net.epoch if args.resume else None, args.force) as files:
+    with RunFiles(_run_targets(args, net), plan.run, net.epoch if args.resume else None, args.force) as files:
         if args.resume and net.epoch and files.paths["--checkpoint"] == Path(args.resume):
             files.saved_epoch = net.epoch - 1  # the checkpoint resumed from holds it already
-        args.validation_size = settings["validation_size"]  # the run's, on resume the checkpoint's
-        host = load_data(args)
+        host = load_data(args, s.validation_size)  # the run's, on resume the checkpoint's
         host.check_fits(net.sizes)
-        _check_eval(args, host)
-        batch = mini_batch(settings["batch_size"], len(host.train[1]))
-        kernel, why = choose(backend, net.sizes, settings["dtype"], batch, args.kernel)
-        hashes = _data_hashes(args, settings, host, files)
+        _check_eval(plan.eval, host)
+        batch = mini_batch(s.batch_size, len(host.train[1]))
+        kernel, why = choose(backend, net.sizes, s.dtype, batch, args.kernel)
+        hashes = _data_hashes(args, net, host, files)
         data = pin(host, backend, net.dtype, net.sizes[-1])
-        settings.update(data=sorted(hashes.values()))
-        _print_run(args, backend, net, settings, host, data, f"{kernel.name} ({why})", batch)
+        outputs = {"eval": plan.eval, "monitor_cost": plan.monitor_cost, "data": sorted(hashes.values())}
+        settings = {**s.record(), **outputs}  # as the checkpoint and the manifest keep them
+        _print_run(args, backend, net, plan, host, data, f"{kernel.name} ({why})", batch)
         log, save = files.paths.get("--log"), files.paths.get("--save")
-        record = {"settings": settings, "run": run, "log": str(log.resolve()) if log else None,
-                  "save": str(save.resolve()) if save else None}  # fmt: skip
+        record: dict = {"settings": settings, "run": plan.run, "log": str(log.resolve()) if log else None,
+                        "save": str(save.resolve()) if save else None}  # fmt: skip
         if files.paths:
-            record["manifest"] = manifest(backend, settings, hashes, data.nbytes, run)
+            record["manifest"] = manifest(backend, settings, hashes, data.nbytes, plan.run)
             record["manifest"]["kernel"] = {"name": kernel.name, "reason": why}
             files.start_log(record["manifest"])
         record["epoch_seconds"] = list(net.record.get("epoch_seconds", [])) if args.resume else []
-        bar = ProgressBar.if_watched(len(host.train[1]))
+        bar = ProgressBar.if_watched(len(host.train[1]), unit="ex", unit_scale=True)
 
         def after_epoch(result):
             if bar:
                 bar.close()  # clear the epoch's bar before its line
             print(result, flush=True)
             record["epoch_seconds"].append(result.seconds)
-            entry = {"epoch": result.epoch, "seconds": result.seconds, "eval": args.eval}
+            entry = {"epoch": result.epoch, "seconds": result.seconds, "eval": plan.eval}
             if result.correct is not None:
                 entry.update(correct=result.correct, total=result.total, accuracy=result.correct / result.total)
-            if args.monitor_cost:
+            if plan.monitor_cost:
                 entry["training_cost"] = net.total_cost(data.training_data)
             files.after_epoch(net, entry, record)
 
         try:
             results = net.SGD(
                 data.training_data,
-                settings["epochs"] - net.epoch,
-                settings["batch_size"],
-                settings["eta"],
-                test_data={"test": data.test_data, "validation": data.validation_data, "none": None}[args.eval],
+                s.epochs - net.epoch,
+                s.batch_size,
+                s.eta,
+                test_data={"test": data.test_data, "validation": data.validation_data, "none": None}[plan.eval],
                 callback=after_epoch,
                 kernel=kernel.name,
                 progress=bar,

@@ -12,16 +12,7 @@ from ..io.fs import check_writable, only_writer, remove_stale_parts
 from ..io.jsonl import JsonLog, _log_lines_of, _log_run
 from ..io.model_files import save_network, stored_record, stored_run
 from ..io.signals import uninterrupted
-from ..settings import COUNT, EPOCHS, POSITIVE_INT, POSITIVE_REAL, check, check_sizes
-
-SETTINGS = {  # what changes a run's results, stored in every checkpoint and required to resume
-    "sizes": None,
-    "epochs": EPOCHS,
-    "batch_size": POSITIVE_INT,
-    "eta": POSITIVE_REAL,
-    "seed": COUNT,
-    "validation_size": COUNT,
-}
+from ..settings import CONSTRAINTS, Settings, checked
 
 
 def checkpoint_settings(net, path) -> tuple[dict, str]:
@@ -34,14 +25,11 @@ def checkpoint_settings(net, path) -> tuple[dict, str]:
     def bad(message):
         return DataError(f"{path}: cannot resume: {message}")
 
-    for key, interval in SETTINGS.items():
-        if key not in settings:
+    for key in CONSTRAINTS:  # what changes a run's results: stored in every checkpoint, required to resume
+        if settings.get(key) is None:
             raise bad(f"the checkpoint does not record its {key!r} (written by an older gpunet?)")
-        settings[key] = (
-            check_sizes(settings[key], bad) if interval is None else check(key, settings[key], interval, bad)
-        )
-    dtype = settings.get("dtype")
-    if settings["sizes"] != net.sizes or dtype not in ("float32", "float64") or net.backend.dtype(dtype) != net.dtype:
+    settings.update(Settings(**checked({k: settings[k] for k in CONSTRAINTS}, str, bad)).record())
+    if settings["sizes"] != net.sizes or net.backend.dtype(settings["dtype"]) != net.dtype:
         raise bad("its settings do not match its network (sizes or dtype)")
     data = settings.get("data")
     if not (isinstance(data, list) and all(isinstance(h, str) and re.fullmatch(r"[0-9a-f]{64}", h) for h in data)):

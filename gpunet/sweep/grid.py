@@ -11,20 +11,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
 from ..errors import ConfigError
-from ..settings import (
-    COUNT,
-    MAX_EPOCHS,
-    POSITIVE_INT,
-    POSITIVE_REAL,
-    TRAIN_DEFAULTS,
-    Interval,
-    check,
-    check_eta_fits,
-    check_sizes,
-)
-
-DTYPES = ("float32", "float64")
-SWEEP_EPOCHS = Interval(numbers.Integral, 1, high=MAX_EPOCHS)  # at least one: each network is scored
+from ..settings import BOOK, CONSTRAINTS, RUN_EPOCHS, Settings, check
 
 
 @dataclass(frozen=True)
@@ -56,33 +43,32 @@ class Grid:
     """Seeds x etas x sizes x mini-batch sizes x dtypes, trained for ``epochs`` each and scored on ``eval``."""
 
     seeds: Seeds
-    etas: tuple[float, ...] = (TRAIN_DEFAULTS["eta"],)
-    sizes: tuple[tuple[int, ...], ...] = (tuple(TRAIN_DEFAULTS["sizes"]),)
-    batch_sizes: tuple[int, ...] = (TRAIN_DEFAULTS["batch_size"],)
-    dtypes: tuple[str, ...] = (TRAIN_DEFAULTS["dtype"],)
-    epochs: int = TRAIN_DEFAULTS["epochs"]
+    etas: tuple[float, ...] = (BOOK.eta,)
+    sizes: tuple[tuple[int, ...], ...] = (tuple(BOOK.sizes),)
+    batch_sizes: tuple[int, ...] = (BOOK.batch_size,)
+    dtypes: tuple[str, ...] = (BOOK.dtype,)
+    epochs: int = BOOK.epochs
     eval: str = "test"
 
     @classmethod
-    def create(cls, seeds, etas=(TRAIN_DEFAULTS["eta"],), sizes=(TRAIN_DEFAULTS["sizes"],),
-               batch_sizes=(TRAIN_DEFAULTS["batch_size"],), dtypes=(TRAIN_DEFAULTS["dtype"],),
-               epochs=TRAIN_DEFAULTS["epochs"], eval="test") -> Grid:  # fmt: skip
-        """A checked grid; seeds and the lists may be strings as on the command line ("1-100", "3,0.5")."""
+    def create(cls, seeds, *, etas=(BOOK.eta,), sizes=(BOOK.sizes,), batch_sizes=(BOOK.batch_size,),
+               dtypes=(BOOK.dtype,), epochs=BOOK.epochs, eval="test") -> Grid:  # fmt: skip
+        """Returns the grid, checked; seeds and the lists may be strings as on the command line ("1-100", "3,0.5")."""
         if len(sizes) and isinstance(sizes[0], numbers.Integral):  # one list of layer sizes (NumPy's ints too)
             sizes = (sizes,)
         grid = cls(
             seeds=_seeds(seeds),
-            etas=_items("--eta", etas, _eta),
+            etas=_items("--eta", etas, "eta"),
             sizes=_unique("--sizes", [_layer_sizes(s) for s in sizes]),
-            batch_sizes=_items("--batch-size", batch_sizes, _batch),
-            dtypes=_items("--dtype", dtypes, _dtype),
-            epochs=check("--epochs", epochs, SWEEP_EPOCHS),
+            batch_sizes=_items("--batch-size", batch_sizes, "batch_size"),
+            dtypes=_items("--dtype", dtypes, "dtype"),
+            epochs=check("--epochs", epochs, RUN_EPOCHS),
             eval=eval,
         )
         if eval not in ("test", "validation"):
             raise ConfigError(f"--eval must be test or validation for a sweep, got {eval!r}")
         for eta, dtype in itertools.product(grid.etas, grid.dtypes):
-            check_eta_fits(eta, dtype)  # as train refuses it: the first step would overflow
+            Settings(eta=eta, dtype=dtype)  # as train refuses an eta the dtype cannot hold
         return grid
 
     @property
@@ -138,8 +124,9 @@ class Grid:
 
     @classmethod
     def from_json(cls, d: dict) -> Grid:
-        return cls.create(d["seeds"], d["etas"], [tuple(s) for s in d["sizes"]], d["batch_sizes"], d["dtypes"],
-                          d["epochs"], d["eval"])  # fmt: skip
+        return cls.create(d["seeds"], etas=d["etas"], sizes=[tuple(s) for s in d["sizes"]],
+                          batch_sizes=d["batch_sizes"], dtypes=d["dtypes"], epochs=d["epochs"],
+                          eval=d["eval"])  # fmt: skip
 
 
 class Seeds(Sequence):
@@ -148,6 +135,8 @@ class Seeds(Sequence):
 
     def __init__(self, ranges):
         self.ranges = tuple((int(a), int(b)) for a, b in ranges)  # inclusive, disjoint, in the order given
+        if not self.ranges:
+            raise ConfigError("--seeds is empty: give at least one value")
         self._offsets = list(itertools.accumulate((b - a + 1 for a, b in self.ranges), initial=0))
         self._sorted = sorted((a, b, k) for k, (a, b) in enumerate(self.ranges))  # for lookups
         for (_, last, _), (first, _, _) in zip(self._sorted, self._sorted[1:]):
@@ -158,7 +147,7 @@ class Seeds(Sequence):
     def of(cls, values) -> Seeds:
         """Seeds from a list of numbers (each checked), runs of consecutive ones kept as ranges."""
         ranges: list[list[int]] = []
-        for seed in map(_seed, values):
+        for seed in (_number(v, "--seeds", "seed") for v in values):
             if ranges and seed == ranges[-1][1] + 1:
                 ranges[-1][1] = seed
             else:
@@ -208,9 +197,6 @@ class Seeds(Sequence):
     def __hash__(self) -> int:
         return hash(tuple(self._runs()))
 
-    def __add__(self, other) -> tuple:
-        return (*self, *other)
-
     def _runs(self):
         """The ranges with adjacent ones merged: equal seeds, equal runs."""
         run = None
@@ -242,9 +228,7 @@ def parse_seeds(text: str) -> Seeds:
         first, last = int(m.group(1)), int(m.group(2) or m.group(1))
         if last < first:
             raise ConfigError(f"--seeds {part.strip()}: the range is empty; write it upwards, {last}-{first}")
-        ranges.append((_seed(first), _seed(last)))
-    if not ranges:
-        raise ConfigError("--seeds is empty: give at least one value")
+        ranges.append((_number(first, "--seeds", "seed"), _number(last, "--seeds", "seed")))
     return Seeds(ranges)
 
 
@@ -253,12 +237,12 @@ def split_list(text: str) -> list[str]:
     return [t.strip() for t in text.split(",")] if text.strip() else []
 
 
-def _items(flag, values, item) -> tuple:
+def _items(flag, values, setting: str) -> tuple:
     if isinstance(values, str):
         values = split_list(values)
     elif isinstance(values, (int, float)):
         values = [values]
-    return _unique(flag, [item(v) for v in values])
+    return _unique(flag, [_number(v, flag, setting) for v in values])
 
 
 def _unique(flag, values) -> tuple:
@@ -272,14 +256,17 @@ def _unique(flag, values) -> tuple:
     return tuple(values)
 
 
-def _number(v, flag: str, interval: Interval):
-    """``v``, a number or a string from the command line, checked as train checks its numbers (validation.check)."""
-    if isinstance(v, str):
+def _number(v, flag: str, setting: str):
+    """Returns ``v``, a value or a string from the command line, checked by the setting's constraint."""
+    rule = CONSTRAINTS[setting]
+    if setting == "dtype" and not rule.holds(v):
+        raise ConfigError(f"{flag}: expected {rule.describe()}, got {v!r}")
+    if isinstance(v, str) and hasattr(rule, "kind"):
         try:
-            v = int(v) if interval.kind is numbers.Integral else float(v)
+            v = int(v) if rule.kind is numbers.Integral else float(v)
         except ValueError:
-            raise ConfigError(f"{flag} must be {interval.describe()}, got {v!r}") from None
-    return check(flag, v, interval)
+            raise ConfigError(f"{flag} must be {rule.describe()}, got {v!r}") from None
+    return check(flag, v, rule)
 
 
 def _seeds(seeds) -> Seeds:
@@ -288,30 +275,9 @@ def _seeds(seeds) -> Seeds:
         return seeds
     if isinstance(seeds, str):
         return parse_seeds(seeds)
-    seeds = list(seeds)
-    if not seeds:
-        raise ConfigError("--seeds is empty: give at least one value")
     return Seeds.of(seeds)
 
 
-def _seed(v) -> int:
-    return _number(v, "--seeds", COUNT)
-
-
-def _eta(v) -> float:
-    return _number(v, "--eta", POSITIVE_REAL)
-
-
-def _batch(v) -> int:
-    return _number(v, "--batch-size", POSITIVE_INT)
-
-
-def _dtype(v) -> str:
-    if v not in DTYPES:
-        raise ConfigError(f"--dtype: expected float32 or float64, got {v!r}")
-    return v
-
-
 def _layer_sizes(v) -> tuple[int, ...]:
-    """Checked as Network checks its sizes (validation.check_sizes), the error naming --sizes."""
-    return tuple(check_sizes(v, error=lambda message: ConfigError(f"--sizes: {message}")))
+    """Returns layer sizes checked as Network checks them, the error naming --sizes."""
+    return check("sizes", v, CONSTRAINTS["sizes"], error=lambda message: ConfigError(f"--sizes: {message}"))

@@ -15,7 +15,7 @@ from ..io.fs import only_writer, remove_empty
 from ..io.identity import checksums, same_data
 from ..kernels import device_for
 from ..runs import RunFiles, check_writable, manifest, new_run_id
-from ..settings import POSITIVE_INT, TRAIN_DEFAULTS, check
+from ..settings import BOOK, POSITIVE_INT, check
 from . import dist, outputs
 from .grid import Config, Grid
 from .stacks import (
@@ -36,7 +36,7 @@ class DataSource:
 
     data_dir: str | None = None  # IDX files or mnist.pkl.gz (default: $GPUNET_DATA or ./data)
     data: str | None = None  # the book's mnist.pkl.gz
-    validation_size: int = TRAIN_DEFAULTS["validation_size"]
+    validation_size: int = BOOK.validation_size
     download: bool = True
     mirror: tuple[str, ...] | None = None
 
@@ -57,6 +57,7 @@ class Sweep:
         self,
         grid: Grid,
         source: DataSource = DataSource(),
+        *,
         device: str = "auto",
         out=None,
         save_best=None,
@@ -79,6 +80,7 @@ class Sweep:
     def resume(
         cls,
         out,
+        *,
         device: str | None = None,
         save_best=None,
         scheduler: str | None = None,
@@ -100,7 +102,17 @@ class Sweep:
             save_best = s["save_best"]
         except (KeyError, TypeError, ValueError) as e:
             raise DataError(f"{out}: the sweep's manifest is damaged ({type(e).__name__}: {e})") from None
-        sweep = cls(grid, source, device, out, save_best, scheduler, chunk, kernel, force)
+        sweep = cls(
+            grid,
+            source,
+            device=device,
+            out=out,
+            save_best=save_best,
+            scheduler=scheduler,
+            chunk=chunk,
+            kernel=kernel,
+            force=force,
+        )
         sweep.records = {(r.config, r.seed): r for r in records if sweep.grid.holds(r.config, r.seed)}
         for config in sweep.grid.configs():
             path = outputs.best_path(out, config)
@@ -288,15 +300,16 @@ class Sweep:
 
 def sweep(
     seeds,
-    eta=TRAIN_DEFAULTS["eta"],
-    sizes=TRAIN_DEFAULTS["sizes"],
-    batch_size=TRAIN_DEFAULTS["batch_size"],
-    dtype=TRAIN_DEFAULTS["dtype"],
-    epochs: int = TRAIN_DEFAULTS["epochs"],
+    *,
+    eta=BOOK.eta,
+    sizes=BOOK.sizes,
+    batch_size=BOOK.batch_size,
+    dtype=BOOK.dtype,
+    epochs: int = BOOK.epochs,
     eval: str = "test",
     device: str = "auto",
     data_dir=None,
-    validation_size: int = TRAIN_DEFAULTS["validation_size"],
+    validation_size: int = BOOK.validation_size,
     out=None,
     save_best=None,
     scheduler: str | None = None,
@@ -309,9 +322,19 @@ def sweep(
     ``seeds`` is a list or a string like "1-100"; ``eta``, ``sizes``, ``batch_size`` and ``dtype`` are one
     value or a list (``sizes`` a list of layer-size lists for several).
     """
-    grid = Grid.create(seeds, eta, sizes, batch_size, dtype, epochs, eval)
+    grid = Grid.create(seeds, etas=eta, sizes=sizes, batch_sizes=batch_size, dtypes=dtype, epochs=epochs, eval=eval)
     source = DataSource(None if data_dir is None else str(data_dir), validation_size=validation_size)
-    return Sweep(grid, source, device, out, save_best, scheduler, chunk, kernel, force).run()
+    return Sweep(
+        grid,
+        source,
+        device=device,
+        out=out,
+        save_best=save_best,
+        scheduler=scheduler,
+        chunk=chunk,
+        kernel=kernel,
+        force=force,
+    ).run()
 
 
 def _absolute(path) -> str:

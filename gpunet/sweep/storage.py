@@ -9,6 +9,7 @@ import numpy as np
 
 from ..errors import ConfigError
 from ..io.fs import check_disk, check_memory
+from ..maths import parameter_count
 from .grid import Grid
 
 # Bytes of a NetworkRecord with its key and dict entry, more per epoch, and of an epoch's line held three times
@@ -22,11 +23,7 @@ CSV_ROW_BYTES = 150  # a network's row of networks.csv
 
 def best_bytes(grid: Grid) -> int:
     """The parameters of every configuration's best network, each kept in memory and saved."""
-    per_sizes = sum(
-        sum(n_in * n_out + n_out for n_in, n_out in zip(sizes[:-1], sizes[1:])) * np.dtype(dtype).itemsize
-        for sizes in grid.sizes
-        for dtype in grid.dtypes
-    )
+    per_sizes = sum(parameter_count(sizes) * np.dtype(dtype).itemsize for sizes in grid.sizes for dtype in grid.dtypes)
     return per_sizes * len(grid.etas) * len(grid.batch_sizes)
 
 

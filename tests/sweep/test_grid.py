@@ -60,7 +60,9 @@ def test_lazy_seeds_behave_as_the_list_they_stand_for(rng):
 
 
 def test_positions_are_the_grids_order():
-    grid = Grid.create("4-6,1", "3,0.5", [[16, 5, 4], [16, 4]], ["10", "7"], "float32,float64", 2)
+    grid = Grid.create(
+        "4-6,1", etas="3,0.5", sizes=[[16, 5, 4], [16, 4]], batch_sizes=["10", "7"], dtypes="float32,float64", epochs=2
+    )
     networks = grid.networks()
     assert [grid.position(c, s) for c, s in networks] == list(range(grid.count)) and len(networks) == grid.count
     assert all(grid.holds(c, s) for c, s in networks) and not grid.holds(networks[0][0], 2)

@@ -40,7 +40,7 @@ def test_epochs_and_chunk_are_checked_as_train_checks_its_numbers():
 def test_seeds_etas_and_mini_batches_take_what_train_takes():
     grid = Grid.create([np.int64(1), 2], etas=[np.float32(0.5), 3], batch_sizes=[np.int32(7)])
     assert grid.seeds == (1, 2) and grid.etas == (0.5, 3.0) and grid.batch_sizes == (7,)
-    assert all(type(v) is int for v in grid.seeds + grid.batch_sizes) and all(type(e) is float for e in grid.etas)
+    assert all(type(v) is int for v in (*grid.seeds, *grid.batch_sizes)) and all(type(e) is float for e in grid.etas)
     x, y = np.zeros((4, 64)), np.zeros((4, 10))
     for flag, keyword, bad in [
         ("--batch-size", "batch_sizes", 2.0),

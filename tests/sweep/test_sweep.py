@@ -100,7 +100,9 @@ def test_one_epoch_on_real_mnist_equals_train():
 def test_seed_lists():
     assert parse_seeds("1-3,7, 10-11") == (1, 2, 3, 7, 10, 11)
     assert parse_seeds("0") == (0,)
-    grid = Grid.create("1-2", "3,0.5", [[64, 12, 10], [64, 10]], ["10", "7"], "float32", 2)
+    grid = Grid.create(
+        "1-2", etas="3,0.5", sizes=[[64, 12, 10], [64, 10]], batch_sizes=["10", "7"], dtypes="float32", epochs=2
+    )
     assert len(grid.networks()) == 2 * 2 * 2 * 2
 
 

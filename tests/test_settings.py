@@ -1,4 +1,4 @@
-"""One validator for numbers: NumPy's integers and floats are numbers too; bools and NaN are not."""
+"""Settings, the one check of numbers: NumPy's integers and floats are numbers too; bools and NaN are not."""
 
 from pathlib import Path
 
@@ -9,7 +9,7 @@ from helpers import book_parameters, synthetic_data
 from gpunet import Network
 from gpunet.book.reference import Network as BookNetwork
 from gpunet.errors import ConfigError
-from gpunet.settings import COUNT, POSITIVE_INT, POSITIVE_REAL, check, check_sizes
+from gpunet.settings import BOOK, COUNT, POSITIVE_INT, POSITIVE_REAL, Settings, check, check_sizes, checked
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -52,6 +52,40 @@ def test_sizes_accept_numpy_integers_and_an_array():
     for bad in ([4], [4, True], [4, 2.0], 5, [4, 0]):
         with pytest.raises(ConfigError, match="sizes"):
             check_sizes(bad)
+
+
+def test_the_book_settings_are_chapter_1s_run():
+    assert (BOOK.sizes, BOOK.epochs, BOOK.batch_size, BOOK.eta, BOOK.dtype) == ((784, 30, 10), 30, 10, 3.0, "float32")
+
+
+def test_settings_are_kept_as_python_values_and_frozen():
+    s = Settings(sizes=np.array([4, 3]), epochs=np.int64(2), eta=np.float32(0.5), seed=np.uint8(7))
+    assert s.sizes == (4, 3) and type(s.epochs) is int and type(s.eta) is float and type(s.seed) is int
+    assert s.record()["sizes"] == [4, 3] and Settings(seed=None).seed is None
+    assert Settings(eta=1e308, dtype="float64").eta == 1e308  # float64 holds it
+    with pytest.raises(AttributeError):
+        s.eta = 1.0  # type: ignore[misc]
+
+
+@pytest.mark.parametrize(
+    "values, message",
+    [
+        ({"batch_size": 0}, "^mini-batch size must be a whole number >= 1, got 0$"),
+        ({"eta": -1.0}, r"^eta \(the learning rate\) must be a finite number > 0, got -1.0$"),
+        ({"dtype": "float16"}, "^dtype must be float32 or float64, got 'float16'$"),
+        ({"epochs": 10**7}, "^epochs must be a whole number >= 0 and <= 1,000,000, got 10000000$"),
+        ({"seed": -1}, "^seed must be a whole number >= 0, got -1$"),
+        ({"eta": 1e308}, "^eta 1e[+]308 does not fit float32"),
+    ],
+)
+def test_a_setting_out_of_its_constraint_is_one_named_error(values, message):
+    with pytest.raises(ConfigError, match=message):
+        Settings(**values)
+
+
+def test_checked_names_the_setting_and_raises_the_callers_error():
+    with pytest.raises(ValueError, match="^batch_size must be "):
+        checked({**vars(BOOK), "batch_size": True}, str, ValueError)
 
 
 def test_network_and_sgd_take_numpy_numbers_and_train_like_the_book(rng):

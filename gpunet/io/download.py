@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 import contextlib
+import ipaddress
 import os
 import queue
 import signal
+import socket
 import sys
 import threading
 import time
 from pathlib import Path
 from typing import NamedTuple
-from urllib.parse import urlsplit
+from urllib.parse import urljoin, urlsplit
 
 from ..errors import DataError, one_line
 from .find import DATA_FLAGS, find_file, locate, shown
@@ -31,6 +33,7 @@ MIRRORS_ENV = "GPUNET_MNIST_MIRRORS"
 CONNECT_SECONDS = 15.0  # to connect, and for each read of the socket
 GRACE_SECONDS = 15.0  # then the transfer must average MIN_RATE bytes/s, or it is abandoned as stalled
 MIN_RATE = 50_000  # bytes/s: 400 kbit/s, so the largest file takes at most ~200 s
+MAX_REDIRECTS = 5
 STALE_SECONDS = 60.0  # a .part not written for this long has no live download behind it
 _CHUNK = 1 << 16
 
@@ -180,10 +183,9 @@ def _stream(url: str, out, cap: int, progress: bool) -> None:
     response = []
 
     def reader():
-        import requests
 
         try:
-            with requests.get(url, stream=True, timeout=CONNECT_SECONDS) as r:
+            with _session(url).get(url, stream=True, timeout=CONNECT_SECONDS) as r:
                 response.append(r)
                 r.raise_for_status()
                 declared = r.headers.get("Content-Length", "")
@@ -233,6 +235,44 @@ def _stream(url: str, out, cap: int, progress: bool) -> None:
                 r.close()
         if bar is not None:
             bar.close()
+
+
+def _session(mirror: str):
+    """Returns a requests session that follows at most ``MAX_REDIRECTS`` redirects, each to http(s) and to an
+    address no less public than ``mirror``'s (a public mirror never sends gpunet to a private, loopback or
+    link-local address, the cloud's metadata service included)."""
+    import requests
+
+    reach = _reach(urlsplit(mirror).hostname or "")
+
+    class Policed(requests.Session):
+        def get_redirect_target(self, resp):
+            target = super().get_redirect_target(resp)
+            if target is not None:
+                to = urlsplit(urljoin(resp.url, target))
+                if to.scheme not in ("http", "https"):
+                    raise _Failed(f"redirected to a {to.scheme or 'schemeless'} address, refused")
+                if (where := _reach(to.hostname or "")) not in ("public", reach):
+                    raise _Failed(f"redirected to a {where} address ({to.hostname}), refused")
+            return target
+
+    session = Policed()
+    session.max_redirects = MAX_REDIRECTS
+    return session
+
+
+def _reach(host: str) -> str:
+    """Returns the narrowest reach among ``host``'s addresses: link-local, loopback, private, or public."""
+    try:
+        infos = socket.getaddrinfo(host, None)
+    except (OSError, UnicodeError):
+        return "public"  # not resolved here: the request fails on its own
+    addresses = [ipaddress.ip_address(str(info[4][0]).split("%")[0]) for info in infos]
+    addresses = [getattr(a, "ipv4_mapped", None) or a for a in addresses]
+    for reach in ("link_local", "loopback", "private", "unspecified"):
+        if any(getattr(a, f"is_{reach}") for a in addresses):
+            return reach.replace("_", "-")
+    return "public"
 
 
 def _label(base: str, bases) -> str:

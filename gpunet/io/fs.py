@@ -15,7 +15,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from ..errors import DataError, GpunetError
+from ..errors import DataError, GpunetError, say
 from .signals import uninterrupted
 
 
@@ -227,7 +227,7 @@ def check_writable(path, flag: str) -> None:
 @contextlib.contextmanager
 def only_writer(path, flag: str, what: str, wait: float = 0):
     """Nothing: ``.<name>.lock`` next to ``path`` is held while inside; a second writer waits up to ``wait``
-    seconds, then is refused (DataError).
+    seconds, said, then is refused (DataError).
 
     The lock file is unlinked while still held, so no debris is left: a waiter that flocks the old inode
     sees st_nlink 0 and starts over (filelock >= 4), so two never both hold it."""
@@ -237,7 +237,13 @@ def only_writer(path, flag: str, what: str, wait: float = 0):
     lock_path = path.parent / f".{path.name}.lock"
     lock = FileLock(lock_path, timeout=wait)
     try:
-        lock.acquire()
+        try:
+            lock.acquire(timeout=0)
+        except Timeout:
+            if not wait:
+                raise
+            say(f"waiting up to {wait:.0f} s for another gpunet {what} of {path} (lock {lock_path}) ...")
+            lock.acquire()
     except Timeout:
         raise DataError(
             f"{flag} {path}: another gpunet {what} is writing it now (lock {lock_path}); "

@@ -4,7 +4,9 @@ and a Dask scheduler (for a distributed sweep)."""
 from __future__ import annotations
 
 import os
+import struct
 import subprocess
+import sys
 
 from ..errors import ConfigError, one_line
 
@@ -21,18 +23,16 @@ def git(cwd, *args: str) -> str | None:
 
 
 def dask_client(address: str, timeout: float):
-    """A client of the Dask scheduler at ``address``, within ``timeout``; else ConfigError, one line saying why.
+    """Returns a client of the Dask scheduler at ``address``, within ``timeout``; else ConfigError, one line why.
 
     The client's own timeout bounds the TCP connection only: a peer that accepts and never speaks (or an
     HTTP server) would hold the handshake forever. So the address is first asked who it is, the whole
     exchange bounded; only a Dask scheduler that answers gets a client."""
     from distributed import Client
-    from distributed.comm.addressing import parse_address, parse_host_port
+    from distributed.comm.addressing import parse_address
 
     try:
-        scheme, location = parse_address(address)
-        if scheme != "inproc":  # in this process: nothing foreign can be listening there
-            parse_host_port(location)  # a port is required: checked here, not by a client that hangs on it
+        if parse_address(address)[0] != "inproc":  # in this process: nothing foreign can be listening there
             _identify(address, timeout)
         return Client(address, timeout=timeout, set_as_default=False)
     except (OSError, TimeoutError, ValueError, TypeError) as e:
@@ -43,29 +43,86 @@ def dask_client(address: str, timeout: float):
         ) from None
 
 
+REPLY_LIMIT = 1 << 20  # bytes: a scheduler's identity is a few hundred per worker
+
+
 def _identify(address: str, timeout: float) -> None:
     """None once the peer at ``address`` has answered as a Dask scheduler within ``timeout``; else TimeoutError
-    (no answer) or ValueError (an answer, but not a scheduler's)."""
+    (no answer) or ValueError (an answer, but not a scheduler's).
+
+    Spoken by hand, in Dask's framing (a length, a frame count, the frames' lengths, the frames) with msgpack
+    only: Dask's own reader unpickles what a peer sends (``__Pickled__``) even when asked not to deserialize,
+    and this peer is not trusted yet."""
     import asyncio
 
-    from distributed.comm import connect
+    from distributed.comm.addressing import parse_address, parse_host_port
+
+    scheme, location = parse_address(address)
+    host, port = parse_host_port(location)
+    tls = None
+    if scheme == "tls":  # with the certificates of Dask's configuration, as the client will use
+        from distributed.security import Security
+
+        tls = Security().get_connection_args("client").get("ssl_context")
+        if tls is None:
+            raise ValueError("tls:// needs Dask's TLS settings (distributed.comm.tls in the Dask configuration)")
+    elif scheme != "tcp":
+        raise ValueError(f"{scheme}:// is not supported; give a tcp:// or tls:// address")
 
     async def identity():
-        comm = await connect(address, timeout=timeout)
+        reader, writer = await asyncio.open_connection(host, port, ssl=tls, limit=REPLY_LIMIT)
         try:
-            await comm.write({"op": "identity", "reply": True})
-            return await comm.read()
+            handshake = {"compression": None, "python": tuple(sys.version_info[:3]), "pickle-protocol": 5}
+            for message in (handshake, {"op": "identity", "reply": True}):
+                writer.write(_frame(message))
+                await writer.drain()
+                answer = await _read(reader)
+            return answer
         finally:
-            comm.abort()
-
-    async def bounded():
-        return await asyncio.wait_for(identity(), timeout)
+            writer.close()
 
     try:
-        answer = asyncio.run(bounded())
-    except (OSError, asyncio.TimeoutError) as e:  # a refused connection is retried until the timeout too
+        answer = asyncio.run(asyncio.wait_for(identity(), timeout))
+    except (OSError, asyncio.TimeoutError) as e:
         raise TimeoutError() from e
     except Exception as e:  # noqa: BLE001 - whatever a foreign peer's bytes make of the protocol
         raise ValueError(f"not a Dask scheduler ({one_line(e)})") from None
     if not (isinstance(answer, dict) and answer.get("type") == "Scheduler"):
         raise ValueError("not a Dask scheduler (it answered, but not as one)")
+
+
+def _frame(message: dict) -> bytes:
+    """Returns ``message`` as Dask writes a message of one msgpack frame."""
+    import msgpack
+
+    body = msgpack.dumps(message, use_bin_type=True)
+    packed = struct.pack("<QQ", 1, len(body)) + body
+    return struct.pack("<Q", len(packed)) + packed
+
+
+async def _read(reader):
+    """Returns the next message's first frame, decoded as msgpack and nothing else; ValueError for a message
+    over ``REPLY_LIMIT`` bytes or not framed as Dask frames it."""
+    import msgpack
+
+    (size,) = struct.unpack("<Q", await reader.readexactly(8))
+    if not 16 <= size <= REPLY_LIMIT:
+        raise ValueError(f"a message of {size:,} bytes")
+    packed = await reader.readexactly(size)
+    (count,) = struct.unpack_from("<Q", packed)
+    if not 1 <= count <= (size - 8) // 8:
+        raise ValueError(f"{count:,} frames")
+    lengths = struct.unpack_from(f"<{count}Q", packed, 8)
+    start = 8 + 8 * count
+    if start + sum(lengths) != size:
+        raise ValueError("frames that are not its message")
+    first = lengths[0]
+    frame = packed[start : start + first]
+    return msgpack.loads(frame, object_hook=_plain, raw=False, strict_map_key=False, use_list=False)
+
+
+def _plain(value: dict) -> dict:
+    """Returns ``value``, a msgpack map; ValueError for Dask's marks of a pickled or serialized object."""
+    if "__Pickled__" in value or "__Serialized__" in value:
+        raise ValueError("it sent a pickle, which gpunet reads from no peer before it is known")
+    return value

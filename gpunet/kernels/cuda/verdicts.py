@@ -111,11 +111,8 @@ def _lookup(device: int) -> tuple[dict, str, Path]:
 
 def _read(path: Path, ident: dict) -> Verdict | None:
     """Returns the verdict on ``ident`` kept in ``path``, or None (none yet, or unreadable: check again)."""
-    try:
-        found = Verdict(**verdicts_file.read_json(path))
-    except TypeError:
-        return None
-    return found if found.identity == ident else None
+    found = verdicts_file.read_verdict(path)
+    return Verdict(**found) if found and found["identity"] == ident else None
 
 
 def kept(device: int) -> Verdict | None:
@@ -137,7 +134,7 @@ def verdict(device: int, config: str, force: bool = False) -> Verdict:
         return _known[key]
     found: Verdict | None = None
     try:
-        with verdicts_file.locked(path, timeout=3 * LIMIT_S + 60):  # another first run's check: wait for it
+        with verdicts_file.locked(path, timeout=LIMIT_S + 60):  # another first run's check: wait for it
             previous = None if force else _read(path, ident)
             found = previous or _check(ident, device, config, path.parent)
             if found is not previous:

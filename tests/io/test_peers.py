@@ -1,0 +1,127 @@
+"""The programs gpunet talks to: a Dask scheduler is asked who it is without trusting its bytes (io/peers.py)."""
+
+import pickle
+import socket
+import struct
+import threading
+from pathlib import Path
+
+import pytest
+
+distributed = pytest.importorskip("distributed")
+msgpack = pytest.importorskip("msgpack")
+
+from gpunet.errors import ConfigError  # noqa: E402
+from gpunet.io import peers  # noqa: E402
+
+
+def dask_message(*frames: bytes) -> bytes:
+    """Returns ``frames`` as Dask's TCP comm writes one message."""
+    packed = struct.pack(f"<Q{len(frames)}Q", len(frames), *map(len, frames)) + b"".join(frames)
+    return struct.pack("<Q", len(packed)) + packed
+
+
+class Touch:
+    """Unpickled, it creates the file ``marker``: the proof that a peer's pickle ran code here."""
+
+    def __init__(self, marker: Path):
+        self.marker = marker
+
+    def __reduce__(self):
+        return (Path.touch, (self.marker,))
+
+
+@pytest.fixture
+def fake_scheduler():
+    """Returns a function that starts a peer on 127.0.0.1 answering every message with the next of ``replies``
+    (bytes), and returns its tcp:// address."""
+    servers = []
+
+    def start(*replies: bytes) -> str:
+        server = socket.create_server(("127.0.0.1", 0))
+        servers.append(server)
+
+        def serve():
+            connection, _ = server.accept()
+            with connection:
+                for reply in replies:
+                    size = struct.unpack("<Q", connection.recv(8, socket.MSG_WAITALL))[0]
+                    connection.recv(size, socket.MSG_WAITALL)
+                    connection.sendall(reply)
+                connection.recv(1)
+
+        threading.Thread(target=serve, daemon=True).start()
+        return f"tcp://127.0.0.1:{server.getsockname()[1]}"
+
+    yield start
+    for server in servers:
+        server.close()
+
+
+HANDSHAKE = dask_message(msgpack.dumps({"compression": None, "python": (3, 11, 0), "pickle-protocol": 5}))
+SCHEDULER = dask_message(msgpack.dumps({"type": "Scheduler", "id": "Scheduler-1", "workers": {}}))
+
+
+def test_a_real_scheduler_answers_the_probe():
+    options = {"processes": False, "dashboard_address": None, "protocol": "tcp", "host": "127.0.0.1"}
+    with distributed.LocalCluster(n_workers=0, **options) as cluster:
+        peers._identify(cluster.scheduler_address, 10)  # no error: it answered as a scheduler
+
+
+def test_the_probe_takes_the_framing_it_writes(fake_scheduler):
+    peers._identify(fake_scheduler(HANDSHAKE, SCHEDULER), 5)
+
+
+# ---- hostile peers -------------------------------------------------------------------------------------------
+
+
+def test_a_pickle_in_the_handshake_runs_no_code(fake_scheduler, tmp_path):
+    marker = tmp_path / "ran"
+    body = pickle.dumps(Touch(marker))
+    header = msgpack.dumps({"num-sub-frames": 0, "pickled-obj": body})
+    reply = dask_message(msgpack.dumps({"compression": None, "op": {"__Pickled__": 1}}), header)
+    with pytest.raises(ConfigError, match="not a Dask scheduler"):
+        peers.dask_client(fake_scheduler(reply), 5)
+    assert not marker.exists()
+
+
+def test_a_pickle_in_the_identity_runs_no_code(fake_scheduler, tmp_path):
+    marker = tmp_path / "ran"
+    header = msgpack.dumps({"num-sub-frames": 0, "pickled-obj": pickle.dumps(Touch(marker))})
+    reply = dask_message(msgpack.dumps({"type": {"__Pickled__": 1}}), header)
+    with pytest.raises(ConfigError, match="not a Dask scheduler"):
+        peers.dask_client(fake_scheduler(HANDSHAKE, reply), 5)
+    assert not marker.exists()
+
+
+@pytest.mark.parametrize(
+    "reply",
+    [
+        b"\x92" * 200_000 + b"\xc0" * 200_000,  # 200,000 nested arrays
+        msgpack.dumps("x" * 100),
+        b"\xff" * 40,
+    ],
+    ids=["deep", "a-string", "garbage"],
+)
+def test_a_reply_that_is_no_scheduler_is_one_error(fake_scheduler, reply):
+    with pytest.raises(ConfigError, match="not a Dask scheduler"):
+        peers.dask_client(fake_scheduler(HANDSHAKE, dask_message(reply)), 5)
+
+
+@pytest.mark.parametrize(
+    "reply",
+    [
+        struct.pack("<Q", 1 << 40),  # a terabyte announced
+        struct.pack("<QQQ", 16, 1, 1 << 40),  # a frame longer than its message
+        struct.pack("<QQ", 8, 1 << 60),  # more frames than bytes
+    ],
+    ids=["huge", "long-frame", "many-frames"],
+)
+def test_a_message_not_framed_as_dask_frames_it_is_refused_before_it_is_read(fake_scheduler, reply):
+    with pytest.raises(ConfigError, match="not a Dask scheduler"):
+        peers.dask_client(fake_scheduler(reply + b"\0" * 64), 5)
+
+
+def test_other_schemes_are_refused_in_one_line():
+    with pytest.raises(ConfigError, match="ws:// is not supported"):
+        peers.dask_client("ws://127.0.0.1:1", 1)

@@ -25,12 +25,16 @@ class DataError(GpunetError):
         self.path = None if why is None else path
 
 
-def printable(text: str) -> str:
-    """``text`` as one line a terminal shows as it is: every control character (a newline or escape in a path),
-    line separator and undecodable byte (a surrogate from the file system) written as a Python escape, ``\\n``."""
+UNSHOWN = ("Cc", "Cf", "Zl", "Zp", "Cs")  # control, format (bidi overrides), line breaks, undecodable bytes
+
+
+def printable(text: str, keep: str = "") -> str:
+    """Returns ``text`` as a terminal shows it as it is: every control or format character (an escape or a
+    newline in a path, a bidi override), line separator and undecodable byte (a surrogate from the file system)
+    written as a Python escape, ``\\n``; those in ``keep`` are left as they are."""
     return "".join(
         c.encode("unicode_escape", "backslashreplace").decode("ascii")
-        if unicodedata.category(c) in ("Cc", "Zl", "Zp", "Cs")
+        if c not in keep and unicodedata.category(c) in UNSHOWN
         else c
         for c in text
     )

@@ -80,9 +80,14 @@ class Network:
     @classmethod
     def load(cls, path, device: str | Backend = "auto") -> Network:
         """A network saved by :meth:`save`, on any device; ``.record`` holds what was stored with it."""
-        from .io.model_files import load_network
+        from .io.model_files import read_model
 
-        return load_network(cls, path, device)
+        model = read_model(path)
+        net = cls(model.sizes, seed=0, device=device, dtype=model.dtype)
+        net.weights = [net.backend.asarray(w) for w in model.weights]
+        net.biases = [net.backend.asarray(b) for b in model.biases]
+        net.epoch, net.rng, net.record = model.epoch, model.rng, model.record
+        return net
 
     def feedforward(self, a):
         """Output for input columns ``a`` of shape (sizes[0], m)."""

@@ -15,6 +15,7 @@ from dataclasses import asdict, dataclass
 import numpy as np
 
 from ..errors import GpunetError
+from ..io.idx import unit
 
 
 @dataclass(frozen=True)
@@ -95,12 +96,8 @@ def svm_predict(train: tuple[np.ndarray, np.ndarray], test_images: np.ndarray, b
     """Fit an RBF SVM on the training images (pixels scaled to [0, 1], as the network sees them), answer the test."""
     x, labels = train
     clf = svm_classifier(book, x.shape[1])
-    clf.fit(_unit(x), labels)
-    return clf.predict(_unit(test_images))
-
-
-def _unit(images: np.ndarray) -> np.ndarray:
-    return images / 255.0 if images.dtype == np.uint8 else np.asarray(images, np.float64)
+    clf.fit(unit(x), labels)
+    return clf.predict(unit(test_images))
 
 
 # CPU seconds of SVC() fitting 50,000 MNIST images and predicting 10,000, and how much longer the book's gamma

@@ -15,6 +15,7 @@ from __future__ import annotations
 import numpy as np
 
 from .. import data
+from ..io.idx import unit
 
 
 def load_data(data_dir=None, validation_size: int = 10_000):
@@ -48,5 +49,4 @@ def vectorized_result(j, n: int = 10):
 
 
 def _floats(images, labels):
-    x = images.astype(np.float32) / np.float32(255) if images.dtype == np.uint8 else images.astype(np.float32)
-    return x, labels.astype(np.int64)
+    return unit(images, np.float32), labels.astype(np.int64)

@@ -15,11 +15,9 @@ from ..settings import COUNT, check
 def load_data(args, validation_size=None):
     """Returns the dataset the data flags name (:func:`options.add_data_arguments`), ``validation_size`` where
     the command's flag gives none: the book's pickle, or IDX files (downloaded first if asked and missing)."""
-    fetch = ", or run `gpunet data download`" if args.download is None else ", or drop --no-download"
     size = validation_size if args.validation_size is None else args.validation_size
-    return datasets.load(
-        args.data_dir, args.data, size, bool(args.download), args.mirror, None if args.quiet else say, fetch
-    )
+    notes = None if args.quiet else say
+    return datasets.load(args.data_dir, args.data, size, args.download, args.mirror, notes)
 
 
 def backend_for(args):

@@ -10,17 +10,20 @@ import io
 import os
 import sys
 
-from ..errors import error_line
+from ..errors import error_line, printable
 
 
 class Guarded(io.TextIOBase):
-    """A text stream whose first failed write (or flush) is kept in ``failure`` and whose later output is dropped.
+    """A text stream whose first failed write (or flush) is kept in ``failure`` and whose later output is dropped;
+    with ``escape``, what it is given is written :func:`~gpunet.errors.printable` but for its lines and tabs, so
+    no name from a user or a file can move the cursor, recolour or reorder the terminal.
 
     The descriptor under a failed stream is pointed at /dev/null, so the interpreter's last flush at exit (of
     what the stream still buffers) cannot fail again."""
 
-    def __init__(self, stream):
-        self.stream, self.failure = stream, None
+    def __init__(self, stream, escape: bool = False):
+        self.stream, self.escape = stream, escape
+        self.failure: OSError | None = None
 
     def _guard(self, call, *args):
         if self.failure is not None or self.stream is None:
@@ -36,14 +39,16 @@ class Guarded(io.TextIOBase):
             return None
 
     def write(self, text: str) -> int:
+        given = len(text)
         if self.stream is not None:
+            text = printable(text, keep="\n\t") if self.escape else text
             encoding = self.encoding or "utf-8"
             try:  # a name the encoding cannot show (an undecodable byte in a path) as an escape, not a failure
                 text.encode(encoding)
             except (UnicodeEncodeError, LookupError):
                 text = text.encode(encoding, "backslashreplace").decode(encoding, "replace")
             self._guard(self.stream.write, text)
-        return len(text)
+        return given
 
     def flush(self) -> None:
         if self.stream is not None:
@@ -77,7 +82,7 @@ def guarded():
     """While inside, sys.stdout and sys.stderr are :class:`Guarded`; yields the guard of stdout."""
     _open_closed_descriptors()
     out, err = sys.stdout, sys.stderr
-    sys.stdout, sys.stderr = Guarded(out), Guarded(err)
+    sys.stdout, sys.stderr = Guarded(out, escape=True), Guarded(err)  # stderr: notes are escaped, bars are not
     try:
         yield sys.stdout
     finally:

@@ -15,18 +15,11 @@ from .host import HostData, load_host
 __all__ = ["DataError", "DeviceData", "HostData", "load", "load_book_pickle", "load_host", "pin", "pin_split"]
 
 
-def load(
-    folder=None,
-    data=None,
-    validation_size=None,
-    download=False,
-    mirrors=None,
-    say=print,
-    how_to_fetch=", or run `gpunet data download`",
-) -> HostData:
+def load(folder=None, data=None, validation_size=None, download=None, mirrors=None, say=print) -> HostData:
     """The dataset the flags name: the book's pickle ``data``, else the IDX files (or the pickle) of the data
     folder (``folder``, else the first of :func:`data_dirs` that holds data), downloaded into it first when
-    missing and ``download`` is true; training images beyond ``validation_size`` (default 10,000) train."""
+    missing and ``download`` is true (False: the user said not to; None: not offered); training images beyond
+    ``validation_size`` (default 10,000) train."""
     from ..io.download import download as fetch
     from ..io.download import missing
 
@@ -43,5 +36,5 @@ def load(
             say(f"no MNIST data in {', '.join(map(shown, folders[:-1]))}: downloading it into {shown(folder)}")
         fetch(folder, mirrors, say=say, looked_in=folders)
     elif len(lacking) == len(FILES) and len(folders) > 1:  # searched, found nothing (a named folder: load_host says)
-        raise not_found(folders, how_to_fetch)
+        raise not_found(folders, download)
     return load_host(folder, 10_000 if validation_size is None else validation_size)

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..errors import DataError
+from ..io.idx import unit
 from .host import HostData
 
 
@@ -25,8 +26,7 @@ class DeviceData:
 
 def pin_split(backend, images, labels, dtype):
     """One split on the device: uint8 pixels cross as they are and are scaled to [0, 1] there."""
-    x = backend.xp.astype(backend.asarray(images), dtype)
-    return (x / 255.0 if images.dtype == np.uint8 else x), backend.asarray(labels.astype(np.int64))
+    return unit(backend.asarray(images), dtype), backend.asarray(labels.astype(np.int64))
 
 
 def pin(host: HostData, backend, dtype, n_outputs: int | None = None) -> DeviceData:

@@ -54,10 +54,10 @@ def load_host(folder=None, validation_size: int = 10_000) -> HostData:
     check_pair(heads["test_images"], heads["test_labels"])
     train_shape, test_shape = heads["train_images"].shape, heads["test_images"].shape
     if train_shape[1:] != test_shape[1:]:
-        raise DataError(f"{paths['test_images']}: images are {test_shape[1:]}, training images are {train_shape[1:]}")
+        raise DataError(paths["test_images"], f"images are {test_shape[1:]}, training images are {train_shape[1:]}")
     if not 0 <= validation_size < train_shape[0]:
         raise DataError(
-            f"{paths['train_images']}: validation size {validation_size} does not fit {train_shape[0]} training images"
+            paths["train_images"], f"validation size {validation_size} does not fit {train_shape[0]} training images"
         )
     train_x, train_y = read_images_labels(paths["train_images"], paths["train_labels"])
     test_x, test_y = read_images_labels(paths["test_images"], paths["test_labels"])
@@ -80,6 +80,6 @@ def _classes(training_labels, test_labels, where) -> int:
     n_classes = int(training_labels.max(initial=0)) + 1
     if len(test_labels) and test_labels.max() >= n_classes:
         raise DataError(
-            f"{where}: test label {test_labels.max()} is outside the {n_classes} classes of the training labels"
+            where, f"test label {test_labels.max()} is outside the {n_classes} classes of the training labels"
         )
     return n_classes

@@ -126,7 +126,7 @@ def download(folder, bases=None, progress: bool | None = None, say=print, looked
                     remove_stale_parts(folder / stale, older_than=STALE_SECONDS)
                 fetched.append(_from_mirrors(folder, name, bases, progress, say, looked_in))
     except OSError as e:  # the folder, not a mirror: read-only, disk full, ...
-        raise DataError(f"{folder}: cannot write the download there ({e.strerror or e}); give {DATA_FLAGS}") from None
+        raise DataError(folder, f"cannot write the download there ({e.strerror or e}); give {DATA_FLAGS}") from None
     finally:
         remove_empty(*created)  # leave the disk as it was
     return fetched
@@ -176,7 +176,9 @@ def _stream(url: str, out, cap: int, progress: bool) -> None:
     """Copy ``url`` into ``out``: at most ``cap`` bytes, and no slower than MIN_RATE after GRACE_SECONDS.
 
     A reader thread does the blocking network calls; this thread keeps the clock, so a server
-    that dribbles a byte now and then (each read succeeds) is still cut off in bounded time.
+    that dribbles a byte now and then (each read succeeds) is still cut off in bounded time. It stays a
+    thread: a read loop with a deadline cannot cut short one read blocked on the socket, and when tried
+    it left ``.part`` files behind under stop signals.
     """
     chunks: queue.Queue = queue.Queue(maxsize=16)
     stop = threading.Event()
@@ -338,6 +340,6 @@ def verify(folder) -> list[str]:
     for name, published in MNIST.items():
         path, sha256 = find_file(folder, name.removesuffix(".gz")), published.sha256
         if content_sha256(path, limit=published.length) != sha256:
-            raise DataError(f"{path}: content does not match MNIST's published checksum; delete it and download again")
+            raise DataError(path, "content does not match MNIST's published checksum; delete it and download again")
         lines.append(f"ok  {path}  sha256 {sha256[:16]}…")
     return lines

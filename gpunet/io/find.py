@@ -90,7 +90,7 @@ def cache_dir() -> Path:
 def as_folder(folder: Path) -> Path:
     """``folder``, refused in one line when it names something that is not a folder."""
     if folder.exists() and not folder.is_dir():
-        raise DataError(f"{folder}: not a folder; give {DATA_FLAGS} a folder (it is created if missing)")
+        raise DataError(folder, f"not a folder; give {DATA_FLAGS} a folder (it is created if missing)")
     return folder
 
 
@@ -111,10 +111,12 @@ def data_hint(folder: Path) -> str:
     return DATA_HINT
 
 
-def not_found(folders, flags: str = "") -> DataError:
-    """The one line saying where the data was looked for and how to point elsewhere."""
+def not_found(folders, download: bool | None = None) -> DataError:
+    """The one line saying where the data was looked for and how to point elsewhere, or to download it
+    (``download`` False: the user said not to)."""
     where = ", ".join(shown(f) for f in folders)
-    return DataError(f"no MNIST data in {where}; pass {DATA_FLAGS} to a folder holding it{flags}")
+    fetch = "drop --no-download" if download is False else "run `gpunet data download`"
+    return DataError(f"no MNIST data in {where}; pass {DATA_FLAGS} to a folder holding it, or {fetch}")
 
 
 def locate(folder: Path, stem: str) -> Path | None:
@@ -130,19 +132,17 @@ def _lexists(path: Path) -> bool:
     try:
         os.lstat(path)
     except PermissionError:
-        raise permission_denied(path.parent) from None
+        raise DataError(
+            path.parent, f"permission denied; give {DATA_FLAGS} a folder you may read, or change its permissions"
+        ) from None
     except (OSError, ValueError):  # not there, a parent that is a file, a name too long, a NUL byte
         return False
     return True
-
-
-def permission_denied(folder: Path) -> DataError:
-    return DataError(f"{folder}: permission denied; give {DATA_FLAGS} a folder you may read, or change its permissions")
 
 
 def find_file(folder: Path, stem: str) -> Path:
     """``stem.gz`` if present, else the raw ``stem``; one line if neither is."""
     path = locate(folder, stem)
     if path is None:
-        raise DataError(f"{folder / (stem + '.gz')}: file not found; {data_hint(folder)}")
+        raise DataError(folder / (stem + ".gz"), f"file not found; {data_hint(folder)}")
     return path

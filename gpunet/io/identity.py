@@ -35,7 +35,7 @@ def content_sha256(path, gzipped: bool | None = None, limit: int = 0) -> str:
                 raw.seek(0)
             return digest(gzip.GzipFile(fileobj=raw) if gzipped else raw, limit=limit)
     except (OSError, EOFError, zlib.error) as e:
-        raise DataError(f"{path}: cannot read ({e})") from None
+        raise DataError(path, f"cannot read ({e})") from None
 
 
 def stored_sha256(path) -> str:
@@ -45,7 +45,7 @@ def stored_sha256(path) -> str:
         with open_regular(path, "data file") as f:
             return digest(f)
     except OSError as e:
-        raise DataError(f"{path}: cannot read ({e.strerror or e})") from None
+        raise DataError(path, f"cannot read ({e.strerror or e})") from None
 
 
 def digest(f, algorithm: str = "sha256", limit: int = 0) -> str:

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+from array_api_compat import array_namespace
 
 from ..errors import DataError
 from .fs import check_memory, open_regular
@@ -63,16 +64,16 @@ def _idx_stream(path):
             gzipped = raw.read(2) == b"\x1f\x8b"
             raw.seek(0)
             if path.suffix == ".gz" and not gzipped:
-                raise DataError(f"{path}: not gzip data, though the name ends in .gz")
+                raise DataError(path, "not gzip data, though the name ends in .gz")
             if not gzipped:
                 yield raw, _header(raw, path, size=os.fstat(raw.fileno()).st_size)
                 return
             with gzip.GzipFile(fileobj=raw) as f:
                 yield f, _header(f, path, size=None)
     except MemoryError:
-        raise DataError(f"{path}: not enough memory to read it") from None
+        raise DataError(path, "not enough memory to read it") from None
     except (OSError, EOFError, zlib.error) as e:  # cut or corrupt gzip stream, unreadable file
-        raise DataError(f"{path}: cannot read ({e})") from None
+        raise DataError(path, f"cannot read ({e})") from None
 
 
 def read_header(path) -> IdxHeader:
@@ -85,27 +86,25 @@ def _header(f, path: Path, size: int | None) -> IdxHeader:
     """The header of an IDX stream, checked on its own and, for a raw file, against the file's length."""
     head = f.read(4)
     if len(head) < 4:
-        raise DataError(f"{path}: empty or truncated IDX header ({len(head)} bytes)")
+        raise DataError(path, f"empty or truncated IDX header ({len(head)} bytes)")
     if head[0] != 0 or head[1] != 0 or head[2] not in IDX_DTYPES or head[3] == 0:
-        raise DataError(f"{path}: not an IDX file (magic bytes {head.hex()})")
+        raise DataError(path, f"not an IDX file (magic bytes {head.hex()})")
     dtype, ndim = IDX_DTYPES[head[2]], head[3]
     dims_raw = f.read(4 * ndim)
     if len(dims_raw) < 4 * ndim:
-        raise DataError(f"{path}: truncated IDX header (expected {ndim} dimensions)")
+        raise DataError(path, f"truncated IDX header (expected {ndim} dimensions)")
     shape = struct.unpack(f">{ndim}I", dims_raw)
     # Each item (an image) must be a sane size on its own: a zero count must not hide huge dimensions.
     if 0 in shape[1:]:
-        raise DataError(f"{path}: the header's shape {shape} has a zero dimension; the file is corrupt")
+        raise DataError(path, f"the header's shape {shape} has a zero dimension; the file is corrupt")
     nbytes = math.prod(shape) * dtype.itemsize
     if math.prod(shape[1:]) * dtype.itemsize > MAX_IDX_BYTES or nbytes > MAX_IDX_BYTES:
-        raise DataError(f"{path}: header claims an absurd size {shape} ({nbytes} bytes); the file is corrupt")
+        raise DataError(path, f"header claims an absurd size {shape} ({nbytes} bytes); the file is corrupt")
     if size is not None and size != 4 + 4 * ndim + nbytes:  # a raw file: its length is known up front
         found = size - 4 - 4 * ndim
         if found < nbytes:
-            raise DataError(
-                f"{path}: truncated: header promises {nbytes} bytes of data for shape {shape}, found {found}"
-            )
-        raise DataError(f"{path}: trailing bytes after the {nbytes} bytes of data the header describes")
+            raise DataError(path, f"truncated: header promises {nbytes} bytes of data for shape {shape}, found {found}")
+        raise DataError(path, f"trailing bytes after the {nbytes} bytes of data the header describes")
     return IdxHeader(path, dtype, shape, size)
 
 
@@ -129,12 +128,10 @@ def _payload(f, header: IdxHeader, start: int, count: int) -> np.ndarray:
         n = f.readinto(view[got : got + _CHUNK])
         if not n:
             found = start * header.item_bytes + got
-            raise DataError(
-                f"{path}: truncated: header promises {total} bytes of data for shape {shape}, found {found}"
-            )
+            raise DataError(path, f"truncated: header promises {total} bytes of data for shape {shape}, found {found}")
         got += n
     if start + count == shape[0] and f.read(1):
-        raise DataError(f"{path}: trailing bytes after the {total} bytes of data the header describes")
+        raise DataError(path, f"trailing bytes after the {total} bytes of data the header describes")
     native = dtype.newbyteorder("=")
     if dtype != native:  # IDX is big-endian: swap in place
         array.byteswap(inplace=True)
@@ -151,16 +148,24 @@ def iter_idx(path, items: int = 4096) -> Iterator[tuple[IdxHeader, int, np.ndarr
             yield header, start, _payload(f, header, start, min(items, count - start))
 
 
+def unit(pixels, dtype=np.float64):
+    """``pixels`` (any array API array) as ``dtype`` in [0, 1]: uint8 ones (IDX files, pictures) divided by 255,
+    floats (the book's pickle) as they are."""
+    xp = array_namespace(pixels)
+    x = xp.astype(pixels, dtype)
+    return x / 255 if pixels.dtype == xp.uint8 else x
+
+
 def check_pair(images: IdxHeader, labels: IdxHeader) -> None:
     """An images file and its labels file agree, by their headers alone: nothing is decoded before this."""
     if len(images.shape) != 3 or images.dtype != np.uint8:
         raise DataError(
-            f"{images.path}: expected uint8 images of shape (n, rows, cols), got {images.dtype} {images.shape}"
+            images.path, f"expected uint8 images of shape (n, rows, cols), got {images.dtype} {images.shape}"
         )
     if len(labels.shape) != 1 or labels.dtype.kind not in "iu":
-        raise DataError(f"{labels.path}: expected a 1-d array of integer labels, got {labels.dtype} {labels.shape}")
+        raise DataError(labels.path, f"expected a 1-d array of integer labels, got {labels.dtype} {labels.shape}")
     if images.shape[0] != labels.shape[0]:
-        raise DataError(f"{labels.path}: {labels.shape[0]} labels for {images.shape[0]} images in {images.path}")
+        raise DataError(labels.path, f"{labels.shape[0]} labels for {images.shape[0]} images in {images.path}")
 
 
 def read_images_labels(images_path: Path, labels_path: Path) -> tuple[np.ndarray, np.ndarray]:
@@ -168,5 +173,5 @@ def read_images_labels(images_path: Path, labels_path: Path) -> tuple[np.ndarray
     check_pair(read_header(images_path), read_header(labels_path))
     images, labels = read_idx(images_path), read_idx(labels_path)
     if len(labels) and labels.min() < 0:
-        raise DataError(f"{labels_path}: negative label {labels.min()}")
+        raise DataError(labels_path, f"negative label {labels.min()}")
     return images, labels

@@ -10,7 +10,7 @@ import numpy as np
 
 from ..errors import ConfigError, DataError, one_line
 from .fs import check_memory, open_regular
-from .idx import iter_idx, read_header, read_idx
+from .idx import iter_idx, read_header, read_idx, unit
 
 IDX_CHUNK = 4096  # images of an IDX file classified at a time
 PICTURES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp"}
@@ -95,15 +95,15 @@ def _picture(path: Path, n_inputs: int) -> tuple[np.ndarray, bool]:
                 alpha = _at_most(image.convert("RGBA").getchannel("A"), Image) if transparent else None
                 gray = _at_most(image.convert("L"), Image)
     except Image.DecompressionBombError as e:  # Pillow's own limit, checked as the header is read
-        raise DataError(f"{path}: too large a picture ({' '.join(str(e).split())})") from None
+        raise DataError(path, f"too large a picture ({' '.join(str(e).split())})") from None
     except UnidentifiedImageError:  # its text names Pillow's file object, not the file
-        raise DataError(f"{path}: not a picture Pillow can read (PNG, JPEG, BMP, GIF, TIFF, WebP)") from None
+        raise DataError(path, "not a picture Pillow can read (PNG, JPEG, BMP, GIF, TIFF, WebP)") from None
     except (OSError, ValueError) as e:
-        raise DataError(f"{path}: not a readable image ({one_line(e)})") from None
+        raise DataError(path, f"not a readable image ({one_line(e)})") from None
     if alpha is not None and alpha.min() < 128:  # something is see-through: what is drawn is the digit
-        return alpha / 255.0, False
+        return unit(alpha), False
     border = np.concatenate([gray[0], gray[-1], gray[:, 0], gray[:, -1]])
-    return gray / 255.0, bool(np.median(border) > 127)
+    return unit(gray), bool(np.median(border) > 127)
 
 
 def _at_most(channel, Image, side: int = LARGEST) -> np.ndarray:
@@ -121,22 +121,22 @@ def _idx(path: Path, n_inputs: int, chunk: int):
     header = read_header(path)
     if len(header.shape) == 1:
         raise DataError(
-            f"{path}: holds {header.shape[0]} labels (a 1-dimensional IDX file), not images; "
-            "give an images file (such as t10k-images-idx3-ubyte.gz)"
+            path,
+            f"holds {header.shape[0]} labels (a 1-dimensional IDX file), not images; "
+            "give an images file (such as t10k-images-idx3-ubyte.gz)",
         )
     single = len(header.shape) == 2
     shape = header.shape if single else header.shape[1:]
     if len(shape) != 2 or math.prod(shape) != n_inputs:
-        raise DataError(f"{path}: images of shape {shape} do not fit the network's {n_inputs} inputs")
+        raise DataError(path, f"images of shape {shape} do not fit the network's {n_inputs} inputs")
     if single:  # as large as one input, checked just above
         yield _rows(read_idx(path)[None], n_inputs), None
         return
     if header.shape[0] == 0:
-        raise DataError(f"{path}: holds no images")
+        raise DataError(path, "holds no images")
     for _, first, images in iter_idx(path, chunk):
         yield _rows(images, n_inputs), None if header.shape[0] == 1 else first
 
 
 def _rows(images: np.ndarray, n_inputs: int) -> np.ndarray:
-    x = images.reshape(len(images), n_inputs).astype(np.float64)
-    return x / 255.0 if images.dtype == np.uint8 else x
+    return unit(images.reshape(len(images), n_inputs))

@@ -39,12 +39,12 @@ def _read_text(path, what: str) -> str:
     with open_regular(path, what) as f:
         size = os.fstat(f.fileno()).st_size
         if size > MAX_LOG_BYTES:
-            raise DataError(f"{path}: {size} bytes, far more than a gpunet log; not a JSON-lines log")
+            raise DataError(path, f"{size} bytes, far more than a gpunet log; not a JSON-lines log")
         check_memory(2 * size, f"{path}")
         try:
             return f.read().decode()
         except (OSError, UnicodeDecodeError) as e:
-            raise DataError(f"{path}: not a gpunet JSON-lines log ({e})") from None
+            raise DataError(path, f"not a gpunet JSON-lines log ({e})") from None
 
 
 def read_log(path) -> tuple[dict, list[dict]]:
@@ -66,7 +66,7 @@ def read_log(path) -> tuple[dict, list[dict]]:
                 check(f"{path}, line {number}: {key!r}", o[key], NON_NEGATIVE_REAL, error=DataError)
         epochs.append(o)
     if not head and not epochs:
-        raise DataError(f"{path}: not a gpunet JSON-lines log (no manifest, no epochs)")
+        raise DataError(path, "not a gpunet JSON-lines log (no manifest, no epochs)")
     return head, epochs
 
 
@@ -88,7 +88,7 @@ def _log_run(path) -> str | None:
     try:
         head = parse_json(first.decode(), f"{path}, line 1", DataError)
     except UnicodeDecodeError:
-        raise DataError(f"{path}: not a gpunet JSON-lines log") from None
+        raise DataError(path, "not a gpunet JSON-lines log") from None
     if not (isinstance(head, dict) and head.get("type") == "manifest"):
-        raise DataError(f"{path}: not a gpunet JSON-lines log")
+        raise DataError(path, "not a gpunet JSON-lines log")
     return head.get("run") if isinstance(head.get("run"), str) else None

@@ -6,12 +6,13 @@ import contextlib
 import json
 import math
 import zipfile
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from ..errors import DataError, GpunetError
+from ..errors import DataError
 from ..settings import EPOCHS, check, check_sizes
 from .fs import atomic_write, check_memory, open_regular, parse_json, refuse_temporary
 
@@ -30,17 +31,31 @@ def save_network(net, path, record: dict) -> None:
         np.savez(f, allow_pickle=False, **arrays)  # as load() reads it
 
 
-class _ModelFile:
+@dataclass(frozen=True)
+class ModelFile:
+    """What a gpunet model file holds, every value checked: layer sizes, parameters of one dtype (host arrays),
+    epochs trained, the generator of the shuffles and what was stored beside them (run id, settings, ...)."""
+
+    sizes: list[int]
+    weights: list[np.ndarray]
+    biases: list[np.ndarray]
+    dtype: str
+    epoch: int
+    rng: np.random.Generator
+    record: dict
+
+
+class _Members:
     """The members of a gpunet .npz read one by one, each checked before a byte of its data is inflated."""
 
     def __init__(self, zf: zipfile.ZipFile, path: Path):
         self.zf, self.path = zf, path
 
     def bad(self, what: str) -> DataError:
-        return DataError(f"{self.path}: not a gpunet model: {what}")
+        return DataError(self.path, f"not a gpunet model: {what}")
 
     def refused(self, name: str, dtype) -> DataError:
-        return DataError(f"{self.path}: refused: array {name!r} has dtype {dtype}, not a gpunet model")
+        return DataError(self.path, f"refused: array {name!r} has dtype {dtype}, not a gpunet model")
 
     def header(self, name: str):
         """(open member, shape, dtype, Fortran order, data bytes declared) of member ``name``."""
@@ -79,38 +94,31 @@ class _ModelFile:
 
     def state(self) -> dict:
         text = self.array("state", shape=(), kinds="U", limit=MAX_STATE_BYTES)
-        try:
-            state = parse_json(str(text), "its state")
-        except GpunetError as e:
-            raise self.bad(str(e)) from None
+        state = parse_json(str(text), "its state", self.bad)
         if not isinstance(state, dict):
             raise self.bad("its state is not a JSON object")
         return state
 
 
+@contextlib.contextmanager
 def _open_model(path):
-    """A context manager over a :class:`_ModelFile`; the file is closed on every path."""
+    """The :class:`_Members` of the model file ``path``, closed on every path."""
     path = Path(path)
     refuse_temporary(path)
-
-    @contextlib.contextmanager
-    def opened():
-        with open_regular(path, "gpunet model (.npz)") as raw:
+    with open_regular(path, "gpunet model (.npz)") as raw:
+        try:
+            zf = zipfile.ZipFile(raw)
+        except (zipfile.BadZipFile, OSError, ValueError, EOFError) as e:
+            raise DataError(path, f"not a gpunet model ({e})") from None
+        with zf:
             try:
-                zf = zipfile.ZipFile(raw)
-            except (zipfile.BadZipFile, OSError, ValueError, EOFError) as e:
-                raise DataError(f"{path}: not a gpunet model ({e})") from None
-            with zf:
-                try:
-                    yield _ModelFile(zf, path)
-                except (zipfile.BadZipFile, OSError, ValueError, EOFError, NotImplementedError, RuntimeError) as e:
-                    # a damaged member: bad CRC, cut deflate stream, unsupported compression, bad npy header
-                    raise DataError(f"{path}: not a gpunet model ({type(e).__name__}: {e})") from None
-
-    return opened()
+                yield _Members(zf, path)
+            except (zipfile.BadZipFile, OSError, ValueError, EOFError, NotImplementedError, RuntimeError) as e:
+                # a damaged member: bad CRC, cut deflate stream, unsupported compression, bad npy header
+                raise DataError(path, f"not a gpunet model ({type(e).__name__}: {e})") from None
 
 
-def _check_rng(model: _ModelFile, rng) -> np.random.Generator:
+def _check_rng(model: _Members, rng) -> np.random.Generator:
     generator = np.random.Generator(np.random.PCG64())
     if not (isinstance(rng, dict) and rng.get("bit_generator") == "PCG64" and isinstance(rng.get("state"), dict)):
         raise model.bad("its state has no PCG64 generator state ('rng')")
@@ -124,8 +132,8 @@ def _check_rng(model: _ModelFile, rng) -> np.random.Generator:
     return generator
 
 
-def load_network(cls, path, device):
-    """A network from ``path``, the whole file checked against one schema before anything is built."""
+def read_model(path) -> ModelFile:
+    """What the gpunet model file ``path`` holds, the whole file checked against one schema."""
     path = Path(path)
     with _open_model(path) as model:
         sizes = model.array("sizes", kinds="iu", limit=MAX_SIZES_BYTES)
@@ -154,13 +162,7 @@ def load_network(cls, path, device):
         record = state.get("record", {})
         if not isinstance(record, dict):
             raise model.bad("its record is not a JSON object")
-    net = cls(sizes, seed=0, device=device, dtype=str(weights[0].dtype))
-    net.weights = [net.backend.asarray(w) for w in weights]
-    net.biases = [net.backend.asarray(b) for b in biases]
-    net.rng = generator
-    net.epoch = epoch
-    net.record = record
-    return net
+    return ModelFile(sizes, weights, biases, str(weights[0].dtype), epoch, generator, record)
 
 
 def stored_record(path) -> dict:

@@ -20,10 +20,10 @@ def checkpoint_settings(net, path) -> tuple[dict, str]:
     record = net.record
     settings = record.get("settings")
     if not isinstance(settings, dict) or not settings:
-        raise DataError(f"{path}: a saved model, not a checkpoint (it has no training settings); cannot resume")
+        raise DataError(path, "a saved model, not a checkpoint (it has no training settings); cannot resume")
 
     def bad(message):
-        return DataError(f"{path}: cannot resume: {message}")
+        return DataError(path, f"cannot resume: {message}")
 
     for key in CONSTRAINTS:  # what changes a run's results: stored in every checkpoint, required to resume
         if settings.get(key) is None:

@@ -66,7 +66,7 @@ def test_invalid_settings_are_one_line_and_exit_2(args, fragment):
 
 
 def test_missing_data_names_the_file(tmp_path):
-    (tmp_path / "none").mkdir()  # there, but empty (a folder that is not there: test_data_identity.py)
+    (tmp_path / "none").mkdir()  # there, but empty (a folder that is not there: tests/io/test_find.py)
     run = cli("train", "--device", "cpu", "--data-dir", str(tmp_path / "none"), "--no-download")
     assert_one_line_error(run, "train-images-idx3-ubyte.gz", "file not found", "--data-dir", "gpunet data download")
 

@@ -57,41 +57,6 @@ def test_the_same_file_as_log_and_model_is_refused(tmp_path, data):
     assert_one_line_error(run, "--log", "own name")
 
 
-@pytest.mark.parametrize("flag", ["--save", "--checkpoint", "--log"])
-def test_an_unwritable_target_is_caught_before_training(tmp_path, data, flag):
-    (tmp_path / "folder").mkdir()
-    targets = [
-        (tmp_path / "folder", "a folder"),
-        ("/dev/null", "not a regular file"),
-        ("/proc/gpunet-test.npz", "not writable"),
-        (tmp_path / "no" / "m", "does not exist"),
-    ]
-    for target, what in targets:
-        run = train(data, flag, target)
-        assert_one_line_error(run, flag, what)
-        assert run.stdout == ""  # nothing trained, nothing lost
-
-
-def test_stale_temporaries_of_a_target_are_removed_and_others_kept(tmp_path, data):
-    stale = [tmp_path / ".ck.npz.a1b2c3d4.part", tmp_path / ".run.jsonl.zz_99xyz.part"]
-    kept = [tmp_path / ".ck.npz.old.a1b2c3d4.part", tmp_path / ".other.npz.a1b2c3d4.part", tmp_path / "ck.npz.part"]
-    for p in stale + kept:
-        p.write_bytes(b"half a file")
-    assert train(data, "--checkpoint", tmp_path / "ck.npz", "--log", tmp_path / "run.jsonl").returncode == 0
-    assert not any(p.exists() for p in stale) and all(p.exists() for p in kept)
-    assert not list(tmp_path.glob(".*.lock"))  # the locks are gone with the run
-
-
-def test_a_second_training_on_the_same_checkpoint_is_refused(tmp_path, data):
-    from filelock import FileLock
-
-    with FileLock(tmp_path / ".ck.npz.lock"):  # as a training in another process holds it
-        run = train(data, "--checkpoint", tmp_path / "ck.npz")
-        assert_one_line_error(run, "--checkpoint", "another gpunet training is writing it")
-    assert not (tmp_path / "ck.npz").exists()
-    assert train(data, "--checkpoint", tmp_path / "ck.npz").returncode == 0
-
-
 def test_the_manifest_records_the_run_and_its_data(tmp_path, data, model):
     manifest = json.loads((tmp_path / "run.jsonl").read_text().splitlines()[0])
     record = Network.load(model, device="cpu").record
@@ -128,14 +93,3 @@ def test_a_copy_inside_another_repository_has_no_commit(tmp_path):
     (tmp_path / "project" / "README").write_text("someone else's project\n")
     commit_all(tmp_path / "project")
     assert git_info(tmp_path / "project" / "venv" / "site-packages" / "gpunet") == {"git_commit": None}
-
-
-def test_a_temporary_is_never_read_as_a_result(tmp_path, data, model):
-    (tmp_path / ".model.npz.abcd1234.part").write_bytes(model.read_bytes())
-    (tmp_path / ".run.jsonl.abcd1234.part").write_bytes((tmp_path / "run.jsonl").read_bytes())
-    for run in (
-        cli("evaluate", tmp_path / ".model.npz.abcd1234.part", "--device", "cpu", "--data-dir", data),
-        cli("train", "--device", "cpu", "--data-dir", data, "--resume", tmp_path / ".model.npz.abcd1234.part"),
-        cli("plot", tmp_path / ".run.jsonl.abcd1234.part", "-o", tmp_path / "c.png"),
-    ):
-        assert_one_line_error(run, "a temporary left by an interrupted write")

@@ -1,10 +1,7 @@
 """predict on pictures as people make them: transparent, dark on light, huge; and answers that show their doubt."""
 
-import os
 import re
 import struct
-import threading
-import time
 import zlib
 from pathlib import Path
 
@@ -86,6 +83,7 @@ def test_predict_prints_the_top_three_normalised_activations(tmp_path, digits, m
             assert float(top[2 + 2 * k]) == pytest.approx(a[order[k]] / a.sum(), abs=0.006)
 
 
+# Damaged input: bombs, files without images, impossible headers
 def _png_of_zeros(path, width, height):
     """A valid 1-bit grayscale PNG of width x height black pixels, built without holding the picture."""
     chunk = lambda kind, data: (  # noqa: E731
@@ -113,23 +111,6 @@ def test_a_large_allowed_picture_is_read_without_a_warning(tmp_path, model):
     assert run.stderr == "" and re.match(r".*big\.png: no digit: the picture has no ink", run.stdout)
 
 
-def test_a_fifo_as_a_picture_is_refused_at_once(tmp_path, model):
-    fifo = tmp_path / "digit.png"
-    os.mkfifo(fifo)
-
-    def unblock():  # should a reader block (today's main), open the other end so the test still ends
-        time.sleep(3)
-        for _ in range(50):
-            try:
-                os.close(os.open(fifo, os.O_WRONLY | os.O_NONBLOCK))
-                return
-            except OSError:
-                time.sleep(0.1)
-
-    threading.Thread(target=unblock, daemon=True).start()
-    assert_one_line_error(cli("predict", model, fifo), "digit.png", "not a regular file")
-
-
 def test_an_idx_file_without_images_is_one_line(tmp_path, model):
     from helpers import write_idx
 
@@ -141,3 +122,45 @@ def test_an_idx_file_without_images_is_one_line(tmp_path, model):
 def test_an_idx_header_with_a_zero_and_huge_dimensions_is_one_line(tmp_path, model, shape):
     (tmp_path / "odd.idx").write_bytes(b"\0\0\x08\x03" + struct.pack(">3I", *shape))
     assert_one_line_error(cli("predict", model, tmp_path / "odd.idx"), "odd.idx", str(shape))
+
+
+# Centring: the digit as MNIST's preprocessing made it
+@pytest.fixture(scope="module")
+def scaled_digits():
+    """Twenty MNIST test digits (light on black, 28x28, in [0, 1]) and their labels."""
+    images, labels = load_host(ROOT / "data").test
+    return images[:20].reshape(20, 28, 28) / 255.0, labels[:20]
+
+
+def off_centre(digit, path):
+    """The digit as a person might draw it: dark on a large white sheet, 5x larger, in the top-left corner."""
+    big = Image.fromarray(np.uint8(255 - digit * 255)).resize((140, 140), Image.Resampling.BICUBIC)
+    sheet = np.full((300, 400), 255, np.uint8)
+    sheet[10:150, 20:160] = np.asarray(big)
+    Image.fromarray(sheet).save(path)
+    return path
+
+
+def row(path):
+    ((_, x, _),) = load_inputs([path], 784, say=lambda note: None)
+    return x
+
+
+def test_mnist_digits_are_already_centred_as_mnist_made_them(tmp_path, scaled_digits):
+    """MNIST's own preprocessing is a fixed point: its scaled_digits come back unchanged."""
+    for i, digit in enumerate(scaled_digits[0]):
+        Image.fromarray(np.uint8(np.round(digit * 255))).save(tmp_path / f"{i}.png")
+        np.testing.assert_allclose(row(tmp_path / f"{i}.png"), digit.reshape(1, 784), atol=0.5 / 255)
+
+
+def test_an_off_centre_large_drawing_becomes_the_mnist_digit(tmp_path, scaled_digits):
+    likeness = [np.corrcoef(row(off_centre(d, tmp_path / f"{i}.png")).ravel(), d.ravel())[0, 1]
+                for i, d in enumerate(scaled_digits[0])]  # fmt: skip
+    assert np.mean(likeness) > 0.9 and min(likeness) > 0.6, likeness
+
+
+def test_a_pencil_digit_on_grey_paper_is_the_digit_on_black(tmp_path, scaled_digits):
+    """The sheet's level is no ink: a digit drawn at 60 % contrast on grey paper is MNIST's digit."""
+    digit = scaled_digits[0][0]
+    Image.fromarray(np.uint8(np.round(200 - digit * 150))).save(tmp_path / "grey.png")
+    np.testing.assert_allclose(row(tmp_path / "grey.png"), digit.reshape(1, 784), atol=1 / 255)

@@ -118,19 +118,3 @@ def test_a_worker_accepts_the_same_data_compressed_otherwise(tmp_path, data):
     write_mnist_like(mirror, 60, 20, rows=4, cols=4, seed=3)
     with pytest.raises(DataError, match="differs from the data the sweep started on"):
         run_on_worker(members, 1, "test", "cpu", DataSource(str(mirror), validation_size=11), started_on)
-
-
-@pytest.mark.parametrize(
-    "command",
-    [["train", *FLAGS], ["sweep", "--seeds", "1", *FLAGS], ["evaluate", "m.npz"], ["data", "verify"], ["data", "info"]],
-)
-def test_a_data_dir_that_is_not_there_is_refused_not_downloaded_into(tmp_path, monkeypatch, command):
-    missing = tmp_path / "nonexistent"
-    Network([16, 10], seed=0, device="cpu").save(tmp_path / "m.npz")
-    monkeypatch.chdir(tmp_path)
-    run = cli(*command, "--data-dir", missing)
-    assert_one_line_error(run, f"--data-dir {missing}: no such folder", f"gpunet data download --data-dir {missing}")
-    monkeypatch.setenv("GPUNET_DATA", str(missing))
-    run = cli(*command)
-    assert_one_line_error(run, f"GPUNET_DATA is set to {missing}: no such folder")
-    assert not missing.exists()

@@ -1,5 +1,6 @@
-"""Issue 22.6: a log or sweep.jsonl line nested deep or grown long (someone else's edit) is refused in one line
-naming the file and the line, in `gpunet plot` and `gpunet sweep --resume`; never a RecursionError."""
+"""JSON-lines logs (io/jsonl.py). Damaged input: a log or sweep.jsonl line nested deep or grown long (someone else's
+edit) is refused in one line naming the file and the line, in `gpunet plot` and `gpunet sweep --resume`; never a
+RecursionError."""
 
 import json
 
@@ -25,6 +26,7 @@ def _log(tmp_path, extra):
     return path
 
 
+# Damaged input: lines nested deep or grown long
 @pytest.mark.parametrize("line", HOSTILE.values(), ids=HOSTILE.keys())
 def test_a_deep_line_in_a_log_is_one_line_naming_file_and_line(tmp_path, line):
     path = _log(tmp_path, line)

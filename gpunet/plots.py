@@ -29,8 +29,10 @@ def output_format(output) -> str:
     """The picture format that ``-o``'s name asks for; refused in one line when it names none we write."""
     suffix = Path(output).suffix.lower()
     if suffix not in FORMATS:
-        raise ConfigError(f"-o {output}: cannot tell the picture format from {suffix or 'no suffix'!r}; "
-                          f"end the name in {', '.join(FORMATS)}")  # fmt: skip
+        raise ConfigError(
+            f"-o {output}: cannot tell the picture format from {suffix or 'no suffix'!r}; "
+            f"end the name in {', '.join(FORMATS)}"
+        )
     return FORMATS[suffix]
 
 

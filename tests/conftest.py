@@ -1,4 +1,5 @@
-"""One ``backend`` fixture over every available array namespace (after SciPy's and scikit-learn's xp fixtures)."""
+"""One ``backend`` fixture over every available array namespace (after SciPy's and scikit-learn's xp fixtures),
+the MNIST-like data folders in two sizes, and the CUDA kernel run on the CPU."""
 
 import os
 import platform
@@ -79,6 +80,27 @@ def fresh_detection():
     yield
     for detect in detections:
         detect.cache_clear()
+
+
+MNIST_LIKE = {"tiny": (60, 20, 4, 4), "small": (330, 120, 8, 8)}  # training images, test images, rows, columns
+
+
+@pytest.fixture(scope="session")
+def mnist_like(tmp_path_factory):
+    """``mnist_like("tiny")`` or ``("small")``: the folder of an MNIST-like IDX dataset of that size (random
+    images, every class in training), written once per session; tests read it, never write into it."""
+    from helpers import write_mnist_like
+
+    made: dict[str, Path] = {}
+
+    def folder(size: str) -> Path:
+        if size not in made:
+            n_train, n_test, rows, cols = MNIST_LIKE[size]
+            made[size] = tmp_path_factory.mktemp(f"mnist-{size}")
+            write_mnist_like(made[size], n_train, n_test, rows=rows, cols=cols)
+        return made[size]
+
+    return folder
 
 
 @pytest.fixture

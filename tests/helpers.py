@@ -102,8 +102,13 @@ def training_process(args, checkpoint: Path):
         "import signal, sys; signal.signal(signal.SIGINT, signal.default_int_handler); "
         "from gpunet.cli import main; sys.exit(main(sys.argv[1:]))"
     )
-    proc = subprocess.Popen([sys.executable, "-c", code, *map(str, args)], cwd=ROOT, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True)  # fmt: skip
+    proc = subprocess.Popen(
+        [sys.executable, "-c", code, *map(str, args)],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     deadline = time.monotonic() + 120
     while not checkpoint.exists() and time.monotonic() < deadline and proc.poll() is None:
         time.sleep(0.1)

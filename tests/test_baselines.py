@@ -114,8 +114,9 @@ def test_cli_scores_a_saved_model(small_set, tmp_path):
     folder, sets = small_set
     net = Network([784, 7, 10], seed=2, device="cpu", dtype="float64")
     net.save(tmp_path / "m.npz")
-    run = cli("baselines", "--data-dir", folder, "--validation-size", 0, "--skip-svm", "--json", "--model",
-              tmp_path / "m.npz")  # fmt: skip
+    run = cli(
+        "baselines", "--data-dir", folder, "--validation-size", 0, "--skip-svm", "--json", "--model", tmp_path / "m.npz"
+    )
     assert run.returncode == 0, run.stderr
     row = json.loads(run.stdout)["rows"][-1]
     images, labels = sets["t10k"]

@@ -18,8 +18,25 @@ def data(tmp_path):
 @pytest.mark.parametrize("kernel", ["numba", "portable"])
 def test_an_eta_the_dtype_cannot_hold_is_one_line(data, tmp_path, kernel):
     checkpoint = tmp_path / "ck.npz"
-    run = cli("train", "--device", "cpu", "--sizes", "16,8,10", "--epochs", "2", "--eta", "1e308", "--kernel", kernel,
-              "--validation-size", "0", "--data-dir", data, "--checkpoint", checkpoint)  # fmt: skip
+    run = cli(
+        "train",
+        "--device",
+        "cpu",
+        "--sizes",
+        "16,8,10",
+        "--epochs",
+        "2",
+        "--eta",
+        "1e308",
+        "--kernel",
+        kernel,
+        "--validation-size",
+        "0",
+        "--data-dir",
+        data,
+        "--checkpoint",
+        checkpoint,
+    )
     assert_one_line_error(run, "eta 1e+308 does not fit float32")
     assert "Warning" not in run.stderr and not checkpoint.exists()
     assert sorted(p.name for p in tmp_path.iterdir()) == ["data"]  # no lock, no .part
@@ -27,8 +44,25 @@ def test_an_eta_the_dtype_cannot_hold_is_one_line(data, tmp_path, kernel):
 
 @pytest.mark.parametrize("kernel", ["numba", "portable"])
 def test_eta_1e308_in_float64_trains_without_a_warning(data, kernel):
-    run = cli("train", "--device", "cpu", "--sizes", "16,8,10", "--epochs", "2", "--eta", "1e308", "--kernel", kernel,
-              "--dtype", "float64", "--validation-size", "0", "--data-dir", data)  # fmt: skip
+    run = cli(
+        "train",
+        "--device",
+        "cpu",
+        "--sizes",
+        "16,8,10",
+        "--epochs",
+        "2",
+        "--eta",
+        "1e308",
+        "--kernel",
+        kernel,
+        "--dtype",
+        "float64",
+        "--validation-size",
+        "0",
+        "--data-dir",
+        data,
+    )
     assert run.returncode == 0 and run.stderr == "", run.stderr
 
 
@@ -44,6 +78,21 @@ def test_parameters_that_become_non_finite_stop_the_training_in_one_error(kernel
 
 
 def test_a_sweep_refuses_an_eta_its_dtype_cannot_hold(data):
-    run = cli("sweep", "--seeds", "1", "--device", "cpu", "--sizes", "16,8,10", "--epochs", "1", "--eta", "3,1e308",
-              "--validation-size", "0", "--data-dir", data)  # fmt: skip
+    run = cli(
+        "sweep",
+        "--seeds",
+        "1",
+        "--device",
+        "cpu",
+        "--sizes",
+        "16,8,10",
+        "--epochs",
+        "1",
+        "--eta",
+        "3,1e308",
+        "--validation-size",
+        "0",
+        "--data-dir",
+        data,
+    )
     assert_one_line_error(run, "eta 1e+308 does not fit float32")

@@ -60,10 +60,27 @@ def test_plugin_warnings_are_not_errors_and_gpunets_are(tmp_path):
     env = {k: v for k, v in os.environ.items() if not k.startswith(("PYTEST_", "PYTHONWARNINGS"))}
     env.update(PYTEST_DISABLE_PLUGIN_AUTOLOAD="1", PYTHONPATH=str(tmp_path))
     run = subprocess.run(
-        [sys.executable, "-m", "pytest", "-c", str(ROOT / "pyproject.toml"), "--rootdir", str(tmp_path),
-         "-p", "noisy_plugin", "-p", "no:cacheprovider", "-rA", "test_policy.py"],
-        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120,
-    )  # fmt: skip
+        [
+            sys.executable,
+            "-m",
+            "pytest",
+            "-c",
+            str(ROOT / "pyproject.toml"),
+            "--rootdir",
+            str(tmp_path),
+            "-p",
+            "noisy_plugin",
+            "-p",
+            "no:cacheprovider",
+            "-rA",
+            "test_policy.py",
+        ],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     output = run.stdout + run.stderr
     assert "INTERNALERROR" not in output and run.returncode == 1, output
     outcomes = {

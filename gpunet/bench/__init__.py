@@ -1,5 +1,5 @@
-"""Stage 8, speed: ``gpunet bench`` times every epoch kernel on every device (:mod:`.timing`) against the
-book's own loop (:mod:`gpunet.book.reference`) and the peers a reader would use instead (:mod:`.peers`)."""
+"""Speed: ``gpunet bench`` times every epoch kernel on every device (:mod:`.timing`) against the book's own
+loop (:mod:`gpunet.book.reference`) and the peers a reader would use instead (:mod:`.peers`)."""
 
 from __future__ import annotations
 

@@ -6,7 +6,7 @@ book's maths in rows: PyTorch eager with manual gradients (no autograd), PyTorch
 captured per CUDA graph (CUDA only), and JAX with the epoch's full mini-batches in one jitted
 ``lax.scan``. A peer runs only where its library imports; none is a dependency of gpunet.
 ``gpunet bench`` runs each in a process of its own: their thread pools, once started,
-slow NumPy's BLAS in the same process (JAX's made the portable kernel 3-10x slower).
+slow NumPy's BLAS in the same process (docs/speed.md).
 """
 
 from __future__ import annotations

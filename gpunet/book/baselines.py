@@ -100,10 +100,9 @@ def svm_predict(train: tuple[np.ndarray, np.ndarray], test_images: np.ndarray, b
     return clf.predict(unit(test_images))
 
 
-# CPU seconds of SVC() on MNIST here (2-core AMD EPYC, see docs/book.md): fit on 50,000 training images, and
-# predict 10,000 test images (the fit split from the predict by their wall times, 1,485 s and 278 s, niced under
-# load). Fit and predict on 2,500-10,000 images grew as n^1.8 and n^0.6 (support vectors) times the test images.
-# With the book's gamma = 1/784 the whole took 1.56 times as long (395 s against 253 s).
+# CPU seconds of SVC() fitting 50,000 MNIST images and predicting 10,000, and how much longer the book's gamma
+# takes; the fit grows as n^1.8, the prediction as n^0.6 (the support vectors) times the test images. Where the
+# figures come from: docs/book.md.
 SVM_FIT_50K, SVM_PREDICT_50K, SVM_BOOK_FACTOR = 212.0, 41.0, 1.56
 
 

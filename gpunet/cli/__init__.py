@@ -1,4 +1,4 @@
-"""Stage 9, the ``gpunet`` command line: one module per command, as pip's ``commands/``.
+"""The ``gpunet`` command line: one module per command, as pip's ``commands/``.
 
 Each command module has ``NAME``, ``HELP`` (and perhaps ``DESCRIPTION``, and ``WITHOUT_GPU``: what to do
 when CUDA cannot run here), ``add_arguments(parser)`` and ``run(args) -> int``; :data:`COMMANDS` lists them in

@@ -18,12 +18,13 @@ HELP = "check the CUDA kernel on this GPU now, and keep the verdict"
 
 def add_arguments(parser) -> None:
     parser.add_argument("--device", type=options.device, default="cuda", help="the GPU to check: cuda or cuda:N")
-    parser.add_argument("--sizes", type=options.sizes, default=list(BOOK.sizes), metavar="N,N,...",
-                        help="also time this network")  # fmt: skip
-    parser.add_argument("--batch-size", type=options.positive_int, default=BOOK.batch_size,
-                        help="... at this mini-batch size")  # fmt: skip
-    parser.add_argument("--dtype", choices=DTYPES, default=BOOK.dtype,
-                        help="... in this type")  # fmt: skip
+    parser.add_argument(
+        "--sizes", type=options.sizes, default=list(BOOK.sizes), metavar="N,N,...", help="also time this network"
+    )
+    parser.add_argument(
+        "--batch-size", type=options.positive_int, default=BOOK.batch_size, help="... at this mini-batch size"
+    )
+    parser.add_argument("--dtype", choices=DTYPES, default=BOOK.dtype, help="... in this type")
 
 
 def run(args) -> int:
@@ -36,7 +37,9 @@ def run(args) -> int:
     verdict = verdicts.verdict(getattr(backend.device, "id", 0), config, force=True)
     print(f"{backend.name} ({backend.description}): the cuda kernel {verdict.describe(config)}")
     for key, t in verdict.timings.items():
-        print(f"  {key}: cuda {t['cuda']:.3g} s/epoch | portable on {backend.name} {t['portable']:.3g} | "
-              f"cpu ({t['cpu_kernel']}) {t['cpu']:.3g}")  # fmt: skip
+        print(
+            f"  {key}: cuda {t['cuda']:.3g} s/epoch | portable on {backend.name} {t['portable']:.3g} | "
+            f"cpu ({t['cpu_kernel']}) {t['cpu']:.3g}"
+        )
     print(f"kept in {verdicts.folder()} (`gpunet check` checks again)")
     return 0 if verdict.passed else 1

@@ -98,6 +98,11 @@ def status_after(stdout: Guarded, status: int) -> int:
         return status
     if failure.errno == errno.EPIPE:
         return 141
-    print(error_line(f"standard output failed ({failure.strerror or failure}); its lines were lost, the files "
-                     "asked for are written"), file=sys.stderr)  # fmt: skip
+    print(
+        error_line(
+            f"standard output failed ({failure.strerror or failure}); its lines were lost, the files "
+            "asked for are written"
+        ),
+        file=sys.stderr,
+    )
     return 2

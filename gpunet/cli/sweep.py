@@ -22,8 +22,14 @@ DESCRIPTION = (
 )
 GRID_FLAGS = ("seeds", "eta", "sizes", "batch_size", "dtype", "epochs", "eval", "data_dir", "data", "out", "chunk")
 # flag -> Grid.create's parameter; a flag left out takes Grid.create's default (train's defaults)
-GRID_PARAMETERS = {"eta": "etas", "sizes": "sizes", "batch_size": "batch_sizes", "dtype": "dtypes", "epochs": "epochs",
-                   "eval": "eval"}  # fmt: skip
+GRID_PARAMETERS = {
+    "eta": "etas",
+    "sizes": "sizes",
+    "batch_size": "batch_sizes",
+    "dtype": "dtypes",
+    "epochs": "epochs",
+    "eval": "eval",
+}
 
 
 def add_arguments(parser) -> None:
@@ -73,8 +79,9 @@ def _sweep(args) -> Sweep:
             raise ConfigError(f"{flag} is set by the sweep in {args.resume} when resuming; leave it out")
         return Sweep.resume(args.resume, device=args.device, **kept)
     grid = _grid(args)
-    source = DataSource(args.data_dir, args.data, args.validation_size, args.download,
-                        tuple(args.mirror) if args.mirror else None)  # fmt: skip
+    source = DataSource(
+        args.data_dir, args.data, args.validation_size, args.download, tuple(args.mirror) if args.mirror else None
+    )
     return Sweep(grid, source, device=args.device or "auto", out=args.out, chunk=args.chunk, **kept)
 
 

@@ -1,7 +1,7 @@
-"""Stage 5, the data: finding it (:mod:`.find`), downloading and verifying it (:mod:`.download`), parsing IDX
-files (:mod:`.idx`) and the book's pickle (:mod:`.book_pickle`) into three splits on the host (:mod:`.host`),
-pinning them on a device once per run (:mod:`.device`), and reading pictures to classify (:mod:`.images`).
-:func:`load` is what the commands call: it finds, downloads if asked, and parses, in that order.
+"""The data a run trains on: the three splits on the host (:mod:`.host`), pinned on a device once per run
+(:mod:`.device`). :func:`load` is what the commands call: it finds the files, downloads them if asked and
+parses them, in that order, through :mod:`gpunet.io` (:mod:`~gpunet.io.find`, :mod:`~gpunet.io.download`,
+:mod:`~gpunet.io.idx`, :mod:`~gpunet.io.book_pickle`).
 """
 
 from __future__ import annotations

@@ -96,7 +96,7 @@ def _one_block(like, forward, w0, row, columns, pixels, table, p0, p1, ms):
 @numba.njit(cache=True, nogil=True)
 def _seven_block(v4, v2, v1, lane, forward, w0, row, columns, pixels, table, p0, p1, ms):
     """:func:`_one_block` for a row of 7 vectors (100 units in float32) as blocks of 4, 2 and 1 in registers
-    at once: one pass over the pixels, not three (1.1x faster epochs at [784,100,10], 2-core EPYC)."""
+    at once: one pass over the pixels, not three (docs/speed.md)."""
     width, b, c = w0.shape[1], 4 * lane, 6 * lane
     if forward:
         acc4, acc2, acc1 = vload(row, 0, v4), vload(row, b, v2), vload(row, c, v1)
@@ -172,8 +172,27 @@ def _prefetch_inputs(perm, first, count, indptr, columns, pixels):
 
 
 @numba.njit(cache=True, nogil=True)
-def _epoch(wts, ws, bs, acts, deltas, sizes, indptr, columns, pixels, table, y, perm, batch, eta_over, lowest, one,
-           lane, offsets, values):  # fmt: skip
+def _epoch(
+    wts,
+    ws,
+    bs,
+    acts,
+    deltas,
+    sizes,
+    indptr,
+    columns,
+    pixels,
+    table,
+    y,
+    perm,
+    batch,
+    eta_over,
+    lowest,
+    one,
+    lane,
+    offsets,
+    values,
+):
     """One epoch of mini-batch SGD over ``perm``; updates ``wts``, ``ws`` and ``bs`` in place.
 
     Layer l: ``wts[l]`` is wᵀ (sizes[l], padded sizes[l+1]); ``ws[l]`` is w (sizes[l+1], padded

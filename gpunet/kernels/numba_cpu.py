@@ -25,9 +25,8 @@ from ..errors import one_line
 from ..maths import clip_floor
 from .base import EpochKernel, count_correct
 
-# numba compiles the epoch once per number of layers, in time that grows faster than the depth (2-core EPYC,
-# loaded: 32 layers 13 s, 50 layers 37 s, 200 layers 188 s) and fails past about 1,000: deeper networks train
-# in the portable kernel.
+# numba compiles the epoch once per number of layers, in time that grows faster than the depth, and fails past
+# about 1,000 (docs/speed.md): deeper networks train in the portable kernel.
 MAX_LAYERS = 64
 CACHE_LINE = 64  # bytes
 
@@ -43,8 +42,8 @@ def _member(weights, biases, inputs, y, perm, batch: int, eta: float):
     acts = tuple(np.empty((m, w.shape[0]), dtype) for w in weights)
     deltas = tuple(np.empty_like(a) for a in acts)
     eta_over = (eta / np.arange(1, m + 1)).astype(dtype)
-    _epoch(wts, bs, acts, deltas, *inputs, y, np.ascontiguousarray(perm, np.int64), batch, eta_over,
-           dtype.type(clip_floor(np.finfo(dtype))), dtype.type(1))  # fmt: skip
+    perm, lowest, one = np.ascontiguousarray(perm, np.int64), dtype.type(clip_floor(np.finfo(dtype))), dtype.type(1)
+    _epoch(wts, bs, acts, deltas, *inputs, y, perm, batch, eta_over, lowest, one)
     return [w.T for w in wts], [b[:, None] for b in bs]
 
 
@@ -112,7 +111,7 @@ class NumbaLoopEpoch(EpochKernel):
                 order[i],
                 batch,
                 float(eta[i]),
-            )  # fmt: skip
+            )
             for i in range(members)
         ]
         if members == 1:
@@ -126,13 +125,14 @@ class NumbaLoopEpoch(EpochKernel):
 
     def score(self, weights, biases, x, labels):
         """The portable scorer, members split among the cores, one BLAS thread each (OpenBLAS threads spinning
-        on a busy 2-core machine made each evaluation 4x slower); each member's count is the same either way."""
+        on a busy machine slow each evaluation, docs/speed.md); each member's count is the same either way."""
         members = weights[0].shape[0]
         parts = np.array_split(np.arange(members), min(members, os.cpu_count() or 1))
         if len(parts) <= 1:
             return super().score(weights, biases, x, labels)
-        part = lambda i: count_correct(self.backend, [w[i[0] : i[-1] + 1] for w in weights],
-                                       [b[i[0] : i[-1] + 1] for b in biases], x, labels)  # fmt: skip
+        part = lambda i: count_correct(
+            self.backend, [w[i[0] : i[-1] + 1] for w in weights], [b[i[0] : i[-1] + 1] for b in biases], x, labels
+        )
         with _one_blas_thread(), ThreadPoolExecutor(len(parts)) as pool:
             return np.concatenate(list(pool.map(part, parts)))
 
@@ -151,8 +151,8 @@ def _padded(n: int, lane: int) -> int:
 
 
 def _zeros(shape, dtype) -> np.ndarray:
-    """C-contiguous zeros starting on a cache line, so that no vector of a padded row straddles two: where
-    NumPy's allocation fell off the line, the epoch ran 1.25x ([784,30,10]) to 1.4x ([784,100,10]) slower."""
+    """C-contiguous zeros starting on a cache line, so that no vector of a padded row straddles two (one
+    that does slows the epoch, docs/speed.md)."""
     size = math.prod(shape) * np.dtype(dtype).itemsize
     raw = np.zeros(size + CACHE_LINE, np.uint8)
     start = -raw.ctypes.data % CACHE_LINE
@@ -183,9 +183,10 @@ def _vector_member(weights, biases, inputs, y, perm, batch: int, eta: float):
     acts = tuple(_zeros((m, p), dtype) for p in pad[1:])
     deltas = tuple(_zeros((m, p), dtype) for p in pad[1:])
     eta_over = (eta / np.arange(1, m + 1)).astype(dtype)
-    _epoch(tuple(wts), tuple(ws), tuple(bs), acts, deltas, np.array(sizes, np.int64), *inputs, y,
-           np.ascontiguousarray(perm, np.int64), batch, eta_over, dtype.type(clip_floor(np.finfo(dtype))),
-           dtype.type(1), lane, np.empty(sizes[0], np.int64), np.empty(sizes[0], dtype))  # fmt: skip
+    perm, lowest, one = np.ascontiguousarray(perm, np.int64), dtype.type(clip_floor(np.finfo(dtype))), dtype.type(1)
+    net = (tuple(wts), tuple(ws), tuple(bs), acts, deltas, np.array(sizes, np.int64))
+    scratch = (np.empty(sizes[0], np.int64), np.empty(sizes[0], dtype))  # the offsets and values of a row
+    _epoch(*net, *inputs, y, perm, batch, eta_over, lowest, one, lane, *scratch)
     return [wt[:, :n].T for wt, n in zip(wts, sizes[1:])], [b[:n, None] for b, n in zip(bs, sizes[1:])]
 
 

@@ -1,6 +1,6 @@
-"""Stage 8, sweeps: a grid of networks (:mod:`.grid`) trained as stacks through the epoch kernels
-(:mod:`.stacks`), here or on a Dask cluster (:mod:`.dist`), resumable (:mod:`.runner`), kept in files
-(:mod:`.outputs`) and summarised as statistics (:mod:`.stats`).
+"""Sweeps: a grid of networks (:mod:`.grid`) trained as stacks through the epoch kernels (:mod:`.stacks`),
+here or on a Dask cluster (:mod:`.dist`), resumable (:mod:`.runner`), kept in files (:mod:`.outputs`) once
+:mod:`.storage` has found room for them, and summarised as statistics (:mod:`.stats`).
 """
 
 from __future__ import annotations

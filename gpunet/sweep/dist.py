@@ -43,8 +43,9 @@ def check_gpus(client, device: str) -> None:
 
 def submit(client, members, epochs: int, eval: str, device: str, source, checksums: dict, kernel=None):
     resources = {"GPU": 1} if device.startswith("cuda") else None
-    return client.submit(run_on_worker, members, epochs, eval, device, source, checksums, kernel, resources=resources,
-                         pure=False)  # fmt: skip
+    return client.submit(
+        run_on_worker, members, epochs, eval, device, source, checksums, kernel, resources=resources, pure=False
+    )
 
 
 def run_on_worker(members, epochs, eval, device, source, checksums, kernel=None):

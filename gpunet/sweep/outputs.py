@@ -22,8 +22,19 @@ from .stacks import Best, NetworkRecord
 
 LOG = "sweep.jsonl"
 CSV = "networks.csv"
-CSV_COLUMNS = ["configuration", "sizes", "eta", "batch_size", "dtype", "seed", "best_accuracy", "best_epoch",
-               "final_accuracy", "seconds", "kernel"]  # fmt: skip
+CSV_COLUMNS = [
+    "configuration",
+    "sizes",
+    "eta",
+    "batch_size",
+    "dtype",
+    "seed",
+    "best_accuracy",
+    "best_epoch",
+    "final_accuracy",
+    "seconds",
+    "kernel",
+]
 
 
 def _config_fields(c: Config) -> dict:
@@ -44,7 +55,7 @@ def epoch_lines(r: NetworkRecord, eval: str) -> list[dict]:
             "eval": eval,
             "seconds": per_epoch,
             "kernel": r.kernel,
-        }  # fmt: skip
+        }
         for e, c in enumerate(r.correct)
     ]
 
@@ -61,9 +72,8 @@ def write(out: Path, manifest: dict, records: list[NetworkRecord], eval: str) ->
     writer.writerow(CSV_COLUMNS)
     for r in records:
         c = r.config
-        writer.writerow([c.label, "-".join(map(str, c.sizes)), c.eta, c.batch_size, c.dtype, r.seed,
-                         f"{r.best_accuracy:.4f}", r.best_epoch, f"{r.final_accuracy:.4f}", f"{r.seconds:.3f}",
-                         r.kernel])  # fmt: skip
+        row = [c.label, "-".join(map(str, c.sizes)), c.eta, c.batch_size, c.dtype, r.seed, f"{r.best_accuracy:.4f}"]
+        writer.writerow([*row, r.best_epoch, f"{r.final_accuracy:.4f}", f"{r.seconds:.3f}", r.kernel])
     with atomic_write(out / CSV) as f:
         f.write(table.getvalue().encode())
 
@@ -84,8 +94,8 @@ def read(out: Path) -> tuple[dict, list[NetworkRecord]]:
         records = []
         for (config, seed), lines in grouped.items():
             lines.sort(key=lambda e: e["epoch"])
-            records.append(NetworkRecord(config, seed, [int(e["correct"]) for e in lines], int(lines[0]["total"]),
-                                         sum(e["seconds"] for e in lines), lines[0].get("kernel", "")))  # fmt: skip
+            correct, seconds = [int(e["correct"]) for e in lines], sum(e["seconds"] for e in lines)
+            records.append(NetworkRecord(config, seed, correct, int(lines[0]["total"]), seconds, lines[0]["kernel"]))
     except (KeyError, TypeError, ValueError) as e:
         raise DataError(f"{path}: damaged sweep log ({type(e).__name__}: {e})") from None
     return manifest, records
@@ -99,9 +109,17 @@ def save_best(path, best: Best, manifest: dict, grid) -> None:
     """The network as ``gpunet train --save`` writes it: ``evaluate``, ``predict`` and ``train --resume`` take it."""
     c = best.config
     validation_size = manifest.get("settings", {}).get("validation_size", 10_000)
-    settings = {"sizes": list(c.sizes), "epochs": grid.epochs, "batch_size": c.batch_size, "eta": c.eta,
-                "dtype": c.dtype, "seed": best.seed, "eval": grid.eval, "validation_size": validation_size,
-                "data": sorted(manifest.get("data", {}).values())}  # fmt: skip
+    settings = {
+        "sizes": list(c.sizes),
+        "epochs": grid.epochs,
+        "batch_size": c.batch_size,
+        "eta": c.eta,
+        "dtype": c.dtype,
+        "seed": best.seed,
+        "eval": grid.eval,
+        "validation_size": validation_size,
+        "data": sorted(manifest["data"].values()),
+    }
     sweep = {"configuration": c.label, "best_epoch": best.epoch, "correct": best.correct}
     best.network().save(path, settings=settings, manifest=manifest, sweep=sweep, run=manifest.get("run"))
 
@@ -109,8 +127,15 @@ def save_best(path, best: Best, manifest: dict, grid) -> None:
 def load_best(path: Path, config: Config) -> Best:
     net = Network.load(path, device="cpu")
     try:
-        return Best(config, int(net.record["settings"]["seed"]), net.epoch - 1, int(net.record["sweep"]["correct"]),
-                    net.weights, net.biases, dict(net.rng.bit_generator.state))  # fmt: skip
+        return Best(
+            config,
+            int(net.record["settings"]["seed"]),
+            net.epoch - 1,
+            int(net.record["sweep"]["correct"]),
+            net.weights,
+            net.biases,
+            dict(net.rng.bit_generator.state),
+        )
     except (KeyError, TypeError, ValueError):
         raise DataError(f"{path}: not the best network of a sweep") from None
 

@@ -53,9 +53,19 @@ class Sweep:
     something else, unless ``force``.
     """
 
-    def __init__(self, grid: Grid, source: DataSource = DataSource(), *, device: str = "auto", out=None,
-                 save_best=None, scheduler: str | None = None, chunk: int | None = None,
-                 kernel: str | None = None, force: bool = False):  # fmt: skip
+    def __init__(
+        self,
+        grid: Grid,
+        source: DataSource = DataSource(),
+        *,
+        device: str = "auto",
+        out=None,
+        save_best=None,
+        scheduler: str | None = None,
+        chunk: int | None = None,
+        kernel: str | None = None,
+        force: bool = False,
+    ):
         chunk = None if chunk is None else check("--chunk", chunk, POSITIVE_INT)
         self.grid, self.source, self.device, self.scheduler, self.chunk = grid, source, device, scheduler, chunk
         self.out = None if out is None else Path(out)
@@ -67,8 +77,16 @@ class Sweep:
         self._resuming = False
 
     @classmethod
-    def resume(cls, out, *, device: str | None = None, save_best=None, scheduler: str | None = None,
-               kernel: str | None = None, force: bool = False) -> Sweep:  # fmt: skip
+    def resume(
+        cls,
+        out,
+        *,
+        device: str | None = None,
+        save_best=None,
+        scheduler: str | None = None,
+        kernel: str | None = None,
+        force: bool = False,
+    ) -> Sweep:
         """The sweep kept in ``out``, with its grid, data, device, kernel and ``--save-best`` (``save_best``
         replaces the last one, and is kept for the next resume)."""
         out = Path(out)
@@ -78,14 +96,23 @@ class Sweep:
             source = DataSource(**{**s["data_source"], "mirror": tuple(s["data_source"]["mirror"] or ()) or None})
             grid, chunk = Grid.from_json(s["grid"]), s["chunk"]
             device = device or s["device"]
-            kernel = kernel or s.get("kernel")
+            kernel = kernel or s["kernel"]
             if save_best is not None:
                 s["save_best"] = _absolute(save_best)
-            save_best = s.get("save_best")  # absent from sweeps started before it was kept
+            save_best = s["save_best"]
         except (KeyError, TypeError, ValueError) as e:
             raise DataError(f"{out}: the sweep's manifest is damaged ({type(e).__name__}: {e})") from None
-        sweep = cls(grid, source, device=device, out=out, save_best=save_best, scheduler=scheduler, chunk=chunk,
-                    kernel=kernel, force=force)  # fmt: skip
+        sweep = cls(
+            grid,
+            source,
+            device=device,
+            out=out,
+            save_best=save_best,
+            scheduler=scheduler,
+            chunk=chunk,
+            kernel=kernel,
+            force=force,
+        )
         sweep.records = {(r.config, r.seed): r for r in records if sweep.grid.holds(r.config, r.seed)}
         for config in sweep.grid.configs():
             path = outputs.best_path(out, config)
@@ -123,13 +150,16 @@ class Sweep:
             if chunk:
                 yield chunk
 
-    def run(self, progress: Callable[[int], None] | None = None,
-            on_network: Callable[[NetworkRecord], None] | None = None) -> list[NetworkRecord]:  # fmt: skip
+    def run(
+        self, progress: Callable[[int], None] | None = None, on_network: Callable[[NetworkRecord], None] | None = None
+    ) -> list[NetworkRecord]:
         """Train what is missing; ``progress(k)``: k more network-epochs done; ``on_network``: one finished."""
         if self.out is not None:  # the folder is made if missing; its parent must exist
             if self.out.exists() and not self.out.is_dir():
-                raise ConfigError(f"--out {self.out}: a file, not a folder; give a folder for the sweep's files "
-                                  "(it is made if missing)")  # fmt: skip
+                raise ConfigError(
+                    f"--out {self.out}: a file, not a folder; give a folder for the sweep's files "
+                    "(it is made if missing)"
+                )
             check_writable(self.out / "sweep.jsonl" if self.out.is_dir() else self.out, "--out")
         if self.out is None:
             return self._guarded(progress, on_network)
@@ -171,10 +201,16 @@ class Sweep:
                 raise ConfigError(f"{host.source} has no test images: use --eval validation")
             where = (backend.name, threads()) if client is None else (self.device, 4)  # a worker's cores: 4 assumed
             chunk = self.chunk or default_chunk(*where)
-            settings = {"grid": self.grid.to_json(), "data_source": asdict(self.source), "device": self.device,
-                        "kernel": self.kernel, "chunk": chunk, "scheduler": self.scheduler,
-                        "validation_size": len(host.validation[1]),
-                        "save_best": None if self.save_best is None else _absolute(self.save_best)}  # fmt: skip
+            settings = {
+                "grid": self.grid.to_json(),
+                "data_source": asdict(self.source),
+                "device": self.device,
+                "kernel": self.kernel,
+                "chunk": chunk,
+                "scheduler": self.scheduler,
+                "validation_size": len(host.validation[1]),
+                "save_best": None if self.save_best is None else _absolute(self.save_best),
+            }
             read = checksums(host)
             if not self._resuming:
                 self.manifest = {"kind": "sweep", **manifest(backend, settings, read, 0, run)}
@@ -195,8 +231,9 @@ class Sweep:
                     if config.stack not in kernels:
                         kernels.clear()
                     data = pin_for(pinned, host, backend, config)
-                    self._finished(run_chunk(backend, data, members, self.grid.epochs, self.grid.eval, kernels,
-                                             progress, self.kernel), on_network)  # fmt: skip
+                    grid = self.grid
+                    done = run_chunk(backend, data, members, grid.epochs, grid.eval, kernels, progress, self.kernel)
+                    self._finished(done, on_network)
             else:
                 self._run_on_cluster(client, todo, progress, on_network)
         finally:
@@ -218,7 +255,7 @@ class Sweep:
                 self.source,
                 self.manifest["data"],
                 self.kernel,
-            )  # fmt: skip
+            )
             for members in todo
         ]
         try:
@@ -241,8 +278,7 @@ class Sweep:
         if self.out is not None:
             self._write()
             for config in improved:
-                outputs.save_best(outputs.best_path(self.out, config), self.best[config], self.manifest,
-                                      self.grid)  # fmt: skip
+                outputs.save_best(outputs.best_path(self.out, config), self.best[config], self.manifest, self.grid)
         if on_network is not None:
             for r in result.records:
                 on_network(r)
@@ -264,10 +300,25 @@ class Sweep:
         return sorted(self.records.values(), key=lambda r: self.grid.position(r.config, r.seed))
 
 
-def sweep(seeds, *, eta=BOOK.eta, sizes=BOOK.sizes, batch_size=BOOK.batch_size, dtype=BOOK.dtype,
-          epochs: int = BOOK.epochs, eval: str = "test", device: str = "auto", data_dir=None,
-          validation_size: int = BOOK.validation_size, out=None, save_best=None, scheduler: str | None = None,
-          chunk: int | None = None, kernel: str | None = None, force: bool = False) -> list[NetworkRecord]:  # fmt: skip
+def sweep(
+    seeds,
+    *,
+    eta=BOOK.eta,
+    sizes=BOOK.sizes,
+    batch_size=BOOK.batch_size,
+    dtype=BOOK.dtype,
+    epochs: int = BOOK.epochs,
+    eval: str = "test",
+    device: str = "auto",
+    data_dir=None,
+    validation_size: int = BOOK.validation_size,
+    out=None,
+    save_best=None,
+    scheduler: str | None = None,
+    chunk: int | None = None,
+    kernel: str | None = None,
+    force: bool = False,
+) -> list[NetworkRecord]:
     """Train every network of the grid and return one record per network (see :class:`Sweep`).
 
     ``seeds`` is a list or a string like "1-100"; ``eta``, ``sizes``, ``batch_size`` and ``dtype`` are one
@@ -275,8 +326,17 @@ def sweep(seeds, *, eta=BOOK.eta, sizes=BOOK.sizes, batch_size=BOOK.batch_size, 
     """
     grid = Grid.create(seeds, etas=eta, sizes=sizes, batch_sizes=batch_size, dtypes=dtype, epochs=epochs, eval=eval)
     source = DataSource(None if data_dir is None else str(data_dir), validation_size=validation_size)
-    return Sweep(grid, source, device=device, out=out, save_best=save_best, scheduler=scheduler, chunk=chunk,
-                 kernel=kernel, force=force).run()  # fmt: skip
+    return Sweep(
+        grid,
+        source,
+        device=device,
+        out=out,
+        save_best=save_best,
+        scheduler=scheduler,
+        chunk=chunk,
+        kernel=kernel,
+        force=force,
+    ).run()
 
 
 def _absolute(path) -> str:

@@ -92,8 +92,10 @@ def _epoch_runner(backend: Backend, x, y, sizes, dtype: str, batch: int, name: s
     kernel, _ = choose(backend, list(sizes), dtype, batch, name)
     run = kernel(backend, x, y)
     xp = backend.xp
-    zeros = [xp.zeros((1, n_out, n_in), dtype=backend.dtype(dtype), device=backend.device)
-             for n_in, n_out in zip(sizes[:-1], sizes[1:])]  # fmt: skip
+    zeros = [
+        xp.zeros((1, n_out, n_in), dtype=backend.dtype(dtype), device=backend.device)
+        for n_in, n_out in zip(sizes[:-1], sizes[1:])
+    ]
     run(zeros, [w[:, :, :1] for w in zeros], np.empty((1, 0), np.int64), batch, np.ones(1))
     return run
 
@@ -104,9 +106,16 @@ class ChunkResult:
     best: dict  # Config -> Best, the chunk's best network of each configuration
 
 
-def run_chunk(backend: Backend, data, members: list[tuple[Config, int]], epochs: int, eval: str,
-              kernels: dict | None = None, progress: Callable[[int], None] | None = None,
-              kernel_name: str | None = None) -> ChunkResult:  # fmt: skip
+def run_chunk(
+    backend: Backend,
+    data,
+    members: list[tuple[Config, int]],
+    epochs: int,
+    eval: str,
+    kernels: dict | None = None,
+    progress: Callable[[int], None] | None = None,
+    kernel_name: str | None = None,
+) -> ChunkResult:
     """Train one stack of members (same sizes, mini-batch size and dtype) for ``epochs``, scoring every epoch.
 
     ``data`` is a :class:`gpunet.data.DeviceData` on ``backend``; ``kernels`` caches one prepared kernel
@@ -154,12 +163,11 @@ def run_chunk(backend: Backend, data, members: list[tuple[Config, int]], epochs:
     for i, r in enumerate(records):
         if r.config not in winners or r.rank > records[winners[r.config]].rank:
             winners[r.config] = i
-    best = {
-        c: Best(c, records[i].seed, records[i].best_epoch, records[i].correct[records[i].best_epoch],
-                [backend.to_host(w[i, ...]) for w in best_weights], [backend.to_host(b[i, ...]) for b in best_biases],
-                best_states[i])
-        for c, i in winners.items()
-    }  # fmt: skip
+    best = {}
+    for c, i in winners.items():
+        w, b = ([backend.to_host(a[i, ...]) for a in arrays] for arrays in (best_weights, best_biases))
+        r = records[i]
+        best[c] = Best(c, r.seed, r.best_epoch, r.correct[r.best_epoch], w, b, best_states[i])
     return ChunkResult(records, best)
 
 

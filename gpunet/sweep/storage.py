@@ -12,8 +12,8 @@ from ..io.fs import check_disk, check_memory
 from ..maths import parameter_count
 from .grid import Grid
 
-# Measured with tracemalloc (Python 3.11): a NetworkRecord with its key and dict entry ~360 B, ~40 B more per
-# epoch; rewriting sweep.jsonl holds each epoch's line three times (the lines, the text, its bytes) ~1,150 B.
+# Bytes of a NetworkRecord with its key and dict entry, more per epoch, and of an epoch's line held three times
+# while sweep.jsonl is rewritten (the lines, the text, its bytes), rounded up from docs/speed.md.
 NETWORK_BYTES = 400
 EPOCH_BYTES = 48
 WRITTEN_EPOCH_BYTES = 1200

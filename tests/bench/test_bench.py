@@ -23,9 +23,21 @@ def test_bench_prints_a_row_per_kernel_with_the_ratio_to_the_book(tmp_path, monk
     monkeypatch.setattr(peers, "available", lambda kind: [])  # whether torch or JAX is installed here
     write_mnist_like(tmp_path, 120, 10, rows=6, cols=6)
     run = cli(
-        "bench", "--data-dir", str(tmp_path), "--sizes", "36,8,10", "--batch-size", "10",
-        "--epochs", "2", "--book-examples", "40", "--json", "--validation-size", "20",
-    )  # fmt: skip
+        "bench",
+        "--data-dir",
+        str(tmp_path),
+        "--sizes",
+        "36,8,10",
+        "--batch-size",
+        "10",
+        "--epochs",
+        "2",
+        "--book-examples",
+        "40",
+        "--json",
+        "--validation-size",
+        "20",
+    )
     assert run.returncode == 0, run.stderr
     rows = json.loads(run.stdout)["rows"]
     paths = [r["path"] for r in rows]
@@ -33,8 +45,19 @@ def test_bench_prints_a_row_per_kernel_with_the_ratio_to_the_book(tmp_path, monk
     for r in rows:
         assert r["s_per_epoch_min"] <= r["s_per_epoch_median"] and r["vs_book"] > 0 and r["vs_best_peer"] is None
         assert r["h2d_bytes_per_epoch"] == 0  # on the CPU nothing crosses to a device
-    table = cli("bench", "--data-dir", str(tmp_path), "--sizes", "36,8,10", "--epochs", "1", "--book-examples", "0",
-                "--validation-size", "20")  # fmt: skip
+    table = cli(
+        "bench",
+        "--data-dir",
+        str(tmp_path),
+        "--sizes",
+        "36,8,10",
+        "--epochs",
+        "1",
+        "--book-examples",
+        "0",
+        "--validation-size",
+        "20",
+    )
     assert table.returncode == 0 and "portable" in table.stdout and "book loop" not in table.stdout
 
 
@@ -46,33 +69,45 @@ def test_bench_meters_transfers_to_a_real_second_device(tmp_path, monkeypatch):
     from gpunet.data import load_host
 
     write_mnist_like(tmp_path, 120, 10, rows=6, cols=6)
-    seconds, moved = bench.time_network(load_host(tmp_path, 20), strict_backend("device1"), [36, 8, 10], 10,
-                                        "float32", "portable", 2)  # fmt: skip
+    seconds, moved = bench.time_network(
+        load_host(tmp_path, 20), strict_backend("device1"), [36, 8, 10], 10, "float32", "portable", 2
+    )
     assert len(seconds) == 2 and moved == 100 * 8
 
 
 def test_the_books_loop_is_timed_as_written():
-    """No np.errstate around each sigmoid: it made the book's loop ~16 % slower (issue 13 item 17)."""
+    """No np.errstate around each sigmoid: it made the book's loop ~16 % slower."""
     assert "errstate" not in inspect.getsource(reference)
     z = np.array([[-1.0], [0.0], [2.0]])
     assert np.array_equal(reference.sigmoid(z), 1.0 / (1.0 + np.exp(-z)))
 
 
-def test_a_missing_device_is_one_line_and_the_cpu_rows_are_printed(tmp_path, monkeypatch):
+def test_a_missing_device_is_one_line_and_the_cpu_rows_are_printed(mnist_like, monkeypatch):
     monkeypatch.setattr(peers, "available", lambda kind: [])
-    write_mnist_like(tmp_path, 60, 10, rows=4, cols=4)
-    run = cli("bench", "--data-dir", tmp_path, "--sizes", "16,4,10", "--epochs", "1", "--book-examples", "0",
-              "--validation-size", "10", "--device", "cpu,cuda:7")  # fmt: skip
+    run = cli(
+        "bench",
+        "--data-dir",
+        mnist_like("tiny"),
+        "--sizes",
+        "16,4,10",
+        "--epochs",
+        "1",
+        "--book-examples",
+        "0",
+        "--validation-size",
+        "10",
+        "--device",
+        "cpu,cuda:7",
+    )
     assert run.returncode == 0
     assert [line for line in run.stderr.splitlines()] == [run.stderr.strip()] and "cuda:7: not measured" in run.stderr
     assert "cpu     portable" in run.stdout
 
 
-def test_peers_are_timed_from_the_same_start_and_order_and_rows_carry_the_ratio(tmp_path, monkeypatch):
+def test_peers_are_timed_from_the_same_start_and_order_and_rows_carry_the_ratio(mnist_like, monkeypatch):
     """A stand-in peer records what it was given; a failing one is one line, and the bench goes on."""
     from gpunet import Network
 
-    write_mnist_like(tmp_path, 60, 10, rows=4, cols=4)
     seen = {}
 
     def fake_run(name, kind, x, y, weights, biases, orders, batch, eta, dtype):
@@ -84,8 +119,22 @@ def test_peers_are_timed_from_the_same_start_and_order_and_rows_carry_the_ratio(
     monkeypatch.setattr(bench, "PEERS_APART", False)  # the stand-ins live in this process
     monkeypatch.setattr(peers, "available", lambda kind: ["fake peer", "broken peer"])
     monkeypatch.setattr(peers, "run", fake_run)
-    run = cli("bench", "--data-dir", tmp_path, "--sizes", "16,4,10", "--batch-size", "100", "--epochs", "2",
-              "--book-examples", "0", "--validation-size", "10", "--json")  # fmt: skip
+    run = cli(
+        "bench",
+        "--data-dir",
+        mnist_like("tiny"),
+        "--sizes",
+        "16,4,10",
+        "--batch-size",
+        "100",
+        "--epochs",
+        "2",
+        "--book-examples",
+        "0",
+        "--validation-size",
+        "10",
+        "--json",
+    )
     assert run.returncode == 0, run.stderr
     assert run.stderr == "gpunet: broken peer on cpu: not measured: RuntimeError: no such device\n"
     rows = json.loads(run.stdout)["rows"]

@@ -1,20 +1,19 @@
-"""Issue 20.11: `bench` with no usable device exits 2 before timing anything; its header says what is measured
+"""`bench` with no usable device exits 2 before timing anything; its header says what is measured
 and names the peers that are not installed."""
 
 import importlib.util
 
 import fake_cupy
 import pytest
-from helpers import assert_one_line_error, cli, write_mnist_like
+from helpers import assert_one_line_error, cli
 
 from gpunet.bench import peers
 from gpunet.bench import timing as bench
 
 
 @pytest.fixture
-def data_dir(tmp_path):
-    write_mnist_like(tmp_path, 60, 10, rows=4, cols=4)
-    return tmp_path
+def data_dir(mnist_like):
+    return mnist_like("tiny")
 
 
 def nothing_may_be_timed(*args, **kwargs):
@@ -34,8 +33,21 @@ def test_no_usable_device_is_one_line_and_exit_2_before_timing(data_dir, monkeyp
 def test_the_header_says_what_is_measured_and_which_peers_are_missing(data_dir, monkeypatch):
     real = importlib.util.find_spec
     monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name in ("torch", "jax") else real(name))
-    run = cli("bench", "--data-dir", data_dir, "--sizes", "16,4,10", "--validation-size", "10", "--epochs", "2",
-              "--book-examples", "20", "--device", "cpu")  # fmt: skip
+    run = cli(
+        "bench",
+        "--data-dir",
+        data_dir,
+        "--sizes",
+        "16,4,10",
+        "--validation-size",
+        "10",
+        "--epochs",
+        "2",
+        "--book-examples",
+        "20",
+        "--device",
+        "cpu",
+    )
     assert run.returncode == 0, run.stderr
     head = run.stdout.splitlines()[:3]
     assert head[1].startswith("measured: 2 timed epoch(s) per kernel and peer; ") and (

@@ -19,13 +19,39 @@ def data_dir(tmp_path):
 
 def test_an_output_layer_wider_than_the_classes_is_timed_as_train_runs_it(data_dir, monkeypatch):
     monkeypatch.setattr(peers, "available", lambda kind: [])  # whether torch or JAX is installed here
-    run = cli("bench", "--data-dir", data_dir, "--sizes", "36,8,11", "--epochs", "1", "--book-examples", "0",
-              "--json", "--validation-size", "20")  # fmt: skip
+    run = cli(
+        "bench",
+        "--data-dir",
+        data_dir,
+        "--sizes",
+        "36,8,11",
+        "--epochs",
+        "1",
+        "--book-examples",
+        "0",
+        "--json",
+        "--validation-size",
+        "20",
+    )
     assert run.returncode == 0, run.stderr
     rows = json.loads(run.stdout)["rows"]
     assert rows and all(r["sizes"] == [36, 8, 11] for r in rows)
-    assert cli("train", "--data-dir", data_dir, "--sizes", "36,8,11", "--epochs", "1", "--validation-size", "20",
-               "--device", "cpu").returncode == 0  # fmt: skip
+    assert (
+        cli(
+            "train",
+            "--data-dir",
+            data_dir,
+            "--sizes",
+            "36,8,11",
+            "--epochs",
+            "1",
+            "--validation-size",
+            "20",
+            "--device",
+            "cpu",
+        ).returncode
+        == 0
+    )
 
 
 def test_a_peer_gets_targets_as_wide_as_its_output_layer(data_dir, monkeypatch):
@@ -44,7 +70,18 @@ def test_a_peer_gets_targets_as_wide_as_its_output_layer(data_dir, monkeypatch):
 
 @pytest.mark.parametrize("sizes, fragment", [("35,8,10", "--sizes must start with 36"), ("36,8,5", "at least 10")])
 def test_sizes_that_do_not_fit_the_data_are_one_line_before_anything_is_timed(data_dir, sizes, fragment):
-    run = cli("bench", "--data-dir", data_dir, "--sizes", sizes, "--epochs", "1", "--book-examples", "20",
-              "--validation-size", "20")  # fmt: skip
+    run = cli(
+        "bench",
+        "--data-dir",
+        data_dir,
+        "--sizes",
+        sizes,
+        "--epochs",
+        "1",
+        "--book-examples",
+        "20",
+        "--validation-size",
+        "20",
+    )
     assert_one_line_error(run, fragment)
     assert "book loop" not in run.stdout

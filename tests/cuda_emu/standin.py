@@ -37,8 +37,9 @@ def gpu_backend():
     """A backend called cuda:0 whose arrays are NumPy's (the stand-in's kernels take them as device arrays)."""
     from gpunet.backend import get_backend
 
-    return dataclasses.replace(get_backend("cpu"), device=None, name="cuda:0", description="Emulated GPU",
-                               library="cupy_on_cpu")  # fmt: skip
+    return dataclasses.replace(
+        get_backend("cpu"), device=None, name="cuda:0", description="Emulated GPU", library="cupy_on_cpu"
+    )
 
 
 def backend():

@@ -62,8 +62,12 @@ def emulated_gpu(harness, cache, tmp_path, monkeypatch):
         for module in (registry, check_cli):
             monkeypatch.setattr(module, "get_backend", lambda spec: gpu if spec != "cpu" else real(spec))
         site = [str(TESTS / "cuda_emu" / "child"), str(TESTS), os.environ.get("PYTHONPATH", "")]
-        child = {"GPUNET_EMU_HARNESS": str(binary), "PYTHONPATH": os.pathsep.join(site),
-                 "TSAN_OPTIONS": "halt_on_error=1", **env}  # fmt: skip
+        child = {
+            "GPUNET_EMU_HARNESS": str(binary),
+            "PYTHONPATH": os.pathsep.join(site),
+            "TSAN_OPTIONS": "halt_on_error=1",
+            **env,
+        }
         for name, value in child.items():
             monkeypatch.setenv(name, value)
         monkeypatch.setattr(verdicts, "EXAMPLES", 40)  # the timed epoch: 40 examples, scaled to 50,000
@@ -103,8 +107,21 @@ def test_a_kernel_that_passes_is_chosen_said_once_and_kept(emulated_gpu, cache, 
     emulated_gpu()
     data, log = tmp_path / "data", tmp_path / "run.jsonl"
     write_mnist_like(data, 30, 10, rows=4, cols=4, n_classes=2)
-    train = ("train", "--device", "cuda", "--data-dir", data, "--sizes", "16,2", "--epochs", "1", "--validation-size",
-             "0", "--seed", "1")  # fmt: skip
+    train = (
+        "train",
+        "--device",
+        "cuda",
+        "--data-dir",
+        data,
+        "--sizes",
+        "16,2",
+        "--epochs",
+        "1",
+        "--validation-size",
+        "0",
+        "--seed",
+        "1",
+    )
     run = cli(*train, "--log", log)
     assert run.returncode == 0, run.stderr
     checking = run.stderr.splitlines()
@@ -130,8 +147,19 @@ def test_a_mutated_kernel_fails_and_cuda_falls_back_in_one_line(emulated_gpu, ca
     emulated_gpu(*mutant(tmp_path, "wrong scale"))
     data = tmp_path / "data"
     write_mnist_like(data, 30, 10, rows=4, cols=4, n_classes=2)
-    train = ("train", "--device", "cuda", "--data-dir", data, "--sizes", "16,2", "--epochs", "1", "--validation-size",
-             "0")  # fmt: skip
+    train = (
+        "train",
+        "--device",
+        "cuda",
+        "--data-dir",
+        data,
+        "--sizes",
+        "16,2",
+        "--epochs",
+        "1",
+        "--validation-size",
+        "0",
+    )
     run = cli(*train)
     assert run.returncode == 0 and " failed in " in run.stderr and len(run.stderr.splitlines()) == 2, run.stderr
     header = next(line for line in run.stdout.splitlines() if " | kernel " in line)

@@ -361,8 +361,9 @@ def test_emulated_kernel_under_sanitizers(emulated, kind, fits):
     """The launcher's own plan, on a GPU with room for everything or with only enough for the block's counters."""
     sizes, dtype, batch, threads = [40, 7, 4], "float32", 3, 33
     optin = cuda.layout(sizes, 4, batch, fits, fits, threads=threads).shared_bytes
-    name, _, _, shared, _ = check_emulated(emulated, sizes, dtype, batch, 2, kind=kind, threads=threads,
-                                           shared_optin=optin)  # fmt: skip
+    name, _, _, shared, _ = check_emulated(
+        emulated, sizes, dtype, batch, 2, kind=kind, threads=threads, shared_optin=optin
+    )
     assert name == cuda.name_expression(dtype, fits, fits) and shared == optin
 
 

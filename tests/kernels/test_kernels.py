@@ -1,4 +1,5 @@
-"""The epoch kernels against the book's code, stacks of members against each alone, and the one choice among them."""
+"""The epoch kernels against the book's code, stacks of members against each alone, the one choice among them, and
+networks deeper than numba compiles."""
 
 import dataclasses
 import json
@@ -82,11 +83,21 @@ def test_stacked_members_equal_each_member_alone(rng, kernel, dtype):
     orders = np.stack([rng.permutation(n) for _ in starts])
     etas = np.array([3.0, 0.5, 1.0])
     run = KERNELS[kernel](get_backend("cpu"), x, y)
-    together = run(stack([[w.astype(dtype) for w in ws] for _, ws in starts]),
-                   stack([[b.astype(dtype) for b in bs] for bs, _ in starts]), orders, batch, etas)  # fmt: skip
+    together = run(
+        stack([[w.astype(dtype) for w in ws] for _, ws in starts]),
+        stack([[b.astype(dtype) for b in bs] for bs, _ in starts]),
+        orders,
+        batch,
+        etas,
+    )
     for i, (biases, weights) in enumerate(starts):
-        alone = run([w[None].astype(dtype) for w in weights], [b[None].astype(dtype) for b in biases],
-                    orders[i : i + 1], batch, etas[i : i + 1])  # fmt: skip
+        alone = run(
+            [w[None].astype(dtype) for w in weights],
+            [b[None].astype(dtype) for b in biases],
+            orders[i : i + 1],
+            batch,
+            etas[i : i + 1],
+        )
         for got, want in zip(together[0] + together[1], alone[0] + alone[1]):
             assert got[i].dtype == np.dtype(dtype)
             if kernel == "numba":
@@ -201,19 +212,44 @@ def test_numba_that_fails_to_compile_falls_back_with_one_line(monkeypatch, fresh
 
     monkeypatch.setattr(_numba_epoch, "_epoch", broken)
     write_mnist_like(tmp_path, 30, 10, rows=4, cols=4, n_classes=2)
-    run = cli("train", "--device", "cpu", "--data-dir", tmp_path, "--sizes", "16,2", "--epochs", "1",
-              "--validation-size", "0")  # fmt: skip
+    run = cli(
+        "train", "--device", "cpu", "--data-dir", tmp_path, "--sizes", "16,2", "--epochs", "1", "--validation-size", "0"
+    )
     assert run.returncode == 0 and run.stderr == "", run.stderr
     assert "kernel portable (numba: numba failed to compile the epoch (RuntimeError: LLVM ERROR" in run.stdout
     info = cli("info", "--data-dir", tmp_path)
     assert "kernel numba: not usable: numba failed to compile" in info.stdout
     monkeypatch.setattr(peers, "available", lambda kind: [])
-    bench = cli("bench", "--device", "cpu", "--data-dir", tmp_path, "--sizes", "16,2", "--epochs", "1",
-                "--book-examples", "0", "--validation-size", "0")  # fmt: skip
+    bench = cli(
+        "bench",
+        "--device",
+        "cpu",
+        "--data-dir",
+        tmp_path,
+        "--sizes",
+        "16,2",
+        "--epochs",
+        "1",
+        "--book-examples",
+        "0",
+        "--validation-size",
+        "0",
+    )
     assert bench.returncode == 0 and "cpu     portable" in bench.stdout
     assert "gpunet: numba on cpu: not measured: numba failed to compile the epoch" in bench.stderr
-    forced = cli("train", "--device", "cpu", "--data-dir", tmp_path, "--sizes", "16,2", "--kernel", "numba",
-                 "--validation-size", "0")  # fmt: skip
+    forced = cli(
+        "train",
+        "--device",
+        "cpu",
+        "--data-dir",
+        tmp_path,
+        "--sizes",
+        "16,2",
+        "--kernel",
+        "numba",
+        "--validation-size",
+        "0",
+    )
     assert_one_line_error(forced, "kernel numba is not usable here", "RuntimeError")
 
 
@@ -227,8 +263,21 @@ def test_a_forced_kernel_that_cannot_run_the_configuration_is_one_line(monkeypat
 
     monkeypatch.setitem(KERNELS, "picky", Picky)
     write_mnist_like(tmp_path, 30, 10, rows=4, cols=4, n_classes=2)
-    run = cli("train", "--device", "cpu", "--data-dir", tmp_path, "--sizes", "16,2", "--dtype", "float64",
-              "--kernel", "picky", "--validation-size", "0")  # fmt: skip
+    run = cli(
+        "train",
+        "--device",
+        "cpu",
+        "--data-dir",
+        tmp_path,
+        "--sizes",
+        "16,2",
+        "--dtype",
+        "float64",
+        "--kernel",
+        "picky",
+        "--validation-size",
+        "0",
+    )
     assert_one_line_error(run, "kernel picky cannot run this configuration: float64 needs more shared memory")
     assert_one_line_error(cli("train", "--kernel", "fastest"), "--kernel", "invalid choice")
     with pytest.raises(ConfigError, match="unknown kernel 'nope'"):
@@ -280,8 +329,23 @@ def test_the_header_says_why_auto_chose_the_cpu_on_a_gpu_machine(gpu_machine, tm
 def test_header_info_and_manifest_name_the_kernel(tmp_path):
     write_mnist_like(tmp_path / "d", 30, 10, rows=4, cols=4, n_classes=2)
     log = tmp_path / "run.jsonl"
-    run = cli("train", "--device", "cpu", "--data-dir", tmp_path / "d", "--sizes", "16,2", "--epochs", "1",
-              "--validation-size", "0", "--kernel", "portable", "--log", log)  # fmt: skip
+    run = cli(
+        "train",
+        "--device",
+        "cpu",
+        "--data-dir",
+        tmp_path / "d",
+        "--sizes",
+        "16,2",
+        "--epochs",
+        "1",
+        "--validation-size",
+        "0",
+        "--kernel",
+        "portable",
+        "--log",
+        log,
+    )
     assert run.returncode == 0, run.stderr
     assert "| kernel portable (as asked)" in run.stdout
     manifest = json.loads(log.read_text().splitlines()[0])
@@ -296,8 +360,20 @@ def test_no_fused_is_kernel_portable_and_says_so_in_help(tmp_path):
     assert "--no-fused" in help_text and "the same as --kernel portable" in help_text
     assert "default" not in help_text.split("--no-fused", 1)[1].split("\n  --", 1)[0]  # not "(default: True)"
     write_mnist_like(tmp_path, 30, 10, rows=4, cols=4, n_classes=2)
-    run = cli("train", "--device", "cpu", "--data-dir", tmp_path, "--sizes", "16,2", "--epochs", "1",
-              "--validation-size", "0", "--no-fused")  # fmt: skip
+    run = cli(
+        "train",
+        "--device",
+        "cpu",
+        "--data-dir",
+        tmp_path,
+        "--sizes",
+        "16,2",
+        "--epochs",
+        "1",
+        "--validation-size",
+        "0",
+        "--no-fused",
+    )
     assert run.returncode == 0 and "kernel portable" in run.stdout
 
 
@@ -315,3 +391,66 @@ def test_targets_narrower_or_wider_than_the_output_layer_are_refused(rng, target
     net = Network([6, 5, 11], seed=0, device="cpu", dtype="float64")
     with pytest.raises(ConfigError, match="one-hot targets"):
         net.SGD((x, y), 1, 10, 3.0, callback=None)
+
+
+# --- depth: networks of thousands of layers train in the portable kernel instead of ending in a numba traceback;
+# numba, which compiles a loop per depth, says its limit in one line when asked for more ------------------------
+
+MAX_LAYERS = 64  # gpunet.kernels.numba_cpu.MAX_LAYERS, as docs/reliability.md states it
+
+
+def _deep(layers, width=2, n_in=784, n_out=10):
+    return [n_in] + [width] * (layers - 1) + [n_out]
+
+
+@pytest.mark.parametrize("layers", [MAX_LAYERS + 1, 10_000])
+def test_the_registry_picks_the_portable_kernel_past_numbas_depth(layers):
+    kernel, _ = choose(get_backend("cpu"), _deep(layers), "float32", 10)
+    assert kernel.name == "portable"
+
+
+@pytest.mark.skipif(bool(numba_kernel.NumbaEpoch.unusable()), reason="numba is not usable here")
+def test_numba_is_still_chosen_within_its_depth():
+    assert choose(get_backend("cpu"), _deep(3), "float32", 10)[0].name == "numba"
+    assert numba_kernel.MAX_LAYERS == MAX_LAYERS
+
+
+@pytest.fixture(scope="module")
+def deep_data(tmp_path_factory):
+    """20 training and 10 test images of MNIST's 28x28: the deep networks' first layer is MNIST's."""
+    folder = tmp_path_factory.mktemp("data")
+    write_mnist_like(folder, 20, 10)
+    return folder
+
+
+def _one_epoch(data):
+    return ["--device", "cpu", "--data-dir", data, "--validation-size", "0", "--epochs", "1"]
+
+
+def test_train_of_a_thousand_layers_trains(deep_data):
+    run = cli("train", *_one_epoch(deep_data), "--sizes", ",".join(map(str, _deep(1000))), "--batch-size", "10")
+    assert run.returncode == 0, run.stderr[-500:]
+    assert "Epoch 0: " in run.stdout and "portable" in run.stdout
+
+
+def test_sweep_of_a_thousand_layers_trains(deep_data):
+    run = cli("sweep", "--seeds", "1,2", *_one_epoch(deep_data), "--sizes", ",".join(map(str, _deep(1000))))
+    assert run.returncode == 0, run.stderr[-500:]
+    assert "seed 2: best" in run.stdout
+
+
+def test_numba_asked_for_too_deep_a_network_is_one_line(deep_data):
+    too_deep = ",".join(map(str, _deep(MAX_LAYERS + 1)))
+    run = cli("train", *_one_epoch(deep_data), "--kernel", "numba", "--sizes", too_deep)
+    assert_one_line_error(run, "kernel numba", f"at most {MAX_LAYERS} layers", str(MAX_LAYERS + 1))
+
+
+def test_a_deep_network_trains_as_the_books_code_does(rng):
+    """70 layers (past numba's limit) of width 3, 2 epochs, float64: the book's per-example code."""
+    sizes = [6] + [3] * 69 + [2]
+    x, y, _ = synthetic_data(rng, 12, 6, 2)
+    net = Network(sizes, seed=5, device="cpu", dtype="float64")
+    net.SGD((x, y), 2, 5, 3.0, callback=None)
+    assert net.kernel == "portable"
+    for got, want in zip(net.weights + net.biases, book_run(sizes, 5, x, y, 2, 5, 3.0)):
+        np.testing.assert_allclose(got, want, rtol=1e-10, atol=1e-12)

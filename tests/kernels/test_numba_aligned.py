@@ -1,4 +1,4 @@
-"""The vector loop's arrays start on a cache line (issue 18): a vector straddling two lines is a split load."""
+"""The vector loop's arrays start on a cache line: a vector straddling two lines is a split load."""
 
 import numpy as np
 import pytest

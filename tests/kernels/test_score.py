@@ -245,8 +245,11 @@ def test_a_sweep_scores_its_stack_in_one_call_and_one_read_an_epoch(rng, monkeyp
     backend = Counting(**strict_backend("device1").__dict__)
     x, y, labels = synthetic_data(rng, 60, 6, 3)
     f64 = lambda a: backend.asarray(a, dtype=backend.xp.float64)
-    data = type("Data", (), {"training_data": (f64(x), f64(y)), "test_data": (f64(x), backend.asarray(labels)),
-                             "validation_data": None})  # fmt: skip
+    data = type(
+        "Data",
+        (),
+        {"training_data": (f64(x), f64(y)), "test_data": (f64(x), backend.asarray(labels)), "validation_data": None},
+    )
     members = [(Config((6, 5, 3), 3.0, 10, "float64"), seed) for seed in range(5)]
     epochs = 3
     result = run_chunk(backend, data, members, epochs, "test", kernel_name="portable")

@@ -1,4 +1,5 @@
-"""Resuming a run: it goes on writing its checkpoint and its log, with every setting that changes results."""
+"""Resuming a run: it goes on writing its checkpoint and its log, with every setting that changes results and
+every flag that shapes its output."""
 
 import json
 import re
@@ -11,9 +12,8 @@ from gpunet import Network
 
 
 @pytest.fixture
-def data(tmp_path):
-    write_mnist_like(tmp_path / "d", 60, 20, rows=4, cols=4)
-    return tmp_path / "d"
+def data(mnist_like):
+    return mnist_like("tiny")
 
 
 def train(data, *args):
@@ -21,8 +21,22 @@ def train(data, *args):
 
 
 def first_run(tmp_path, data, epochs=2, *extra):
-    run = train(data, "--sizes", "16,10", "--seed", "1", "--epochs", epochs, "--validation-size", "5",
-                "--checkpoint", tmp_path / "ck.npz", "--log", tmp_path / "run.jsonl", *extra)  # fmt: skip
+    run = train(
+        data,
+        "--sizes",
+        "16,10",
+        "--seed",
+        "1",
+        "--epochs",
+        epochs,
+        "--validation-size",
+        "5",
+        "--checkpoint",
+        tmp_path / "ck.npz",
+        "--log",
+        tmp_path / "run.jsonl",
+        *extra,
+    )
     assert run.returncode == 0, run.stderr
     return run
 
@@ -101,8 +115,9 @@ def test_a_checkpoint_missing_or_mistyping_a_setting_is_refused(tmp_path, data, 
 def test_resume_on_other_data_is_refused(tmp_path, data):
     first_run(tmp_path, data)
     write_mnist_like(tmp_path / "other", 60, 20, rows=4, cols=4, seed=5)
-    run = cli("train", "--device", "cpu", "--data-dir", tmp_path / "other", "--resume", tmp_path / "ck.npz",
-              "--epochs", "3")  # fmt: skip
+    run = cli(
+        "train", "--device", "cpu", "--data-dir", tmp_path / "other", "--resume", tmp_path / "ck.npz", "--epochs", "3"
+    )
     assert_one_line_error(run, "other data")
 
 
@@ -117,11 +132,57 @@ def test_a_finished_run_says_there_is_nothing_to_do(tmp_path, data):
 
 
 def test_a_resumed_run_reproduces_the_uninterrupted_one(tmp_path, data):
-    whole = train(data, "--sizes", "16,10", "--seed", "1", "--epochs", "4", "--validation-size", "5",
-                  "--save", tmp_path / "whole.npz")  # fmt: skip
+    whole = train(
+        data,
+        "--sizes",
+        "16,10",
+        "--seed",
+        "1",
+        "--epochs",
+        "4",
+        "--validation-size",
+        "5",
+        "--save",
+        tmp_path / "whole.npz",
+    )
     assert whole.returncode == 0
     first_run(tmp_path, data)
     assert train(data, "--resume", tmp_path / "ck.npz", "--epochs", "4").returncode == 0
     a, b = (Network.load(tmp_path / f, device="cpu") for f in ("whole.npz", "ck.npz"))
     for x, y in zip(a.weights + a.biases, b.weights + b.biases):
         assert np.array_equal(x, y)
+
+
+# ---- it keeps every flag that shapes the run's output, as it keeps the settings: --monitor-cost, --eval, --save
+
+FLAGS = ["--device", "cpu", "--sizes", "16,10", "--seed", "1", "--validation-size", "5"]
+
+
+def epoch_lines(log):
+    return [o for o in map(json.loads, log.read_text().splitlines()) if o["type"] == "epoch"]
+
+
+def test_the_readme_sequence_keeps_the_training_cost_and_the_eval_and_the_save(tmp_path, data):
+    ck, log, final = tmp_path / "run.npz", tmp_path / "run.jsonl", tmp_path / "final.npz"
+    outputs = ["--eval", "validation", "--checkpoint", ck, "--log", log, "--monitor-cost", "--save", final]
+    first = cli("train", "--data-dir", data, *FLAGS, "--epochs", "2", *outputs)
+    assert first.returncode == 0, first.stderr
+    final.unlink()  # as if interrupted before the end
+    resumed = cli("train", "--data-dir", data, "--resume", ck, "--epochs", "4")
+    assert resumed.returncode == 0, resumed.stderr
+    assert "eval validation" in resumed.stdout and "/ 5" in resumed.stdout
+    lines = epoch_lines(log)
+    assert [e["epoch"] for e in lines] == [0, 1, 2, 3]
+    assert all("training_cost" in e and e["eval"] == "validation" and e["total"] == 5 for e in lines)
+    assert Network.load(final, device="cpu").epoch == 4  # the --save of the run, written at its end
+
+
+def test_a_flag_that_shapes_the_output_given_otherwise_on_resume_is_refused(tmp_path, data):
+    ck = tmp_path / "run.npz"
+    assert cli("train", "--data-dir", data, *FLAGS, "--epochs", "1", "--checkpoint", ck).returncode == 0
+    refused = cli("train", "--data-dir", data, "--resume", ck, "--epochs", "2", "--eval", "validation")
+    assert_one_line_error(refused, "--eval comes from the checkpoint")
+    refused = cli("train", "--data-dir", data, "--resume", ck, "--epochs", "2", "--monitor-cost")
+    assert_one_line_error(refused, "--monitor-cost comes from the checkpoint")
+    same = cli("train", "--data-dir", data, "--resume", ck, "--epochs", "2", "--eval", "test")
+    assert same.returncode == 0, same.stderr

@@ -70,8 +70,9 @@ def test_three_epochs_plus_three_resumed_equal_six(tmp_path, kernel):
     first = ["--sizes", "36,12,10", "--seed", "3", "--batch-size", "7"]
     assert cli("train", *common, *first, "--epochs", "6", "--save", str(tmp_path / "six.npz")).returncode == 0
     half = cli("train", *common, *first, "--epochs", "3", "--checkpoint", str(tmp_path / "ck.npz"))
-    rest = cli("train", *common, "--resume", str(tmp_path / "ck.npz"), "--epochs", "6",
-               "--save", str(tmp_path / "resumed.npz"))  # fmt: skip
+    rest = cli(
+        "train", *common, "--resume", str(tmp_path / "ck.npz"), "--epochs", "6", "--save", str(tmp_path / "resumed.npz")
+    )
     assert half.returncode == 0 and rest.returncode == 0, rest.stderr
     assert re.findall(r"^Epoch (\d)", rest.stdout, re.M) == ["3", "4", "5"]
     six, resumed = (Network.load(tmp_path / f, device="cpu") for f in ("six.npz", "resumed.npz"))
@@ -80,9 +81,8 @@ def test_three_epochs_plus_three_resumed_equal_six(tmp_path, kernel):
         assert np.array_equal(got, want)
 
 
-def test_resume_takes_its_settings_from_the_checkpoint(tmp_path):
-    write_mnist_like(tmp_path / "d", 50, 10, rows=4, cols=4)
-    args = ["--device", "cpu", "--data-dir", str(tmp_path / "d"), "--validation-size", "0"]
+def test_resume_takes_its_settings_from_the_checkpoint(tmp_path, mnist_like):
+    args = ["--device", "cpu", "--data-dir", str(mnist_like("tiny")), "--validation-size", "0"]
     cli("train", *args, "--sizes", "16,10", "--epochs", "1", "--checkpoint", str(tmp_path / "ck.npz"))
     run = cli("train", *args, "--resume", str(tmp_path / "ck.npz"), "--eta", "1")
     assert_one_line_error(run, "--eta comes from the checkpoint")
@@ -98,8 +98,23 @@ def test_ctrl_c_keeps_the_last_complete_epoch_and_exits_130(tmp_path):
     """A real process and a real SIGINT; small epochs, so the signal may land while a checkpoint is written."""
     checkpoint, epochs = tmp_path / "ck.npz", 100_000
     write_mnist_like(tmp_path / "d", 2000, 10)
-    args = ["train", "--device", "cpu", "--epochs", str(epochs), "--seed", "0", "--eval", "none",
-            "--validation-size", "0", "--data-dir", str(tmp_path / "d"), "--checkpoint", str(checkpoint)]  # fmt: skip
+    args = [
+        "train",
+        "--device",
+        "cpu",
+        "--epochs",
+        str(epochs),
+        "--seed",
+        "0",
+        "--eval",
+        "none",
+        "--validation-size",
+        "0",
+        "--data-dir",
+        str(tmp_path / "d"),
+        "--checkpoint",
+        str(checkpoint),
+    ]
     proc = training_process(args, checkpoint)
     try:
         proc.send_signal(signal.SIGINT)
@@ -116,8 +131,22 @@ def test_ctrl_c_keeps_the_last_complete_epoch_and_exits_130(tmp_path):
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory):
     folder = tmp_path_factory.mktemp("run")
-    run = cli("train", "--device", "cpu", "--epochs", "2", "--seed", "0", "--data-dir", str(MNIST),
-              "--save", str(folder / "m.npz"), "--log", str(folder / "run.jsonl"), "--monitor-cost")  # fmt: skip
+    run = cli(
+        "train",
+        "--device",
+        "cpu",
+        "--epochs",
+        "2",
+        "--seed",
+        "0",
+        "--data-dir",
+        str(MNIST),
+        "--save",
+        str(folder / "m.npz"),
+        "--log",
+        str(folder / "run.jsonl"),
+        "--monitor-cost",
+    )
     assert run.returncode == 0, run.stderr
     return folder
 
@@ -160,8 +189,9 @@ def test_predict_on_a_png_matches_the_network_on_the_same_image(trained, tmp_pat
         Image.fromarray(255 - images[i].reshape(28, 28)).save(tmp_path / f"{i}-dark-on-light.png")
     want = [int(d) for d in net.predict(images[:3] / 255.0)]
     plain = cli("predict", str(trained / "m.npz"), *[str(tmp_path / f"{i}.png") for i in range(3)])
-    inverted = cli("predict", str(trained / "m.npz"), "--invert",
-                   *[str(tmp_path / f"{i}-dark-on-light.png") for i in range(3)])  # fmt: skip
+    inverted = cli(
+        "predict", str(trained / "m.npz"), "--invert", *[str(tmp_path / f"{i}-dark-on-light.png") for i in range(3)]
+    )
     for run in (plain, inverted):
         assert run.returncode == 0, run.stderr
         assert [int(d) for d in re.findall(r"\.png: (\d)", run.stdout)] == want
@@ -179,8 +209,17 @@ def test_plots_are_pngs_of_the_expected_size(trained, tmp_path):
     Image = pytest.importorskip("PIL.Image")
     pytest.importorskip("matplotlib")
     curves = cli("plot", str(trained / "run.jsonl"), "-o", str(tmp_path / "curves.png"))
-    wrong = cli("plot", "--misclassified", str(trained / "m.npz"), "--count", "18", "--data-dir", str(MNIST),
-                "-o", str(tmp_path / "wrong.png"))  # fmt: skip
+    wrong = cli(
+        "plot",
+        "--misclassified",
+        str(trained / "m.npz"),
+        "--count",
+        "18",
+        "--data-dir",
+        str(MNIST),
+        "-o",
+        str(tmp_path / "wrong.png"),
+    )
     assert curves.returncode == 0 and wrong.returncode == 0, curves.stderr + wrong.stderr
     with Image.open(tmp_path / "curves.png") as image:
         assert image.format == "PNG" and image.size == (1200, 450)  # accuracy and cost side by side

@@ -1,14 +1,19 @@
-"""SIGTERM (docker stop, schedulers) is Ctrl-C: the last complete epoch kept, the resume line, no debris."""
+"""SIGTERM (docker stop, schedulers) is Ctrl-C, and every other stop signal ends train, sweep and data download
+as SIGTERM does: the write finished, the last complete epoch kept, the resume line, exit 128 + the signal, no lock
+and no .part left behind."""
 
 import os
 import signal
+import subprocess
+import sys
+import time
 
 import pytest
-from helpers import MNIST, assert_one_line_error, cli, training_process
+from helpers import MNIST, ROOT, assert_one_line_error, cli, training_process, write_mnist_like
 
 from gpunet import Network
 from gpunet.io.fs import atomic_write
-from gpunet.io.signals import Terminated, sigterm_as_interrupt, uninterrupted
+from gpunet.io.signals import STOP_SIGNALS, Terminated, exit_status, sigterm_as_interrupt, uninterrupted
 
 
 @pytest.mark.parametrize("signum, raised", [(signal.SIGTERM, Terminated), (signal.SIGINT, KeyboardInterrupt)])
@@ -51,8 +56,8 @@ def test_sigterm_handling_is_undone_after_the_command():
 
 def test_sigterm_keeps_the_last_epoch_prints_the_resume_line_and_a_second_training_is_refused(tmp_path):
     checkpoint = tmp_path / "ck.npz"
-    args = ["train", "--device", "cpu", "--epochs", "1000", "--seed", "0", "--eval", "none", "--data-dir", str(MNIST),
-            "--checkpoint", str(checkpoint), "--log", str(tmp_path / "run.jsonl")]  # fmt: skip
+    args = ["train", "--device", "cpu", "--epochs", "1000", "--seed", "0", "--eval", "none", "--data-dir", str(MNIST)]
+    args += ["--checkpoint", str(checkpoint), "--log", str(tmp_path / "run.jsonl")]
     proc = training_process(args, checkpoint)
     try:
         second = cli("train", "--device", "cpu", "--data-dir", MNIST, "--checkpoint", checkpoint, "--force")
@@ -76,3 +81,90 @@ def test_a_signal_in_a_nested_write_waits_for_the_outer_block():
                 os.kill(os.getpid(), signal.SIGTERM)
             done.append("checkpoint written")  # the checkpoint still gets written
     assert done == ["checkpoint written"]
+
+
+# ---- every stop signal, in train and sweep ------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("signum", STOP_SIGNALS)
+def test_each_stop_signal_is_held_during_a_write_and_gives_its_own_status(signum):
+    done = []
+    with pytest.raises(Terminated) as stop, sigterm_as_interrupt():
+        with uninterrupted():
+            os.kill(os.getpid(), signum)
+            done.append("written")
+    assert done == ["written"] and exit_status(stop.value) == 128 + signum
+
+
+def test_a_signal_the_process_was_started_ignoring_stays_ignored():  # nohup gpunet train ...
+    previous = signal.signal(signal.SIGHUP, signal.SIG_IGN)
+    try:
+        with sigterm_as_interrupt(), uninterrupted():
+            assert signal.getsignal(signal.SIGHUP) is signal.SIG_IGN
+    finally:
+        signal.signal(signal.SIGHUP, previous)
+
+
+@pytest.fixture
+def tiny(tmp_path):
+    write_mnist_like(tmp_path / "data", 300, 50, rows=4, cols=4)
+    return tmp_path / "data"
+
+
+def _debris(folder):
+    return sorted(p.name for p in folder.rglob("*") if p.name.endswith((".lock", ".part")))
+
+
+@pytest.mark.parametrize("signum", [signal.SIGHUP])
+def test_train_stopped_by_a_signal_keeps_the_epoch_and_prints_the_resume_line(tmp_path, tiny, signum):
+    checkpoint = tmp_path / "ck.npz"
+    args = ["train", "--device", "cpu", "--sizes", "16,8,10", "--epochs", "100000", "--seed", "0", "--eval", "none"]
+    args += ["--validation-size", "0", "--data-dir", tiny, "--checkpoint", checkpoint, "--log", tmp_path / "run.jsonl"]
+    proc = training_process(args, checkpoint)
+    try:
+        time.sleep(0.5)
+        proc.send_signal(signum)
+        _, err = proc.communicate(timeout=60)
+    finally:
+        proc.kill()
+    assert proc.returncode == 128 + signum, err
+    assert "Traceback" not in err and f"gpunet train --resume {checkpoint} --data-dir {tiny}" in err
+    assert Network.load(checkpoint, device="cpu").epoch >= 1
+    assert _debris(tmp_path) == []
+
+
+def _sweep_process(args):
+    code = "import sys; from gpunet.cli import main; sys.exit(main(sys.argv[1:]))"
+    return subprocess.Popen(
+        [sys.executable, "-c", code, *map(str, args)],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGHUP])
+def test_a_sweep_is_one_writer_per_out_and_a_signal_ends_it_with_its_status(tmp_path, tiny, signum):
+    out = tmp_path / "out"
+    args = ["sweep", "--seeds", "1-4", "--sizes", "16,8,10", "--chunk", "1", "--device", "cpu", "--data-dir", tiny]
+    args += ["--validation-size", "0", "--out", out]
+    proc = _sweep_process([*args, "--epochs", "100000"])
+    try:
+        deadline = time.monotonic() + 60
+        while not (out / "sweep.jsonl").exists() and time.monotonic() < deadline and proc.poll() is None:
+            time.sleep(0.1)
+        assert (out / "sweep.jsonl").exists(), proc.stderr.read() if proc.poll() is not None else "no sweep.jsonl"
+        second = cli(*args, "--epochs", "1")
+        lines = second.stderr.strip().splitlines()
+        assert second.returncode == 2 and len(lines) == 1, second.stderr
+        assert "another gpunet sweep is writing it now" in lines[0]
+        resumed = cli("sweep", "--resume", out)
+        assert resumed.returncode == 2 and "another gpunet sweep is writing it now" in resumed.stderr
+        proc.send_signal(signum)
+        _, err = proc.communicate(timeout=60)
+    finally:
+        proc.kill()
+    assert proc.returncode == 128 + signum, err
+    assert "Traceback" not in err and f"gpunet sweep --resume {out}" in err
+    assert _debris(tmp_path) == []

@@ -42,8 +42,12 @@ def test_seeds_etas_and_mini_batches_take_what_train_takes():
     assert grid.seeds == (1, 2) and grid.etas == (0.5, 3.0) and grid.batch_sizes == (7,)
     assert all(type(v) is int for v in (*grid.seeds, *grid.batch_sizes)) and all(type(e) is float for e in grid.etas)
     x, y = np.zeros((4, 64)), np.zeros((4, 10))
-    for flag, keyword, bad in [("--batch-size", "batch_sizes", 2.0), ("--eta", "etas", float("inf")),
-                               ("--seeds", "seeds", -1), ("--batch-size", "batch_sizes", True)]:  # fmt: skip
+    for flag, keyword, bad in [
+        ("--batch-size", "batch_sizes", 2.0),
+        ("--eta", "etas", float("inf")),
+        ("--seeds", "seeds", -1),
+        ("--batch-size", "batch_sizes", True),
+    ]:
         with pytest.raises(ConfigError, match=f"^{flag} must be "):
             Grid.create(**{"seeds": [1], keyword: [bad]})
     with pytest.raises(ConfigError, match="mini-batch size must be"):  # train's own check refuses the same

@@ -5,7 +5,7 @@ Dask worker, where narrower targets once broke the portable kernel and let numba
 import re
 
 import pytest
-from helpers import cli, write_mnist_like
+from helpers import cli
 
 from gpunet.io.identity import checksums as data_checksums
 from gpunet.sweep import DataSource, sweep
@@ -16,15 +16,27 @@ SIZES = (64, 12, 11)  # 11 outputs for the 10 classes: the 11th is trained towar
 
 
 @pytest.fixture(scope="module")
-def data_dir(tmp_path_factory):
-    folder = tmp_path_factory.mktemp("data")
-    write_mnist_like(folder, 230, 90, rows=8, cols=8)
-    return folder
+def data_dir(mnist_like):
+    return mnist_like("small")
 
 
 def train_counts(data_dir, seed, sizes, *flags):
-    run = cli("train", "--seed", seed, "--epochs", 2, "--sizes", ",".join(map(str, sizes)), "--data-dir", data_dir,
-              "--validation-size", 100, "--device", "cpu", *flags)  # fmt: skip
+    run = cli(
+        "train",
+        "--seed",
+        seed,
+        "--epochs",
+        2,
+        "--sizes",
+        ",".join(map(str, sizes)),
+        "--data-dir",
+        data_dir,
+        "--validation-size",
+        100,
+        "--device",
+        "cpu",
+        *flags,
+    )
     assert run.returncode == 0, run.stderr
     return [int(c) for c in re.findall(r"^Epoch \d+: (\d+) /", run.stdout, re.M)]
 
@@ -32,8 +44,15 @@ def train_counts(data_dir, seed, sizes, *flags):
 @pytest.mark.parametrize("kernel", [None, "portable"])
 def test_members_with_more_outputs_than_classes_count_what_train_counts(data_dir, kernel):
     # Two output widths in one sweep: each stack gets targets of its own width.
-    records = sweep([1, 2], sizes=[SIZES, (64, 12, 10)], epochs=2, device="cpu", data_dir=data_dir,
-                    validation_size=100, kernel=kernel)  # fmt: skip
+    records = sweep(
+        [1, 2],
+        sizes=[SIZES, (64, 12, 10)],
+        epochs=2,
+        device="cpu",
+        data_dir=data_dir,
+        validation_size=100,
+        kernel=kernel,
+    )
     assert len(records) == 4
     flags = () if kernel is None else ("--kernel", kernel)
     for r in records:

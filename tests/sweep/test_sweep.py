@@ -1,4 +1,5 @@
-"""``gpunet sweep``: every member is the run ``gpunet train --seed S`` would make, and the results outlive Ctrl-C."""
+"""``gpunet sweep``: every member is the run ``gpunet train --seed S`` would make, the results outlive Ctrl-C,
+and a sweep loses no one's work nor trains on data it cannot score."""
 
 import csv
 import json
@@ -12,9 +13,9 @@ from helpers import assert_one_line_error, cli, write_mnist_like
 
 from gpunet import Network
 from gpunet.data import load_host, pin
+from gpunet.sweep import Sweep, sweep
 from gpunet.sweep import dist as sweep_dist
 from gpunet.sweep import stats as sweep_stats
-from gpunet.sweep import sweep
 from gpunet.sweep.grid import Config, Grid, parse_seeds
 from gpunet.sweep.stacks import run_chunk
 
@@ -23,10 +24,8 @@ SMALL = ["--sizes", "64,12,10", "--validation-size", "100", "--device", "cpu"]
 
 
 @pytest.fixture(scope="module")
-def data_dir(tmp_path_factory):
-    folder = tmp_path_factory.mktemp("data")
-    write_mnist_like(folder, 330, 120, rows=8, cols=8)
-    return folder
+def data_dir(mnist_like):
+    return mnist_like("small")
 
 
 def train_counts(data_dir, seed, *flags):
@@ -38,8 +37,17 @@ def train_counts(data_dir, seed, *flags):
 @pytest.mark.parametrize("dtype", ["float64", "float32"])
 def test_each_member_counts_what_train_with_its_seed_counts(data_dir, tmp_path, dtype):
     """The acceptance: 4 seeds, two learning rates and two mini-batch sizes (one leaving a short last batch)."""
-    records = sweep("1-3,9", eta=[3.0, 0.5], sizes=[64, 12, 10], batch_size=[10, 7], dtype=dtype, epochs=3,
-                           device="cpu", data_dir=data_dir, validation_size=100)  # fmt: skip
+    records = sweep(
+        "1-3,9",
+        eta=[3.0, 0.5],
+        sizes=[64, 12, 10],
+        batch_size=[10, 7],
+        dtype=dtype,
+        epochs=3,
+        device="cpu",
+        data_dir=data_dir,
+        validation_size=100,
+    )
     assert len(records) == 16
     for r in records:
         flags = ("--eta", r.config.eta, "--batch-size", r.config.batch_size, "--dtype", dtype, "--epochs", 3)
@@ -49,8 +57,9 @@ def test_each_member_counts_what_train_with_its_seed_counts(data_dir, tmp_path, 
 def test_a_forced_kernel_is_the_one_train_forces(data_dir, tmp_path):
     """--kernel portable on a machine whose registry would choose numba: the same counts as train --kernel portable."""
     out = tmp_path / "out"
-    run = cli("sweep", "--seeds", "4,5", "--epochs", 2, "--kernel", "portable", "--data-dir", data_dir,
-              "--out", out, *SMALL)  # fmt: skip
+    run = cli(
+        "sweep", "--seeds", "4,5", "--epochs", 2, "--kernel", "portable", "--data-dir", data_dir, "--out", out, *SMALL
+    )
     assert run.returncode == 0, run.stderr
     rows = list(csv.DictReader((out / "networks.csv").read_text().splitlines()))
     assert {row["kernel"] for row in rows} == {"portable"}
@@ -118,8 +127,9 @@ def test_seed_lists():
 )
 def test_a_malformed_grid_is_one_line_before_training(data_dir, tmp_path, monkeypatch, args, fragment):
     monkeypatch.setattr(sweep_dist, "CONNECT_SECONDS", 0.1)  # nothing listens at port 9: fail fast, not in 3 s
-    run = cli("sweep", "--data-dir", data_dir, "--validation-size", 100, "--device", "cpu", "--out", tmp_path / "out",
-              *args)  # fmt: skip
+    run = cli(
+        "sweep", "--data-dir", data_dir, "--validation-size", 100, "--device", "cpu", "--out", tmp_path / "out", *args
+    )
     assert_one_line_error(run, fragment)
     assert not re.search(r"seed \d+:", run.stdout) and not (tmp_path / "out" / "networks.csv").exists()
 
@@ -176,8 +186,20 @@ def test_ctrl_c_keeps_finished_networks_and_resume_runs_only_the_rest(data_dir, 
 
 def test_the_best_network_is_a_normal_model_file(data_dir, tmp_path):
     best = tmp_path / "best.npz"
-    run = cli("sweep", "--seeds", "1-3", "--epochs", "4", "--data-dir", data_dir, *SMALL, "--save-best", best,
-              "--out", tmp_path / "out")  # fmt: skip
+    run = cli(
+        "sweep",
+        "--seeds",
+        "1-3",
+        "--epochs",
+        "4",
+        "--data-dir",
+        data_dir,
+        *SMALL,
+        "--save-best",
+        best,
+        "--out",
+        tmp_path / "out",
+    )
     assert run.returncode == 0, run.stderr
     rows, _ = sweep_files(tmp_path / "out")
     top = max(rows, key=lambda r: (float(r["best_accuracy"]), -int(r["seed"])))
@@ -191,8 +213,20 @@ def test_the_best_network_is_a_normal_model_file(data_dir, tmp_path):
 
 
 def test_several_configurations_get_several_best_files(data_dir, tmp_path):
-    run = cli("sweep", "--seeds", "1", "--eta", "3,1", "--epochs", "1", "--data-dir", data_dir, *SMALL,
-              "--save-best", tmp_path / "best.npz")  # fmt: skip
+    run = cli(
+        "sweep",
+        "--seeds",
+        "1",
+        "--eta",
+        "3,1",
+        "--epochs",
+        "1",
+        "--data-dir",
+        data_dir,
+        *SMALL,
+        "--save-best",
+        tmp_path / "best.npz",
+    )
     assert run.returncode == 0, run.stderr
     names = sorted(p.name for p in tmp_path.glob("best-*.npz"))
     assert names == ["best-64-12-10_eta1_batch10_float32.npz", "best-64-12-10_eta3_batch10_float32.npz"]
@@ -213,8 +247,25 @@ def test_statistics_against_the_statistics_module():
 
 
 def test_table_and_plot_of_a_sweep(data_dir, tmp_path):
-    run = cli("sweep", "--seeds", "1-3", "--epochs", "2", "--sizes", "64,12,10", "--sizes", "64,10", "--data-dir",
-              data_dir, "--validation-size", "100", "--device", "cpu", "--out", tmp_path)  # fmt: skip
+    run = cli(
+        "sweep",
+        "--seeds",
+        "1-3",
+        "--epochs",
+        "2",
+        "--sizes",
+        "64,12,10",
+        "--sizes",
+        "64,10",
+        "--data-dir",
+        data_dir,
+        "--validation-size",
+        "100",
+        "--device",
+        "cpu",
+        "--out",
+        tmp_path,
+    )
     assert run.returncode == 0, run.stderr
     tables = run.stdout.split("\n\n")[-2:]
     for table, label in zip(tables, ["[64,12,10] eta 3", "[64,10] eta 3"]):
@@ -234,8 +285,9 @@ def test_the_python_api_matches_the_stack_and_the_host_data(data_dir):
     data = pin(host, backend, backend.xp.float32)
     config = Config((64, 12, 10), 3.0, 10, "float32")
     chunk = run_chunk(backend, data, [(config, 4), (config, 6)], 2, "validation")
-    api = sweep([4, 6], sizes=[64, 12, 10], epochs=2, eval="validation", device="cpu", data_dir=data_dir,
-                       validation_size=100)  # fmt: skip
+    api = sweep(
+        [4, 6], sizes=[64, 12, 10], epochs=2, eval="validation", device="cpu", data_dir=data_dir, validation_size=100
+    )
     assert [r.correct for r in api] == [r.correct for r in chunk.records]
     assert all(r.total == 100 for r in api)
 
@@ -248,10 +300,23 @@ def test_a_real_ctrl_c_leaves_consistent_files_that_resume_completes(data_dir, t
 
     out = tmp_path / "out"
     code = "import sys; from gpunet.cli import main; sys.exit(main(sys.argv[1:]))"
-    args = ["sweep", "--seeds", "1-24", "--epochs", "8", "--chunk", "3", "--data-dir", str(data_dir), *SMALL,
-            "--out", str(out)]  # fmt: skip
-    proc = subprocess.Popen([sys.executable, "-c", code, *args], cwd=ROOT, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True)  # fmt: skip
+    args = [
+        "sweep",
+        "--seeds",
+        "1-24",
+        "--epochs",
+        "8",
+        "--chunk",
+        "3",
+        "--data-dir",
+        str(data_dir),
+        *SMALL,
+        "--out",
+        str(out),
+    ]
+    proc = subprocess.Popen(
+        [sys.executable, "-c", code, *args], cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
     try:
         deadline = time.monotonic() + 120
         while proc.poll() is None and time.monotonic() < deadline:
@@ -270,3 +335,95 @@ def test_a_real_ctrl_c_leaves_consistent_files_that_resume_completes(data_dir, t
     resumed = cli("sweep", "--resume", out)
     assert resumed.returncode == 0, resumed.stderr
     assert [r["seed"] for r in sweep_files(out)[0]] == [str(s) for s in range(1, 25)]
+
+
+# ---- data it cannot score: one line before anything trains or is written, as train says it -----------------
+
+
+def test_zero_test_images_is_one_line_naming_the_other_eval(tmp_path):
+    write_mnist_like(tmp_path / "data", 200, 0, rows=8, cols=8)
+    flags = ["--seeds", "1-2", "--epochs", "1", "--sizes", "64,12,10", "--validation-size", "50", "--device", "cpu"]
+    run = cli("sweep", *flags, "--data-dir", tmp_path / "data", "--out", tmp_path / "out")
+    assert_one_line_error(run, "no test images", "--eval validation")
+    assert not (tmp_path / "out").exists()
+    scored = cli("sweep", *flags, "--data-dir", tmp_path / "data", "--eval", "validation")
+    assert scored.returncode == 0, scored.stderr
+
+
+# ---- a sweep loses no one's work: --save-best goes through train's overwrite guard, --resume keeps --save-best,
+# and --out names a folder
+
+TINY = ["--sizes", "16,10", "--validation-size", "10", "--device", "cpu", "--epochs", "1"]
+
+
+@pytest.fixture
+def tiny(mnist_like):
+    return mnist_like("tiny")
+
+
+def tiny_sweep(data_dir, *args):
+    return cli("sweep", "--seeds", "1-2", "--data-dir", data_dir, *TINY, *args)
+
+
+def test_save_best_refuses_a_file_that_is_not_a_gpunet_model(tiny, tmp_path):
+    log = tmp_path / "run.jsonl"
+    log.write_text('{"type": "manifest"}\n')
+    assert_one_line_error(tiny_sweep(tiny, "--save-best", log), f"--save-best {log}", "not a gpunet model", "--force")
+    assert log.read_text() == '{"type": "manifest"}\n'
+    forced = tiny_sweep(tiny, "--save-best", log, "--force")
+    assert forced.returncode == 0, forced.stderr
+    assert Network.load(log, device="cpu").record["sweep"]["configuration"]
+
+
+def test_save_best_refuses_another_runs_model(tiny, tmp_path):
+    other = tmp_path / "run.npz"
+    trained = cli("train", "--data-dir", tiny, *TINY, "--checkpoint", other)
+    assert trained.returncode == 0, trained.stderr
+    before = other.read_bytes()
+    assert_one_line_error(tiny_sweep(tiny, "--save-best", other), "holds another run's model", "--force")
+    assert other.read_bytes() == before
+    several = tiny_sweep(tiny, "--eta", "3,1", "--save-best", tmp_path / "run.npz")  # one file a configuration
+    assert several.returncode == 0, several.stderr
+    assert other.read_bytes() == before
+
+
+def test_a_resumed_sweep_keeps_its_save_best_and_says_how_to_resume(tiny, tmp_path, monkeypatch):
+    import gpunet.sweep.runner as runner
+
+    real = runner.run_chunk
+
+    def interrupted(*a, **k):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(runner, "run_chunk", interrupted)
+    out, best = tmp_path / "out", tmp_path / "models" / "best.npz"
+    best.parent.mkdir()
+    stopped = cli(
+        "sweep", "--seeds", "1-4", "--chunk", "2", "--data-dir", tiny, *TINY, "--out", out, "--save-best", best
+    )
+    assert stopped.returncode == 130
+    assert stopped.stderr.splitlines()[-1].endswith(f"  gpunet sweep --resume {out}")  # complete as printed
+    monkeypatch.setattr(runner, "run_chunk", real)
+    monkeypatch.chdir(tmp_path / "models")  # resumed from elsewhere: the path is kept whole
+    resumed = cli("sweep", "--resume", out)
+    assert resumed.returncode == 0, resumed.stderr
+    assert f"is in {best}" in resumed.stderr
+    with (out / "networks.csv").open() as f:
+        top = max(int(round(float(r["best_accuracy"]) * 20)) for r in csv.DictReader(f))
+    assert Network.load(best, device="cpu").record["sweep"]["correct"] == top
+    assert Sweep.resume(out).save_best == str(best)
+
+
+def test_save_best_given_on_resume_replaces_the_kept_one(tiny, tmp_path):
+    out = tmp_path / "out"
+    assert tiny_sweep(tiny, "--out", out, "--save-best", tmp_path / "a.npz").returncode == 0
+    assert cli("sweep", "--resume", out, "--save-best", tmp_path / "b.npz").returncode == 0
+    assert (tmp_path / "b.npz").is_file()
+    assert Sweep.resume(out).save_best == str(tmp_path / "b.npz")
+
+
+def test_out_naming_a_file_is_one_line(tiny, tmp_path):
+    taken = tmp_path / "results.txt"
+    taken.write_text("kept\n")
+    assert_one_line_error(tiny_sweep(tiny, "--out", taken), f"--out {taken}", "not a folder")
+    assert taken.read_text() == "kept\n"

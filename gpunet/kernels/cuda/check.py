@@ -177,11 +177,16 @@ def compile_all(backend) -> None:
 
 
 def epoch_case(sizes, batch: int, steps: int, dtype: str, where=None) -> Case:
-    memory = "" if where is None else f", parameters in {'shared' if where[0] else 'global'} memory, workspace in " \
-        f"{'shared' if where[1] else 'global'}"  # fmt: skip
+    memory = (
+        ""
+        if where is None
+        else f", parameters in {'shared' if where[0] else 'global'} memory, workspace in "
+        f"{'shared' if where[1] else 'global'}"
+    )
     name = f"{dtype} {list(sizes)} mini-batch {batch}, {steps} mini-batch{'es' if steps > 1 else ''}{memory}"
-    return Case(name, functools.partial(compare_epoch, sizes=list(sizes), batch=batch, steps=steps, dtype=dtype,
-                                        where=where))  # fmt: skip
+    return Case(
+        name, functools.partial(compare_epoch, sizes=list(sizes), batch=batch, steps=steps, dtype=dtype, where=where)
+    )
 
 
 PLANS = ((True, True), (True, False), (False, True), (False, False))
@@ -298,8 +303,14 @@ def main(argv=None) -> int:
     parser.add_argument("--device", type=int, default=0, help="the CUDA device's number")
     parser.add_argument("--no-cases", dest="cases", action="store_false", help="time only")
     parser.add_argument("--no-timing", dest="timing", action="store_false", help="the cases only")
-    parser.add_argument("--time", type=_config, action="append", default=[], metavar="SIZES/BATCH/DTYPE",
-                        help="also time this configuration, e.g. 784,100,10/10/float64")  # fmt: skip
+    parser.add_argument(
+        "--time",
+        type=_config,
+        action="append",
+        default=[],
+        metavar="SIZES/BATCH/DTYPE",
+        help="also time this configuration, e.g. 784,100,10/10/float64",
+    )
     parser.add_argument("--examples", type=int, default=EPOCH, help="examples the kernel's timed epoch runs on")
     parser.add_argument("--json", metavar="FILE", help="write the result to FILE as JSON")
     args = parser.parse_args(argv)

@@ -169,8 +169,14 @@ def check_in_child(device: int, configs, limit: float | None = None) -> tuple[di
         out = scratch / "result.json"
         command = [sys.executable, "-m", "gpunet.kernels.cuda.check", "--device", str(device), "--json", str(out)]
         command += [*(a for c in configs for a in ("--time", c)), "--examples", str(EXAMPLES)]
-        child = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                                 errors="replace", start_new_session=True)  # fmt: skip
+        child = subprocess.Popen(
+            command,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            errors="replace",
+            start_new_session=True,
+        )
         try:
             printed, _ = child.communicate(timeout=limit)
         except subprocess.TimeoutExpired:
@@ -210,5 +216,6 @@ def _report(where: Path, ident: dict, found: Verdict, tail: str) -> Path:
     lines = [f"gpunet {__version__}: the cuda epoch kernel failed its check on {found.date}", ""]
     lines += [f"{k}: {v}" for k, v in ident.items()]
     lines += [f"python: {sys.version.split()[0]}", "", f"failure: {found.failure}", "", "the check's last lines:", tail]
-    return verdicts_file.write_report(where / f"cuda-check-{ident['sources_sha256'][:12]}-report.txt",
-                                      "\n".join(lines) + "\n")  # fmt: skip
+    return verdicts_file.write_report(
+        where / f"cuda-check-{ident['sources_sha256'][:12]}-report.txt", "\n".join(lines) + "\n"
+    )

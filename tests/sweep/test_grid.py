@@ -1,4 +1,4 @@
-"""Issue 22.3: sweep grids expanded lazily (the count is a product), duplicates found in linear time, and a grid
+"""Sweep grids: expanded lazily (the count is a product), duplicates found in linear time, and a grid
 whose results cannot be kept refused in one line saying how much it would take."""
 
 import csv
@@ -22,8 +22,13 @@ def _run(*args, timeout=60):
         "    print(next(int(l.split()[1]) * 1024 for l in open('/proc/self/status') if l.startswith('VmHWM:')))\n"
         "sys.exit(status)"
     )
-    return subprocess.run([sys.executable, "-c", code, *map(str, args)], capture_output=True, text=True,
-                          timeout=timeout, env={**os.environ, "OPENBLAS_NUM_THREADS": "1"})  # fmt: skip
+    return subprocess.run(
+        [sys.executable, "-c", code, *map(str, args)],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env={**os.environ, "OPENBLAS_NUM_THREADS": "1"},
+    )
 
 
 @pytest.fixture(scope="module")
@@ -77,8 +82,10 @@ def test_a_repeated_seed_is_named(seeds):
 
 def test_a_long_list_is_checked_for_repeats_in_linear_time():
     """200,000 seeds listed one by one, the last repeated: main's check was quadratic (4e10 steps, hours)."""
-    code = "from gpunet.sweep.grid import Grid\ntry:\n    Grid.create(list(range(0, 400_000, 2)) + [0])\n" \
-           "except Exception as e:\n    print(e)"  # fmt: skip
+    code = (
+        "from gpunet.sweep.grid import Grid\ntry:\n    Grid.create(list(range(0, 400_000, 2)) + [0])\n"
+        "except Exception as e:\n    print(e)"
+    )
     run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert run.stdout.strip() == "--seeds: 0 is given twice; list each value once", run.stderr
 
@@ -94,7 +101,7 @@ def test_a_long_list_is_checked_for_repeats_in_linear_time():
             ",".join(str(k / 10) for k in range(1, 201)),
             "--batch-size",
             ",".join(map(str, range(1, 51))),
-        ],  # fmt: skip
+        ],
     ],
     ids=["1e8 seeds", "1e8 networks"],
 )
@@ -114,8 +121,19 @@ def test_results_over_the_free_memory_are_refused_saying_how_much(data, monkeypa
 
 def test_results_over_the_free_disk_of_out_are_refused(data, tmp_path, monkeypatch):
     monkeypatch.setattr(gpunet.io.fs.shutil, "disk_usage", lambda _: type("Usage", (), {"free": 1 << 20}))
-    run = cli("sweep", "--seeds", "1-1000", "--data-dir", data, "--device", "cpu", "--sizes", "16,4",
-              "--out", tmp_path / "out")  # fmt: skip
+    run = cli(
+        "sweep",
+        "--seeds",
+        "1-1000",
+        "--data-dir",
+        data,
+        "--device",
+        "cpu",
+        "--sizes",
+        "16,4",
+        "--out",
+        tmp_path / "out",
+    )
     assert_one_line_error(run, f"--out {tmp_path / 'out'}", "on disk", "only 1.0 MiB")
     assert not (tmp_path / "out").exists()
 

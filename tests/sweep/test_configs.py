@@ -1,4 +1,4 @@
-"""Issue 22.4: a sweep keeps one copy of the data per (dtype, output width) at a time, and releases each
+"""A sweep of many configurations keeps one copy of the data per (dtype, output width) at a time, and releases each
 stack's prepared kernel (numba's holds the inputs in compressed rows) when the stack is done."""
 
 import os
@@ -33,8 +33,13 @@ def data(tmp_path_factory):
 
 
 def _peak(data, configurations, kernel):
-    run = subprocess.run([sys.executable, "-c", PEAK, str(data), str(configurations), kernel], capture_output=True,
-                         text=True, timeout=300, env={**os.environ, "OPENBLAS_NUM_THREADS": "1"})  # fmt: skip
+    run = subprocess.run(
+        [sys.executable, "-c", PEAK, str(data), str(configurations), kernel],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={**os.environ, "OPENBLAS_NUM_THREADS": "1"},
+    )
     assert run.returncode == 0, run.stderr[-1000:]
     return int(run.stdout.split()[-1])
 

@@ -141,7 +141,7 @@ def _data_hashes(args, net, host, files) -> dict:
     """Returns the identity of each data file (:mod:`gpunet.io.identity`) when the run writes files; a resumed
     run reads the data it started on: the same images and labels, however the files are compressed."""
     hashes = checksums(host) if files.paths else {}
-    if args.resume and not matches(net.record["settings"]["data"], host, hashes):  # checkpoint_settings checked it
+    if args.resume and not matches(net.record["settings"]["data"], hashes):  # checkpoint_settings checked it
         raise DataError(
             f"{args.resume}: trained on other data than {host.source}; give the first run's --data-dir or --data"
         )

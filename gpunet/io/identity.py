@@ -5,9 +5,6 @@ A data file is identified by the SHA-256 of its decoded content: the IDX bytes (
 or labels) whether the file is gzip-compressed (by any compressor, at any level) or raw; for the book's
 pickle, the pickle inside the gzip. So MNIST recompressed, or downloaded from a mirror that compressed it
 otherwise, is the same data; MNIST's own files have the published checksums that ``data verify`` checks.
-
-Earlier checkpoints and sweeps recorded the SHA-256 of each file's bytes as stored: :func:`matches` accepts
-either, so they still resume on the very files they were trained on (and record the content from then on).
 """
 
 from __future__ import annotations
@@ -38,16 +35,6 @@ def content_sha256(path, gzipped: bool | None = None, limit: int = 0) -> str:
         raise DataError(path, f"cannot read ({e})") from None
 
 
-def stored_sha256(path) -> str:
-    """SHA-256 of the file's bytes as stored: what gpunet recorded before, read only to accept old records."""
-    path = Path(path)
-    try:
-        with open_regular(path, "data file") as f:
-            return digest(f)
-    except OSError as e:
-        raise DataError(path, f"cannot read ({e.strerror or e})") from None
-
-
 def digest(f, algorithm: str = "sha256", limit: int = 0) -> str:
     """The hex digest of what stream ``f`` holds; "" as soon as it passes ``limit`` bytes (when given)."""
     h, read = hashlib.new(algorithm), 0
@@ -74,16 +61,9 @@ def _by_name(checksums: dict) -> dict:
     return {Path(p).name.removesuffix(".gz"): h for p, h in checksums.items()}
 
 
-def matches(recorded, host, current: dict | None = None) -> bool:
-    """``host`` is the data of a record: ``{path: SHA-256}`` (a sweep's manifest) or the sorted list of
-    SHA-256 (a checkpoint's settings), by content, or, for a record written before content identity, by
-    the bytes of the very files read (``current``: :func:`checksums` of ``host`` when already computed)."""
-    current = checksums(host) if current is None else current
-    stored = {str(p): stored_sha256(p) for p in host.files} if not _same(recorded, current) else None
-    return stored is None or _same(recorded, stored)
-
-
-def _same(recorded, checksums: dict) -> bool:
+def matches(recorded, current: dict) -> bool:
+    """Returns whether ``current`` (:func:`checksums` of the data read now) is the data of a record:
+    ``{path: SHA-256}`` (a sweep's manifest) or the sorted list of SHA-256 (a checkpoint's settings)."""
     if isinstance(recorded, dict):
-        return same_data(recorded, checksums)
-    return sorted(recorded) == sorted(checksums.values())
+        return same_data(recorded, current)
+    return sorted(recorded) == sorted(current.values())

@@ -214,9 +214,7 @@ class Sweep:
             read = checksums(host)
             if not self._resuming:
                 self.manifest = {"kind": "sweep", **manifest(backend, settings, read, 0, run)}
-            elif matches(self.manifest.get("data", {}), host, read):
-                self.manifest["data"] = read  # by content from now on (older sweeps recorded the files' bytes)
-            else:
+            elif not matches(self.manifest.get("data", {}), read):
                 raise ConfigError(f"--resume {self.out}: the data differs from the data the sweep started on")
             if self.out is not None:
                 self._write()

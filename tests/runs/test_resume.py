@@ -125,3 +125,17 @@ def test_a_resumed_run_reproduces_the_uninterrupted_one(tmp_path, data):
     a, b = (Network.load(tmp_path / f, device="cpu") for f in ("whole.npz", "ck.npz"))
     for x, y in zip(a.weights + a.biases, b.weights + b.biases):
         assert np.array_equal(x, y)
+
+
+def test_resume_writes_no_path_the_checkpoint_names_outside_its_folder(tmp_path, data):
+    first_run(tmp_path, data, 2, "--save", tmp_path / "final.npz")
+    received, victim = tmp_path / "received", tmp_path / "victim"
+    received.mkdir(), victim.mkdir()
+    net = Network.load(tmp_path / "ck.npz", device="cpu")
+    record = {**net.record, "log": str(victim / "run.jsonl"), "save": str(victim / "final.npz")}  # its author's
+    net.save(received / "ck.npz", **record)
+    run = train(data, "--resume", received / "ck.npz", "--epochs", "3")
+    assert run.returncode == 0, run.stderr
+    assert list(victim.iterdir()) == []
+    assert "not beside the checkpoint; not logging (--log PATH again)" in run.stderr
+    assert Network.load(received / "ck.npz", device="cpu").epoch == 3  # the checkpoint itself goes on

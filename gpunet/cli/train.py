@@ -69,6 +69,7 @@ def add_arguments(parser) -> None:
     parser.add_argument("--checkpoint", metavar="PATH", help="write the network to PATH (.npz) after every epoch")
     parser.add_argument(
         "--resume",
+        type=options.path,
         metavar="PATH",
         help="continue from a checkpoint; its settings are used (with --epochs N, to N), with its --eval and "
         "--monitor-cost, and it goes on writing that checkpoint, and its log and --save file beside it",

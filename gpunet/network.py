@@ -54,8 +54,7 @@ class Network:
         self.dtype, self._dtype_name = self.backend.dtype(dtype), dtype
         self.num_layers = len(sizes)
         self.sizes = sizes
-        n = parameter_count(sizes)  # drawn in float64 first
-        self.backend.check_memory(n * np.dtype(dtype).itemsize, f"sizes {sizes} ({n:,} parameters)", host=8 * n)
+        check_memory(self.backend, sizes, dtype)
         # One host generator drives the initial parameters, N(0, 1) in the book's order, and
         # every epoch's shuffle: a seed gives the same starting point and the same order of
         # examples on every device. It does not give bit-identical weights after an epoch:
@@ -225,3 +224,9 @@ class Network:
         x, y = data
         diff = self.outputs(x) - self.backend.asarray(y, dtype=self.dtype)
         return float(self.xp.sum(diff * diff)) / (2 * x.shape[0])
+
+
+def check_memory(backend, sizes, dtype: str) -> None:
+    """None when the parameters of ``sizes`` fit on ``backend`` (drawn in float64 on the host first); else one line."""
+    n = parameter_count(sizes)
+    backend.check_memory(n * np.dtype(dtype).itemsize, f"sizes {sizes} ({n:,} parameters)", host=8 * n)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import os
 from pathlib import Path
 
 import numpy as np
@@ -12,11 +13,12 @@ from .runs import atomic_write, read_log
 
 
 def _pyplot():
+    os.environ["MPLBACKEND"] = "Agg"  # files only, no window: another backend named there is not gpunet's
     try:
         import matplotlib
     except ImportError:
         raise ConfigError("plots need matplotlib: pip install 'gpunet[plot]'") from None
-    matplotlib.use("Agg")  # files only, no window
+    matplotlib.use("Agg")  # imported before, with another backend
     import matplotlib.pyplot as plt
 
     return plt

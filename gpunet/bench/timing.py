@@ -17,7 +17,7 @@ from ..book.reference import Network as BookNetwork
 from ..data import pin
 from ..errors import one_line
 from ..kernels import KERNELS, device_kind
-from ..network import Network
+from ..network import Network, check_memory
 from ..settings import BOOK
 from . import peers
 
@@ -113,10 +113,12 @@ def run(host, backends, configs, dtype, epochs, book_examples, report=print, mis
     Per configuration: the book's loop, then each importable peer on each device, then every
     registered kernel that can run it on each device. A peer or kernel that cannot run is
     passed to ``missing(what, why)`` and the rest is measured. Sizes that do not fit the data are
-    refused, as train refuses them, before anything is measured.
+    refused, as train refuses them (and sizes whose parameters do not fit in memory), before anything is measured.
     """
     for sizes, _ in configs:
         host.check_fits(list(sizes))
+        for backend in backends or [get_backend("cpu")]:  # the book's loop runs on the CPU
+            check_memory(backend, list(sizes), dtype)
     n = len(host.train[1])
     rows = []
     for sizes, batch in configs:

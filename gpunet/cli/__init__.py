@@ -14,7 +14,7 @@ import sys
 
 from .._version import __version__
 from ..backend import CudaUnusable
-from ..errors import GpunetError, error_line, log, printable
+from ..errors import GpunetError, error_line, log, one_line, printable
 from ..io.signals import exit_status, sigterm_as_interrupt
 from . import baselines, bench, check, data, evaluate, info, options, plot, predict, sweep, train
 from .streams import guarded, status_after
@@ -69,6 +69,10 @@ def _main(argv) -> int:
         without_gpu = getattr(args, "without_gpu", "")
         instead = f"; {without_gpu}" if isinstance(e, CudaUnusable) and without_gpu else ""
         print(error_line(f"{e}{instead}"), file=sys.stderr)  # CUDA: what this command can do without it
+        return 2
+    except MemoryError as e:  # anywhere: an array larger than the memory left (ulimit -v, a cgroup, the machine)
+        print(error_line(f"out of memory ({one_line(e)}); try smaller --sizes, --batch-size or --chunk, or free "
+                         "memory"), file=sys.stderr)  # fmt: skip
         return 2
     except KeyboardInterrupt as stop:
         print("gpunet: interrupted", file=sys.stderr)

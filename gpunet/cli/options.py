@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import difflib
+from urllib.parse import urlsplit
 
 from ..backend import DEVICE_RE
 from ..errors import printable
@@ -83,6 +84,20 @@ def sizes(text: str) -> list[int]:
         ) from None
 
 
+def mirror(text: str) -> str:
+    try:
+        _ = urlsplit(text).port  # its host and port are parsed only when asked for
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a URL like https://host/mnist/, got {text!r}") from None
+    return text
+
+
+def path(text: str) -> str:
+    if not text:
+        raise argparse.ArgumentTypeError("expected a path, got ''")
+    return text
+
+
 def device(text: str) -> str:
     if not DEVICE_RE.fullmatch(text.strip().lower()):
         raise argparse.ArgumentTypeError(f"expected cpu, cuda, cuda:N or auto, got {text!r}")
@@ -153,6 +168,7 @@ def add_data_arguments(
         parser.add_argument(
             "--mirror",
             action="append",
+            type=mirror,
             metavar="URL",
             help="MNIST mirror base URL to download from, in order (repeatable; default: $GPUNET_MNIST_MIRRORS, "
             "else the built-in list)",

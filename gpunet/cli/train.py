@@ -69,9 +69,10 @@ def add_arguments(parser) -> None:
     parser.add_argument("--checkpoint", metavar="PATH", help="write the network to PATH (.npz) after every epoch")
     parser.add_argument(
         "--resume",
+        type=options.path,
         metavar="PATH",
         help="continue from a checkpoint; its settings are used (with --epochs N, to N), with its --eval and "
-        "--monitor-cost, and it goes on writing that checkpoint, its log and its --save file",
+        "--monitor-cost, and it goes on writing that checkpoint, and its log and --save file beside it",
     )
     parser.add_argument("--log", metavar="PATH", help="write the manifest and one JSON object per epoch to PATH")
     parser.add_argument(
@@ -112,15 +113,16 @@ def _network_for(args) -> tuple[Network, Plan]:
 
 
 def _run_targets(args, net) -> dict:
-    """The files the run writes: a resumed run goes on writing its checkpoint, its log and its --save file."""
+    """The files the run writes: a resumed run goes on writing its checkpoint, and its log and its --save file
+    when they are beside the checkpoint (a path from the file names no other folder)."""
     targets = {"--checkpoint": args.checkpoint or args.resume, "--log": args.log, "--save": args.save}
     for flag, key, what in (("--log", "log", "logging"), ("--save", "save", "saving the network at the end")):
         if args.resume and targets[flag] is None and isinstance(net.record.get(key), str):
             path = Path(net.record[key])
-            if path.parent.is_dir():
+            if path.parent == Path(args.resume).resolve().parent:
                 targets[flag] = path
             else:
-                say(f"the run's {flag[2:]} file {path} is in a folder that is gone; not {what} ({flag} PATH names one)")
+                say(f"the run's {flag[2:]} file {path} is not beside the checkpoint; not {what} ({flag} PATH again)")
     return targets
 
 

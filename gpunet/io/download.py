@@ -87,6 +87,10 @@ def mirrors(override=None) -> list[str]:
     if override:
         return list(override)
     env = os.environ.get(MIRRORS_ENV, "").replace(",", " ").split()
+    try:
+        _ = [urlsplit(url).port for url in env]  # their hosts and ports are parsed only when asked for
+    except ValueError:
+        raise DataError(f"${MIRRORS_ENV}: expected URLs like https://host/mnist/, got {' '.join(env)!r}") from None
     return env or list(MIRRORS)
 
 

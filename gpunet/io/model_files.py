@@ -21,6 +21,8 @@ MAX_STATE_BYTES = 1 << 26  # the JSON of settings, manifest and epoch times: far
 
 
 def save_network(net, path, record: dict) -> None:
+    if Path(path).exists() and not Path(path).is_file():  # the rename would replace a device node or a FIFO
+        raise DataError(path, "not a regular file (a pipe, device or socket); give a file name")
     backend = net.backend
     arrays: dict[str, Any] = {"sizes": np.asarray(net.sizes, np.int64)}
     for l, (w, b) in enumerate(zip(net.weights, net.biases)):

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from .. import data as datasets
 from ..backend import get_backend
-from ..errors import ConfigError, DataError
+from ..errors import ConfigError, DataError, say
 from ..io.fs import only_writer, remove_empty
 from ..io.identity import checksums, matches
 from ..kernels import device_for
@@ -97,9 +97,13 @@ class Sweep:
             grid, chunk = Grid.from_json(s["grid"]), s["chunk"]
             device = device or s["device"]
             kernel = kernel or s["kernel"]
+            kept = s["save_best"]
             if save_best is not None:
-                s["save_best"] = _absolute(save_best)
-            save_best = s["save_best"]
+                s["save_best"] = kept = _absolute(save_best)
+            elif kept is not None and out.resolve() not in Path(kept).resolve().parents:  # the folder's author chose it
+                say(f"the sweep's --save-best {kept} is not inside {out}; not writing it (--save-best PATH again)")
+                kept = None
+            save_best = kept
         except (KeyError, TypeError, ValueError) as e:
             raise DataError(f"{out}: the sweep's manifest is damaged ({type(e).__name__}: {e})") from None
         sweep = cls(

@@ -68,7 +68,10 @@ def test_a_peer_gets_targets_as_wide_as_its_output_layer(data_dir, monkeypatch):
     assert y.shape == (100, 11) and not y[:, 10].any() and (y.sum(axis=1) == 1).all()
 
 
-@pytest.mark.parametrize("sizes, fragment", [("35,8,10", "--sizes must start with 36"), ("36,8,5", "at least 10")])
+@pytest.mark.parametrize(
+    "sizes, fragment",
+    [("35,8,10", "--sizes must start with 36"), ("36,8,5", "at least 10"), ("36,10000000000,10", "parameters) needs")],
+)  # as train refuses them
 def test_sizes_that_do_not_fit_the_data_are_one_line_before_anything_is_timed(data_dir, sizes, fragment):
     run = cli(
         "bench",

@@ -223,3 +223,17 @@ def test_a_real_process_exits_with_the_status_main_returns(tmp_path):
     assert_one_line_error(usage, "--device")
     missing = gpunet("train", "--device", "cpu", "--data-dir", str(tmp_path), "--no-download")
     assert_one_line_error(missing, "file not found")
+
+
+def test_running_out_of_memory_anywhere_is_one_line(tmp_path, monkeypatch):
+    import gpunet.cli.train
+
+    write_mnist_like(tmp_path, 20, 10, rows=4, cols=4)
+
+    def pin(*args):  # as numpy says it when ulimit -v leaves too little for the pinned data
+        raise MemoryError("Unable to allocate 359. MiB for an array with shape (60000, 784) and data type float64")
+
+    monkeypatch.setattr(gpunet.cli.train, "pin", pin)
+    run = cli("train", "--device", "cpu", "--data-dir", tmp_path, "--sizes", "16,10", "--epochs", "1",
+              "--validation-size", "5")  # fmt: skip
+    assert_one_line_error(run, "out of memory (MemoryError: Unable to allocate 359. MiB", "try smaller --sizes")

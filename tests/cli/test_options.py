@@ -91,3 +91,18 @@ def test_no_suggestion_for_something_unlike_any_flag():
     run = cli("train", "--zzzz")
     assert_one_line_error(run, "unrecognized arguments: --zzzz", "'gpunet train --help'")
     assert "did you mean" not in run.stderr
+
+
+@pytest.mark.parametrize(
+    "args, fragment",
+    [
+        (["data", "download", "--mirror", "http://[::1"], "argument --mirror: expected a URL"),
+        (["sweep", "--resume", ""], "argument --resume: expected a path, got ''"),
+        (
+            ["train", "--resume", "", "--data-dir", "/nonexistent"],
+            "argument --resume: expected a path, got ''",
+        ),  # else a fresh run, silently
+    ],
+)
+def test_a_flag_its_parser_cannot_take_is_one_line_where_it_is_parsed(args, fragment):
+    assert_one_line_error(cli(*args), fragment)

@@ -1,10 +1,13 @@
 """--help says what each flag does; plot refuses what it cannot draw or write, in one line."""
 
 import json
+import os
 import re
+import subprocess
+import sys
 
 import pytest
-from helpers import assert_one_line_error, cli, write_mnist_like
+from helpers import ROOT, assert_one_line_error, cli, write_mnist_like
 
 COMMANDS = ["train", "evaluate", "predict", "plot", "bench", "info"]
 
@@ -88,3 +91,12 @@ def test_a_bad_log_line_names_the_file_and_the_line(logs, line, fragment):
 def test_a_log_that_is_not_text_is_one_line(logs):
     (logs / "bin.jsonl").write_bytes(b"\xff\xfe\x00junk")
     assert_one_line_error(cli("plot", logs / "bin.jsonl", "-o", logs / "c.png"), "bin.jsonl")
+
+
+def test_a_matplotlib_backend_named_in_the_environment_is_not_gpunets(logs):
+    pytest.importorskip("matplotlib")
+    env = {**os.environ, "MPLBACKEND": "garbage", "PYTHONPATH": str(ROOT)}  # read once, when matplotlib is imported
+    run = subprocess.run([sys.executable, "-m", "gpunet", "plot", logs / "test.jsonl", "-o", logs / "c.png"],
+                         env=env, capture_output=True, text=True)  # fmt: skip
+    assert run.returncode == 0, run.stderr
+    assert (logs / "c.png").read_bytes().startswith(b"\x89PNG")

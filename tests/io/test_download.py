@@ -435,3 +435,9 @@ def test_a_stop_signal_mid_download_leaves_nothing_and_says_how_to_go_on(tmp_pat
     assert "Traceback" not in err
     assert err.strip().splitlines()[-1] == f"gpunet:   gpunet data download --data-dir {folder}"
     assert not folder.exists() or list(folder.iterdir()) == []
+
+
+def test_a_mirror_in_the_environment_that_is_not_a_url_is_one_line(tmp_path, monkeypatch):
+    monkeypatch.setenv("GPUNET_MNIST_MIRRORS", "http://127.0.0.1:1/ http://[::1")
+    run = cli("data", "download", "--data-dir", tmp_path)
+    assert_one_line_error(run, "$GPUNET_MNIST_MIRRORS: expected URLs like https://host/mnist/")

@@ -4,6 +4,7 @@ import gc
 import io
 import json
 import os
+import stat
 import tracemalloc
 import warnings
 import zipfile
@@ -212,6 +213,19 @@ def test_a_corrupted_member_is_one_line(tmp_path):
 def test_a_fifo_is_refused_at_once(tmp_path):
     os.mkfifo(tmp_path / "m.npz")
     refused(tmp_path / "m.npz", "not a regular file")
+
+
+@pytest.mark.parametrize("make", [os.mkfifo, lambda p: os.mknod(p, 0o600 | stat.S_IFCHR, os.makedev(1, 3))])
+def test_save_refuses_a_fifo_or_a_device_node_in_one_line(tmp_path, make):
+    path = tmp_path / "m.npz"
+    try:
+        make(path)
+    except PermissionError:
+        pytest.skip("making a device node needs root")
+    with pytest.raises(GpunetError) as e:
+        Network([4, 3], seed=1, device="cpu").save(path)
+    assert str(e.value) == f"{path}: not a regular file (a pipe, device or socket); give a file name"
+    assert not path.is_file() and path.exists()  # left as it was
 
 
 @pytest.mark.parametrize("command", ["evaluate", "predict", "resume"])

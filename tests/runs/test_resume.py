@@ -186,3 +186,17 @@ def test_a_flag_that_shapes_the_output_given_otherwise_on_resume_is_refused(tmp_
     assert_one_line_error(refused, "--monitor-cost comes from the checkpoint")
     same = cli("train", "--data-dir", data, "--resume", ck, "--epochs", "2", "--eval", "test")
     assert same.returncode == 0, same.stderr
+
+
+def test_resume_writes_no_path_the_checkpoint_names_outside_its_folder(tmp_path, data):
+    first_run(tmp_path, data, 2, "--save", tmp_path / "final.npz")
+    received, victim = tmp_path / "received", tmp_path / "victim"
+    received.mkdir(), victim.mkdir()
+    net = Network.load(tmp_path / "ck.npz", device="cpu")
+    record = {**net.record, "log": str(victim / "run.jsonl"), "save": str(victim / "final.npz")}  # its author's
+    net.save(received / "ck.npz", **record)
+    run = train(data, "--resume", received / "ck.npz", "--epochs", "3")
+    assert run.returncode == 0, run.stderr
+    assert list(victim.iterdir()) == []
+    assert "not beside the checkpoint; not logging (--log PATH again)" in run.stderr
+    assert Network.load(received / "ck.npz", device="cpu").epoch == 3  # the checkpoint itself goes on

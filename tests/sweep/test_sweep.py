@@ -13,7 +13,7 @@ from helpers import assert_one_line_error, cli, write_mnist_like
 
 from gpunet import Network
 from gpunet.data import load_host, pin
-from gpunet.sweep import Sweep, sweep
+from gpunet.sweep import Sweep, outputs, sweep
 from gpunet.sweep import dist as sweep_dist
 from gpunet.sweep import stats as sweep_stats
 from gpunet.sweep.grid import Config, Grid, parse_seeds
@@ -396,15 +396,16 @@ def test_a_resumed_sweep_keeps_its_save_best_and_says_how_to_resume(tiny, tmp_pa
         raise KeyboardInterrupt
 
     monkeypatch.setattr(runner, "run_chunk", interrupted)
-    out, best = tmp_path / "out", tmp_path / "models" / "best.npz"
-    best.parent.mkdir()
+    out = tmp_path / "out"
+    best = out / "models" / "best.npz"  # inside the sweep's folder, as resume writes it
+    best.parent.mkdir(parents=True)
     stopped = cli(
         "sweep", "--seeds", "1-4", "--chunk", "2", "--data-dir", tiny, *TINY, "--out", out, "--save-best", best
     )
     assert stopped.returncode == 130
     assert stopped.stderr.splitlines()[-1].endswith(f"  gpunet sweep --resume {out}")  # complete as printed
     monkeypatch.setattr(runner, "run_chunk", real)
-    monkeypatch.chdir(tmp_path / "models")  # resumed from elsewhere: the path is kept whole
+    monkeypatch.chdir(best.parent)  # resumed from elsewhere: the path is kept whole
     resumed = cli("sweep", "--resume", out)
     assert resumed.returncode == 0, resumed.stderr
     assert f"is in {best}" in resumed.stderr
@@ -419,7 +420,27 @@ def test_save_best_given_on_resume_replaces_the_kept_one(tiny, tmp_path):
     assert tiny_sweep(tiny, "--out", out, "--save-best", tmp_path / "a.npz").returncode == 0
     assert cli("sweep", "--resume", out, "--save-best", tmp_path / "b.npz").returncode == 0
     assert (tmp_path / "b.npz").is_file()
-    assert Sweep.resume(out).save_best == str(tmp_path / "b.npz")
+    assert outputs.read(out)[0]["settings"]["save_best"] == str(tmp_path / "b.npz")  # kept for the next resume
+
+
+def test_a_resumed_sweep_writes_no_save_best_its_folder_names_outside_it(tiny, tmp_path, monkeypatch):
+    import gpunet.sweep.runner as runner
+
+    real = runner.run_chunk
+    monkeypatch.setattr(runner, "run_chunk", lambda *a, **k: (_ for _ in ()).throw(KeyboardInterrupt))
+    out, victim = tmp_path / "received", tmp_path / "victim"
+    victim.mkdir()
+    stopped = cli("sweep", "--seeds", "1-4", "--chunk", "2", "--data-dir", tiny, *TINY, "--out", out)
+    assert stopped.returncode == 130
+    lines = (out / "sweep.jsonl").read_text().splitlines()
+    head = json.loads(lines[0])
+    head["settings"]["save_best"] = str(victim / "best.npz")  # the folder's author chose it
+    (out / "sweep.jsonl").write_text("\n".join([json.dumps(head), *lines[1:]]) + "\n")
+    monkeypatch.setattr(runner, "run_chunk", real)
+    resumed = cli("sweep", "--resume", out)
+    assert resumed.returncode == 0, resumed.stderr
+    assert list(victim.iterdir()) == []
+    assert f"--save-best {victim / 'best.npz'} is not inside {out}; not writing it" in resumed.stderr
 
 
 def test_out_naming_a_file_is_one_line(tiny, tmp_path):

@@ -71,8 +71,8 @@ def _main(argv) -> int:
         print(error_line(f"{e}{instead}"), file=sys.stderr)  # CUDA: what this command can do without it
         return 2
     except MemoryError as e:  # anywhere: an array larger than the memory left (ulimit -v, a cgroup, the machine)
-        print(error_line(f"out of memory ({one_line(e)}); try smaller --sizes, --batch-size or --chunk, or free "
-                         "memory"), file=sys.stderr)  # fmt: skip
+        hint = "try smaller --sizes, --batch-size or --chunk, or free memory"
+        print(error_line(f"out of memory ({one_line(e)}); {hint}"), file=sys.stderr)
         return 2
     except KeyboardInterrupt as stop:
         print("gpunet: interrupted", file=sys.stderr)

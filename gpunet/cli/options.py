@@ -116,10 +116,8 @@ AUTO_USABLE = "auto: CUDA if usable, else the CPU"
 
 def add_device(parser, default: str | None, auto: str, why: str = "") -> None:
     """``--device``, with what auto means for this command (and why its default, where that is not auto)."""
-    parser.add_argument(
-        "--device", type=device, default=default, metavar="DEVICE",
-        help=f"cpu, cuda, cuda:N or auto ({auto}; default: {default or 'auto'}{why})",
-    )  # fmt: skip
+    what = f"cpu, cuda, cuda:N or auto ({auto}; default: {default or 'auto'}{why})"
+    parser.add_argument("--device", type=device, default=default, metavar="DEVICE", help=what)
 
 
 def add_sizes(parser, **changes) -> None:

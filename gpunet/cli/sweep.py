@@ -35,8 +35,8 @@ GRID_PARAMETERS = {
 def add_arguments(parser) -> None:
     what = parser.add_mutually_exclusive_group(required=True)
     what.add_argument("--seeds", metavar="LIST", help="seeds, e.g. 1-100 or 1,5,9 or 1-10,42 (or --resume DIR)")
-    what.add_argument("--resume", type=options.path, metavar="DIR",
-                      help="run what is missing of the sweep kept in DIR, with its settings")  # fmt: skip
+    resume = "run what is missing of the sweep kept in DIR, with its settings"
+    what.add_argument("--resume", type=options.path, metavar="DIR", help=resume)
     parser.add_argument("--eta", metavar="LIST", help="learning rates, e.g. 0.5,3 (default: 3)")
     options.add_sizes(parser, action="append", help="layer sizes, repeatable (default: 784,30,10)")
     parser.add_argument("--batch-size", metavar="N,N,...", help="mini-batch sizes, e.g. 10,100 (default: 10)")

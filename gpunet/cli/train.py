@@ -212,8 +212,12 @@ def run(args) -> int:
         settings = {**s.record(), **outputs}  # as the checkpoint and the manifest keep them
         _print_run(args, backend, net, plan, host, data, f"{kernel.name} ({why})", batch)
         log, save = files.paths.get("--log"), files.paths.get("--save")
-        record: dict = {"settings": settings, "run": plan.run, "log": str(log.resolve()) if log else None,
-                        "save": str(save.resolve()) if save else None}  # fmt: skip
+        record: dict = {
+            "settings": settings,
+            "run": plan.run,
+            "log": str(log.resolve()) if log else None,
+            "save": str(save.resolve()) if save else None,
+        }
         if files.paths:
             record["manifest"] = manifest(backend, settings, hashes, data.nbytes, plan.run)
             record["manifest"]["kernel"] = {"name": kernel.name, "reason": why}
@@ -267,8 +271,11 @@ def _summary(results, files) -> str:
     parts.append(
         f"{len(results)} epochs in {train + evaluation:.1f} s ({train:.1f} s training, {evaluation:.1f} s eval)"
     )
-    kept = [f"{what} {files.paths[flag]}" for flag, what in
-            (("--save", "model"), ("--checkpoint", "checkpoint"), ("--log", "log")) if flag in files.paths]  # fmt: skip
+    kept = [
+        f"{what} {files.paths[flag]}"
+        for flag, what in (("--save", "model"), ("--checkpoint", "checkpoint"), ("--log", "log"))
+        if flag in files.paths
+    ]
     return (
         "done: " + " | ".join(parts) + " | " + ("saved " + ", ".join(kept) if kept else "nothing saved (--save PATH)")
     )

@@ -147,9 +147,14 @@ def _array(a, path: Path):
     _, shape, dtype, fortran, raw = a.state
     if isinstance(raw, (str, bytes)):  # a small array
         raw = _Raw(np.frombuffer(bytearray(raw.encode("latin1") if isinstance(raw, str) else raw), np.uint8))
-    if not (isinstance(raw, _Raw) and isinstance(dtype, np.dtype) and not dtype.hasobject and isinstance(shape, tuple)
-            and all(isinstance(k, int) and k >= 0 for k in shape)
-            and math.prod(shape) * dtype.itemsize == raw.buffer.size):  # fmt: skip
+    if not (
+        isinstance(raw, _Raw)
+        and isinstance(dtype, np.dtype)
+        and not dtype.hasobject
+        and isinstance(shape, tuple)
+        and all(isinstance(k, int) and k >= 0 for k in shape)
+        and math.prod(shape) * dtype.itemsize == raw.buffer.size
+    ):
         raise DataError(path, f"an array of shape {shape} and {dtype} does not match its data")
     return raw.buffer.view(dtype).reshape(shape, order="F" if fortran else "C")
 

@@ -110,8 +110,9 @@ def _at_most(channel, Image, side: int = LARGEST) -> np.ndarray:
     """One channel as an array, a huge picture first scaled down (anti-aliased: thin strokes stay, as grey)."""
     scale = side / max(channel.size)
     if scale < 1:
-        channel = channel.resize((max(1, round(channel.width * scale)), max(1, round(channel.height * scale))),
-                                 Image.Resampling.BOX)  # fmt: skip
+        channel = channel.resize(
+            (max(1, round(channel.width * scale)), max(1, round(channel.height * scale))), Image.Resampling.BOX
+        )
     return np.asarray(channel)
 
 

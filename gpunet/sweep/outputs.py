@@ -22,19 +22,9 @@ from .stacks import Best, NetworkRecord
 
 LOG = "sweep.jsonl"
 CSV = "networks.csv"
-CSV_COLUMNS = [
-    "configuration",
-    "sizes",
-    "eta",
-    "batch_size",
-    "dtype",
-    "seed",
-    "best_accuracy",
-    "best_epoch",
-    "final_accuracy",
-    "seconds",
-    "kernel",
-]
+CSV_COLUMNS = (
+    "configuration sizes eta batch_size dtype seed best_accuracy best_epoch final_accuracy seconds kernel".split()
+)
 
 
 def _config_fields(c: Config) -> dict:
@@ -42,20 +32,12 @@ def _config_fields(c: Config) -> dict:
 
 
 def epoch_lines(r: NetworkRecord, eval: str) -> list[dict]:
-    per_epoch = r.seconds / len(r.correct)
+    seconds = r.seconds / len(r.correct)
+    fields = {"type": "epoch", **_config_fields(r.config), "seed": r.seed}
     return [
-        {
-            "type": "epoch",
-            **_config_fields(r.config),
-            "seed": r.seed,
-            "epoch": e,
-            "correct": c,
-            "total": r.total,
-            "accuracy": c / r.total,
-            "eval": eval,
-            "seconds": per_epoch,
-            "kernel": r.kernel,
-        }
+        dict(
+            fields, epoch=e, correct=c, total=r.total, accuracy=c / r.total, eval=eval, seconds=seconds, kernel=r.kernel
+        )
         for e, c in enumerate(r.correct)
     ]
 
@@ -109,17 +91,10 @@ def save_best(path, best: Best, manifest: dict, grid) -> None:
     """The network as ``gpunet train --save`` writes it: ``evaluate``, ``predict`` and ``train --resume`` take it."""
     c = best.config
     validation_size = manifest.get("settings", {}).get("validation_size", 10_000)
-    settings = {
-        "sizes": list(c.sizes),
-        "epochs": grid.epochs,
-        "batch_size": c.batch_size,
-        "eta": c.eta,
-        "dtype": c.dtype,
-        "seed": best.seed,
-        "eval": grid.eval,
-        "validation_size": validation_size,
-        "data": sorted(manifest["data"].values()),
-    }
+    settings = dict(sizes=list(c.sizes), epochs=grid.epochs, batch_size=c.batch_size, eta=c.eta, dtype=c.dtype)
+    settings.update(
+        seed=best.seed, eval=grid.eval, validation_size=validation_size, data=sorted(manifest["data"].values())
+    )
     sweep = {"configuration": c.label, "best_epoch": best.epoch, "correct": best.correct}
     best.network().save(path, settings=settings, manifest=manifest, sweep=sweep, run=manifest.get("run"))
 
@@ -127,17 +102,10 @@ def save_best(path, best: Best, manifest: dict, grid) -> None:
 def load_best(path: Path, config: Config) -> Best:
     net = Network.load(path, device="cpu")
     try:
-        return Best(
-            config,
-            int(net.record["settings"]["seed"]),
-            net.epoch - 1,
-            int(net.record["sweep"]["correct"]),
-            net.weights,
-            net.biases,
-            dict(net.rng.bit_generator.state),
-        )
+        seed, correct = int(net.record["settings"]["seed"]), int(net.record["sweep"]["correct"])
     except (KeyError, TypeError, ValueError):
         raise DataError(f"{path}: not the best network of a sweep") from None
+    return Best(config, seed, net.epoch - 1, correct, net.weights, net.biases, dict(net.rng.bit_generator.state))
 
 
 def save_best_paths(path, configs: list[Config]) -> dict:

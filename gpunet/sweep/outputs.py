@@ -2,8 +2,7 @@
 
 - ``sweep.jsonl``: the run manifest (``"kind": "sweep"``, with the grid), then one object per network and
   epoch. It is the record ``--resume`` reads: a network is in it with all its epochs, or not at all.
-- ``networks.csv``: one row per network (configuration, seed, best accuracy, epoch of best, final accuracy,
-  seconds), derived from the same records.
+- ``networks.csv``: one row per network (best and final accuracy, epoch of best, seconds), from the same records.
 - ``best-<configuration>.npz``: the best network of each configuration so far, at its best epoch.
 """
 

@@ -16,7 +16,7 @@ from .grid import Grid
 NETWORK_BYTES = 400
 EPOCH_BYTES = 48
 WRITTEN_EPOCH_BYTES = 1200
-LOG_LINE_BYTES = 300  # an epoch's line of sweep.jsonl on disk (~270 characters)
+LOG_LINE_BYTES = 300  # an epoch's line of sweep.jsonl on disk
 CSV_ROW_BYTES = 150  # a network's row of networks.csv
 
 

@@ -45,9 +45,6 @@ def write(out: Path, manifest: dict, records: list[NetworkRecord], eval: str) ->
     """Rewrite the log, then the CSV: each file whole or not at all; the log is the truth on resume."""
     lines = [json.dumps({"type": "manifest", **manifest})]
     lines += [json.dumps(line) for r in records for line in epoch_lines(r, eval)]
-    text = "\n".join(lines) + "\n"
-    with atomic_write(out / LOG) as f:
-        f.write(text.encode())
     table = io.StringIO()
     writer = csv.writer(table, lineterminator="\n")
     writer.writerow(CSV_COLUMNS)
@@ -55,8 +52,9 @@ def write(out: Path, manifest: dict, records: list[NetworkRecord], eval: str) ->
         c = r.config
         row = [c.label, "-".join(map(str, c.sizes)), c.eta, c.batch_size, c.dtype, r.seed, f"{r.best_accuracy:.4f}"]
         writer.writerow([*row, r.best_epoch, f"{r.final_accuracy:.4f}", f"{r.seconds:.3f}", r.kernel])
-    with atomic_write(out / CSV) as f:
-        f.write(table.getvalue().encode())
+    for name, text in ((LOG, "\n".join(lines) + "\n"), (CSV, table.getvalue())):
+        with atomic_write(out / name) as f:
+            f.write(text.encode())
 
 
 def read(out: Path) -> tuple[dict, list[NetworkRecord]]:

@@ -113,10 +113,9 @@ def run_chunk(
     progress: Callable[[int], None] | None = None,
     kernel_name: str | None = None,
 ) -> ChunkResult:
-    """The records and best networks of one stack of members trained for ``epochs`` on ``data`` (pinned).
+    """The records and best networks of one stack trained ``epochs``; ``progress(k)``: k more network-epochs done.
 
-    ``kernels`` caches a prepared kernel per stack key; ``progress(k)`` hears of every k network-epochs done.
-    """
+    ``data`` is pinned on ``backend``; ``kernels`` caches a prepared kernel per stack key across chunks."""
     sizes, batch, dtype = members[0][0].stack
     xp = backend.xp
     x, y = data.training_data

@@ -38,10 +38,12 @@ def output_format(output) -> str:
     return FORMATS[suffix]
 
 
-def _save(fig, output) -> None:
+def _save(plt, fig, output) -> None:
     fmt = output_format(output)
+    fig.tight_layout()
     with atomic_write(output) as f:
         fig.savefig(f, format=fmt, dpi=100)
+    plt.close(fig)
 
 
 def label(manifest: dict, path) -> str:
@@ -78,18 +80,14 @@ def curves(logs, output) -> str:
     evals = {e.get("eval", "test") for _, _, epochs in runs for e in epochs}
     from matplotlib.ticker import MaxNLocator
 
-    for ax in axes.flat:
-        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     axes[0, 0].set(xlabel="epoch", ylabel=f"{'/'.join(sorted(evals))} accuracy (%)", title="Accuracy")
-    axes[0, 0].legend(fontsize=8)
-    axes[0, 0].grid(alpha=0.3)
     if with_cost:
         axes[0, 1].set(xlabel="epoch", ylabel="mean quadratic cost on the training data", title="Cost")
-        axes[0, 1].legend(fontsize=8)
-        axes[0, 1].grid(alpha=0.3)
-    fig.tight_layout()
-    _save(fig, output)
-    plt.close(fig)
+    for ax in axes.flat:
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        ax.legend(fontsize=8)
+        ax.grid(alpha=0.3)
+    _save(plt, fig, output)
     sweeps = [epochs for _, manifest, epochs in runs if manifest.get("kind") == "sweep"]
     networks = len({(e.get("config"), e.get("seed")) for epochs in sweeps for e in epochs})
     said = [_count(len(runs) - len(sweeps), "run")] if len(runs) > len(sweeps) else []
@@ -131,7 +129,5 @@ def misclassified(test, image_shape, predicted, output, count: int = 36) -> tupl
         ax.set_title(f"true {labels[i]}, net {predicted[i]}", fontsize=8)
     if not len(wrong):
         axes[0, 0].set_title("no misclassified test images")
-    fig.tight_layout()
-    _save(fig, output)
-    plt.close(fig)
+    _save(plt, fig, output)
     return len(wrong), len(every)

@@ -1,12 +1,8 @@
 """What a reader would write instead, timed by ``gpunet bench`` beside gpunet's kernels (optional imports).
 
-Each peer trains the same network from the same start (``Network(sizes, seed)``'s N(0, 1)
-parameters) in the same order (that network's generator, one permutation per epoch), with the
-book's maths in rows: PyTorch eager with manual gradients (no autograd), PyTorch with 100 steps
-captured per CUDA graph (CUDA only), and JAX with the epoch's full mini-batches in one jitted
-``lax.scan``. A peer runs only where its library imports; none is a dependency of gpunet.
-``gpunet bench`` runs each in a process of its own: their thread pools, once started,
-slow NumPy's BLAS in the same process (docs/speed.md).
+Each peer trains ``Network(sizes, seed)``'s start in its generator's order with the book's maths in rows:
+PyTorch eager with manual gradients, PyTorch with 100 steps per CUDA graph (CUDA only), and JAX with an
+epoch's full mini-batches in one jitted ``lax.scan``. None is a dependency of gpunet.
 """
 
 from __future__ import annotations

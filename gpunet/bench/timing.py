@@ -91,8 +91,7 @@ def _peer_process(*args):
 
 
 def usable(devices, missing=lambda what, why: None) -> list[Backend]:
-    """The backends of the ``devices`` that can run here; each other one is passed to ``missing(what, why)``.
-    When none can, the first one's error is raised, before anything is timed."""
+    """The backends of the ``devices`` that run here, the others passed to ``missing``; none: the first's error."""
     backends, failed = [], []
     for device in devices:
         try:
@@ -107,13 +106,11 @@ def usable(devices, missing=lambda what, why: None) -> list[Backend]:
 
 
 def run(host, backends, configs, dtype, epochs, book_examples, report=print, missing=lambda what, why: None):
-    """Measure every configuration on ``host`` data, on ``backends`` (from :func:`usable`); ``report`` receives
-    each row (a dict) once measured.
+    """The rows (dicts) of every configuration on ``backends``, each passed to ``report`` once measured.
 
-    Per configuration: the book's loop, then each importable peer on each device, then every
-    registered kernel that can run it on each device. A peer or kernel that cannot run is
-    passed to ``missing(what, why)`` and the rest is measured. Sizes that do not fit the data are
-    refused, as train refuses them (and sizes whose parameters do not fit in memory), before anything is measured.
+    Per configuration: the book's loop, each importable peer, then every kernel that can run it, on each
+    device; one that cannot run goes to ``missing(what, why)``. Sizes that do not fit the data or
+    the memory are refused first.
     """
     for sizes, _ in configs:
         host.check_fits(list(sizes))

@@ -1,3 +1,2 @@
-"""What the book ships for its readers: its own per-example network (:mod:`.reference`, the yardstick every
-kernel is tested against), its ``mnist_loader`` (:mod:`.mnist_loader`, also ``gpunet.mnist_loader``), its
-list-of-pairs data format (:mod:`.pairs`) and chapter 1's baselines (:mod:`.baselines`)."""
+"""What the book ships: its per-example network (:mod:`.reference`, every kernel's yardstick), its ``mnist_loader``
+(:mod:`.mnist_loader`, also ``gpunet.mnist_loader``), its pair format (:mod:`.pairs`), chapter 1's :mod:`.baselines`."""

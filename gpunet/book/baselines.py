@@ -1,7 +1,6 @@
 """The baselines chapter 1 measures the network against: random guessing, average darkness, an SVM.
 
-Each takes the host splits that ``gpunet train`` uses (train on the training images, score the test
-images) and returns its answers, so the counts compare with the network's ``Epoch k: correct / total``.
+Each trains on the training images and answers the test images, to compare with ``Epoch k: correct / total``.
 """
 
 from __future__ import annotations
@@ -78,8 +77,7 @@ class MissingExtra(GpunetError):
 
 
 def svm_classifier(book: bool, n_features: int):
-    """scikit-learn's ``SVC()`` as it defaults today (gamma='scale'), or with the 2015 default the book ran
-    (``book``: gamma = 1 / n_features, scikit-learn < 0.22); C=1 and the RBF kernel in both."""
+    """scikit-learn's ``SVC()`` as it defaults today, or (``book``) with the book's 2015 gamma = 1 / n_features."""
     try:
         from sklearn.svm import SVC
     except ImportError:
@@ -100,9 +98,7 @@ def svm_predict(train: tuple[np.ndarray, np.ndarray], test_images: np.ndarray, b
     return clf.predict(unit(test_images))
 
 
-# CPU seconds of SVC() fitting 50,000 MNIST images and predicting 10,000, and how much longer the book's gamma
-# takes; the fit grows as n^1.8, the prediction as n^0.6 (the support vectors) times the test images. Where the
-# figures come from: docs/book.md.
+# CPU seconds of SVC() fitting 50,000 MNIST images and predicting 10,000, and the book's gamma's factor (docs/book.md).
 SVM_FIT_50K, SVM_PREDICT_50K, SVM_BOOK_FACTOR = 212.0, 41.0, 1.56
 
 
@@ -115,8 +111,7 @@ def svm_estimate(n_train: int, n_test: int, book: bool = False) -> float:
 
 @contextmanager
 def ticker(label: str, stream=None, every: float = 1.0):
-    """Show ``label`` and the elapsed time on ``stream`` (stderr) while the block runs: in place on a terminal,
-    else one line a minute."""
+    """Show ``label`` and the time elapsed on ``stream`` (stderr) while the block runs, once a minute off a tty."""
     stream = stream or sys.stderr
     live = stream.isatty()
     step = every if live else 60.0
@@ -150,9 +145,7 @@ def _clock(seconds: float) -> str:
     return f"{m // 60}:{m % 60:02d}:{s:02d}" if m >= 60 else f"{m}:{s:02d}"
 
 
-# The network's figures in the README ("The book's two claims on 100 seeds each": `gpunet sweep --seeds 1-100
-# --sizes 784,30,10 --sizes 784,100,10 --eta 3 --batch-size 10 --epochs 30 --device cpu`, float32, MNIST):
-# shown, labelled as such, when no --model or --sweep gives measured ones.
+# The README's figures of the network (100 seeds each), shown as such when no --model or --sweep measures them.
 README_SOURCE = "README: gpunet sweep --seeds 1-100, 30 epochs, eta 3, batch 10 (not measured by this command)"
 README_NETWORKS = [
     ((784, 30, 10), "median of 100 seeds' best epochs", 0.9512),

@@ -5,9 +5,8 @@
     net = Network([784, 30, 10])
     net.SGD(training_data, 30, 10, 3.0, test_data=test_data)
 
-The data is the book's ``mnist.pkl.gz`` or the four IDX files, in ``data_dir``, else $GPUNET_DATA, ./data,
-the checkout's data/ or the user cache folder (downloaded there when missing), with the last 10,000 training
-images as validation, as the book's file splits them. Pixels are floats in [0, 1] (IDX pixels / 255).
+The data (the book's ``mnist.pkl.gz`` or the four IDX files) is found, or downloaded, as ``gpunet train`` finds
+it; the last 10,000 training images are validation, as in the book's file; pixels are floats in [0, 1].
 """
 
 from __future__ import annotations
@@ -22,15 +21,13 @@ def load_data(data_dir=None, validation_size: int = 10_000):
     """(training_data, validation_data, test_data), each (images (n, 784) float32 in [0, 1], labels (n,) int64):
     50,000 / 10,000 / 10,000 images for MNIST (the last ``validation_size`` training images are validation)."""
     host = data.load(data_dir, validation_size=validation_size, download=True)
-    return tuple(_floats(images, labels) for images, labels in (host.train, host.validation, host.test))
+    splits = (host.train, host.validation, host.test)
+    return tuple((unit(images, np.float32), labels.astype(np.int64)) for images, labels in splits)
 
 
 def load_data_wrapper(data_dir=None, validation_size: int = 10_000):
     """The book's network format: ``training_data`` pairs (x (784, 1), one-hot y (10, 1)); ``validation_data``
-    and ``test_data`` pairs (x (784, 1), label).
-
-    As in the Python 3 ports of the book, each is a ``zip`` iterator (Python 2's ``zip`` made lists): it can be
-    read once, so pass it straight to ``Network.SGD`` (which reads it once), or wrap it in ``list()`` first.
+    and ``test_data`` pairs (x (784, 1), label). As in the book's Python 3 ports, each is a ``zip``: read once.
     """
     tr_d, va_d, te_d = load_data(data_dir, validation_size)
     n_classes = int(max(tr_d[1].max(initial=0), va_d[1].max(initial=0))) + 1
@@ -46,7 +43,3 @@ def vectorized_result(j, n: int = 10):
     e = np.zeros((n, 1))
     e[j] = 1.0
     return e
-
-
-def _floats(images, labels):
-    return unit(images, np.float32), labels.astype(np.int64)

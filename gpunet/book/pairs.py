@@ -1,9 +1,7 @@
 """The book's data format, turned once into the arrays ``Network.SGD`` trains on.
 
-The book (and its Python 3 ports) pass ``training_data`` as a list, or a ``zip`` iterator, of ``(x, y)``
-pairs with ``x`` a column ``(784, 1)`` and ``y`` a one-hot column ``(10, 1)``, and ``test_data`` as pairs
-``(x, label)``. gpunet's own form is one pair of arrays: inputs as rows ``(n, 784)`` and targets as rows
-``(n, 10)`` (labels ``(n,)`` for test data). Pairs become that form here, once per call; arrays pass through.
+The book passes pairs ``(x (784, 1), one-hot y (10, 1))`` (test data: ``(x, label)``), in a list or a ``zip``;
+gpunet's form is one pair of arrays, rows ``(n, 784)`` and ``(n, 10)`` (labels ``(n,)``). Arrays pass through.
 """
 
 from __future__ import annotations

@@ -1,11 +1,8 @@
 """The book's algorithm as written: ``network.py`` of chapter 1, one example at a time.
 
-Kept as the independent reference for tests and benchmarks (NumPy, float64,
-a Python loop over the examples of each mini-batch). Ported to Python 3; the
-only other changes are that initial parameters can be passed in and the
-shuffle order is given, so it can be compared with :mod:`gpunet.network`.
-``sigmoid`` is the book's as written: for z below about -709, e^(-z) overflows
-to inf (NumPy warns) and σ is 0, the right limit; ``gpunet bench`` times it so.
+The independent reference for tests and benchmarks (NumPy, float64), ported to Python 3; initial parameters
+and the shuffle order can be given, to compare with :mod:`gpunet.network`. ``sigmoid`` is the book's: below
+z = -709 e^(-z) overflows to inf (NumPy warns) and σ is 0, the right limit.
 """
 
 import numpy as np

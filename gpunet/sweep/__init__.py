@@ -1,7 +1,5 @@
-"""Sweeps: a grid of networks (:mod:`.grid`) trained as stacks through the epoch kernels (:mod:`.stacks`),
-here or on a Dask cluster (:mod:`.dist`), resumable (:mod:`.runner`), kept in files (:mod:`.outputs`) once
-:mod:`.storage` has found room for them, and summarised as statistics (:mod:`.stats`).
-"""
+"""Sweeps: a grid of networks (:mod:`.grid`) trained as stacks (:mod:`.stacks`), here or on Dask (:mod:`.dist`),
+resumable (:mod:`.runner`), kept in files (:mod:`.outputs`, :mod:`.storage`), summarised (:mod:`.stats`)."""
 
 from __future__ import annotations
 

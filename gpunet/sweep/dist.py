@@ -1,10 +1,8 @@
 """``gpunet sweep --scheduler ADDRESS``: chunks of networks on a Dask distributed cluster (``gpunet[dist]``).
 
-Each chunk is one task. On CUDA a task asks for the worker resource ``GPU=1``, so a worker started with
-``dask worker ADDRESS --resources GPU=1`` (one per GPU) runs one chunk at a time. Every worker reads (or
-downloads) the data itself, checks it is the data the sweep was started on (the same decoded images and
-labels, :mod:`gpunet.io.identity`, however the files were compressed or wherever they came from), and keeps
-it pinned on its device between tasks.
+Each chunk is one task; on CUDA it asks for the worker resource ``GPU=1`` (``dask worker ADDRESS --resources
+GPU=1``, one per GPU). Every worker reads the data itself, checks it decodes to the sweep's data
+(:mod:`gpunet.io.identity`) and keeps it pinned between tasks.
 """
 
 from __future__ import annotations

@@ -100,16 +100,13 @@ class Grid:
         return iter(sorted(keys, key=lambda k: (self.dtypes.index(k[2]), k[0][-1])))  # a stable sort
 
     def holds(self, config: Config, seed: int) -> bool:
-        c = config
-        return (c.sizes in self._positions[0] and c.eta in self._positions[1] and c.batch_size in self._positions[2]
-                and c.dtype in self._positions[3] and seed in self.seeds)  # fmt: skip
+        return seed in self.seeds and all(v in index for index, v in zip(self._positions, _values(config)))
 
     def position(self, config: Config, seed: int) -> int:
         """The index of (config, seed) in :meth:`iter_networks`' order, found without walking it."""
-        sizes, etas, batches, dtypes = self._positions
-        k = ((sizes[config.sizes] * len(etas) + etas[config.eta]) * len(batches) + batches[config.batch_size]) * len(
-            dtypes
-        ) + dtypes[config.dtype]
+        k = 0
+        for index, v in zip(self._positions, _values(config)):
+            k = k * len(index) + index[v]
         return k * len(self.seeds) + self.seeds.index(seed)
 
     @functools.cached_property
@@ -130,8 +127,8 @@ class Grid:
 
 
 class Seeds(Sequence):
-    """Seeds kept as the ranges they were given in (``1-100000,42``): the count is a sum, membership and
-    position a binary search; a seed list of any length costs the memory of its ranges until iterated."""
+    """Seeds kept as the ranges they were given in (``1-100000,42``), never expanded: count, membership and
+    position come from the ranges."""
 
     def __init__(self, ranges):
         self.ranges = tuple((int(a), int(b)) for a, b in ranges)  # inclusive, disjoint, in the order given
@@ -197,18 +194,15 @@ class Seeds(Sequence):
     def __hash__(self) -> int:
         return hash(tuple(self._runs()))
 
-    def _runs(self):
+    def _runs(self) -> list[tuple[int, int]]:
         """The ranges with adjacent ones merged: equal seeds, equal runs."""
-        run = None
+        runs: list = []
         for a, b in self.ranges:
-            if run is not None and a == run[1] + 1:
-                run = (run[0], b)
-                continue
-            if run is not None:
-                yield run
-            run = (a, b)
-        if run is not None:
-            yield run
+            if runs and a == runs[-1][1] + 1:
+                runs[-1] = (runs[-1][0], b)
+            else:
+                runs.append((a, b))
+        return runs
 
     def text(self) -> str:
         """As --seeds takes them: ``1-100,7``."""
@@ -276,6 +270,11 @@ def _seeds(seeds) -> Seeds:
     if isinstance(seeds, str):
         return parse_seeds(seeds)
     return Seeds.of(seeds)
+
+
+def _values(c: Config) -> tuple:
+    """The configuration's values in the grid's order of axes."""
+    return c.sizes, c.eta, c.batch_size, c.dtype
 
 
 def _layer_sizes(v) -> tuple[int, ...]:

@@ -2,8 +2,7 @@
 
 - ``sweep.jsonl``: the run manifest (``"kind": "sweep"``, with the grid), then one object per network and
   epoch. It is the record ``--resume`` reads: a network is in it with all its epochs, or not at all.
-- ``networks.csv``: one row per network (configuration, seed, best accuracy, epoch of best, final accuracy,
-  seconds), derived from the same records.
+- ``networks.csv``: one row per network (best and final accuracy, epoch of best, seconds), from the same records.
 - ``best-<configuration>.npz``: the best network of each configuration so far, at its best epoch.
 """
 
@@ -22,19 +21,9 @@ from .stacks import Best, NetworkRecord
 
 LOG = "sweep.jsonl"
 CSV = "networks.csv"
-CSV_COLUMNS = [
-    "configuration",
-    "sizes",
-    "eta",
-    "batch_size",
-    "dtype",
-    "seed",
-    "best_accuracy",
-    "best_epoch",
-    "final_accuracy",
-    "seconds",
-    "kernel",
-]
+CSV_COLUMNS = (
+    "configuration sizes eta batch_size dtype seed best_accuracy best_epoch final_accuracy seconds kernel".split()
+)
 
 
 def _config_fields(c: Config) -> dict:
@@ -42,20 +31,12 @@ def _config_fields(c: Config) -> dict:
 
 
 def epoch_lines(r: NetworkRecord, eval: str) -> list[dict]:
-    per_epoch = r.seconds / len(r.correct)
+    seconds = r.seconds / len(r.correct)
+    fields = {"type": "epoch", **_config_fields(r.config), "seed": r.seed}
     return [
-        {
-            "type": "epoch",
-            **_config_fields(r.config),
-            "seed": r.seed,
-            "epoch": e,
-            "correct": c,
-            "total": r.total,
-            "accuracy": c / r.total,
-            "eval": eval,
-            "seconds": per_epoch,
-            "kernel": r.kernel,
-        }
+        dict(
+            fields, epoch=e, correct=c, total=r.total, accuracy=c / r.total, eval=eval, seconds=seconds, kernel=r.kernel
+        )
         for e, c in enumerate(r.correct)
     ]
 
@@ -64,9 +45,6 @@ def write(out: Path, manifest: dict, records: list[NetworkRecord], eval: str) ->
     """Rewrite the log, then the CSV: each file whole or not at all; the log is the truth on resume."""
     lines = [json.dumps({"type": "manifest", **manifest})]
     lines += [json.dumps(line) for r in records for line in epoch_lines(r, eval)]
-    text = "\n".join(lines) + "\n"
-    with atomic_write(out / LOG) as f:
-        f.write(text.encode())
     table = io.StringIO()
     writer = csv.writer(table, lineterminator="\n")
     writer.writerow(CSV_COLUMNS)
@@ -74,8 +52,9 @@ def write(out: Path, manifest: dict, records: list[NetworkRecord], eval: str) ->
         c = r.config
         row = [c.label, "-".join(map(str, c.sizes)), c.eta, c.batch_size, c.dtype, r.seed, f"{r.best_accuracy:.4f}"]
         writer.writerow([*row, r.best_epoch, f"{r.final_accuracy:.4f}", f"{r.seconds:.3f}", r.kernel])
-    with atomic_write(out / CSV) as f:
-        f.write(table.getvalue().encode())
+    for name, text in ((LOG, "\n".join(lines) + "\n"), (CSV, table.getvalue())):
+        with atomic_write(out / name) as f:
+            f.write(text.encode())
 
 
 def read(out: Path) -> tuple[dict, list[NetworkRecord]]:
@@ -109,17 +88,10 @@ def save_best(path, best: Best, manifest: dict, grid) -> None:
     """The network as ``gpunet train --save`` writes it: ``evaluate``, ``predict`` and ``train --resume`` take it."""
     c = best.config
     validation_size = manifest.get("settings", {}).get("validation_size", 10_000)
-    settings = {
-        "sizes": list(c.sizes),
-        "epochs": grid.epochs,
-        "batch_size": c.batch_size,
-        "eta": c.eta,
-        "dtype": c.dtype,
-        "seed": best.seed,
-        "eval": grid.eval,
-        "validation_size": validation_size,
-        "data": sorted(manifest["data"].values()),
-    }
+    settings = dict(sizes=list(c.sizes), epochs=grid.epochs, batch_size=c.batch_size, eta=c.eta, dtype=c.dtype)
+    settings.update(
+        seed=best.seed, eval=grid.eval, validation_size=validation_size, data=sorted(manifest["data"].values())
+    )
     sweep = {"configuration": c.label, "best_epoch": best.epoch, "correct": best.correct}
     best.network().save(path, settings=settings, manifest=manifest, sweep=sweep, run=manifest.get("run"))
 
@@ -127,17 +99,10 @@ def save_best(path, best: Best, manifest: dict, grid) -> None:
 def load_best(path: Path, config: Config) -> Best:
     net = Network.load(path, device="cpu")
     try:
-        return Best(
-            config,
-            int(net.record["settings"]["seed"]),
-            net.epoch - 1,
-            int(net.record["sweep"]["correct"]),
-            net.weights,
-            net.biases,
-            dict(net.rng.bit_generator.state),
-        )
+        seed, correct = int(net.record["settings"]["seed"]), int(net.record["sweep"]["correct"])
     except (KeyError, TypeError, ValueError):
         raise DataError(f"{path}: not the best network of a sweep") from None
+    return Best(config, seed, net.epoch - 1, correct, net.weights, net.biases, dict(net.rng.bit_generator.state))
 
 
 def save_best_paths(path, configs: list[Config]) -> dict:

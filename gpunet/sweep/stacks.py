@@ -1,11 +1,8 @@
 """Stacks: many networks of chapter 1 at once, over a grid of seeds, learning rates, sizes and mini-batches.
 
-Every member starts exactly as ``gpunet train --seed S`` does: ``Network(sizes, seed=S)`` draws its
-parameters, and the same generator then draws each epoch's shuffle. Members that share sizes, mini-batch
-size and dtype are trained as one stack (the kernel interface's leading member axis, with an eta per
-member), in chunks; after each epoch the kernel scores the whole stack at once (``EpochKernel.score``, what
-``Network.evaluate`` counts), as a single run's SGD scores its one network, so its per-epoch counts equal
-``gpunet train --seed S``.
+Every member starts and shuffles as ``Network(sizes, seed=S)`` does. Members that share sizes, mini-batch
+size and dtype train as one stack (the kernels' leading member axis, an eta each), in chunks, scored after
+each epoch as ``Network.evaluate`` counts: their counts equal ``gpunet train --seed S``'s.
 """
 
 from __future__ import annotations
@@ -116,11 +113,9 @@ def run_chunk(
     progress: Callable[[int], None] | None = None,
     kernel_name: str | None = None,
 ) -> ChunkResult:
-    """Train one stack of members (same sizes, mini-batch size and dtype) for ``epochs``, scoring every epoch.
+    """The records and best networks of one stack trained ``epochs``; ``progress(k)``: k more network-epochs done.
 
-    ``data`` is a :class:`gpunet.data.DeviceData` on ``backend``; ``kernels`` caches one prepared kernel
-    per stack key across chunks; ``progress(k)`` hears of every k network-epochs done.
-    """
+    ``data`` is pinned on ``backend``; ``kernels`` caches a prepared kernel per stack key across chunks."""
     sizes, batch, dtype = members[0][0].stack
     xp = backend.xp
     x, y = data.training_data
@@ -172,8 +167,7 @@ def run_chunk(
 
 
 def pin_for(pinned: dict, host, backend: Backend, config: Config):
-    """The data on ``backend`` as a stack of ``config`` trains on it, as train pins it: in its dtype, with
-    one-hot targets as wide as its output layer. Pinned once per (dtype, outputs), kept in ``pinned``."""
+    """The data as a stack of ``config`` trains on it (as train pins it), pinned once per (dtype, outputs)."""
     key = config.dtype, config.sizes[-1]
     if key not in pinned:
         pinned[key] = pin(host, backend, backend.dtype(config.dtype), config.sizes[-1])

@@ -33,10 +33,7 @@ def summary(records) -> dict:
     for r in records:
         groups.setdefault(r.config, []).append(r)
     return {
-        c: {
-            "best": describe([r.best_accuracy for r in rs]),
-            "final": describe([r.final_accuracy for r in rs]),
-        }
+        c: {"best": describe([r.best_accuracy for r in rs]), "final": describe([r.final_accuracy for r in rs])}
         for c, rs in groups.items()
     }
 

@@ -12,12 +12,11 @@ from ..io.fs import check_disk, check_memory
 from ..maths import parameter_count
 from .grid import Grid
 
-# Bytes of a NetworkRecord with its key and dict entry, more per epoch, and of an epoch's line held three times
-# while sweep.jsonl is rewritten (the lines, the text, its bytes), rounded up from docs/speed.md.
+# Bytes of a NetworkRecord, more per epoch, and per epoch while sweep.jsonl is rewritten (docs/speed.md).
 NETWORK_BYTES = 400
 EPOCH_BYTES = 48
 WRITTEN_EPOCH_BYTES = 1200
-LOG_LINE_BYTES = 300  # an epoch's line of sweep.jsonl on disk (~270 characters)
+LOG_LINE_BYTES = 300  # an epoch's line of sweep.jsonl on disk
 CSV_ROW_BYTES = 150  # a network's row of networks.csv
 
 

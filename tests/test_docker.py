@@ -151,7 +151,8 @@ def build(docker, dockerfile, image):
     """Returns image, built from docker/dockerfile on the stand-in base (its build time and size printed)."""
     base = ["--build-arg", f"PYTHON_IMAGE={BASE}"] if BASE else []
     start = time.monotonic()
-    docker("build", "--network", "host", *base, "-f", f"docker/{dockerfile}", "-t", image, str(ROOT), timeout=1200)
+    for stage in (["--target", "builder", "-t", f"{image}-builder"], ["-t", image]):  # a tag keeps the builder's cache
+        docker("build", "--network", "host", *base, "-f", f"docker/{dockerfile}", *stage, str(ROOT), timeout=1200)
     size = int(docker("image", "inspect", "--format", "{{.Size}}", image).stdout)
     print(f"\n{image}: built in {time.monotonic() - start:.0f} s, {size / 1e6:.0f} MB")
     return image

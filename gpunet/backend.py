@@ -144,7 +144,7 @@ def _cuda(index: int) -> Backend:
     if not available:
         raise CudaUnusable(
             "no CUDA driver or GPU was found (cupy.is_available() is False); "
-            "install the NVIDIA driver (and, in Docker, run with --gpus all)"
+            "install the NVIDIA driver (and, in Docker, the NVIDIA Container Toolkit and run with --gpus all)"
         )
     try:
         count = cupy.cuda.runtime.getDeviceCount()

@@ -69,9 +69,13 @@ def test_backend_seam_is_the_only_module_that_imports_cupy():
     "pytest_status, verdict", [(0, None), (1, "FAILED with exit status 1"), (5, "collected no tests")]
 )
 def test_ci_passes_on_pytests_exit_status_and_says_why_it_failed(tmp_path, pytest_status, verdict):
-    """.ci/run with stand-ins for python3, pip and pytest: its status is pytest's, its verdict one line."""
+    """.ci/run with stand-ins for python3, pip, pytest and the Docker engine: its status is pytest's, its verdict
+    one line, and the engine it started is stopped, pass or fail."""
     (tmp_path / ".ci").mkdir()
     shutil.copy(ROOT / ".ci" / "run", tmp_path / ".ci" / "run")
+    engine = tmp_path / ".ci" / "docker-engine"
+    engine.write_text('#!/bin/sh\necho "$1" >> engine.calls\n[ "$1" != env ] || echo export GPUNET_DOCKER_HOST=x\n')
+    engine.chmod(0o755)
     fake_python3 = f"""#!/bin/sh
 mkdir -p .venv/bin
 printf '#!/bin/sh\\nexit 0\\n' > .venv/bin/pip
@@ -85,6 +89,7 @@ chmod +x .venv/bin/pip .venv/bin/python
     run = subprocess.run(["bash", str(tmp_path / ".ci" / "run")], capture_output=True, text=True, env=env, timeout=60)
     assert run.returncode == pytest_status, run.stdout + run.stderr
     assert run.stdout.splitlines()[-1] == "=== closing line of pytest ==="
+    assert (tmp_path / "engine.calls").read_text().split() == ["start", "env", "stop"]
     if verdict is None:
         assert run.stderr == ""
     else:

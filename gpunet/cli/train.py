@@ -184,6 +184,8 @@ def _say_interrupted(args, files) -> None:
     if files.saved_epoch is not None:
         say(f"interrupted; epoch {files.saved_epoch} is saved in {checkpoint}: resume with")
         say(f"  {_resume_command(args, checkpoint)}")
+    elif checkpoint:
+        say(f"interrupted before the first epoch ended; nothing was saved yet ({checkpoint} is written after each)")
     else:
         say("interrupted; nothing was saved (--checkpoint PATH keeps every epoch)")
 

@@ -73,6 +73,29 @@ def test_sigterm_keeps_the_last_epoch_prints_the_resume_line_and_a_second_traini
     assert sorted(p.name for p in tmp_path.iterdir()) == ["ck.npz", "run.jsonl"]  # no .part, no lock
 
 
+def test_sigterm_before_the_first_epoch_ends_says_the_checkpoint_holds_nothing_yet(tmp_path):
+    """Stopped before epoch 0 ends (a new container compiling numba's kernel), --checkpoint was given: the last line
+    says nothing is in it yet, not to pass the flag."""
+    checkpoint = tmp_path / "ck.npz"
+    args = ["train", "--device", "cpu", "--kernel", "portable", "--sizes", "784,2000,10", "--seed", "0",
+            "--eval", "none", "--data-dir", str(MNIST), "--checkpoint", str(checkpoint)]  # fmt: skip
+    proc = subprocess.Popen([sys.executable, "-m", "gpunet", *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True)  # fmt: skip
+    try:
+        while not proc.stdout.readline().startswith("epochs "):  # the header's last line: epoch 0 begins
+            assert proc.poll() is None, proc.stderr.read()
+        time.sleep(2)  # into the epoch, which takes much longer on this network
+        proc.send_signal(signal.SIGTERM)
+        out, err = proc.communicate(timeout=60)
+    finally:
+        proc.kill()
+    assert proc.returncode == 143 and "Epoch 0" not in out, err
+    assert err.splitlines()[-1] == (
+        f"gpunet: interrupted before the first epoch ended; nothing was saved yet ({checkpoint} is written after each)"
+    )
+    assert not checkpoint.exists()
+
+
 def test_a_signal_in_a_nested_write_waits_for_the_outer_block():
     done = []
     with pytest.raises(Terminated), sigterm_as_interrupt():

@@ -55,6 +55,12 @@ def write_mnist_like(folder, n_train, n_test, rows=28, cols=28, n_classes=10, se
     return out
 
 
+def small_mnist(folder, n_train=30, n_test=10, **layout):
+    """Return folder, now holding a small MNIST-like dataset (n_train and n_test images, 28x28 unless told)."""
+    write_mnist_like(folder, n_train, n_test, **layout)
+    return folder
+
+
 class CliResult:
     """What a command run in-process returned: its exit status and what it printed."""
 
@@ -76,6 +82,18 @@ def cli(*args) -> CliResult:
         except SystemExit as e:  # argparse: --help, --version, usage errors
             code = e.code if isinstance(e.code, int) else (0 if e.code is None else 2)
     return CliResult(code, out.getvalue(), err.getvalue())
+
+
+def train_on(data_dir, *extra, device="cpu", epochs=1, validation_size=0):
+    """Return the run of `gpunet train` on data_dir: one epoch on the CPU, no validation set unless told; then extra."""
+    options = ("--device", device) if device else ()
+    options += ("--epochs", epochs, "--validation-size", validation_size)
+    return cli("train", *options, "--data-dir", data_dir, *extra)
+
+
+def train_small(data_dir, *extra):
+    """Return the run of ``gpunet train`` of a 16,10 network on data_dir: one epoch on the CPU, no validation set."""
+    return train_on(data_dir, "--sizes", "16,10", *extra)
 
 
 def assert_one_line_error(run, *fragments, status=2):

@@ -120,6 +120,17 @@ def small_model(tmp_path, small_data):
     return tmp_path / "model.npz"
 
 
+@pytest.fixture(scope="session")
+def scaled_digits():
+    """Twenty MNIST test digits (light on black, 28x28, in [0, 1]) and their labels."""
+    from helpers import MNIST
+
+    from gpunet.data import load_host
+
+    images, labels = load_host(MNIST).test
+    return images[:20].reshape(20, 28, 28) / 255.0, labels[:20]
+
+
 @pytest.fixture
 def rng():
     return np.random.default_rng(20261122)

@@ -61,6 +61,17 @@ def small_mnist(folder, n_train=30, n_test=10, **layout):
     return folder
 
 
+def off_centre(digit, path):
+    """Return path, now a PNG of digit as a person might draw it: dark on a large white sheet, 5x larger, top left."""
+    from PIL import Image
+
+    big = Image.fromarray(np.uint8(255 - digit * 255)).resize((140, 140), Image.Resampling.BICUBIC)
+    sheet = np.full((300, 400), 255, np.uint8)
+    sheet[10:150, 20:160] = np.asarray(big)
+    Image.fromarray(sheet).save(path)
+    return path
+
+
 class CliResult:
     """What a command run in-process returned: its exit status and what it printed."""
 

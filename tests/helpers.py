@@ -102,6 +102,12 @@ def train_on(data_dir, *extra, device="cpu", epochs=1, validation_size=0):
     return cli("train", *options, "--data-dir", data_dir, *extra)
 
 
+def bench_on(data_dir, sizes, *extra, epochs=1, book_examples=0, validation_size=0):
+    """Return the run of `gpunet bench` of sizes on data_dir: one epoch, no book loop, no validation set unless told."""
+    options = ("--epochs", epochs, "--book-examples", book_examples, "--validation-size", validation_size)
+    return cli("bench", "--data-dir", data_dir, "--sizes", sizes, *options, *extra)
+
+
 def train_small(data_dir, *extra):
     """Return the run of ``gpunet train`` of a 16,10 network on data_dir: one epoch on the CPU, no validation set."""
     return train_on(data_dir, "--sizes", "16,10", *extra)

@@ -7,7 +7,16 @@ import sys
 
 import numpy as np
 import pytest
-from helpers import assert_one_line_error, book_parameters, cli, notes_of, synthetic_data, train_on, write_mnist_like
+from helpers import (
+    assert_one_line_error,
+    bench_on,
+    book_parameters,
+    cli,
+    notes_of,
+    synthetic_data,
+    train_on,
+    write_mnist_like,
+)
 
 from gpunet import BackendError, ConfigError, Network, get_backend
 from gpunet.bench import peers
@@ -220,21 +229,7 @@ def test_numba_that_fails_to_compile_falls_back_with_one_line(monkeypatch, fresh
     info = cli("info", "--data-dir", tmp_path)
     assert "kernel numba: not usable: numba failed to compile" in info.stdout
     monkeypatch.setattr(peers, "available", lambda kind: [])
-    bench = cli(
-        "bench",
-        "--device",
-        "cpu",
-        "--data-dir",
-        tmp_path,
-        "--sizes",
-        "16,2",
-        "--epochs",
-        "1",
-        "--book-examples",
-        "0",
-        "--validation-size",
-        "0",
-    )
+    bench = bench_on(tmp_path, "16,2", "--device", "cpu")
     assert bench.returncode == 0 and "cpu     portable" in bench.stdout
     assert "gpunet: numba on cpu: not measured: numba failed to compile the epoch" in bench.stderr
     forced = train_on(tmp_path, "--sizes", "16,2", "--kernel", "numba")

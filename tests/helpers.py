@@ -153,6 +153,18 @@ def training_process(args, checkpoint: Path):
     return proc
 
 
+def stop_with(proc, signum, timeout=60):
+    """Return the stderr of proc, a process that signum ends with status 128 + signum and no traceback (then killed)."""
+    try:
+        proc.send_signal(signum)
+        _, err = proc.communicate(timeout=timeout)
+    finally:
+        proc.kill()
+    assert proc.returncode == 128 + signum, err
+    assert "Traceback" not in err
+    return err
+
+
 @contextlib.contextmanager
 def notes_of(logger: str):
     """Yields the list of the notes (gpunet's INFO records) of ``logger`` made while inside, as text."""

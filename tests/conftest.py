@@ -104,6 +104,34 @@ def mnist_like(tmp_path_factory):
 
 
 @pytest.fixture
+def small_data(tmp_path):
+    """The folder of a small MNIST-like dataset (40 and 10 images of 4x4) in tmp_path / "d", for one test."""
+    from helpers import small_mnist
+
+    return small_mnist(tmp_path / "d", 40, 10, rows=4, cols=4)
+
+
+@pytest.fixture
+def small_model(tmp_path, small_data):
+    """The path of a 16,10 network trained one epoch on small_data, saved with its log beside it in tmp_path."""
+    from helpers import train_small
+
+    assert train_small(small_data, "--save", tmp_path / "model.npz", "--log", tmp_path / "run.jsonl").returncode == 0
+    return tmp_path / "model.npz"
+
+
+@pytest.fixture(scope="session")
+def scaled_digits():
+    """Twenty MNIST test digits (light on black, 28x28, in [0, 1]) and their labels."""
+    from helpers import MNIST
+
+    from gpunet.data import load_host
+
+    images, labels = load_host(MNIST).test
+    return images[:20].reshape(20, 28, 28) / 255.0, labels[:20]
+
+
+@pytest.fixture
 def rng():
     return np.random.default_rng(20261122)
 

@@ -55,6 +55,23 @@ def write_mnist_like(folder, n_train, n_test, rows=28, cols=28, n_classes=10, se
     return out
 
 
+def small_mnist(folder, n_train=30, n_test=10, **layout):
+    """Return folder, now holding a small MNIST-like dataset (n_train and n_test images, 28x28 unless told)."""
+    write_mnist_like(folder, n_train, n_test, **layout)
+    return folder
+
+
+def off_centre(digit, path):
+    """Return path, now a PNG of digit as a person might draw it: dark on a large white sheet, 5x larger, top left."""
+    from PIL import Image
+
+    big = Image.fromarray(np.uint8(255 - digit * 255)).resize((140, 140), Image.Resampling.BICUBIC)
+    sheet = np.full((300, 400), 255, np.uint8)
+    sheet[10:150, 20:160] = np.asarray(big)
+    Image.fromarray(sheet).save(path)
+    return path
+
+
 class CliResult:
     """What a command run in-process returned: its exit status and what it printed."""
 
@@ -76,6 +93,24 @@ def cli(*args) -> CliResult:
         except SystemExit as e:  # argparse: --help, --version, usage errors
             code = e.code if isinstance(e.code, int) else (0 if e.code is None else 2)
     return CliResult(code, out.getvalue(), err.getvalue())
+
+
+def train_on(data_dir, *extra, device="cpu", epochs=1, validation_size=0):
+    """Return the run of `gpunet train` on data_dir: one epoch on the CPU, no validation set unless told; then extra."""
+    options = ("--device", device) if device else ()
+    options += ("--epochs", epochs, "--validation-size", validation_size)
+    return cli("train", *options, "--data-dir", data_dir, *extra)
+
+
+def bench_on(data_dir, sizes, *extra, epochs=1, book_examples=0, validation_size=0):
+    """Return the run of `gpunet bench` of sizes on data_dir: one epoch, no book loop, no validation set unless told."""
+    options = ("--epochs", epochs, "--book-examples", book_examples, "--validation-size", validation_size)
+    return cli("bench", "--data-dir", data_dir, "--sizes", sizes, *options, *extra)
+
+
+def train_small(data_dir, *extra):
+    """Return the run of ``gpunet train`` of a 16,10 network on data_dir: one epoch on the CPU, no validation set."""
+    return train_on(data_dir, "--sizes", "16,10", *extra)
 
 
 def assert_one_line_error(run, *fragments, status=2):
@@ -116,6 +151,18 @@ def training_process(args, checkpoint: Path):
         proc.kill()
         raise AssertionError(proc.stderr.read() if proc.poll() is not None else "no checkpoint in 120 s")
     return proc
+
+
+def stop_with(proc, signum, timeout=60):
+    """Return the stderr of proc, a process that signum ends with status 128 + signum and no traceback (then killed)."""
+    try:
+        proc.send_signal(signum)
+        _, err = proc.communicate(timeout=timeout)
+    finally:
+        proc.kill()
+    assert proc.returncode == 128 + signum, err
+    assert "Traceback" not in err
+    return err
 
 
 @contextlib.contextmanager

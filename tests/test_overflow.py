@@ -3,7 +3,7 @@ inf or NaN; never a RuntimeWarning (the suite makes gpunet's warnings errors).""
 
 import numpy as np
 import pytest
-from helpers import assert_one_line_error, cli, synthetic_data, write_mnist_like
+from helpers import assert_one_line_error, cli, synthetic_data, train_on, write_mnist_like
 
 from gpunet import Network
 from gpunet.errors import ConfigError
@@ -18,24 +18,8 @@ def data(tmp_path):
 @pytest.mark.parametrize("kernel", ["numba", "portable"])
 def test_an_eta_the_dtype_cannot_hold_is_one_line(data, tmp_path, kernel):
     checkpoint = tmp_path / "ck.npz"
-    run = cli(
-        "train",
-        "--device",
-        "cpu",
-        "--sizes",
-        "16,8,10",
-        "--epochs",
-        "2",
-        "--eta",
-        "1e308",
-        "--kernel",
-        kernel,
-        "--validation-size",
-        "0",
-        "--data-dir",
-        data,
-        "--checkpoint",
-        checkpoint,
+    run = train_on(
+        data, "--sizes", "16,8,10", "--eta", "1e308", "--kernel", kernel, "--checkpoint", checkpoint, epochs=2
     )
     assert_one_line_error(run, "eta 1e+308 does not fit float32")
     assert "Warning" not in run.stderr and not checkpoint.exists()
@@ -44,25 +28,7 @@ def test_an_eta_the_dtype_cannot_hold_is_one_line(data, tmp_path, kernel):
 
 @pytest.mark.parametrize("kernel", ["numba", "portable"])
 def test_eta_1e308_in_float64_trains_without_a_warning(data, kernel):
-    run = cli(
-        "train",
-        "--device",
-        "cpu",
-        "--sizes",
-        "16,8,10",
-        "--epochs",
-        "2",
-        "--eta",
-        "1e308",
-        "--kernel",
-        kernel,
-        "--dtype",
-        "float64",
-        "--validation-size",
-        "0",
-        "--data-dir",
-        data,
-    )
+    run = train_on(data, "--sizes", "16,8,10", "--eta", "1e308", "--kernel", kernel, "--dtype", "float64", epochs=2)
     assert run.returncode == 0 and run.stderr == "", run.stderr
 
 

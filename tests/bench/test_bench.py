@@ -5,7 +5,7 @@ import json
 
 import numpy as np
 import pytest
-from helpers import cli, write_mnist_like
+from helpers import bench_on, write_mnist_like
 
 from gpunet.bench import peers
 from gpunet.bench import timing as bench
@@ -22,21 +22,8 @@ def test_flops_per_example_counts_the_three_products():
 def test_bench_prints_a_row_per_kernel_with_the_ratio_to_the_book(tmp_path, monkeypatch):
     monkeypatch.setattr(peers, "available", lambda kind: [])  # whether torch or JAX is installed here
     write_mnist_like(tmp_path, 120, 10, rows=6, cols=6)
-    run = cli(
-        "bench",
-        "--data-dir",
-        str(tmp_path),
-        "--sizes",
-        "36,8,10",
-        "--batch-size",
-        "10",
-        "--epochs",
-        "2",
-        "--book-examples",
-        "40",
-        "--json",
-        "--validation-size",
-        "20",
+    run = bench_on(
+        str(tmp_path), "36,8,10", "--batch-size", "10", "--json", epochs=2, book_examples=40, validation_size=20
     )
     assert run.returncode == 0, run.stderr
     rows = json.loads(run.stdout)["rows"]
@@ -45,19 +32,7 @@ def test_bench_prints_a_row_per_kernel_with_the_ratio_to_the_book(tmp_path, monk
     for r in rows:
         assert r["s_per_epoch_min"] <= r["s_per_epoch_median"] and r["vs_book"] > 0 and r["vs_best_peer"] is None
         assert r["h2d_bytes_per_epoch"] == 0  # on the CPU nothing crosses to a device
-    table = cli(
-        "bench",
-        "--data-dir",
-        str(tmp_path),
-        "--sizes",
-        "36,8,10",
-        "--epochs",
-        "1",
-        "--book-examples",
-        "0",
-        "--validation-size",
-        "20",
-    )
+    table = bench_on(str(tmp_path), "36,8,10", validation_size=20)
     assert table.returncode == 0 and "portable" in table.stdout and "book loop" not in table.stdout
 
 
@@ -84,21 +59,7 @@ def test_the_books_loop_is_timed_as_written():
 
 def test_a_missing_device_is_one_line_and_the_cpu_rows_are_printed(mnist_like, monkeypatch):
     monkeypatch.setattr(peers, "available", lambda kind: [])
-    run = cli(
-        "bench",
-        "--data-dir",
-        mnist_like("tiny"),
-        "--sizes",
-        "16,4,10",
-        "--epochs",
-        "1",
-        "--book-examples",
-        "0",
-        "--validation-size",
-        "10",
-        "--device",
-        "cpu,cuda:7",
-    )
+    run = bench_on(mnist_like("tiny"), "16,4,10", "--device", "cpu,cuda:7", validation_size=10)
     assert run.returncode == 0
     assert [line for line in run.stderr.splitlines()] == [run.stderr.strip()] and "cuda:7: not measured" in run.stderr
     assert "cpu     portable" in run.stdout
@@ -119,22 +80,7 @@ def test_peers_are_timed_from_the_same_start_and_order_and_rows_carry_the_ratio(
     monkeypatch.setattr(bench, "PEERS_APART", False)  # the stand-ins live in this process
     monkeypatch.setattr(peers, "available", lambda kind: ["fake peer", "broken peer"])
     monkeypatch.setattr(peers, "run", fake_run)
-    run = cli(
-        "bench",
-        "--data-dir",
-        mnist_like("tiny"),
-        "--sizes",
-        "16,4,10",
-        "--batch-size",
-        "100",
-        "--epochs",
-        "2",
-        "--book-examples",
-        "0",
-        "--validation-size",
-        "10",
-        "--json",
-    )
+    run = bench_on(mnist_like("tiny"), "16,4,10", "--batch-size", "100", "--json", epochs=2, validation_size=10)
     assert run.returncode == 0, run.stderr
     assert run.stderr == "gpunet: broken peer on cpu: not measured: RuntimeError: no such device\n"
     rows = json.loads(run.stdout)["rows"]

@@ -4,7 +4,7 @@ import json
 
 import numpy as np
 import pytest
-from helpers import assert_one_line_error, cli, write_mnist_like
+from helpers import assert_one_line_error, bench_on, train_on, write_mnist_like
 
 from gpunet.bench import peers
 from gpunet.bench import timing as bench
@@ -19,39 +19,11 @@ def data_dir(tmp_path):
 
 def test_an_output_layer_wider_than_the_classes_is_timed_as_train_runs_it(data_dir, monkeypatch):
     monkeypatch.setattr(peers, "available", lambda kind: [])  # whether torch or JAX is installed here
-    run = cli(
-        "bench",
-        "--data-dir",
-        data_dir,
-        "--sizes",
-        "36,8,11",
-        "--epochs",
-        "1",
-        "--book-examples",
-        "0",
-        "--json",
-        "--validation-size",
-        "20",
-    )
+    run = bench_on(data_dir, "36,8,11", "--json", validation_size=20)
     assert run.returncode == 0, run.stderr
     rows = json.loads(run.stdout)["rows"]
     assert rows and all(r["sizes"] == [36, 8, 11] for r in rows)
-    assert (
-        cli(
-            "train",
-            "--data-dir",
-            data_dir,
-            "--sizes",
-            "36,8,11",
-            "--epochs",
-            "1",
-            "--validation-size",
-            "20",
-            "--device",
-            "cpu",
-        ).returncode
-        == 0
-    )
+    assert train_on(data_dir, "--sizes", "36,8,11", validation_size=20).returncode == 0
 
 
 def test_a_peer_gets_targets_as_wide_as_its_output_layer(data_dir, monkeypatch):
@@ -73,18 +45,6 @@ def test_a_peer_gets_targets_as_wide_as_its_output_layer(data_dir, monkeypatch):
     [("35,8,10", "--sizes must start with 36"), ("36,8,5", "at least 10"), ("36,10000000000,10", "parameters) needs")],
 )  # as train refuses them
 def test_sizes_that_do_not_fit_the_data_are_one_line_before_anything_is_timed(data_dir, sizes, fragment):
-    run = cli(
-        "bench",
-        "--data-dir",
-        data_dir,
-        "--sizes",
-        sizes,
-        "--epochs",
-        "1",
-        "--book-examples",
-        "20",
-        "--validation-size",
-        "20",
-    )
+    run = bench_on(data_dir, sizes, book_examples=20, validation_size=20)
     assert_one_line_error(run, fragment)
     assert "book loop" not in run.stdout

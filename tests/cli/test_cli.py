@@ -12,7 +12,7 @@ import warnings
 
 import fake_cupy
 import pytest
-from helpers import MNIST, ROOT, assert_one_line_error, cli, write_mnist_like
+from helpers import MNIST, ROOT, assert_one_line_error, cli, train_on, write_mnist_like
 
 __all__ = ["MNIST", "ROOT", "assert_one_line_error", "gpunet"]  # what other test modules import from here
 
@@ -98,22 +98,8 @@ def test_cuda_on_this_machine_fails_cleanly_or_trains():
 def test_other_idx_datasets_train_end_to_end(tmp_path):
     """8x8 images, 4 classes: the input size and class count come from the files."""
     write_mnist_like(tmp_path, 300, 50, rows=8, cols=8, n_classes=4)
-    run = cli(
-        "train",
-        "--device",
-        "cpu",
-        "--data-dir",
-        str(tmp_path),
-        "--sizes",
-        "64,16,4",
-        "--epochs",
-        "2",
-        "--validation-size",
-        "100",
-        "--eval",
-        "validation",
-        "--seed",
-        "1",
+    run = train_on(
+        str(tmp_path), "--sizes", "64,16,4", "--eval", "validation", "--seed", "1", epochs=2, validation_size=100
     )
     assert run.returncode == 0, run.stderr
     assert re.findall(r"^Epoch (\d): \d+ / 100 \(", run.stdout, re.M) == ["0", "1"]
@@ -122,40 +108,15 @@ def test_other_idx_datasets_train_end_to_end(tmp_path):
 def test_auto_without_a_gpu_takes_the_cpu_quietly(tmp_path, monkeypatch):
     fake_cupy.install(monkeypatch, "missing")
     write_mnist_like(tmp_path, 30, 10, rows=4, cols=4, n_classes=2)
-    run = cli(
-        "train",
-        "--data-dir",
-        str(tmp_path),
-        "--sizes",
-        "16,2",
-        "--epochs",
-        "1",
-        "--validation-size",
-        "0",
-    )
+    run = train_on(str(tmp_path), "--sizes", "16,2", device=None)
     assert run.returncode == 0 and "device cpu" in run.stdout
     assert run.stderr == ""  # no GPU here: nothing to explain (issue 13 item 11)
 
 
 def test_same_seed_same_run(tmp_path):
     write_mnist_like(tmp_path, 200, 50, rows=6, cols=6)
-    args = (
-        "train",
-        "--device",
-        "cpu",
-        "--data-dir",
-        str(tmp_path),
-        "--sizes",
-        "36,12,10",
-        "--epochs",
-        "3",
-        "--validation-size",
-        "0",
-        "--seed",
-        "5",
-    )
     strip = lambda out: re.sub(r"\d+\.\d+ s\b", "", out)  # noqa: E731 - timings differ
-    first, second = cli(*args), cli(*args)
+    first, second = (train_on(tmp_path, "--sizes", "36,12,10", "--seed", "5", epochs=3) for _ in range(2))
     assert first.returncode == 0 and strip(first.stdout) == strip(second.stdout)
 
 

@@ -2,7 +2,7 @@
 the header shows the mini-batch really used."""
 
 import pytest
-from helpers import assert_one_line_error, cli, write_mnist_like
+from helpers import assert_one_line_error, cli, train_on, write_mnist_like
 
 
 @pytest.mark.parametrize("command", (["train"], ["sweep", "--seeds", "1"], ["bench"]))
@@ -35,21 +35,8 @@ def test_plot_count_without_misclassified_is_refused(tmp_path):
 
 def test_the_header_shows_the_mini_batch_really_used(tmp_path):
     write_mnist_like(tmp_path, 40, 10, rows=4, cols=4)
-    common = [
-        "train",
-        "--device",
-        "cpu",
-        "--data-dir",
-        tmp_path,
-        "--sizes",
-        "16,10",
-        "--epochs",
-        "1",
-        "--validation-size",
-        "10",
-    ]
-    run = cli(*common, "--batch-size", "100000", "--eval", "none")
+    run = train_on(tmp_path, "--sizes", "16,10", "--batch-size", "100000", "--eval", "none", validation_size=10)
     assert run.returncode == 0, run.stderr
     assert "mini-batch 30 (all the training images; --batch-size 100000 is more)" in run.stdout
-    plain = cli(*common, "--batch-size", "7", "--eval", "none")
+    plain = train_on(tmp_path, "--sizes", "16,10", "--batch-size", "7", "--eval", "none", validation_size=10)
     assert "mini-batch 7 |" in plain.stdout

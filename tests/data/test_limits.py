@@ -3,7 +3,7 @@ that cannot fit (refused in one line before allocating)."""
 
 import numpy as np
 import pytest
-from helpers import assert_one_line_error, book_parameters, cli, write_mnist_like
+from helpers import assert_one_line_error, book_parameters, small_mnist, train_on, write_mnist_like
 
 import gpunet.io.find
 import gpunet.io.fs
@@ -12,23 +12,13 @@ from gpunet.errors import GpunetError
 from gpunet.network import Network
 
 
-def _small(tmp_path, n_train=30, n_test=10):
-    write_mnist_like(tmp_path, n_train, n_test)
-    return tmp_path
-
-
-def _train(folder, *extra):
-    return cli("train", "--device", "cpu", "--epochs", "1", "--seed", "0", "--validation-size", "0",
-               "--data-dir", folder, *extra)  # fmt: skip
-
-
 # issue 14.1
 def test_zero_test_images_is_one_line_before_training_naming_the_other_evals(tmp_path):
-    folder = _small(tmp_path, n_test=0)
-    run = _train(folder)
+    folder = small_mnist(tmp_path, n_test=0)
+    run = train_on(folder, "--seed", "0")
     assert_one_line_error(run, "no test images", "--eval validation", "--eval none")
     assert "Epoch" not in run.stdout
-    assert _train(folder, "--eval", "none").returncode == 0
+    assert train_on(folder, "--seed", "0", "--eval", "none").returncode == 0
 
 
 # issue 13.9
@@ -37,8 +27,8 @@ def test_zero_test_images_is_one_line_before_training_naming_the_other_evals(tmp
 def test_output_layers_wider_than_the_classes_train_like_the_book_on_targets_as_wide(tmp_path, sizes, fused):
     """The book's per-example code, given one-hot targets as wide as the output layer, computes the same epoch."""
     data = write_mnist_like(tmp_path, 60, 10)
-    run = _train(tmp_path, "--sizes", ",".join(map(str, sizes)), "--dtype", "float64", "--eval", "none",
-                 "--save", tmp_path / "m.npz", *([] if fused else ["--no-fused"]))  # fmt: skip
+    options = ["--seed", "0", "--sizes", ",".join(map(str, sizes)), "--dtype", "float64", "--eval", "none"]
+    run = train_on(tmp_path, *options, "--save", tmp_path / "m.npz", *([] if fused else ["--no-fused"]))
     assert run.returncode == 0, run.stderr
     images, labels = data["train"]
     biases, weights, rng = book_parameters(sizes, seed=0)
@@ -52,17 +42,21 @@ def test_output_layers_wider_than_the_classes_train_like_the_book_on_targets_as_
 
 
 def test_fewer_outputs_than_classes_is_one_line(tmp_path):
-    assert_one_line_error(_train(_small(tmp_path), "--sizes", "784,30,5"), "--sizes", "10")
+    assert_one_line_error(train_on(small_mnist(tmp_path), "--seed", "0", "--sizes", "784,30,5"), "--sizes", "10")
 
 
 # issue 14.12
 def test_parameters_that_cannot_fit_are_refused_before_allocating(tmp_path):
-    assert_one_line_error(_train(_small(tmp_path), "--sizes", "784,100000000,10"), "784, 100000000, 10", "GiB")
+    assert_one_line_error(
+        train_on(small_mnist(tmp_path), "--seed", "0", "--sizes", "784,100000000,10"), "784, 100000000, 10", "GiB"
+    )
     with pytest.raises(GpunetError):
         Network([784, 10**8, 10], device="cpu")
 
 
 def test_data_that_cannot_fit_on_the_device_is_refused_before_copying(tmp_path, monkeypatch):
-    folder = _small(tmp_path)  # 40 images: 23 KB and 8 KB of pixels to read, 127 KB as float32 on the device
+    folder = small_mnist(tmp_path)  # 40 images: 23 KB and 8 KB of pixels to read, 127 KB as float32 on the device
     monkeypatch.setattr(gpunet.io.fs, "available_memory", lambda: 64 << 10)
-    assert_one_line_error(_train(folder, "--sizes", "784,1,10"), "the data as 40 (28, 28) images on cpu", "64.0 KiB")
+    assert_one_line_error(
+        train_on(folder, "--seed", "0", "--sizes", "784,1,10"), "the data as 40 (28, 28) images on cpu", "64.0 KiB"
+    )

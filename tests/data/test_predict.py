@@ -6,19 +6,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from helpers import cli
-
-from gpunet.data import load_host
+from helpers import cli, off_centre
 
 Image = pytest.importorskip("PIL.Image")
 ROOT = Path(__file__).resolve().parents[2]
-
-
-@pytest.fixture(scope="module")
-def scaled_digits():
-    """Twenty MNIST test digits (light on black, 28x28, in [0, 1]) and their labels."""
-    images, labels = load_host(ROOT / "data").test
-    return images[:20].reshape(20, 28, 28) / 255.0, labels[:20]
 
 
 @pytest.fixture(scope="module")
@@ -26,15 +17,6 @@ def model(tmp_path_factory):
     path = tmp_path_factory.mktemp("model") / "m.npz"
     train = ("train", "--device", "cpu", "--epochs", "1", "--seed", "0", "--eval", "none", "--save", path)
     assert cli(*train, "--data-dir", ROOT / "data").returncode == 0  # 50,000 images, one epoch: about 90 %
-    return path
-
-
-def off_centre(digit, path):
-    """The digit as a person might draw it: dark on a large white sheet, 5x larger, in the top-left corner."""
-    big = Image.fromarray(np.uint8(255 - digit * 255)).resize((140, 140), Image.Resampling.BICUBIC)
-    sheet = np.full((300, 400), 255, np.uint8)
-    sheet[10:150, 20:160] = np.asarray(big)
-    Image.fromarray(sheet).save(path)
     return path
 
 

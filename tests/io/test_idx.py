@@ -10,7 +10,7 @@ import sys
 
 import numpy as np
 import pytest
-from helpers import assert_one_line_error, cli, write_idx, write_mnist_like
+from helpers import assert_one_line_error, cli, small_mnist, train_on, write_idx, write_mnist_like
 
 import gpunet.io.find
 import gpunet.io.fs
@@ -135,23 +135,13 @@ def _gzip_bomb(path, n_images):
     return path
 
 
-def _small(tmp_path, n_train=30, n_test=10):
-    write_mnist_like(tmp_path, n_train, n_test)
-    return tmp_path
-
-
-def _train(folder, *extra):
-    return cli("train", "--device", "cpu", "--epochs", "1", "--seed", "0", "--validation-size", "0",
-               "--data-dir", folder, *extra)  # fmt: skip
-
-
 @pytest.mark.parametrize("shape", [(0, 2**32 - 1, 2**32 - 1), (0, 28, 2**32 - 1), (5, 0, 28), (5, 28, 0)], ids=str)
 def test_a_zero_dimension_or_a_huge_one_is_refused_before_allocating(tmp_path, shape):
-    folder = _small(tmp_path)
+    folder = small_mnist(tmp_path)
     (folder / "t10k-images-idx3-ubyte.gz").unlink()
     header = b"\0\0\x08\x03" + struct.pack(">3I", *shape)
     (folder / "t10k-images-idx3-ubyte").write_bytes(header)
-    assert_one_line_error(_train(folder), "t10k-images-idx3-ubyte", str(shape))
+    assert_one_line_error(train_on(folder, "--seed", "0"), "t10k-images-idx3-ubyte", str(shape))
 
 
 def test_an_empty_count_with_sane_images_reads_as_no_images(tmp_path):

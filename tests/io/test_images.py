@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from helpers import assert_one_line_error, cli, notes_of
+from helpers import assert_one_line_error, cli, notes_of, off_centre
 
 from gpunet.data import load_host
 from gpunet.io.images import load_inputs
@@ -125,22 +125,6 @@ def test_an_idx_header_with_a_zero_and_huge_dimensions_is_one_line(tmp_path, mod
 
 
 # Centring: the digit as MNIST's preprocessing made it
-@pytest.fixture(scope="module")
-def scaled_digits():
-    """Twenty MNIST test digits (light on black, 28x28, in [0, 1]) and their labels."""
-    images, labels = load_host(ROOT / "data").test
-    return images[:20].reshape(20, 28, 28) / 255.0, labels[:20]
-
-
-def off_centre(digit, path):
-    """The digit as a person might draw it: dark on a large white sheet, 5x larger, in the top-left corner."""
-    big = Image.fromarray(np.uint8(255 - digit * 255)).resize((140, 140), Image.Resampling.BICUBIC)
-    sheet = np.full((300, 400), 255, np.uint8)
-    sheet[10:150, 20:160] = np.asarray(big)
-    Image.fromarray(sheet).save(path)
-    return path
-
-
 def row(path):
     ((_, x, _),) = load_inputs([path], 784)
     return x

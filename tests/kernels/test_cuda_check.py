@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from cuda_emu import standin
-from helpers import assert_one_line_error, cli, notes_of, write_mnist_like
+from helpers import assert_one_line_error, cli, notes_of, train_on, write_mnist_like
 
 from gpunet import Network
 from gpunet.backend import get_backend
@@ -107,22 +107,7 @@ def test_a_kernel_that_passes_is_chosen_said_once_and_kept(emulated_gpu, cache, 
     emulated_gpu()
     data, log = tmp_path / "data", tmp_path / "run.jsonl"
     write_mnist_like(data, 30, 10, rows=4, cols=4, n_classes=2)
-    train = (
-        "train",
-        "--device",
-        "cuda",
-        "--data-dir",
-        data,
-        "--sizes",
-        "16,2",
-        "--epochs",
-        "1",
-        "--validation-size",
-        "0",
-        "--seed",
-        "1",
-    )
-    run = cli(*train, "--log", log)
+    run = train_on(data, "--sizes", "16,2", "--seed", "1", "--log", log, device="cuda")
     assert run.returncode == 0, run.stderr
     checking = run.stderr.splitlines()
     assert len(checking) == 2 and checking[0].startswith("gpunet: checking the cuda kernel on this Emulated GPU")
@@ -137,7 +122,7 @@ def test_a_kernel_that_passes_is_chosen_said_once_and_kept(emulated_gpu, cache, 
     assert record["passed"] and record["identity"]["gpu"] == "Emulated GPU"
     assert {BOOK, "16,2/10/float32"} <= set(record["timings"]), "the configuration asked for and the book's"
     verdicts._known.clear()  # the next run, a new process: reads the verdict, checks nothing
-    again = cli(*train)
+    again = train_on(data, "--sizes", "16,2", "--seed", "1", device="cuda")
     assert again.returncode == 0 and again.stderr == "" and header in again.stdout
     info = cli("info", "--data-dir", data)
     assert f"kernel cuda: usable, checked on this Emulated GPU on {today}: " in info.stdout
@@ -147,20 +132,7 @@ def test_a_mutated_kernel_fails_and_cuda_falls_back_in_one_line(emulated_gpu, ca
     emulated_gpu(*mutant(tmp_path, "wrong scale"))
     data = tmp_path / "data"
     write_mnist_like(data, 30, 10, rows=4, cols=4, n_classes=2)
-    train = (
-        "train",
-        "--device",
-        "cuda",
-        "--data-dir",
-        data,
-        "--sizes",
-        "16,2",
-        "--epochs",
-        "1",
-        "--validation-size",
-        "0",
-    )
-    run = cli(*train)
+    run = train_on(data, "--sizes", "16,2", device="cuda")
     assert run.returncode == 0 and " failed in " in run.stderr and len(run.stderr.splitlines()) == 2, run.stderr
     header = next(line for line in run.stdout.splitlines() if " | kernel " in line)
     assert "kernel portable (cuda: failed its check on this Emulated GPU on " in header
@@ -168,7 +140,7 @@ def test_a_mutated_kernel_fails_and_cuda_falls_back_in_one_line(emulated_gpu, ca
     report = Path(header.split("; report ")[1].rstrip(")"))
     text = report.read_text()
     assert "Emulated GPU" in text and "cupy: 14.2.0-emulated" in text and FIRST_CASE in text
-    forced = cli(*train, "--kernel", "cuda")
+    forced = train_on(data, "--sizes", "16,2", "--kernel", "cuda", device="cuda")
     assert forced.returncode == 0 and "Traceback" not in forced.stderr
     failure = header.split("failed its check on this Emulated GPU on ")[1].rsplit(")", 1)[0]
     warning = f"gpunet: warning: --kernel cuda runs a kernel that failed its check on this Emulated GPU on {failure}"

@@ -7,7 +7,16 @@ import sys
 
 import numpy as np
 import pytest
-from helpers import assert_one_line_error, book_parameters, cli, notes_of, synthetic_data, write_mnist_like
+from helpers import (
+    assert_one_line_error,
+    bench_on,
+    book_parameters,
+    cli,
+    notes_of,
+    synthetic_data,
+    train_on,
+    write_mnist_like,
+)
 
 from gpunet import BackendError, ConfigError, Network, get_backend
 from gpunet.bench import peers
@@ -220,36 +229,10 @@ def test_numba_that_fails_to_compile_falls_back_with_one_line(monkeypatch, fresh
     info = cli("info", "--data-dir", tmp_path)
     assert "kernel numba: not usable: numba failed to compile" in info.stdout
     monkeypatch.setattr(peers, "available", lambda kind: [])
-    bench = cli(
-        "bench",
-        "--device",
-        "cpu",
-        "--data-dir",
-        tmp_path,
-        "--sizes",
-        "16,2",
-        "--epochs",
-        "1",
-        "--book-examples",
-        "0",
-        "--validation-size",
-        "0",
-    )
+    bench = bench_on(tmp_path, "16,2", "--device", "cpu")
     assert bench.returncode == 0 and "cpu     portable" in bench.stdout
     assert "gpunet: numba on cpu: not measured: numba failed to compile the epoch" in bench.stderr
-    forced = cli(
-        "train",
-        "--device",
-        "cpu",
-        "--data-dir",
-        tmp_path,
-        "--sizes",
-        "16,2",
-        "--kernel",
-        "numba",
-        "--validation-size",
-        "0",
-    )
+    forced = train_on(tmp_path, "--sizes", "16,2", "--kernel", "numba")
     assert_one_line_error(forced, "kernel numba is not usable here", "RuntimeError")
 
 
@@ -263,21 +246,7 @@ def test_a_forced_kernel_that_cannot_run_the_configuration_is_one_line(monkeypat
 
     monkeypatch.setitem(KERNELS, "picky", Picky)
     write_mnist_like(tmp_path, 30, 10, rows=4, cols=4, n_classes=2)
-    run = cli(
-        "train",
-        "--device",
-        "cpu",
-        "--data-dir",
-        tmp_path,
-        "--sizes",
-        "16,2",
-        "--dtype",
-        "float64",
-        "--kernel",
-        "picky",
-        "--validation-size",
-        "0",
-    )
+    run = train_on(tmp_path, "--sizes", "16,2", "--dtype", "float64", "--kernel", "picky")
     assert_one_line_error(run, "kernel picky cannot run this configuration: float64 needs more shared memory")
     assert_one_line_error(cli("train", "--kernel", "fastest"), "--kernel", "invalid choice")
     with pytest.raises(ConfigError, match="unknown kernel 'nope'"):
@@ -329,23 +298,7 @@ def test_the_header_says_why_auto_chose_the_cpu_on_a_gpu_machine(gpu_machine, tm
 def test_header_info_and_manifest_name_the_kernel(tmp_path):
     write_mnist_like(tmp_path / "d", 30, 10, rows=4, cols=4, n_classes=2)
     log = tmp_path / "run.jsonl"
-    run = cli(
-        "train",
-        "--device",
-        "cpu",
-        "--data-dir",
-        tmp_path / "d",
-        "--sizes",
-        "16,2",
-        "--epochs",
-        "1",
-        "--validation-size",
-        "0",
-        "--kernel",
-        "portable",
-        "--log",
-        log,
-    )
+    run = train_on(tmp_path / "d", "--sizes", "16,2", "--kernel", "portable", "--log", log)
     assert run.returncode == 0, run.stderr
     assert "| kernel portable (as asked)" in run.stdout
     manifest = json.loads(log.read_text().splitlines()[0])
@@ -360,20 +313,7 @@ def test_no_fused_is_kernel_portable_and_says_so_in_help(tmp_path):
     assert "--no-fused" in help_text and "the same as --kernel portable" in help_text
     assert "default" not in help_text.split("--no-fused", 1)[1].split("\n  --", 1)[0]  # not "(default: True)"
     write_mnist_like(tmp_path, 30, 10, rows=4, cols=4, n_classes=2)
-    run = cli(
-        "train",
-        "--device",
-        "cpu",
-        "--data-dir",
-        tmp_path,
-        "--sizes",
-        "16,2",
-        "--epochs",
-        "1",
-        "--validation-size",
-        "0",
-        "--no-fused",
-    )
+    run = train_on(tmp_path, "--sizes", "16,2", "--no-fused")
     assert run.returncode == 0 and "kernel portable" in run.stdout
 
 

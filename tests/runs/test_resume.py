@@ -20,23 +20,12 @@ def train(data, *args):
     return cli("train", "--device", "cpu", "--data-dir", data, *args)
 
 
+FLAGS = ["--device", "cpu", "--sizes", "16,10", "--seed", "1", "--validation-size", "5"]
+
+
 def first_run(tmp_path, data, epochs=2, *extra):
-    run = train(
-        data,
-        "--sizes",
-        "16,10",
-        "--seed",
-        "1",
-        "--epochs",
-        epochs,
-        "--validation-size",
-        "5",
-        "--checkpoint",
-        tmp_path / "ck.npz",
-        "--log",
-        tmp_path / "run.jsonl",
-        *extra,
-    )
+    outputs = ("--checkpoint", tmp_path / "ck.npz", "--log", tmp_path / "run.jsonl")
+    run = cli("train", "--data-dir", data, *FLAGS, "--epochs", epochs, *outputs, *extra)
     assert run.returncode == 0, run.stderr
     return run
 
@@ -132,19 +121,7 @@ def test_a_finished_run_says_there_is_nothing_to_do(tmp_path, data):
 
 
 def test_a_resumed_run_reproduces_the_uninterrupted_one(tmp_path, data):
-    whole = train(
-        data,
-        "--sizes",
-        "16,10",
-        "--seed",
-        "1",
-        "--epochs",
-        "4",
-        "--validation-size",
-        "5",
-        "--save",
-        tmp_path / "whole.npz",
-    )
+    whole = cli("train", "--data-dir", data, *FLAGS, "--epochs", "4", "--save", tmp_path / "whole.npz")
     assert whole.returncode == 0
     first_run(tmp_path, data)
     assert train(data, "--resume", tmp_path / "ck.npz", "--epochs", "4").returncode == 0
@@ -154,8 +131,6 @@ def test_a_resumed_run_reproduces_the_uninterrupted_one(tmp_path, data):
 
 
 # ---- it keeps every flag that shapes the run's output, as it keeps the settings: --monitor-cost, --eval, --save
-
-FLAGS = ["--device", "cpu", "--sizes", "16,10", "--seed", "1", "--validation-size", "5"]
 
 
 def epoch_lines(log):

@@ -6,27 +6,10 @@ import shutil
 import subprocess
 
 import pytest
-from helpers import assert_one_line_error, cli, write_mnist_like
+from helpers import assert_one_line_error, train_small
 
 from gpunet import Network
 from gpunet.runs.manifest import git_info
-
-
-@pytest.fixture
-def data(tmp_path):
-    write_mnist_like(tmp_path / "d", 40, 10, rows=4, cols=4)
-    return tmp_path / "d"
-
-
-def train(data, *args):
-    return cli("train", "--device", "cpu", "--data-dir", data, "--sizes", "16,10", "--epochs", "1",
-               "--validation-size", "0", *args)  # fmt: skip
-
-
-@pytest.fixture
-def model(tmp_path, data):
-    assert train(data, "--save", tmp_path / "model.npz", "--log", tmp_path / "run.jsonl").returncode == 0
-    return tmp_path / "model.npz"
 
 
 @pytest.mark.parametrize(
@@ -41,25 +24,27 @@ def model(tmp_path, data):
         ("--log", "run.jsonl", "another run"),
     ],
 )
-def test_a_file_that_is_not_this_runs_is_not_overwritten_without_force(tmp_path, data, model, flag, name, what):
+def test_a_file_that_is_not_this_runs_is_not_overwritten_without_force(
+    tmp_path, small_data, small_model, flag, name, what
+):
     (tmp_path / "notes.txt").write_text("precious\n")
     before = (tmp_path / name).read_bytes()
-    run = train(data, flag, tmp_path / name)
+    run = train_small(small_data, flag, tmp_path / name)
     assert_one_line_error(run, f"{flag} {tmp_path / name}", what, "--force")
     assert run.stdout == "" and (tmp_path / name).read_bytes() == before
-    forced = train(data, flag, tmp_path / name, "--force")
+    forced = train_small(small_data, flag, tmp_path / name, "--force")
     assert forced.returncode == 0, forced.stderr
     assert (tmp_path / name).read_bytes() != before
 
 
-def test_the_same_file_as_log_and_model_is_refused(tmp_path, data):
-    run = train(data, "--save", tmp_path / "x", "--log", tmp_path / "x")
+def test_the_same_file_as_log_and_model_is_refused(tmp_path, small_data):
+    run = train_small(small_data, "--save", tmp_path / "x", "--log", tmp_path / "x")
     assert_one_line_error(run, "--log", "own name")
 
 
-def test_the_manifest_records_the_run_and_its_data(tmp_path, data, model):
+def test_the_manifest_records_the_run_and_its_data(tmp_path, small_data, small_model):
     manifest = json.loads((tmp_path / "run.jsonl").read_text().splitlines()[0])
-    record = Network.load(model, device="cpu").record
+    record = Network.load(small_model, device="cpu").record
     assert manifest["run"] == record["run"] and len(manifest["run"]) == 32
     assert sorted(manifest["data"].values()) == record["settings"]["data"]
     assert record["settings"]["validation_size"] == 0

@@ -172,34 +172,18 @@ def _prefetch_inputs(perm, first, count, indptr, columns, pixels):
 
 
 @numba.njit(cache=True, nogil=True)
-def _epoch(
-    wts,
-    ws,
-    bs,
-    acts,
-    deltas,
-    sizes,
-    indptr,
-    columns,
-    pixels,
-    table,
-    y,
-    perm,
-    batch,
-    eta_over,
-    lowest,
-    one,
-    lane,
-    offsets,
-    values,
-):
-    """One epoch of mini-batch SGD over ``perm``; updates ``wts``, ``ws`` and ``bs`` in place.
+def _epoch(net, inputs, y, perm, batch, eta_over, lowest, one, lane, scratch):
+    """One epoch of mini-batch SGD over ``perm``; updates ``wts``, ``ws`` and ``bs`` of ``net`` in place.
 
-    Layer l: ``wts[l]`` is wᵀ (sizes[l], padded sizes[l+1]); ``ws[l]`` is w (sizes[l+1], padded
-    sizes[l]), for l >= 1 only; ``bs[l]``, and rows of the scratch ``acts[l]``, ``deltas[l]``, are
-    padded sizes[l+1] wide. Padded widths are multiples of ``lane``, the lanes of one vector.
-    ``eta_over[m - 1]`` is eta / m; ``offsets`` and ``values`` are scratch as long as an input row.
+    ``net`` is (wts, ws, bs, acts, deltas, sizes), ``inputs`` (indptr, columns, pixels, table). Layer l:
+    ``wts[l]`` is wᵀ (sizes[l], padded sizes[l+1]); ``ws[l]`` is w (sizes[l+1], padded sizes[l]), for
+    l >= 1 only; ``bs[l]``, and rows of the scratch ``acts[l]``, ``deltas[l]``, are padded sizes[l+1]
+    wide. Padded widths are multiples of ``lane``, the lanes of one vector.
+    ``eta_over[m - 1]`` is eta / m; ``scratch`` (offsets, values) is as long as an input row.
     """
+    wts, ws, bs, acts, deltas, sizes = net
+    indptr, columns, pixels, table = inputs
+    offsets, values = scratch
     layers = len(wts)
     n = perm.shape[0]
     w0 = wts[0]

@@ -186,7 +186,7 @@ def _vector_member(weights, biases, inputs, y, perm, batch: int, eta: float):
     perm, lowest, one = np.ascontiguousarray(perm, np.int64), dtype.type(clip_floor(np.finfo(dtype))), dtype.type(1)
     net = (tuple(wts), tuple(ws), tuple(bs), acts, deltas, np.array(sizes, np.int64))
     scratch = (np.empty(sizes[0], np.int64), np.empty(sizes[0], dtype))  # the offsets and values of a row
-    _epoch(*net, *inputs, y, perm, batch, eta_over, lowest, one, lane, *scratch)
+    _epoch(net, inputs, y, perm, batch, eta_over, lowest, one, lane, scratch)
     return [wt[:, :n].T for wt, n in zip(wts, sizes[1:])], [b[:n, None] for b, n in zip(bs, sizes[1:])]
 
 

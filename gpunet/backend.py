@@ -114,12 +114,7 @@ def _cpu(note: str = "") -> Backend:
     import array_api_compat.numpy as xp
 
     return Backend(
-        xp=xp,
-        device="cpu",
-        name="cpu",
-        description=_cpu_name(),
-        library=f"numpy {np.__version__}",
-        note=note,
+        xp=xp, device="cpu", name="cpu", description=_cpu_name(), library=f"numpy {np.__version__}", note=note
     )
 
 
@@ -164,12 +159,10 @@ def _cuda(index: int) -> Backend:
         ) from None
     import array_api_compat.cupy as xp
 
+    description = name.decode() if isinstance(name, bytes) else str(name)
+    library = f"cupy {cupy.__version__}, CUDA runtime {_cuda_version(runtime)}, driver {_cuda_version(driver)}"
     return Backend(
-        xp=xp,
-        device=cupy.cuda.Device(index),
-        name=f"cuda:{index}",
-        description=name.decode() if isinstance(name, bytes) else str(name),
-        library=f"cupy {cupy.__version__}, CUDA runtime {_cuda_version(runtime)}, driver {_cuda_version(driver)}",
+        xp=xp, device=cupy.cuda.Device(index), name=f"cuda:{index}", description=description, library=library
     )
 
 

@@ -52,11 +52,9 @@ def _detect() -> str | None:
     """Import numba and compile a tiny epoch, once: why the kernel cannot run here, or None."""
     try:
         importlib.import_module(f"{__package__}._numba_epoch")
-    except ImportError as e:
-        if getattr(e, "name", None) == "numba":
-            return "numba is not installed (pip install 'gpunet[numba]')"
-        return f"numba failed to import ({one_line(e)}); reinstall or uninstall it"
     except Exception as e:  # noqa: BLE001 - a broken install fails in many ways
+        if isinstance(e, ImportError) and e.name == "numba":
+            return "numba is not installed (pip install 'gpunet[numba]')"
         return f"numba failed to import ({one_line(e)}); reinstall or uninstall it"
     try:
         x = np.array([[0.0, 1.0], [1.0, 0.0]])
@@ -101,24 +99,16 @@ class NumbaLoopEpoch(EpochKernel):
     def __call__(self, weights, biases, order, batch, eta):
         members = order.shape[0]
         eta = np.broadcast_to(np.asarray(eta, np.float64), (members,))
-        jobs = [
-            functools.partial(
-                self.member,
-                [w[i] for w in weights],
-                [b[i] for b in biases],
-                self.inputs,
-                self.y,
-                order[i],
-                batch,
-                float(eta[i]),
-            )
-            for i in range(members)
-        ]
+
+        def job(i):
+            params = [w[i] for w in weights], [b[i] for b in biases]
+            return self.member(*params, self.inputs, self.y, order[i], batch, float(eta[i]))
+
         if members == 1:
-            done = [jobs[0]()]
+            done = [job(0)]
         else:
             with ThreadPoolExecutor(min(members, os.cpu_count() or 1)) as pool:
-                done = list(pool.map(lambda job: job(), jobs))
+                done = list(pool.map(job, range(members)))
         weights = [np.stack([w[l] for w, _ in done]) for l in range(len(weights))]
         biases = [np.stack([b[l] for _, b in done]) for l in range(len(biases))]
         return weights, biases

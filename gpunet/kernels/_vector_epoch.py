@@ -1,21 +1,11 @@
 """The numba kernel's vector loop: a whole SGD epoch of one network, rows held in SIMD registers.
 
-The same arithmetic as the plain loop (:mod:`gpunet.kernels._numba_epoch`), operation for
-operation: every weight, bias, activation and delta is the same sum of the same products in
-the same order, each product and sum rounded once, so the weights after any number of
-mini-batches are the same bit for bit. What changes is only how the loop runs:
-
-- every layer's row of units is padded to whole vectors (:mod:`gpunet.kernels._simd`, pad
-  lanes zero and never read into a real unit), and a row's partial sums stay in registers
-  while the first layer runs over an input's non-zero pixels (eq. 22 and BP4);
-- BP2 reads a second copy of each later layer's weights, ``w`` beside ``wᵀ``, updated with
-  the same operations, so that it too runs along rows;
-- inputs arrive compact where that is exact (a column and an index into a table of the
-  dataset's values, :func:`pixel`), and the next mini-batch's inputs are prefetched: the
-  epoch visits the training set in random order and would otherwise wait on memory.
-
-Imported only by :mod:`gpunet.kernels.numba_cpu`, which lays the arrays out and checks
-once that this compiles and agrees with the plain loop.
+The plain loop's arithmetic (:mod:`gpunet.kernels._numba_epoch`), operation for operation, so the
+weights are the same bit for bit. Only how it runs changes: rows of units padded to whole vectors
+(:mod:`gpunet.kernels._simd`, pad lanes zero), partial sums kept in registers over an input's non-zero
+pixels (eq. 22 and BP4); a copy ``w`` beside ``wᵀ`` so that BP2 runs along rows too; compact inputs where
+exact (:func:`pixel`), and the next mini-batch's inputs prefetched. :mod:`gpunet.kernels.numba_cpu` lays
+the arrays out and checks once that this compiles and agrees with the plain loop.
 """
 
 from __future__ import annotations

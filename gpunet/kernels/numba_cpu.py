@@ -1,13 +1,10 @@
 """The numba kernels: each member's epoch as one compiled loop on the CPU, members in parallel threads.
 
-Two loops with the same results bit for bit: ``numba`` runs the layers' rows as SIMD
-vectors (:mod:`gpunet.kernels._vector_epoch`), ``numba-loop`` is the plain loop it was
-built from (:mod:`gpunet.kernels._numba_epoch`), kept as the reference the vector loop is
-checked against, here once per process and in the tests. Where the vector code does not
-compile, ``numba`` is not usable and :func:`gpunet.kernels.choose` takes ``numba-loop``,
-saying why in one line. Both release the GIL, so a stack of N networks runs on up to
-``os.cpu_count()`` threads, one member each; every member's result is the same, bit for
-bit, as when it runs alone.
+Two loops with the same results bit for bit: ``numba`` runs rows as SIMD vectors
+(:mod:`gpunet.kernels._vector_epoch`); ``numba-loop`` (:mod:`gpunet.kernels._numba_epoch`) is the
+reference it is checked against, once per process, and what :func:`gpunet.kernels.choose` takes where
+the vector code does not compile. Both release the GIL: a stack runs on up to ``os.cpu_count()``
+threads, one member each, each member's result as when it runs alone.
 """
 
 from __future__ import annotations

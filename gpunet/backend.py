@@ -59,9 +59,7 @@ class Backend:
 
     def to_host(self, a) -> np.ndarray:
         """Copy a device array back into a NumPy array."""
-        if hasattr(a, "get"):  # CuPy
-            return a.get()
-        return np.asarray(np.from_dlpack(a))
+        return a.get() if hasattr(a, "get") else np.asarray(np.from_dlpack(a))  # CuPy's arrays have .get()
 
     def dtype(self, name: str):
         return getattr(self.xp, name)

@@ -44,8 +44,7 @@ def feedforward(weights, biases, a):
 def backprop(weights, biases, x, y):
     """Gradients of the quadratic cost summed over the columns of ``x``: (nabla_b, nabla_w).
 
-    The book's ``backprop`` handles one example; here every column of ``x`` and
-    ``y`` is an example, and each of BP1-BP4 is one array expression.
+    The book's ``backprop`` for every column of ``x`` and ``y`` at once, each of BP1-BP4 one array expression.
     """
     xp = array_namespace(x)
     activations = [x]  # a^1 = x, then a^l = σ(z^l), z^l = w^l a^(l-1) + b^l

@@ -166,9 +166,8 @@ def prefetch(typingctx, array, offset):
         byte = builder.bitcast(address, ir.IntType(8).as_pointer())
         i32 = ir.IntType(32)
         name = "llvm.prefetch.p0" if str(byte.type) == "ptr" else "llvm.prefetch.p0i8"  # opaque or typed pointers
-        fn = cgutils.get_or_insert_function(
-            builder.module, ir.FunctionType(ir.VoidType(), [byte.type, i32, i32, i32]), name
-        )
+        signature = ir.FunctionType(ir.VoidType(), [byte.type, i32, i32, i32])
+        fn = cgutils.get_or_insert_function(builder.module, signature, name)
         builder.call(fn, [byte, ir.Constant(i32, 0), ir.Constant(i32, 3), ir.Constant(i32, 1)])  # read, keep, data
         return context.get_dummy_value()
 

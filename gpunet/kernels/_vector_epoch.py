@@ -36,10 +36,7 @@ def _pixel(pixels, table, p):
 
 @numba.njit(cache=True, nogil=True)
 def _gather(columns, pixels, table, p0, p1, width, factor, offsets, values):
-    """One input's non-zero pixels ``p0:p1`` as row offsets into w0ᵀ and ``factor`` x value; their count.
-
-    Decoded once, then read by every block of :func:`_first_layer_block` from L1.
-    """
+    """One input's non-zero pixels ``p0:p1`` as row offsets into w0ᵀ, ``factor`` x value, decoded once; their count."""
     count = p1 - p0
     for q in range(count):
         p = np.uint64(p0 + q)
@@ -109,11 +106,8 @@ def _seven_block(v4, v2, v1, lane, forward, w0, row, columns, pixels, table, p0,
 
 @numba.njit(cache=True, nogil=True)
 def _first_layer(forward, one, lane, w0, row, columns, pixels, table, p0, p1, ms, offsets, values):
-    """The first layer's row for one input (eq. 22 forward, else BP4 and the update), in blocks of registers.
-
-    A row of 1, 2, 4 or 7 vectors is run in one pass, its pixels decoded as it goes; another row is
-    gathered once (:func:`_gather`) and run in blocks of 4, 2 and 1 vectors of ``lane`` lanes.
-    """
+    """The first layer's row for one input (eq. 22 forward, else BP4 and the update), in blocks of registers:
+    a row of 1, 2, 4 or 7 vectors in one pass, another gathered once (:func:`_gather`), in blocks of 4, 2, 1."""
     v1 = vsplat(one)
     v2 = vconcat(v1, v1)
     v4 = vconcat(v2, v2)

@@ -22,9 +22,7 @@ from ..errors import one_line
 from ..maths import clip_floor
 from .base import EpochKernel, count_correct
 
-# numba compiles the epoch once per number of layers, in time that grows faster than the depth, and fails past
-# about 1,000 (docs/speed.md): deeper networks train in the portable kernel.
-MAX_LAYERS = 64
+MAX_LAYERS = 64  # numba compiles once per depth, ever slower, failing past ~1,000 (docs/speed.md): deeper is portable
 CACHE_LINE = 64  # bytes
 
 
@@ -111,8 +109,7 @@ class NumbaLoopEpoch(EpochKernel):
         return weights, biases
 
     def score(self, weights, biases, x, labels):
-        """The portable scorer, members split among the cores, one BLAS thread each (OpenBLAS threads spinning
-        on a busy machine slow each evaluation, docs/speed.md); each member's count is the same either way."""
+        """The portable scorer's counts, members split among the cores, one BLAS thread each (docs/speed.md)."""
         members = weights[0].shape[0]
         parts = np.array_split(np.arange(members), min(members, os.cpu_count() or 1))
         if len(parts) <= 1:
@@ -131,10 +128,6 @@ def _one_blas_thread():
     except ImportError:
         return contextlib.nullcontext()
     return threadpool_limits(1, user_api="blas")
-
-
-def _padded(n: int, lane: int) -> int:
-    return -(-n // lane) * lane
 
 
 def _zeros(shape, dtype) -> np.ndarray:
@@ -161,7 +154,7 @@ def _vector_member(weights, biases, inputs, y, perm, batch: int, eta: float):
     dtype = weights[0].dtype
     lane = lanes(dtype)
     sizes = [weights[0].shape[1]] + [w.shape[0] for w in weights]
-    pad = [_padded(n, lane) for n in sizes]
+    pad = [-(-n // lane) * lane for n in sizes]  # whole vectors
     wts = [_in_zeros(w.T, (n, p)) for w, n, p in zip(weights, sizes, pad[1:])]
     ws = [_in_zeros(w, (w.shape[0], p)) for w, p in zip(weights, pad)]  # w beside wᵀ, for BP2
     ws[0] = np.zeros((0, 0), dtype)  # BP2 never reads the first layer's
@@ -180,10 +173,8 @@ def _vector_member(weights, biases, inputs, y, perm, batch: int, eta: float):
 def _compact(x: np.ndarray):
     """The inputs as the vector loop reads them: (indptr, columns, pixels, table).
 
-    Compact where exact: when the non-zero values are at most 256 distinct numbers (MNIST's
-    k / 255), each is a byte index into ``table`` and each column a uint16: 3 bytes a pixel
-    instead of the plain loop's 12 (float32) or 16. Otherwise the values themselves, and an
-    empty table.
+    Compact where exact: with at most 256 distinct non-zero values (MNIST's k / 255), each pixel is a byte
+    index into ``table`` and its column a uint16; otherwise the values themselves, and an empty table.
     """
     indptr, columns, values = _csr(x)
     table = np.unique(values)

@@ -31,8 +31,7 @@ class BackendError(GpunetError):
 
 
 class CudaUnusable(BackendError):
-    """CUDA was asked for and cannot run here: ``reason`` says why and how to fix it; each command adds what
-    to do without a GPU (``gpunet info``, which asks for nothing, prints the reason alone)."""
+    """CUDA was asked for and cannot run here: ``reason`` says why and how to fix it."""
 
     def __init__(self, reason: str, device: str = "CUDA"):
         super().__init__(f"{device} requested but {reason}")

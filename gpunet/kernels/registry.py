@@ -141,10 +141,7 @@ def describe() -> list[str]:
         state = f"not usable: {why}" if why else "usable"
         if not why and kernel.needs_check:
             verdict = verdict_for(kernel, gpu, *BOOK) if gpu and not kernel.unsupported(gpu, *BOOK) else None
-            state += (
-                f", {verdict.describe(verdicts.BOOK)}"
-                if verdict
-                else ", not yet checked on this GPU (the first CUDA run checks it; or run `gpunet check`)"
-            )
+            unchecked = "not yet checked on this GPU (the first CUDA run checks it; or run `gpunet check`)"
+            state += f", {verdict.describe(verdicts.BOOK) if verdict else unchecked}"
         lines.append(f"kernel {kernel.name}: {state}")
     return lines

@@ -31,8 +31,7 @@ class BackendError(GpunetError):
 
 
 class CudaUnusable(BackendError):
-    """CUDA was asked for and cannot run here: ``reason`` says why and how to fix it; each command adds what
-    to do without a GPU (``gpunet info``, which asks for nothing, prints the reason alone)."""
+    """CUDA was asked for and cannot run here: ``reason`` says why and how to fix it."""
 
     def __init__(self, reason: str, device: str = "CUDA"):
         super().__init__(f"{device} requested but {reason}")
@@ -59,9 +58,7 @@ class Backend:
 
     def to_host(self, a) -> np.ndarray:
         """Copy a device array back into a NumPy array."""
-        if hasattr(a, "get"):  # CuPy
-            return a.get()
-        return np.asarray(np.from_dlpack(a))
+        return a.get() if hasattr(a, "get") else np.asarray(np.from_dlpack(a))  # CuPy's arrays have .get()
 
     def dtype(self, name: str):
         return getattr(self.xp, name)
@@ -114,12 +111,7 @@ def _cpu(note: str = "") -> Backend:
     import array_api_compat.numpy as xp
 
     return Backend(
-        xp=xp,
-        device="cpu",
-        name="cpu",
-        description=_cpu_name(),
-        library=f"numpy {np.__version__}",
-        note=note,
+        xp=xp, device="cpu", name="cpu", description=_cpu_name(), library=f"numpy {np.__version__}", note=note
     )
 
 
@@ -164,12 +156,10 @@ def _cuda(index: int) -> Backend:
         ) from None
     import array_api_compat.cupy as xp
 
+    description = name.decode() if isinstance(name, bytes) else str(name)
+    library = f"cupy {cupy.__version__}, CUDA runtime {_cuda_version(runtime)}, driver {_cuda_version(driver)}"
     return Backend(
-        xp=xp,
-        device=cupy.cuda.Device(index),
-        name=f"cuda:{index}",
-        description=name.decode() if isinstance(name, bytes) else str(name),
-        library=f"cupy {cupy.__version__}, CUDA runtime {_cuda_version(runtime)}, driver {_cuda_version(driver)}",
+        xp=xp, device=cupy.cuda.Device(index), name=f"cuda:{index}", description=description, library=library
     )
 
 

@@ -1,11 +1,9 @@
 """The book's equations (chapter 1 and 2) as pure functions, in matrix form over the mini-batch.
 
-Activations are columns, as in the book: ``a`` has shape ``(..., n, m)`` for ``m``
-examples, ``w`` is ``(..., n_out, n_in)`` with ``w[j, k]`` joining neuron ``k`` of one
-layer to neuron ``j`` of the next, and ``b`` is ``(..., n_out, 1)``; leading axes
-broadcast, so several networks can be stacked. Only functions of the Python array API
-standard are called, on the namespace of the arrays passed in. :class:`gpunet.Network`
-and the portable epoch kernel are built on these.
+Activations are columns, as in the book: ``a`` is ``(..., n, m)`` for ``m`` examples, ``w`` is
+``(..., n_out, n_in)`` with ``w[j, k]`` joining neuron ``k`` to neuron ``j`` of the next layer, ``b`` is
+``(..., n_out, 1)``; leading axes broadcast, so networks can be stacked. Only the Python array API
+standard is called, on the arrays' own namespace.
 """
 
 from __future__ import annotations
@@ -46,8 +44,7 @@ def feedforward(weights, biases, a):
 def backprop(weights, biases, x, y):
     """Gradients of the quadratic cost summed over the columns of ``x``: (nabla_b, nabla_w).
 
-    The book's ``backprop`` handles one example; here every column of ``x`` and
-    ``y`` is an example, and each of BP1-BP4 is one array expression.
+    The book's ``backprop`` for every column of ``x`` and ``y`` at once, each of BP1-BP4 one array expression.
     """
     xp = array_namespace(x)
     activations = [x]  # a^1 = x, then a^l = σ(z^l), z^l = w^l a^(l-1) + b^l

@@ -1,7 +1,6 @@
 """The data a run trains on: the three splits on the host (:mod:`.host`), pinned on a device once per run
-(:mod:`.device`). :func:`load` is what the commands call: it finds the files, downloads them if asked and
-parses them, in that order, through :mod:`gpunet.io` (:mod:`~gpunet.io.find`, :mod:`~gpunet.io.download`,
-:mod:`~gpunet.io.idx`, :mod:`~gpunet.io.book_pickle`).
+(:mod:`.device`). :func:`load`, what the commands call, finds the files, downloads them if asked and parses
+them through :mod:`gpunet.io`.
 """
 
 from __future__ import annotations

@@ -30,7 +30,7 @@ def pin_split(backend, images, labels, dtype):
 
 
 def pin(host: HostData, backend, dtype, n_outputs: int | None = None) -> DeviceData:
-    """Copy every split to the device once: uint8 pixels cross as they are, then are scaled there.
+    """Returns every split copied to the device once, as :func:`pin_split` copies one.
 
     The one-hot targets are ``n_outputs`` wide (the output layer, default: one per class); outputs
     beyond the classes are trained towards 0.
@@ -43,25 +43,17 @@ def pin(host: HostData, backend, dtype, n_outputs: int | None = None) -> DeviceD
     n, n_train = sum(len(split[1]) for split in (host.train, host.validation, host.test)), len(host.train[1])
     needed = n * (math.prod(host.image_shape) * itemsize + 8) + n_train * n_outputs * itemsize
     backend.check_memory(needed, f"the data as {n:,} {host.image_shape} images on {backend.name}")
-    arrays: list = []
-
-    def to_device(images, labels):
-        x, y = pin_split(backend, images, labels, dtype)
-        arrays.extend((x, y))
-        return x, y
-
-    train_x, train_y = to_device(*host.train)
+    train_x, train_y = pin_split(backend, *host.train, dtype)
     classes = xp.arange(n_outputs, dtype=xp.int64, device=backend.device)
     one_hot = xp.astype(xp.expand_dims(train_y, axis=1) == classes, dtype)
-    arrays.append(one_hot)
-    validation, test = to_device(*host.validation), to_device(*host.test)
+    validation, test = pin_split(backend, *host.validation, dtype), pin_split(backend, *host.test, dtype)
     return DeviceData(
         training_data=(train_x, one_hot),
         validation_data=validation,
         test_data=test,
         n_inputs=host.image_shape[0] * host.image_shape[1],
         n_classes=host.n_classes,
-        nbytes=sum(_nbytes(xp, a) for a in arrays),
+        nbytes=sum(_nbytes(xp, a) for a in (train_x, train_y, one_hot, *validation, *test)),
     )
 
 

@@ -1,12 +1,8 @@
 """The numba kernel's compiled loop: a whole SGD epoch of one network, for NumPy arrays only.
 
-Same maths and the same order of updates as the portable kernel (one update per
-mini-batch, gradients from the weights before the update), with two changes that
-only change speed: the epoch's loop runs compiled, without a Python call per step,
-and the two large products of the first layer, z = w x (eq. 22) and ∂C/∂w = δ xᵀ
-(BP4), skip the zero pixels of each input (about 80% of MNIST's). Imported only
-by :mod:`gpunet.kernels.numba_cpu`, which holds the kernel class and checks once
-that numba imports and compiles.
+The portable kernel's maths and order of updates, compiled, with the first layer's products z = w x
+(eq. 22) and ∂C/∂w = δ xᵀ (BP4) skipping each input's zero pixels. Imported only by
+:mod:`gpunet.kernels.numba_cpu`, which checks once that numba imports and compiles.
 """
 
 from __future__ import annotations

@@ -1,18 +1,12 @@
 """SIMD vectors inside numba-compiled code, through numba's public extension API only.
 
-numba compiles its loops over a short row (30 hidden units) to scalar code, or keeps the
-partial sums in memory; a row held in a few vector registers is what makes the vector
-epoch fast (:mod:`gpunet.kernels._vector_epoch`). :class:`Vec` is a numba type whose
-value is an LLVM vector ``<lanes x float|double>``; the intrinsics below load, store,
-broadcast, add and multiply whole vectors, lane by lane. Multiply and add stay separate
-(no fused multiply-add): each lane rounds exactly as the scalar ``s += a * b`` does, so
-results are the same bit for bit.
-
-Widths: :func:`vsplat` makes one 64-byte vector (16 float32 or 8 float64 lanes, one
-AVX-512 register, two AVX2 ones); :func:`vconcat` doubles a width. A function that takes
-a vector is compiled once per width, so one loop body serves rows of 1, 2 or 4 registers.
-Loads and stores take a flat element offset into a C-contiguous array and do not check
-bounds: the caller pads every row to a whole number of vectors.
+A row held in a few vector registers, not scalar code or sums in memory, is what makes the vector epoch
+fast (:mod:`gpunet.kernels._vector_epoch`). :class:`Vec` is a numba type whose value is an LLVM vector
+``<lanes x float|double>``; the intrinsics below work lane by lane, multiply and add kept separate (no
+fused multiply-add), so each lane rounds as the scalar ``s += a * b`` does, bit for bit. :func:`vsplat`
+makes one 64-byte vector (an AVX-512 register), :func:`vconcat` doubles a width; a function taking a
+vector compiles once per width. Loads and stores take a flat element offset into a C-contiguous array
+and do not check bounds: the caller pads every row to whole vectors.
 """
 
 from __future__ import annotations
@@ -172,9 +166,8 @@ def prefetch(typingctx, array, offset):
         byte = builder.bitcast(address, ir.IntType(8).as_pointer())
         i32 = ir.IntType(32)
         name = "llvm.prefetch.p0" if str(byte.type) == "ptr" else "llvm.prefetch.p0i8"  # opaque or typed pointers
-        fn = cgutils.get_or_insert_function(
-            builder.module, ir.FunctionType(ir.VoidType(), [byte.type, i32, i32, i32]), name
-        )
+        signature = ir.FunctionType(ir.VoidType(), [byte.type, i32, i32, i32])
+        fn = cgutils.get_or_insert_function(builder.module, signature, name)
         builder.call(fn, [byte, ir.Constant(i32, 0), ir.Constant(i32, 3), ir.Constant(i32, 1)])  # read, keep, data
         return context.get_dummy_value()
 

@@ -1,21 +1,11 @@
 """The numba kernel's vector loop: a whole SGD epoch of one network, rows held in SIMD registers.
 
-The same arithmetic as the plain loop (:mod:`gpunet.kernels._numba_epoch`), operation for
-operation: every weight, bias, activation and delta is the same sum of the same products in
-the same order, each product and sum rounded once, so the weights after any number of
-mini-batches are the same bit for bit. What changes is only how the loop runs:
-
-- every layer's row of units is padded to whole vectors (:mod:`gpunet.kernels._simd`, pad
-  lanes zero and never read into a real unit), and a row's partial sums stay in registers
-  while the first layer runs over an input's non-zero pixels (eq. 22 and BP4);
-- BP2 reads a second copy of each later layer's weights, ``w`` beside ``wᵀ``, updated with
-  the same operations, so that it too runs along rows;
-- inputs arrive compact where that is exact (a column and an index into a table of the
-  dataset's values, :func:`pixel`), and the next mini-batch's inputs are prefetched: the
-  epoch visits the training set in random order and would otherwise wait on memory.
-
-Imported only by :mod:`gpunet.kernels.numba_cpu`, which lays the arrays out and checks
-once that this compiles and agrees with the plain loop.
+The plain loop's arithmetic (:mod:`gpunet.kernels._numba_epoch`), operation for operation, so the
+weights are the same bit for bit. Only how it runs changes: rows of units padded to whole vectors
+(:mod:`gpunet.kernels._simd`, pad lanes zero), partial sums kept in registers over an input's non-zero
+pixels (eq. 22 and BP4); a copy ``w`` beside ``wᵀ`` so that BP2 runs along rows too; compact inputs where
+exact (:func:`pixel`), and the next mini-batch's inputs prefetched. :mod:`gpunet.kernels.numba_cpu` lays
+the arrays out and checks once that this compiles and agrees with the plain loop.
 """
 
 from __future__ import annotations
@@ -46,10 +36,7 @@ def _pixel(pixels, table, p):
 
 @numba.njit(cache=True, nogil=True)
 def _gather(columns, pixels, table, p0, p1, width, factor, offsets, values):
-    """One input's non-zero pixels ``p0:p1`` as row offsets into w0ᵀ and ``factor`` x value; their count.
-
-    Decoded once, then read by every block of :func:`_first_layer_block` from L1.
-    """
+    """One input's non-zero pixels ``p0:p1`` as row offsets into w0ᵀ, ``factor`` x value, decoded once; their count."""
     count = p1 - p0
     for q in range(count):
         p = np.uint64(p0 + q)
@@ -119,11 +106,8 @@ def _seven_block(v4, v2, v1, lane, forward, w0, row, columns, pixels, table, p0,
 
 @numba.njit(cache=True, nogil=True)
 def _first_layer(forward, one, lane, w0, row, columns, pixels, table, p0, p1, ms, offsets, values):
-    """The first layer's row for one input (eq. 22 forward, else BP4 and the update), in blocks of registers.
-
-    A row of 1, 2, 4 or 7 vectors is run in one pass, its pixels decoded as it goes; another row is
-    gathered once (:func:`_gather`) and run in blocks of 4, 2 and 1 vectors of ``lane`` lanes.
-    """
+    """The first layer's row for one input (eq. 22 forward, else BP4 and the update), in blocks of registers:
+    a row of 1, 2, 4 or 7 vectors in one pass, another gathered once (:func:`_gather`), in blocks of 4, 2, 1."""
     v1 = vsplat(one)
     v2 = vconcat(v1, v1)
     v4 = vconcat(v2, v2)
@@ -172,34 +156,18 @@ def _prefetch_inputs(perm, first, count, indptr, columns, pixels):
 
 
 @numba.njit(cache=True, nogil=True)
-def _epoch(
-    wts,
-    ws,
-    bs,
-    acts,
-    deltas,
-    sizes,
-    indptr,
-    columns,
-    pixels,
-    table,
-    y,
-    perm,
-    batch,
-    eta_over,
-    lowest,
-    one,
-    lane,
-    offsets,
-    values,
-):
-    """One epoch of mini-batch SGD over ``perm``; updates ``wts``, ``ws`` and ``bs`` in place.
+def _epoch(net, inputs, y, perm, batch, eta_over, lowest, one, lane, scratch):
+    """One epoch of mini-batch SGD over ``perm``; updates ``wts``, ``ws`` and ``bs`` of ``net`` in place.
 
-    Layer l: ``wts[l]`` is wᵀ (sizes[l], padded sizes[l+1]); ``ws[l]`` is w (sizes[l+1], padded
-    sizes[l]), for l >= 1 only; ``bs[l]``, and rows of the scratch ``acts[l]``, ``deltas[l]``, are
-    padded sizes[l+1] wide. Padded widths are multiples of ``lane``, the lanes of one vector.
-    ``eta_over[m - 1]`` is eta / m; ``offsets`` and ``values`` are scratch as long as an input row.
+    ``net`` is (wts, ws, bs, acts, deltas, sizes), ``inputs`` (indptr, columns, pixels, table). Layer l:
+    ``wts[l]`` is wᵀ (sizes[l], padded sizes[l+1]); ``ws[l]`` is w (sizes[l+1], padded sizes[l]), for
+    l >= 1 only; ``bs[l]``, and rows of the scratch ``acts[l]``, ``deltas[l]``, are padded sizes[l+1]
+    wide. Padded widths are multiples of ``lane``, the lanes of one vector.
+    ``eta_over[m - 1]`` is eta / m; ``scratch`` (offsets, values) is as long as an input row.
     """
+    wts, ws, bs, acts, deltas, sizes = net
+    indptr, columns, pixels, table = inputs
+    offsets, values = scratch
     layers = len(wts)
     n = perm.shape[0]
     w0 = wts[0]

@@ -11,12 +11,7 @@ from typing import ClassVar
 
 
 class EpochKernel:
-    """Runs whole mini-batches of SGD, in a given order, on given parameters.
-
-    Subclasses set ``name`` and implement :meth:`unusable`, :meth:`unsupported`,
-    ``__init__`` and ``__call__``; the registry (:mod:`gpunet.kernels`) chooses
-    among them in one place.
-    """
+    """Runs whole mini-batches of SGD, in a given order, on given parameters; :mod:`gpunet.kernels` chooses one."""
 
     name: ClassVar[str]  # what --kernel NAME, the run header and the manifest call it
     needs_check: ClassVar[bool] = False  # True: chosen only where its check on this machine passed
@@ -29,30 +24,25 @@ class EpochKernel:
     @classmethod
     def unsupported(cls, backend, sizes, dtype: str, batch: int) -> str | None:
         """Why this kernel cannot run this configuration on ``backend``, or None if it can."""
-        raise NotImplementedError
+        return None
 
     def __init__(self, backend, x, y):
-        """Prepare for the training set pinned on ``backend``: inputs as rows ``(n, sizes[0])``, one-hot
-        targets ``(n, sizes[-1])``, both of the network's dtype. The layer shapes are not known
-        here: compile in the first call, which :meth:`Network.SGD` makes, outside any timed epoch,
-        with an empty ``order`` of shape ``(N, 0)``."""
+        """Prepare for the training set on ``backend``: input rows ``(n, sizes[0])``, one-hot targets
+        ``(n, sizes[-1])``. Compile in the first call: Network.SGD's untimed one, ``order`` empty ``(N, 0)``."""
         self.backend = backend
 
     def __call__(self, weights, biases, order, batch: int, eta):
-        """Run SGD over ``order`` and return the new ``(weights, biases)`` (lists of device arrays).
+        """Returns the new ``(weights, biases)`` (lists of device arrays) after SGD over ``order``.
 
-        ``order`` is a host ``int64`` array ``(N, k)``: member ``i`` trains on examples
-        ``order[i]``, in mini-batches of ``batch`` (the last may be shorter), one update per
-        mini-batch from the parameters before it (eqs. 20-21). ``eta`` is a host array ``(N,)``.
-        ``batch`` is at most the training set's size. An empty order (``k == 0``) changes nothing.
-        The inputs may be updated in place.
+        ``order`` (host ``int64``, ``(N, k)``): member ``i`` trains on examples ``order[i]`` in mini-batches of
+        ``batch`` (at most the training set; the last may be shorter), one update each (eqs. 20-21); ``eta``
+        is a host array ``(N,)``. An empty order changes nothing; the inputs may be updated in place.
         """
         raise NotImplementedError
 
     def score(self, weights, biases, x, labels):
-        """Each member's number of correct answers on inputs ``x`` (rows ``(n, sizes[0])``) with ``labels``
-        ``(n,)``: what :meth:`gpunet.network.Network.evaluate` counts, for all N members at once, as a device
-        array ``(N,)`` of integers. Read it once: one transfer for the whole stack."""
+        """Each member's count of correct answers on input rows ``x`` with ``labels``, as Network.evaluate
+        counts: a device array ``(N,)`` of integers, read in one transfer for the whole stack."""
         return count_correct(self.backend, weights, biases, x, labels)
 
 
@@ -61,9 +51,8 @@ CHUNK = 10_000  # inputs fed forward together, as Network.outputs feeds them: ea
 
 
 def count_correct(backend, weights, biases, x, labels):
-    """The portable scorer: what Network.evaluate counts, for groups of members at once (as many as
-    ``SCORE_BUDGET`` holds): per chunk of inputs, every member's feedforward in one batched matmul per layer
-    (eq. 22), the first most active output (argmax), compared with the labels and summed."""
+    """The portable scorer: what Network.evaluate counts, for as many members at once as ``SCORE_BUDGET`` holds,
+    one batched feedforward (eq. 22) per chunk of inputs, the first most active output compared with the labels."""
     from ..maths import feedforward
 
     xp = backend.xp

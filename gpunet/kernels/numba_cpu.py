@@ -1,13 +1,10 @@
 """The numba kernels: each member's epoch as one compiled loop on the CPU, members in parallel threads.
 
-Two loops with the same results bit for bit: ``numba`` runs the layers' rows as SIMD
-vectors (:mod:`gpunet.kernels._vector_epoch`), ``numba-loop`` is the plain loop it was
-built from (:mod:`gpunet.kernels._numba_epoch`), kept as the reference the vector loop is
-checked against, here once per process and in the tests. Where the vector code does not
-compile, ``numba`` is not usable and :func:`gpunet.kernels.choose` takes ``numba-loop``,
-saying why in one line. Both release the GIL, so a stack of N networks runs on up to
-``os.cpu_count()`` threads, one member each; every member's result is the same, bit for
-bit, as when it runs alone.
+Two loops with the same results bit for bit: ``numba`` runs rows as SIMD vectors
+(:mod:`gpunet.kernels._vector_epoch`); ``numba-loop`` (:mod:`gpunet.kernels._numba_epoch`) is the
+reference it is checked against, once per process, and what :func:`gpunet.kernels.choose` takes where
+the vector code does not compile. Both release the GIL: a stack runs on up to ``os.cpu_count()``
+threads, one member each, each member's result as when it runs alone.
 """
 
 from __future__ import annotations
@@ -25,9 +22,7 @@ from ..errors import one_line
 from ..maths import clip_floor
 from .base import EpochKernel, count_correct
 
-# numba compiles the epoch once per number of layers, in time that grows faster than the depth, and fails past
-# about 1,000 (docs/speed.md): deeper networks train in the portable kernel.
-MAX_LAYERS = 64
+MAX_LAYERS = 64  # numba compiles once per depth, ever slower, failing past ~1,000 (docs/speed.md): deeper is portable
 CACHE_LINE = 64  # bytes
 
 
@@ -52,11 +47,9 @@ def _detect() -> str | None:
     """Import numba and compile a tiny epoch, once: why the kernel cannot run here, or None."""
     try:
         importlib.import_module(f"{__package__}._numba_epoch")
-    except ImportError as e:
-        if getattr(e, "name", None) == "numba":
-            return "numba is not installed (pip install 'gpunet[numba]')"
-        return f"numba failed to import ({one_line(e)}); reinstall or uninstall it"
     except Exception as e:  # noqa: BLE001 - a broken install fails in many ways
+        if isinstance(e, ImportError) and e.name == "numba":
+            return "numba is not installed (pip install 'gpunet[numba]')"
         return f"numba failed to import ({one_line(e)}); reinstall or uninstall it"
     try:
         x = np.array([[0.0, 1.0], [1.0, 0.0]])
@@ -101,31 +94,22 @@ class NumbaLoopEpoch(EpochKernel):
     def __call__(self, weights, biases, order, batch, eta):
         members = order.shape[0]
         eta = np.broadcast_to(np.asarray(eta, np.float64), (members,))
-        jobs = [
-            functools.partial(
-                self.member,
-                [w[i] for w in weights],
-                [b[i] for b in biases],
-                self.inputs,
-                self.y,
-                order[i],
-                batch,
-                float(eta[i]),
-            )
-            for i in range(members)
-        ]
+
+        def job(i):
+            params = [w[i] for w in weights], [b[i] for b in biases]
+            return self.member(*params, self.inputs, self.y, order[i], batch, float(eta[i]))
+
         if members == 1:
-            done = [jobs[0]()]
+            done = [job(0)]
         else:
             with ThreadPoolExecutor(min(members, os.cpu_count() or 1)) as pool:
-                done = list(pool.map(lambda job: job(), jobs))
+                done = list(pool.map(job, range(members)))
         weights = [np.stack([w[l] for w, _ in done]) for l in range(len(weights))]
         biases = [np.stack([b[l] for _, b in done]) for l in range(len(biases))]
         return weights, biases
 
     def score(self, weights, biases, x, labels):
-        """The portable scorer, members split among the cores, one BLAS thread each (OpenBLAS threads spinning
-        on a busy machine slow each evaluation, docs/speed.md); each member's count is the same either way."""
+        """The portable scorer's counts, members split among the cores, one BLAS thread each (docs/speed.md)."""
         members = weights[0].shape[0]
         parts = np.array_split(np.arange(members), min(members, os.cpu_count() or 1))
         if len(parts) <= 1:
@@ -144,10 +128,6 @@ def _one_blas_thread():
     except ImportError:
         return contextlib.nullcontext()
     return threadpool_limits(1, user_api="blas")
-
-
-def _padded(n: int, lane: int) -> int:
-    return -(-n // lane) * lane
 
 
 def _zeros(shape, dtype) -> np.ndarray:
@@ -174,7 +154,7 @@ def _vector_member(weights, biases, inputs, y, perm, batch: int, eta: float):
     dtype = weights[0].dtype
     lane = lanes(dtype)
     sizes = [weights[0].shape[1]] + [w.shape[0] for w in weights]
-    pad = [_padded(n, lane) for n in sizes]
+    pad = [-(-n // lane) * lane for n in sizes]  # whole vectors
     wts = [_in_zeros(w.T, (n, p)) for w, n, p in zip(weights, sizes, pad[1:])]
     ws = [_in_zeros(w, (w.shape[0], p)) for w, p in zip(weights, pad)]  # w beside wᵀ, for BP2
     ws[0] = np.zeros((0, 0), dtype)  # BP2 never reads the first layer's
@@ -186,17 +166,15 @@ def _vector_member(weights, biases, inputs, y, perm, batch: int, eta: float):
     perm, lowest, one = np.ascontiguousarray(perm, np.int64), dtype.type(clip_floor(np.finfo(dtype))), dtype.type(1)
     net = (tuple(wts), tuple(ws), tuple(bs), acts, deltas, np.array(sizes, np.int64))
     scratch = (np.empty(sizes[0], np.int64), np.empty(sizes[0], dtype))  # the offsets and values of a row
-    _epoch(*net, *inputs, y, perm, batch, eta_over, lowest, one, lane, *scratch)
+    _epoch(net, inputs, y, perm, batch, eta_over, lowest, one, lane, scratch)
     return [wt[:, :n].T for wt, n in zip(wts, sizes[1:])], [b[:n, None] for b, n in zip(bs, sizes[1:])]
 
 
 def _compact(x: np.ndarray):
     """The inputs as the vector loop reads them: (indptr, columns, pixels, table).
 
-    Compact where exact: when the non-zero values are at most 256 distinct numbers (MNIST's
-    k / 255), each is a byte index into ``table`` and each column a uint16: 3 bytes a pixel
-    instead of the plain loop's 12 (float32) or 16. Otherwise the values themselves, and an
-    empty table.
+    Compact where exact: with at most 256 distinct non-zero values (MNIST's k / 255), each pixel is a byte
+    index into ``table`` and its column a uint16; otherwise the values themselves, and an empty table.
     """
     indptr, columns, values = _csr(x)
     table = np.unique(values)

@@ -59,9 +59,8 @@ def candidates(backend, sizes, dtype: str, batch: int):
 
 
 def verdict_for(kernel, backend, sizes, dtype: str, batch: int, check: bool = False):
-    """Returns the verdict of ``kernel``'s check on ``backend``'s GPU (a :class:`verdicts.Verdict`): the kept one,
-    or with ``check`` the one found now where none is kept; None for a kernel that needs no check, or where none
-    is kept and ``check`` is false."""
+    """Returns ``kernel``'s :class:`verdicts.Verdict` on ``backend``'s GPU: the kept one, or with ``check`` one found
+    now where none is kept; None for a kernel that needs no check, or where none is kept and not ``check``."""
     if not kernel.needs_check:
         return None
     device = getattr(getattr(backend, "device", None), "id", 0)
@@ -71,10 +70,9 @@ def verdict_for(kernel, backend, sizes, dtype: str, batch: int, check: bool = Fa
 def choose(backend: Backend, sizes, dtype: str, batch: int, name: str | None = None, *, check: bool = True):
     """Returns ``(kernel class, reason)``: the kernel named, or the fastest that can run this configuration.
 
-    A named kernel that cannot run here is an error (one line); one whose check here failed runs, with a
-    one-line warning. Automatically, a kernel that is not usable, or whose check on this GPU failed, is passed
-    over and the reason says so. ``check``: where a kernel needs its check on this GPU and none is kept, check
-    it now (:mod:`gpunet.kernels.cuda.verdicts`; as it is about to train); else an unchecked kernel is taken.
+    A named kernel that cannot run here is a one-line error; one whose check here failed runs, with a warning.
+    Otherwise one unusable, or whose check on this GPU failed, is passed over and the reason says so. ``check``:
+    a kernel that needs its check here and has none kept is checked now, as it is about to train; else taken.
     """
     config = config_key(sizes, batch, dtype)
     if name is not None:
@@ -106,11 +104,8 @@ def choose(backend: Backend, sizes, dtype: str, batch: int, name: str | None = N
 
 
 def device_for(spec: str, sizes, dtype: str, batch: int) -> Backend:
-    """Returns the backend for ``--device spec``; ``auto`` takes the GPU only where its kernel beats the CPU's,
-    as this GPU's kept check measured them (:data:`MEASURED` where nothing is kept). It never starts a check.
-
-    When auto keeps to the CPU on a machine with a usable GPU, the backend's ``note`` says why, in one short line.
-    """
+    """Returns the backend for ``--device spec``; ``auto`` takes the GPU only where its kernel beats the CPU's, as
+    this GPU's kept check measured them (else :data:`MEASURED`), never starting a check; else ``note`` says why."""
     backend = get_backend(spec)
     if spec.strip().lower() != "auto" or device_kind(backend) == "cpu":
         return backend
@@ -146,10 +141,7 @@ def describe() -> list[str]:
         state = f"not usable: {why}" if why else "usable"
         if not why and kernel.needs_check:
             verdict = verdict_for(kernel, gpu, *BOOK) if gpu and not kernel.unsupported(gpu, *BOOK) else None
-            state += (
-                f", {verdict.describe(verdicts.BOOK)}"
-                if verdict
-                else ", not yet checked on this GPU (the first CUDA run checks it; or run `gpunet check`)"
-            )
+            unchecked = "not yet checked on this GPU (the first CUDA run checks it; or run `gpunet check`)"
+            state += f", {verdict.describe(verdicts.BOOK) if verdict else unchecked}"
         lines.append(f"kernel {kernel.name}: {state}")
     return lines

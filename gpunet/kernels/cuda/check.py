@@ -91,10 +91,6 @@ def difference(got_w, got_b, want_w, want_b, dtype: str) -> str | None:
     return f"{where}: {got:.9g}, the portable path {want:.9g} (relative tolerance {rtol:g})"
 
 
-def _host(a) -> np.ndarray:
-    return a.get() if hasattr(a, "get") else np.asarray(a)
-
-
 def compare_epoch(backend, sizes, batch: int, steps: int, dtype: str, where=None, members: int = 3) -> str | None:
     """Returns None, or what differed, where ``members`` networks trained for ``steps`` mini-batches by the kernel
     and by the portable path are compared. ``where`` (parameters shared, workspace shared) forces that memory plan
@@ -113,7 +109,7 @@ def compare_epoch(backend, sizes, batch: int, steps: int, dtype: str, where=None
         [backend.asarray(w) for w in weights], [backend.asarray(b) for b in biases], order, batch, eta
     )
     want_w, want_b = portable(x, y, weights, biases, order, batch, eta)
-    return difference([_host(a) for a in got_w], [_host(a) for a in got_b], want_w, want_b, dtype)
+    return difference([backend.to_host(a) for a in got_w], [backend.to_host(a) for a in got_b], want_w, want_b, dtype)
 
 
 def compare_score(backend) -> str | None:
@@ -127,24 +123,21 @@ def compare_score(backend) -> str | None:
 
 
 def check_score(backend=None, inputs: int = 1000, members: int = 3) -> str:
-    """Returns a line naming the plans that scored random stacks as the portable scorer does, both on ``backend``
-    (the GPU), in float64 and float32; raises AssertionError naming the first case whose counts differ. Member 0 has two
-    output neurons saturated to exactly 1 (a tie: the first wins). The labels are mostly member 1's answers
-    by a NumPy feedforward, so a wrong answer shows as a lower count; an input whose two best outputs (in
-    float64, on the host) are closer than the dtype's rounding could move is labelled -1, counted by none."""
+    """Returns a line naming the plans that scored random stacks on ``backend`` as the portable scorer does, in
+    float64 and float32; raises AssertionError naming the first case whose counts differ. Member 0 has a tie of
+    two outputs at exactly 1 (the first wins); labels are mostly member 1's answers, so a wrong answer lowers a
+    count; an input whose two best outputs are closer than the dtype's rounding is labelled -1, counted by none."""
     from ...backend import get_backend
     from ...maths import feedforward
     from ..base import count_correct
+    from . import scorer
     from .launcher import CudaEpoch
-    from .scorer import CASES as SCORE_CASES
-    from .scorer import THREADS as SCORE_THREADS
-    from .scorer import plan as score_plan
 
     backend = backend or get_backend("cuda")
     rng = np.random.default_rng(1)
     names = set()
     for dtype in ("float64", "float32"):
-        for sizes in SCORE_CASES:
+        for sizes in scorer.CASES:
             x = rng.random((inputs, sizes[0])) * (rng.random((inputs, sizes[0])) < 0.2)  # ~80% zeros, as MNIST
             weights = [rng.standard_normal((members, n, n_in)) for n_in, n in zip(sizes[:-1], sizes[1:])]
             biases = [rng.standard_normal((members, n, 1)) for n in sizes[1:]]
@@ -164,7 +157,7 @@ def check_score(backend=None, inputs: int = 1000, members: int = 3) -> str:
             case = f"scoring {members} x {list(sizes)} {dtype} on {inputs} inputs"
             assert got == want, f"{case}: the kernel counts {got}, the portable scorer {want}"
             assert got[0] == int(np.sum(labels == 1)), f"{case}: a tie of outputs 1 and 3 did not go to 1: {got}"
-            p = score_plan(list(sizes), np.dtype(dtype).itemsize, kernel.budget, SCORE_THREADS)
+            p = scorer.plan(list(sizes), np.dtype(dtype).itemsize, kernel.budget, scorer.THREADS)
             names.add(p.name(dtype) if p else "portable")
     return f"scoring ({', '.join(sorted(names))}): equal to the portable scorer"
 
@@ -177,16 +170,11 @@ def compile_all(backend) -> None:
 
 
 def epoch_case(sizes, batch: int, steps: int, dtype: str, where=None) -> Case:
-    memory = (
-        ""
-        if where is None
-        else f", parameters in {'shared' if where[0] else 'global'} memory, workspace in "
-        f"{'shared' if where[1] else 'global'}"
-    )
+    place = ("global", "shared")  # indexed by a flag of where
+    memory = "" if where is None else f", parameters in {place[where[0]]} memory, workspace in {place[where[1]]}"
     name = f"{dtype} {list(sizes)} mini-batch {batch}, {steps} mini-batch{'es' if steps > 1 else ''}{memory}"
-    return Case(
-        name, functools.partial(compare_epoch, sizes=list(sizes), batch=batch, steps=steps, dtype=dtype, where=where)
-    )
+    compare = functools.partial(compare_epoch, sizes=list(sizes), batch=batch, steps=steps, dtype=dtype, where=where)
+    return Case(name, compare)
 
 
 PLANS = ((True, True), (True, False), (False, True), (False, False))
@@ -303,13 +291,9 @@ def main(argv=None) -> int:
     parser.add_argument("--device", type=int, default=0, help="the CUDA device's number")
     parser.add_argument("--no-cases", dest="cases", action="store_false", help="time only")
     parser.add_argument("--no-timing", dest="timing", action="store_false", help="the cases only")
+    time_help = "also time this configuration, e.g. 784,100,10/10/float64"
     parser.add_argument(
-        "--time",
-        type=_config,
-        action="append",
-        default=[],
-        metavar="SIZES/BATCH/DTYPE",
-        help="also time this configuration, e.g. 784,100,10/10/float64",
+        "--time", type=_config, action="append", default=[], metavar="SIZES/BATCH/DTYPE", help=time_help
     )
     parser.add_argument("--examples", type=int, default=EPOCH, help="examples the kernel's timed epoch runs on")
     parser.add_argument("--json", metavar="FILE", help="write the result to FILE as JSON")

@@ -1,10 +1,8 @@
 """The CUDA epoch kernel: whole mini-batches of SGD for N networks in one launch, one thread block each.
 
-The kernel (``sgd_epoch.cu``) computes what :func:`gpunet.maths.sgd_step` computes, step by
-step, with each member's parameters in shared memory where they fit (the book's [784, 30, 10] in float32
-and float64) and in global memory (L2) where they do not. This module only plans memory and launches.
-It is chosen on a GPU only where its check there (:mod:`gpunet.kernels.cuda.check`, kept by
-:mod:`gpunet.kernels.cuda.verdicts`) passed; ``--kernel cuda`` forces it.
+The kernel (``sgd_epoch.cu``) computes what :func:`gpunet.maths.sgd_step` computes, each member's parameters
+in shared memory where they fit (the book's [784, 30, 10]) and in global memory (L2) where not; this module
+plans memory and launches. Chosen only where its check on the GPU passed; ``--kernel cuda`` forces it.
 """
 
 from __future__ import annotations
@@ -16,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ...maths import clip_floor
+from ...maths import clip_floor, parameter_count
 from ..base import EpochKernel
 from .scorer import INDEX_LIMIT, TYPES, Scorer
 
@@ -54,25 +52,17 @@ class Plan:
 def sizes_of(sizes, itemsize: int, batch: int, threads: int = THREADS) -> tuple[int, int, int]:
     """Bytes of one member's parameters, of its workspace, and of the block's partial sums and counters."""
     n0, units = sizes[0], sum(sizes[1:])
-    param_count = sum(n * n_in + n for n_in, n in zip(sizes[:-1], sizes[1:]))
     work = itemsize * batch * (n0 + 2 * units) + 4 * (n0 + batch)  # xa, a^l, δ^l; active, rows
-    return (
-        itemsize * param_count,
-        work,
-        itemsize * threads + 4 * (threads + 33),
-    )  # partial; counts, group sums, n_active
+    block = itemsize * threads + 4 * (threads + 33)  # partial; counts, group sums, n_active
+    return itemsize * parameter_count(sizes), work, block
 
 
 def layout(sizes, itemsize: int, batch: int, params_shared: bool, work_shared: bool, threads: int = THREADS) -> Plan:
     """The plan with parameters and workspace where asked."""
     params, work, block = sizes_of(sizes, itemsize, batch, threads)
-    return Plan(
-        params_shared=params_shared,
-        work_shared=work_shared,
-        shared_bytes=block + params * params_shared + work * work_shared,
-        scratch_bytes=0 if work_shared else -(-work // 16) * 16,
-        param_count=params // itemsize,
-    )
+    shared = block + params * params_shared + work * work_shared
+    scratch = 0 if work_shared else -(-work // 16) * 16
+    return Plan(params_shared, work_shared, shared_bytes=shared, scratch_bytes=scratch, param_count=params // itemsize)
 
 
 def plan(sizes, itemsize: int, batch: int, budget: int, threads: int = THREADS) -> Plan:
@@ -149,9 +139,8 @@ class CudaEpoch(EpochKernel):
         if self.x.shape[0] >= INDEX_LIMIT:
             raise ValueError(f"the cuda kernel indexes examples with 32-bit integers; {self.x.shape[0]} is too many")
         self.dtype = np.dtype(self.x.dtype).name
-        module = cupy.RawModule(
-            code=SOURCE.read_text(encoding="utf-8"), options=OPTIONS, name_expressions=INSTANTIATIONS
-        )
+        source = SOURCE.read_text(encoding="utf-8")
+        module = cupy.RawModule(code=source, options=OPTIONS, name_expressions=INSTANTIATIONS)
         module.compile()  # all instantiations at once, outside any timed epoch; CuPy caches the cubin on disk
         self.functions = {name: module.get_function(name) for name in INSTANTIATIONS}
         properties = cupy.cuda.runtime.getDeviceProperties(self.device.id)

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ...maths import clip_floor
+from ...maths import clip_floor, parameter_count
 
 TYPES = {"float32": "float", "float64": "double"}  # the C++ type of each dtype, in both kernels
 # The kernels index one member's parameters and workspace with 32-bit ints; their loops `for (t = tid; t < n;
@@ -46,7 +46,7 @@ class Plan:
 def plan(sizes, itemsize: int, budget: int, threads: int = THREADS) -> Plan | None:
     """The block's shared memory (see the .cu header): the hidden activations of its inputs and its counts,
     then the member's parameters where they fit. None where even the activations do not fit."""
-    param_count = sum(n * n_in + n for n_in, n in zip(sizes[:-1], sizes[1:]))
+    param_count = parameter_count(sizes)
     block = itemsize * sum(sizes[1:-1]) * threads + 4 * threads
     for params_shared in (True, False):
         need = block + itemsize * param_count * params_shared
@@ -59,9 +59,8 @@ class Scorer:
     """The compiled kernels, and the last test inputs as columns (sent again only when other inputs come)."""
 
     def __init__(self, cupy, budget: int):
-        module = cupy.RawModule(
-            code=SOURCE.read_text(encoding="utf-8"), options=OPTIONS, name_expressions=INSTANTIATIONS
-        )
+        source = SOURCE.read_text(encoding="utf-8")
+        module = cupy.RawModule(code=source, options=OPTIONS, name_expressions=INSTANTIATIONS)
         module.compile()
         self.functions = {name: module.get_function(name) for name in INSTANTIATIONS}
         self.budget = budget

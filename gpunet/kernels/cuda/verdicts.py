@@ -1,11 +1,9 @@
 """The kept verdicts of the CUDA kernel's check: what it found on each GPU, kept in the user's cache folder.
 
 The check (:mod:`gpunet.kernels.cuda.check`) runs in a child process with a time limit when the kernel is about
-to train on a GPU that has no kept verdict, or with ``gpunet check``. Its verdict and the seconds it measured are
-kept in ``<user cache>/gpunet/cuda-check/``, one JSON file per key: the GPU's name and compute capability, the
-driver, the CUDA runtime, CuPy's version and the sha256 of the kernel's sources, its launcher and the check itself.
-Any change of these is another key, so the check runs again. Files are written atomically under a file lock
-(:mod:`gpunet.io.verdicts_file`): two first runs at once check once, the second waits.
+to train on a GPU with no kept verdict, or with ``gpunet check``. Its verdict and timings are kept in ``<user
+cache>/gpunet/cuda-check/``, one JSON file per key (:func:`identity`: the GPU, driver, runtime, CuPy and the sha256
+of the sources): any change checks again. Files are written atomically under a lock: two first runs check once.
 """
 
 from __future__ import annotations
@@ -216,6 +214,5 @@ def _report(where: Path, ident: dict, found: Verdict, tail: str) -> Path:
     lines = [f"gpunet {__version__}: the cuda epoch kernel failed its check on {found.date}", ""]
     lines += [f"{k}: {v}" for k, v in ident.items()]
     lines += [f"python: {sys.version.split()[0]}", "", f"failure: {found.failure}", "", "the check's last lines:", tail]
-    return verdicts_file.write_report(
-        where / f"cuda-check-{ident['sources_sha256'][:12]}-report.txt", "\n".join(lines) + "\n"
-    )
+    path = where / f"cuda-check-{ident['sources_sha256'][:12]}-report.txt"
+    return verdicts_file.write_report(path, "\n".join(lines) + "\n")

@@ -1,8 +1,7 @@
 """The book's ``Network`` (chapter 1, ``network.py``), in matrix form over the mini-batch.
 
-The equations are the pure functions of :mod:`gpunet.maths`; this class keeps the
-book's names and state (``sizes``, ``biases``, ``weights``, ``SGD``, ``evaluate``) and
-runs its epochs in the epoch kernel that :mod:`gpunet.kernels` chooses.
+The equations are the pure functions of :mod:`gpunet.maths`; this class keeps the book's names and state (``sizes``,
+``biases``, ``weights``, ``SGD``, ``evaluate``) and runs its epochs in the epoch kernel :mod:`gpunet.kernels` chooses.
 """
 
 from __future__ import annotations
@@ -55,10 +54,9 @@ class Network:
         self.num_layers = len(sizes)
         self.sizes = sizes
         check_memory(self.backend, sizes, dtype)
-        # One host generator drives the initial parameters, N(0, 1) in the book's order, and
-        # every epoch's shuffle: a seed gives the same starting point and the same order of
-        # examples on every device. It does not give bit-identical weights after an epoch:
-        # devices sum in different orders, and SGD amplifies those last-bit differences.
+        # One host generator drives the initial parameters, N(0, 1) in the book's order, and every epoch's shuffle:
+        # a seed gives the same starting point and order of examples on every device, not bit-identical weights
+        # after an epoch (devices sum in different orders, and SGD amplifies those last-bit differences).
         self.rng = np.random.default_rng(seed)
         biases = [self.rng.standard_normal((y, 1)) for y in sizes[1:]]
         weights = [self.rng.standard_normal((y, x)) for x, y in zip(sizes[:-1], sizes[1:])]

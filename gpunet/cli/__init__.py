@@ -23,18 +23,13 @@ COMMANDS = (train, bench, sweep, evaluate, predict, plot, baselines, check, info
 
 
 def build_parser() -> options.Parser:
-    parser = options.Parser(
-        prog="gpunet", description="The network of Nielsen's 'Neural Networks and Deep Learning', ch. 1."
-    )
+    description = "The network of Nielsen's 'Neural Networks and Deep Learning', ch. 1."
+    parser = options.Parser(prog="gpunet", description=description)
     parser.add_argument("--version", action="version", version=f"gpunet {__version__}")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=options.Parser, required=True)
     for command in COMMANDS:
-        sub = commands.add_parser(
-            command.NAME,
-            help=command.HELP,
-            description=getattr(command, "DESCRIPTION", None),
-            formatter_class=options.Formatter,
-        )
+        about = getattr(command, "DESCRIPTION", None)
+        sub = commands.add_parser(command.NAME, help=command.HELP, description=about, formatter_class=options.Formatter)
         command.add_arguments(sub)
         if hasattr(command, "run"):
             sub.set_defaults(run=command.run, without_gpu=getattr(command, "WITHOUT_GPU", ""))

@@ -27,11 +27,8 @@ def add_arguments(parser) -> None:
     parser.add_argument("--seed", type=options.count, default=0, help="seed of the random-guessing draw")
     svm = parser.add_mutually_exclusive_group()
     svm.add_argument("--skip-svm", action="store_true", help="leave out the SVM (it takes minutes)")
-    svm.add_argument(
-        "--book-svm",
-        action="store_true",
-        help="the SVM with the 2015 defaults the book ran (gamma=1/n_features) instead of today's (gamma='scale')",
-    )
+    book_svm = "the SVM with the 2015 defaults the book ran (gamma=1/n_features) instead of today's (gamma='scale')"
+    svm.add_argument("--book-svm", action="store_true", help=book_svm)
     parser.add_argument("--model", action="append", metavar="FILE", help="a saved network to score (repeatable)")
     parser.add_argument("--sweep", metavar="DIR", help="the best networks of a sweep's --out folder")
     parser.add_argument("--json", action="store_true", help="print the rows as JSON")
@@ -99,12 +96,8 @@ def _model_row(path, host, total) -> b.Row:
     host.check_fits(net.sizes)
     images, labels = host.test
     x, labels = pin_split(net.backend, images, labels, net.dtype)
-    return b.Row(
-        f"network {net.sizes} ({Path(path).name}, after {net.epoch} epochs)",
-        net.evaluate((x, labels)),
-        total,
-        b.BOOK_NETWORK.get(tuple(net.sizes), ""),
-    )
+    name = f"network {net.sizes} ({Path(path).name}, after {net.epoch} epochs)"
+    return b.Row(name, net.evaluate((x, labels)), total, b.BOOK_NETWORK.get(tuple(net.sizes), ""))
 
 
 def _sweep_rows(out: Path, total: int) -> list[b.Row]:

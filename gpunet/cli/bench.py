@@ -24,25 +24,17 @@ DESCRIPTION = (
 
 
 def add_arguments(parser) -> None:
-    parser.add_argument(
-        "--device",
-        type=options.devices,
-        default=["cpu"],
-        metavar="DEVICE,...",
-        help="comma-separated devices to time, each cpu, cuda, cuda:N or auto (CUDA if usable, else the CPU), "
-        "e.g. cpu,cuda (default: cpu)",
+    devices_help = (
+        "comma-separated devices to time, each cpu, cuda, cuda:N or auto (CUDA if usable, else the CPU), "
+        "e.g. cpu,cuda (default: cpu)"
     )
+    parser.add_argument("--device", type=options.devices, default=["cpu"], metavar="DEVICE,...", help=devices_help)
     options.add_sizes(parser, help="one network to time (default: the three above)")
     options.add_batch_size(parser, "one mini-batch size to time (default: the three above)")
     parser.add_argument("--dtype", choices=DTYPES, default=BOOK.dtype, help="floating-point type")
     options.add_epochs(parser, "timed epochs per path (the book's loop: see --book-examples)", default=3)
-    parser.add_argument(
-        "--book-examples",
-        type=options.count,
-        metavar="N",
-        default=50_000,
-        help="examples the book's loop is timed on (scaled to an epoch; 0 skips it)",
-    )
+    book_help = "examples the book's loop is timed on (scaled to an epoch; 0 skips it)"
+    parser.add_argument("--book-examples", type=options.count, metavar="N", default=50_000, help=book_help)
     options.add_data_arguments(parser)
     options.add_quiet(parser)
     parser.add_argument("--json", action="store_true", help="print the results as JSON")

@@ -17,9 +17,8 @@ def add_arguments(parser) -> None:
     data_commands = parser.add_subparsers(
         dest="data_command", metavar="COMMAND", parser_class=options.Parser, required=True
     )
-    download = data_commands.add_parser(
-        "download", help="fetch the MNIST files missing from the data folder, checking their checksums"
-    )
+    fetch = "fetch the MNIST files missing from the data folder, checking their checksums"
+    download = data_commands.add_parser("download", help=fetch)
     options.add_data_arguments(download, split=False)
     options.add_quiet(download)
     download.set_defaults(run=download_data)
@@ -49,11 +48,8 @@ def verify_data(args) -> int:
     for line in verify(folder):
         print(line)
     host = load_host(folder, 10_000)
-    if (len(host.train[1]) + len(host.validation[1]), len(host.test[1]), host.image_shape) != (
-        60_000,
-        10_000,
-        (28, 28),
-    ):
+    counts = (len(host.train[1]) + len(host.validation[1]), len(host.test[1]), host.image_shape)
+    if counts != (60_000, 10_000, (28, 28)):
         raise ConfigError(f"{folder}: not MNIST's 60000 + 10000 28x28 images")
     print(f"ok  {host.describe()}")
     return 0

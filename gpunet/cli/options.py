@@ -79,9 +79,8 @@ def sizes(text: str) -> list[int]:
     try:
         return check_sizes([int(s) for s in text.split(",")], error=ValueError)
     except ValueError:
-        raise argparse.ArgumentTypeError(
-            f"expected comma-separated layer sizes like 784,30,10 (two or more, all >= 1), got {text!r}"
-        ) from None
+        why = f"expected comma-separated layer sizes like 784,30,10 (two or more, all >= 1), got {text!r}"
+        raise argparse.ArgumentTypeError(why) from None
 
 
 def mirror(text: str) -> str:
@@ -141,40 +140,28 @@ def add_data_arguments(
     ``validation``: the command uses that split; ``resume``: it has --resume, which brings its own), and
     downloading (``download``)."""
     source = parser.add_mutually_exclusive_group() if split else parser
-    source.add_argument(
-        "--data-dir",
-        default=None,
-        metavar="DIR",
-        help="folder with the IDX files or mnist.pkl.gz (default: $GPUNET_DATA, else the first of ./data, "
-        "the data/ of the checkout gpunet is installed from, and the user cache folder, where downloads go)",
+    data_dir_help = (
+        "folder with the IDX files or mnist.pkl.gz (default: $GPUNET_DATA, else the first of ./data, "
+        "the data/ of the checkout gpunet is installed from, and the user cache folder, where downloads go)"
     )
+    source.add_argument("--data-dir", default=None, metavar="DIR", help=data_dir_help)
     if split:
-        source.add_argument(
-            "--data", default=None, metavar="FILE", help="the book's mnist.pkl.gz (its own train/validation/test split)"
-        )
+        data_help = "the book's mnist.pkl.gz (its own train/validation/test split)"
+        source.add_argument("--data", default=None, metavar="FILE", help=data_help)
     if split and validation:
         on_resume = "; on --resume, the checkpoint's" if resume else ""
-        parser.add_argument(
-            "--validation-size",
-            type=count,
-            default=None,
-            metavar="N",
-            help=f"training images held out (the last) for validation (default: 10000{on_resume}; not with --data)",
-        )
+        held_out = f"training images held out (the last) for validation (default: 10000{on_resume}; not with --data)"
+        parser.add_argument("--validation-size", type=count, default=None, metavar="N", help=held_out)
         parser.checks.append(_book_split)
     if download:
-        parser.add_argument(
-            "--mirror",
-            action="append",
-            type=mirror,
-            metavar="URL",
-            help="MNIST mirror base URL to download from, in order (repeatable; default: $GPUNET_MNIST_MIRRORS, "
-            "else the built-in list)",
+        mirror_help = (
+            "MNIST mirror base URL to download from, in order (repeatable; default: $GPUNET_MNIST_MIRRORS, "
+            "else the built-in list)"
         )
+        parser.add_argument("--mirror", action="append", type=mirror, metavar="URL", help=mirror_help)
     if split and download:
-        parser.add_argument(
-            "--no-download", dest="download", action="store_false", help="never download missing MNIST files"
-        )
+        never = "never download missing MNIST files"
+        parser.add_argument("--no-download", dest="download", action="store_false", help=never)
     absent = {"data": None, "validation_size": None, "download": None, "mirror": None, "quiet": False}  # load_data's
     parser.set_defaults(**{k: v for k, v in absent.items() if k not in {a.dest for a in parser._actions}})
 
@@ -186,6 +173,5 @@ def _book_split(args) -> str | None:
 
 
 def add_quiet(parser) -> None:
-    parser.add_argument(
-        "--quiet", action="store_true", help="no notes while downloading: a failed download is its one-line error"
-    )
+    quiet_help = "no notes while downloading: a failed download is its one-line error"
+    parser.add_argument("--quiet", action="store_true", help=quiet_help)

@@ -24,21 +24,16 @@ WITHOUT_GPU = "leave out --device to classify on the CPU (the default)"
 
 def add_arguments(parser) -> None:
     parser.add_argument("model", help="a network saved by gpunet train --save or --checkpoint")
-    parser.add_argument(
-        "images", nargs="+", metavar="IMAGE", help="PNG/JPEG files (centred as MNIST did, see above) or IDX image files"
-    )
+    images_help = "PNG/JPEG files (centred as MNIST did, see above) or IDX image files"
+    parser.add_argument("images", nargs="+", metavar="IMAGE", help=images_help)
     polarity = parser.add_mutually_exclusive_group()
-    polarity.add_argument(
-        "--invert",
-        dest="invert",
-        action="store_const",
-        const="yes",
-        help="turn dark digits on a light background into MNIST's light on black (by default: pictures whose "
-        "border is light are inverted, with a note)",
+    invert_help = (
+        "turn dark digits on a light background into MNIST's light on black (by default: pictures whose "
+        "border is light are inverted, with a note)"
     )
-    polarity.add_argument(
-        "--no-invert", dest="invert", action="store_const", const="no", help="never invert, even a light picture"
-    )
+    polarity.add_argument("--invert", dest="invert", action="store_const", const="yes", help=invert_help)
+    never = "never invert, even a light picture"
+    polarity.add_argument("--no-invert", dest="invert", action="store_const", const="no", help=never)
     parser.set_defaults(invert="auto")
     options.add_device(parser, "cpu", options.AUTO_USABLE, ", as a few pictures need no GPU")
 

@@ -44,26 +44,17 @@ def add_arguments(parser) -> None:
     options.add_epochs(parser, "epochs per network (default: 30)")
     parser.add_argument("--eval", choices=["test", "validation"], help="data scored after each epoch (default: test)")
     options.add_device(parser, None, "auto: per configuration, as gpunet train chooses")
-    parser.add_argument(
-        "--kernel", choices=list(KERNELS), help="run the epochs in this kernel (default: as gpunet train chooses)"
-    )
+    kernel_help = "run the epochs in this kernel (default: as gpunet train chooses)"
+    parser.add_argument("--kernel", choices=list(KERNELS), help=kernel_help)
     options.add_data_arguments(parser)
     parser.add_argument("--out", metavar="DIR", help="keep the results here: sweep.jsonl, networks.csv, best models")
-    parser.add_argument(
-        "--save-best",
-        metavar="PATH",
-        help="write the best network of each configuration to PATH (.npz); kept with the sweep for --resume",
-    )
-    parser.add_argument(
-        "--force", action="store_true", help="overwrite a --save-best file that is not this sweep's (refused otherwise)"
-    )
+    save_best_help = "write the best network of each configuration to PATH (.npz); kept with the sweep for --resume"
+    parser.add_argument("--save-best", metavar="PATH", help=save_best_help)
+    force_help = "overwrite a --save-best file that is not this sweep's (refused otherwise)"
+    parser.add_argument("--force", action="store_true", help=force_help)
     parser.add_argument("--scheduler", metavar="ADDRESS", help="run on a Dask cluster, e.g. tcp://host:8786")
-    parser.add_argument(
-        "--chunk",
-        type=options.positive_int,
-        metavar="N",
-        help="networks trained together (default: 4 per core; 1024 on a GPU)",
-    )
+    chunk_help = "networks trained together (default: 4 per core; 1024 on a GPU)"
+    parser.add_argument("--chunk", type=options.positive_int, metavar="N", help=chunk_help)
 
 
 def _grid(args) -> Grid:
@@ -80,9 +71,8 @@ def _sweep(args) -> Sweep:
             raise ConfigError(f"{flag} is set by the sweep in {args.resume} when resuming; leave it out")
         return Sweep.resume(args.resume, device=args.device, **kept)
     grid = _grid(args)
-    source = DataSource(
-        args.data_dir, args.data, args.validation_size, args.download, tuple(args.mirror) if args.mirror else None
-    )
+    mirror = tuple(args.mirror) if args.mirror else None
+    source = DataSource(args.data_dir, args.data, args.validation_size, args.download, mirror)
     return Sweep(grid, source, device=args.device or "auto", out=args.out, chunk=args.chunk, **kept)
 
 

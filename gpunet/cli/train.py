@@ -50,42 +50,24 @@ def add_arguments(parser) -> None:
     parser.add_argument("--dtype", choices=DTYPES, help="floating-point type (default: float32)")
     options.add_data_arguments(parser, resume=True)
     options.add_quiet(parser)
-    parser.add_argument(
-        "--eval", choices=["test", "validation", "none"], help="data scored after each epoch (default: test)"
-    )
-    parser.add_argument(
-        "--kernel",
-        choices=list(KERNELS),
-        help="run the epochs in this kernel (default: the fastest that runs here; `gpunet info` lists them)",
-    )
-    parser.add_argument(
-        "--no-fused",
-        dest="kernel",
-        action="store_const",
-        const="portable",
-        help="the same as --kernel portable (the array-API loop; kept for older scripts)",
-    )
+    eval_help = "data scored after each epoch (default: test)"
+    parser.add_argument("--eval", choices=["test", "validation", "none"], help=eval_help)
+    kernel_help = "run the epochs in this kernel (default: the fastest that runs here; `gpunet info` lists them)"
+    parser.add_argument("--kernel", choices=list(KERNELS), help=kernel_help)
+    no_fused_help = "the same as --kernel portable (the array-API loop; kept for older scripts)"
+    parser.add_argument("--no-fused", dest="kernel", action="store_const", const="portable", help=no_fused_help)
     parser.add_argument("--save", metavar="PATH", help="write the trained network to PATH (.npz) at the end")
     parser.add_argument("--checkpoint", metavar="PATH", help="write the network to PATH (.npz) after every epoch")
-    parser.add_argument(
-        "--resume",
-        type=options.path,
-        metavar="PATH",
-        help="continue from a checkpoint; its settings are used (with --epochs N, to N), with its --eval and "
-        "--monitor-cost, and it goes on writing that checkpoint, and its log and --save file beside it",
+    resume_help = (
+        "continue from a checkpoint; its settings are used (with --epochs N, to N), with its --eval and "
+        "--monitor-cost, and it goes on writing that checkpoint, and its log and --save file beside it"
     )
+    parser.add_argument("--resume", type=options.path, metavar="PATH", help=resume_help)
     parser.add_argument("--log", metavar="PATH", help="write the manifest and one JSON object per epoch to PATH")
-    parser.add_argument(
-        "--force",
-        action="store_true",
-        help="overwrite a --save/--checkpoint/--log file that is not this run's (refused otherwise)",
-    )
-    parser.add_argument(
-        "--monitor-cost",
-        action="store_true",
-        default=None,
-        help="also log the mean quadratic cost on the training data",
-    )
+    force_help = "overwrite a --save/--checkpoint/--log file that is not this run's (refused otherwise)"
+    parser.add_argument("--force", action="store_true", help=force_help)
+    cost_help = "also log the mean quadratic cost on the training data"
+    parser.add_argument("--monitor-cost", action="store_true", default=None, help=cost_help)
 
 
 def _network_for(args) -> tuple[Network, Plan]:
@@ -269,15 +251,9 @@ def _summary(results, files) -> str:
         best = max(scored, key=lambda r: r.correct)  # the first of equals
         pct = lambda r: f"{r.correct} / {r.total} ({r.correct / r.total:.2%})"  # noqa: E731
         parts += [f"best epoch {best.epoch}: {pct(best)}", f"final {pct(scored[-1])}"]
-    train, evaluation = sum(r.seconds for r in results), sum(r.eval_seconds for r in results)
-    parts.append(
-        f"{len(results)} epochs in {train + evaluation:.1f} s ({train:.1f} s training, {evaluation:.1f} s eval)"
-    )
-    kept = [
-        f"{what} {files.paths[flag]}"
-        for flag, what in (("--save", "model"), ("--checkpoint", "checkpoint"), ("--log", "log"))
-        if flag in files.paths
-    ]
-    return (
-        "done: " + " | ".join(parts) + " | " + ("saved " + ", ".join(kept) if kept else "nothing saved (--save PATH)")
-    )
+    train, scoring = sum(r.seconds for r in results), sum(r.eval_seconds for r in results)
+    parts.append(f"{len(results)} epochs in {train + scoring:.1f} s ({train:.1f} s training, {scoring:.1f} s eval)")
+    outputs = (("--save", "model"), ("--checkpoint", "checkpoint"), ("--log", "log"))
+    kept = [f"{what} {files.paths[flag]}" for flag, what in outputs if flag in files.paths]
+    parts.append("saved " + ", ".join(kept) if kept else "nothing saved (--save PATH)")
+    return "done: " + " | ".join(parts)

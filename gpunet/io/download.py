@@ -180,17 +180,15 @@ def _fetch(url: str, folder: Path, name: str, progress: bool) -> Path:
 def _stream(url: str, out, cap: int, progress: bool) -> None:
     """Copy ``url`` into ``out``: at most ``cap`` bytes, and no slower than MIN_RATE after GRACE_SECONDS.
 
-    A reader thread does the blocking network calls; this thread keeps the clock, so a server
-    that dribbles a byte now and then (each read succeeds) is still cut off in bounded time. It stays a
-    thread: a read loop with a deadline cannot cut short one read blocked on the socket, and when tried
-    it left ``.part`` files behind under stop signals.
+    A reader thread does the blocking network calls (a read loop with a deadline cannot cut short one read
+    blocked on the socket); this thread keeps the clock, so a server that dribbles a byte now and then (each
+    read succeeds) is still cut off in bounded time.
     """
     chunks: queue.Queue = queue.Queue(maxsize=16)
     stop = threading.Event()
     response = []
 
     def reader():
-
         try:
             with _session(url).get(url, stream=True, timeout=CONNECT_SECONDS) as r:
                 response.append(r)

@@ -245,10 +245,8 @@ def only_writer(path, flag: str, what: str, wait: float = 0):
             say(f"waiting up to {wait:.0f} s for another gpunet {what} of {path} (lock {lock_path}) ...")
             lock.acquire()
     except Timeout:
-        raise DataError(
-            f"{flag} {path}: another gpunet {what} is writing it now (lock {lock_path}); "
-            "wait for it to end, or give another name"
-        ) from None
+        busy = f"another gpunet {what} is writing it now (lock {lock_path}); wait for it to end, or give another name"
+        raise DataError(f"{flag} {path}: {busy}") from None
     except OSError as e:
         raise DataError(f"{flag} {path}: cannot take the lock {lock_path} ({e.strerror or e})") from None
     try:

@@ -14,6 +14,8 @@ from ..io.model_files import save_network, stored_record, stored_run
 from ..io.signals import uninterrupted
 from ..settings import CONSTRAINTS, Settings, checked
 
+OR_FORCE = "give another name, or --force to overwrite it"
+
 
 def checkpoint_settings(net, path) -> tuple[dict, str]:
     """(settings, run id) of a checkpoint, refused in one line when one is missing or of the wrong type."""
@@ -44,8 +46,7 @@ class RunFiles:
     """The files a training run writes, locked for the run and checked before any training.
 
     ``targets`` maps each flag (``--checkpoint``, ``--log``, ``--save``, a sweep's ``--save-best``) to its path
-    or None. A file
-    already there is overwritten only when it is what the flag writes and belongs to this run
+    or None. A file already there is overwritten only when it is what the flag writes and belongs to this run
     (a resumed run continues its own checkpoint and log), or with ``force``.
     """
 
@@ -88,20 +89,14 @@ class RunFiles:
         except DataError:  # not ours, or not readable (another user's file): --force replaces it
             if self.force:
                 return
-            raise DataError(
-                f"{flag} {path}: the file exists and is not a gpunet {kind}; "
-                "give another name, or --force to overwrite it"
-            ) from None
+            raise DataError(f"{flag} {path}: the file exists and is not a gpunet {kind}; {OR_FORCE}") from None
         if run == self.run:
             if kind == "log" and self.resumed_at:
                 self.kept_log = _log_lines_of(path, self.resumed_at)
             return
         if not self.force:
             hint = f"resume it with --resume {path}, " if flag == "--checkpoint" else ""
-            raise DataError(
-                f"{flag} {path}: holds another run's {kind}{_described(path, kind)}; {hint}give another name, "
-                "or --force to overwrite it"
-            )
+            raise DataError(f"{flag} {path}: holds another run's {kind}{_described(path, kind)}; {hint}{OR_FORCE}")
 
     def start_log(self, manifest: dict) -> None:
         if "--log" in self.paths:

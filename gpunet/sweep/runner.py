@@ -18,15 +18,7 @@ from ..runs import RunFiles, check_writable, manifest, new_run_id
 from ..settings import BOOK, POSITIVE_INT, check
 from . import dist, outputs
 from .grid import Config, Grid
-from .stacks import (
-    ChunkResult,
-    NetworkRecord,
-    better,
-    default_chunk,
-    pin_for,
-    run_chunk,
-    threads,
-)
+from .stacks import ChunkResult, NetworkRecord, better, default_chunk, pin_for, run_chunk, threads
 from .storage import check_storable
 
 
@@ -106,17 +98,8 @@ class Sweep:
             save_best = kept
         except (KeyError, TypeError, ValueError) as e:
             raise DataError(f"{out}: the sweep's manifest is damaged ({type(e).__name__}: {e})") from None
-        sweep = cls(
-            grid,
-            source,
-            device=device,
-            out=out,
-            save_best=save_best,
-            scheduler=scheduler,
-            chunk=chunk,
-            kernel=kernel,
-            force=force,
-        )
+        options = dict(device=device, save_best=save_best, scheduler=scheduler, kernel=kernel, force=force)
+        sweep = cls(grid, source, out=out, chunk=chunk, **options)
         sweep.records = {(r.config, r.seed): r for r in records if sweep.grid.holds(r.config, r.seed)}
         for config in sweep.grid.configs():
             path = outputs.best_path(out, config)
@@ -158,15 +141,12 @@ class Sweep:
         self, progress: Callable[[int], None] | None = None, on_network: Callable[[NetworkRecord], None] | None = None
     ) -> list[NetworkRecord]:
         """Train what is missing; ``progress(k)``: k more network-epochs done; ``on_network``: one finished."""
-        if self.out is not None:  # the folder is made if missing; its parent must exist
-            if self.out.exists() and not self.out.is_dir():
-                raise ConfigError(
-                    f"--out {self.out}: a file, not a folder; give a folder for the sweep's files "
-                    "(it is made if missing)"
-                )
-            check_writable(self.out / "sweep.jsonl" if self.out.is_dir() else self.out, "--out")
         if self.out is None:
             return self._guarded(progress, on_network)
+        if self.out.exists() and not self.out.is_dir():  # the folder is made if missing; its parent must exist
+            why = "a file, not a folder; give a folder for the sweep's files (it is made if missing)"
+            raise ConfigError(f"--out {self.out}: {why}")
+        check_writable(self.out / "sweep.jsonl" if self.out.is_dir() else self.out, "--out")
         made = not self.out.exists()
         self.out.mkdir(exist_ok=True)
         try:  # one sweep at a time writes the folder, as one training writes a checkpoint
@@ -183,7 +163,7 @@ class Sweep:
         check_storable(self.grid, self.out)
         kept = self.manifest.get("run") if self._resuming else None
         run = kept if isinstance(kept, str) else new_run_id()
-        with contextlib.ExitStack() as files:  # each --save-best file checked (and locked) as train checks --save
+        with contextlib.ExitStack() as files:
             for path in self._save_best_paths().values():
                 files.enter_context(RunFiles({"--save-best": path}, run, force=self.force))
             return self._run(run, progress, on_network)
@@ -247,19 +227,8 @@ class Sweep:
     def _run_on_cluster(self, client, todo, progress, on_network) -> None:
         from distributed import as_completed
 
-        futures = [
-            dist.submit(
-                client,
-                members,
-                self.grid.epochs,
-                self.grid.eval,
-                self.device,
-                self.source,
-                self.manifest["data"],
-                self.kernel,
-            )
-            for members in todo
-        ]
+        how = (self.grid.epochs, self.grid.eval, self.device, self.source, self.manifest["data"], self.kernel)
+        futures = [dist.submit(client, members, *how) for members in todo]
         try:
             for future in as_completed(futures, loop=client.loop):
                 result = future.result()
@@ -328,17 +297,8 @@ def sweep(
     """
     grid = Grid.create(seeds, etas=eta, sizes=sizes, batch_sizes=batch_size, dtypes=dtype, epochs=epochs, eval=eval)
     source = DataSource(None if data_dir is None else str(data_dir), validation_size=validation_size)
-    return Sweep(
-        grid,
-        source,
-        device=device,
-        out=out,
-        save_best=save_best,
-        scheduler=scheduler,
-        chunk=chunk,
-        kernel=kernel,
-        force=force,
-    ).run()
+    options = dict(device=device, save_best=save_best, scheduler=scheduler, kernel=kernel, force=force)
+    return Sweep(grid, source, out=out, chunk=chunk, **options).run()
 
 
 def _absolute(path) -> str:

@@ -200,3 +200,10 @@ def test_sgd_on_none_and_total_cost_of_nothing_are_config_errors():
         net.SGD(None, 1, 10, 3.0, callback=None)
     with pytest.raises(ConfigError, match="no examples"):
         net.total_cost((np.zeros((0, 784)), np.zeros((0, 10))))
+
+
+def test_a_validation_size_that_is_no_whole_number_is_named(mnist_like):
+    from gpunet.data import load_host
+
+    with pytest.raises(ConfigError, match="validation_size must be a whole number"):
+        load_host(mnist_like("tiny"), 10.5)

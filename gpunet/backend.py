@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from .errors import GpunetError, one_line
+from .errors import ConfigError, GpunetError, one_line
 
 CUDA_HINT = (
     "install CuPy with `pip install 'gpunet[cuda12]'` (or 'gpunet[cuda13]'), or run the gpunet CUDA Docker image"
@@ -86,7 +86,9 @@ class Backend:
 
 
 def get_backend(spec: str = "auto") -> Backend:
-    """Turn ``cpu``, ``cuda``, ``cuda:N`` or ``auto`` into a :class:`Backend`."""
+    """Returns the :class:`Backend` that ``cpu``, ``cuda``, ``cuda:N`` or ``auto`` names."""
+    if not isinstance(spec, str):
+        raise ConfigError(f"device must be cpu, cuda, cuda:N or auto (a string), got {spec!r}")
     spec = spec.strip().lower()
     if spec == "cpu":
         return _cpu()

@@ -44,7 +44,7 @@ class Network:
     """The book's ``Network``, with the same names, on any array backend."""
 
     def __init__(self, sizes: Sequence[int], seed=None, device: str | Backend = "auto", dtype: str = "float32"):
-        sizes = list(Settings(sizes=sizes, dtype=dtype).sizes)
+        sizes = list(Settings(sizes=sizes, dtype=dtype, seed=seed).sizes)
         if isinstance(device, Backend):
             self.backend = device
         else:  # auto: the GPU only where its kernel beats the CPU's (for the book's mini-batch of 10)
@@ -146,6 +146,7 @@ class Network:
 
     def _training_arrays(self, training_data):
         """Returns the training inputs and targets on the device, refused unless they fit ``sizes``."""
+        _refuse_pixels(training_data[0], "training")
         x, y = (self.backend.asarray(a, dtype=self.dtype) for a in training_data)
         if x.ndim != 2 or y.ndim != 2 or x.shape[1] != self.sizes[0] or y.shape != (x.shape[0], self.sizes[-1]):
             raise ConfigError(
@@ -193,14 +194,26 @@ class Network:
         return functools.reduce(xp.logical_and, [xp.all(xp.isfinite(p)) for p in (*self.weights, *self.biases)])
 
     def evaluate(self, test_data) -> int:
-        """Number of inputs whose most active output neuron is the right label."""
+        """Returns the number of inputs whose most active output neuron is the right label."""
         return int(self.correct(book_data.test_arrays(test_data, self.sizes)))
 
     def correct(self, test_data):
-        """What :meth:`evaluate` counts, as a 0-d array left on the device (reading it waits for the device)."""
+        """Returns what :meth:`evaluate` counts, as a 0-d array left on the device; refuses inputs that are not
+        rows (n, sizes[0]) of values in [0, 1], and labels that are not n whole numbers below sizes[-1]."""
         xp = self.xp
-        x, labels = test_data
-        hits = self.predict(x) == xp.astype(self.backend.asarray(labels), xp.int64)
+        _refuse_pixels(test_data[0], "test")
+        x, labels = (self.backend.asarray(a) for a in test_data)
+        if x.ndim != 2 or x.shape[1] != self.sizes[0] or labels.shape != (x.shape[0],):
+            raise ConfigError(
+                f"test data must be inputs (n, {self.sizes[0]}) and labels (n,) for sizes {self.sizes}, "
+                f"got {tuple(x.shape)} and {tuple(labels.shape)}"
+            )
+        valid = (labels >= 0) & (labels < self.sizes[-1])  # NaN is neither
+        if xp.isdtype(labels.dtype, "real floating"):
+            valid = valid & (labels == xp.round(labels))
+        if not bool(xp.all(valid)):
+            raise ConfigError(f"test labels must be whole numbers from 0 to {self.sizes[-1] - 1} (one per input)")
+        hits = self.predict(x) == xp.astype(labels, xp.int64)
         return xp.sum(xp.astype(hits, xp.int64))
 
     def outputs(self, x, chunk: int = 10_000):
@@ -220,6 +233,8 @@ class Network:
     def total_cost(self, data) -> float:
         """Mean quadratic cost over (x, one-hot y): C = 1/(2n) Σ_x ‖y(x) - a^L(x)‖² (eq. 6)."""
         x, y = data
+        if x.shape[0] == 0:
+            raise ConfigError("total_cost of no examples: give at least one (x, y)")
         diff = self.outputs(x) - self.backend.asarray(y, dtype=self.dtype)
         return float(self.xp.sum(diff * diff)) / (2 * x.shape[0])
 
@@ -228,3 +243,9 @@ def check_memory(backend, sizes, dtype: str) -> None:
     """None when the parameters of ``sizes`` fit on ``backend`` (drawn in float64 on the host first); else one line."""
     n = parameter_count(sizes)
     backend.check_memory(n * np.dtype(dtype).itemsize, f"sizes {sizes} ({n:,} parameters)", host=8 * n)
+
+
+def _refuse_pixels(x, split: str) -> None:
+    """None for inputs as the network reads them; ConfigError for uint8 pixels (0-255), as load_host() keeps them."""
+    if isinstance(getattr(x, "dtype", None), np.dtype) and x.dtype == np.uint8:
+        raise ConfigError(f"{split} inputs are uint8 pixels (0 to 255): scale them to [0, 1] first (pin() does)")

@@ -151,3 +151,59 @@ def test_bad_sgd_settings_are_config_errors(rng, epochs, batch, eta):
     x, y, _ = synthetic_data(rng, 10, 4, 2)
     with pytest.raises(ConfigError):
         Network([4, 2], device="cpu").SGD((x, y), epochs, batch, eta)
+
+
+# ---- misuse of the Python API: one ConfigError naming what is wrong, never a wrong answer ----------------------
+
+
+@pytest.mark.parametrize(
+    ("labels", "why"),
+    [
+        (np.eye(10)[np.arange(1000) % 10], "labels \\(n,\\)"),  # one-hot targets given as labels
+        ((np.arange(1000) % 10)[:, None], "labels \\(n,\\)"),  # a column of labels: broadcast to 1000 x 1000
+        (np.full(1000, np.nan), "whole numbers from 0 to 9"),
+        (np.full(1000, 3.5), "whole numbers from 0 to 9"),
+        (np.full(1000, 10), "whole numbers from 0 to 9"),
+        (np.full(1000, -1), "whole numbers from 0 to 9"),
+    ],
+)
+def test_evaluate_refuses_labels_it_would_miscount(labels, why):
+    net = Network([784, 10], seed=0, device="cpu")
+    with pytest.raises(ConfigError, match=why):
+        net.evaluate((np.zeros((1000, 784)), labels))
+    assert net.evaluate((np.zeros((1000, 784)), np.arange(1000) % 10)) <= 1000  # the same inputs, right labels
+
+
+def test_uint8_pixels_are_refused_not_scored_as_0_to_255():
+    net = Network([784, 10], seed=0, device="cpu")
+    pixels = np.full((5, 784), 200, np.uint8)
+    with pytest.raises(ConfigError, match="uint8 pixels"):
+        net.evaluate((pixels, np.zeros(5, np.int64)))
+    with pytest.raises(ConfigError, match="uint8 pixels"):
+        net.SGD((pixels, np.eye(10)[np.zeros(5, int)]), 1, 5, 3.0, callback=None)
+
+
+@pytest.mark.parametrize("device", [None, 0, 1.5])
+def test_a_device_that_is_not_a_string_is_a_config_error(device):
+    with pytest.raises(ConfigError, match="device must be cpu, cuda, cuda:N or auto"):
+        Network([784, 10], device=device)
+
+
+def test_a_negative_seed_names_the_seed():
+    with pytest.raises(ConfigError, match="seed must be"):
+        Network([784, 10], seed=-1, device="cpu")
+
+
+def test_sgd_on_none_and_total_cost_of_nothing_are_config_errors():
+    net = Network([784, 10], seed=0, device="cpu")
+    with pytest.raises(ConfigError, match="training data must be"):
+        net.SGD(None, 1, 10, 3.0, callback=None)
+    with pytest.raises(ConfigError, match="no examples"):
+        net.total_cost((np.zeros((0, 784)), np.zeros((0, 10))))
+
+
+def test_a_validation_size_that_is_no_whole_number_is_named(mnist_like):
+    from gpunet.data import load_host
+
+    with pytest.raises(ConfigError, match="validation_size must be a whole number"):
+        load_host(mnist_like("tiny"), 10.5)

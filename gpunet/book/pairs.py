@@ -29,9 +29,11 @@ def test_arrays(test_data, sizes):
 
 def _rows(pairs, sizes, name: str, labels: bool):
     """Inputs (n, sizes[0]) and, per example, a one-hot row (n, sizes[-1]) or a label (n,)."""
-    pairs = list(pairs)  # a zip iterator is read once, as the Python 3 ports do with list(training_data)
     n_in, n_out = sizes[0], sizes[-1]
     want = "(x, label)" if labels else f"(x, y) with y ({n_out}, 1)"
+    if not hasattr(pairs, "__iter__"):
+        raise ConfigError(f"{name} data must be arrays (inputs, targets) or a list of {want} tuples, got {pairs!r}")
+    pairs = list(pairs)  # a zip iterator is read once, as the Python 3 ports do with list(training_data)
     if not all(isinstance(p, tuple) and len(p) == 2 for p in pairs):
         raise ConfigError(f"{name} data must be arrays (inputs, targets) or a list of {want} tuples")
     try:

@@ -10,6 +10,7 @@ import numpy as np
 from ..errors import ConfigError, DataError
 from ..io.find import FILES, data_dir, find_file
 from ..io.idx import check_pair, read_header, read_images_labels
+from ..settings import Settings
 
 
 @dataclass
@@ -46,6 +47,7 @@ class HostData:
 
 def load_host(folder=None, validation_size: int = 10_000) -> HostData:
     """Read the IDX files and split training into train + the last ``validation_size`` as validation."""
+    validation_size = Settings(validation_size=validation_size).validation_size
     folder = data_dir(folder)
     paths = {k: find_file(folder, stem) for k, stem in FILES.items()}
     # Every header first, checked against the others, so a file claiming more than its partner decodes nothing.

@@ -122,6 +122,7 @@ class Network:
         s = Settings(sizes=self.sizes, epochs=epochs, batch_size=mini_batch_size, eta=eta, dtype=self._dtype_name)
         training_data, test_data = book_data.arrays(training_data, test_data, self.sizes)
         x, y = self._training_arrays(training_data)
+        test_data = None if test_data is None else self._test_arrays(test_data)
         n, batch = x.shape[0], mini_batch(s.batch_size, x.shape[0])  # at most the whole set, as the book slices
         run = self._epoch_kernel(x, y, batch, kernel)
         eta_host = np.asarray([s.eta], np.float64)
@@ -198,16 +199,10 @@ class Network:
         return int(self.correct(book_data.test_arrays(test_data, self.sizes)))
 
     def correct(self, test_data):
-        """Returns what :meth:`evaluate` counts, as a 0-d array left on the device; refuses inputs that are not
-        rows (n, sizes[0]) of values in [0, 1], and labels that are not n whole numbers below sizes[-1]."""
+        """Returns what :meth:`evaluate` counts, as a 0-d array left on the device; refuses labels that are not
+        whole numbers below sizes[-1]."""
         xp = self.xp
-        _refuse_pixels(test_data[0], "test")
-        x, labels = (self.backend.asarray(a) for a in test_data)
-        if x.ndim != 2 or x.shape[1] != self.sizes[0] or labels.shape != (x.shape[0],):
-            raise ConfigError(
-                f"test data must be inputs (n, {self.sizes[0]}) and labels (n,) for sizes {self.sizes}, "
-                f"got {tuple(x.shape)} and {tuple(labels.shape)}"
-            )
+        x, labels = self._test_arrays(test_data)
         valid = (labels >= 0) & (labels < self.sizes[-1])  # NaN is neither
         if xp.isdtype(labels.dtype, "real floating"):
             valid = valid & (labels == xp.round(labels))
@@ -215,6 +210,18 @@ class Network:
             raise ConfigError(f"test labels must be whole numbers from 0 to {self.sizes[-1] - 1} (one per input)")
         hits = self.predict(x) == xp.astype(labels, xp.int64)
         return xp.sum(xp.astype(hits, xp.int64))
+
+    def _test_arrays(self, test_data):
+        """Returns the test inputs and labels on the device, refused unless they are rows (n, sizes[0]) of values
+        in [0, 1] and n labels (checked without reading the device: SGD reads one count an epoch)."""
+        _refuse_pixels(test_data[0], "test")
+        x, labels = (self.backend.asarray(a) for a in test_data)
+        if x.ndim != 2 or x.shape[1] != self.sizes[0] or labels.shape != (x.shape[0],):
+            raise ConfigError(
+                f"test data must be inputs (n, {self.sizes[0]}) and labels (n,) for sizes {self.sizes}, "
+                f"got {tuple(x.shape)} and {tuple(labels.shape)}"
+            )
+        return x, labels
 
     def outputs(self, x, chunk: int = 10_000):
         """Output activations for inputs given as rows (n, sizes[0]), as rows (n, sizes[-1])."""

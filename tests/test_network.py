@@ -171,6 +171,10 @@ def test_evaluate_refuses_labels_it_would_miscount(labels, why):
     net = Network([784, 10], seed=0, device="cpu")
     with pytest.raises(ConfigError, match=why):
         net.evaluate((np.zeros((1000, 784)), labels))
+    if "labels" in why:  # SGD's test data is held to the same shapes (its values only evaluate reads)
+        train = (np.zeros((10, 784)), np.eye(10))
+        with pytest.raises(ConfigError, match=why):
+            net.SGD(train, 1, 10, 3.0, test_data=(np.zeros((1000, 784)), labels), callback=None)
     assert net.evaluate((np.zeros((1000, 784)), np.arange(1000) % 10)) <= 1000  # the same inputs, right labels
 
 

@@ -52,9 +52,11 @@ def _main(argv) -> int:
     args = build_parser().parse_args(argv)
     notes = logging.StreamHandler(sys.stderr)  # the one handler: notes on stderr, so stdout stays the transcript
     notes.setFormatter(Notes())
+    downloads = log.getChild("download")
+    levels = log.level, downloads.level  # given back at the end: main() may run inside a Python session
     log.addHandler(notes)
     log.setLevel(logging.INFO)
-    log.getChild("download").setLevel(logging.WARNING if getattr(args, "quiet", False) else logging.NOTSET)
+    downloads.setLevel(logging.WARNING if getattr(args, "quiet", False) else logging.NOTSET)
     try:
         with sigterm_as_interrupt():  # SIGTERM, SIGHUP, ... (docker stop, a closed terminal) end it as Ctrl-C does
             status = args.run(args)
@@ -74,3 +76,5 @@ def _main(argv) -> int:
         return exit_status(stop)
     finally:
         log.removeHandler(notes)
+        log.setLevel(levels[0])
+        downloads.setLevel(levels[1])

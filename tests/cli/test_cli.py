@@ -198,3 +198,12 @@ def test_running_out_of_memory_anywhere_is_one_line(tmp_path, monkeypatch):
     run = cli("train", "--device", "cpu", "--data-dir", tmp_path, "--sizes", "16,10", "--epochs", "1",
               "--validation-size", "5")  # fmt: skip
     assert_one_line_error(run, "out of memory (MemoryError: Unable to allocate 359. MiB", "try smaller --sizes")
+
+
+def test_the_command_line_gives_the_loggers_levels_back(tmp_path):
+    import logging
+
+    before = logging.getLogger("gpunet").level, logging.getLogger("gpunet.download").level
+    cli("data", "download", "--quiet", "--data-dir", tmp_path / "none")  # fails at once (a missing folder is fine)
+    cli("info")
+    assert (logging.getLogger("gpunet").level, logging.getLogger("gpunet.download").level) == before

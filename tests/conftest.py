@@ -5,6 +5,7 @@ import os
 import platform
 import re
 import shutil
+import signal
 import subprocess
 from pathlib import Path
 
@@ -13,6 +14,11 @@ import numpy as np
 import pytest
 
 from gpunet.backend import Backend, BackendError, get_backend
+
+# A suite started in the background (`(pytest &)`, nohup, some CI wrappers) inherits an ignored SIGINT, which its
+# children keep, so the Ctrl-C tests' children would never see one. Python's own handler restores the foreground case.
+if signal.getsignal(signal.SIGINT) == signal.SIG_IGN:
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 def strict_backend(device_name: str = "CPU_DEVICE") -> Backend:

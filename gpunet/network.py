@@ -238,10 +238,8 @@ class Network:
         return self.xp.argmax(self.outputs(x), axis=-1)
 
     def total_cost(self, data) -> float:
-        """Mean quadratic cost over (x, one-hot y): C = 1/(2n) Σ_x ‖y(x) - a^L(x)‖² (eq. 6)."""
-        x, y = data
-        if x.shape[0] == 0:
-            raise ConfigError("total_cost of no examples: give at least one (x, y)")
+        """Mean quadratic cost over (x, one-hot y), either form: C = 1/(2n) Σ_x ‖y(x) - a^L(x)‖² (eq. 6)."""
+        x, y = book_data.training_arrays(data, self.sizes)
         diff = self.outputs(x) - self.backend.asarray(y, dtype=self.dtype)
         return float(self.xp.sum(diff * diff)) / (2 * x.shape[0])
 

@@ -82,10 +82,10 @@ class History(Sequence):
 
     def __repr__(self) -> str:  # one line, as the book's >>> prompt and a notebook cell echo it
         n = f"{len(self)} epoch{'' if len(self) == 1 else 's'}"
-        if self.best is None:
+        best, final = self.best, self.final
+        if best is None or final is None:
             return f"History({n}{', not scored (no test_data)' if len(self) else ''})"
-        final = self.final.score() or "not scored"
-        return f"History({n}, best epoch {self.best.epoch}: {self.best.score()}, final {final})"
+        return f"History({n}, best epoch {best.epoch}: {best.score()}, final {final.score() or 'not scored'})"
 
 
 class Network:

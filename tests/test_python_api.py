@@ -17,9 +17,10 @@ def task(rng):
     return (x, y), (x, labels)
 
 
-def test_sgd_returns_a_history_a_list_reads_with_arrays_to_plot(task):
-    train, test = task
-    net = Network([6, 5, 3], seed=4, device="cpu", dtype="float64")
+def test_sgd_returns_a_history_a_list_reads_with_arrays_to_plot(backend, task):
+    (x, y), (_, labels) = task
+    train, test = (backend.asarray(x), backend.asarray(y)), (backend.asarray(x), backend.asarray(labels))
+    net = Network([6, 5, 3], seed=4, device=backend, dtype="float64")
     seen, counted = [], []
 
     def after(result):  # the independent count: evaluate, once an epoch

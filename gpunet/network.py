@@ -34,13 +34,10 @@ class EpochResult:
     def __str__(self) -> str:  # the book's line, then the accuracy and the times
         if self.correct is None:
             return f"Epoch {self.epoch} complete ({self.seconds:.2f} s)"
-        accuracy = self.correct / self.total if self.total else 0.0
-        return (
-            f"Epoch {self.epoch}: {self.correct} / {self.total} ({accuracy:.2%}) | "
-            f"train {self.seconds:.2f} s, eval {self.eval_seconds:.2f} s"
-        )
+        return f"Epoch {self.epoch}: {self.score()} | train {self.seconds:.2f} s, eval {self.eval_seconds:.2f} s"
 
     def score(self) -> str:
+        """``correct / total (accuracy)``, "" for an epoch not scored (test data is never empty)."""
         return f"{self.correct} / {self.total} ({self.correct / self.total:.2%})" if self.correct is not None else ""
 
 

@@ -109,9 +109,10 @@ def test_network_data_and_backend_have_one_line_reprs(small_data):
     data = pin(host, backend, net.dtype)
     n_train, n_test = len(host.train[1]), len(host.test[1])
     assert re.fullmatch(
-        rf"DeviceData\({n_train} training / 10 validation / {n_test} test, 16 inputs, 10 classes, [\d.]+ [KM]iB\)",
+        rf"DeviceData\({n_train} training / 10 validation / {n_test} test, 16 inputs, 10 classes, [\d.]+ MB\)",
         repr(data),
     )
+    assert repr(host) == f"HostData({host.describe()})" and "\n" not in repr(host)
 
 
 def test_read_picture_reads_what_predict_reads_and_the_network_classifies_it(tmp_path, scaled_digits):

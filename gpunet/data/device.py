@@ -8,7 +8,6 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..errors import DataError
-from ..io.fs import human_bytes
 from ..io.idx import unit
 from .host import HostData
 
@@ -27,7 +26,7 @@ class DeviceData:
     def __repr__(self) -> str:  # the sizes, not the arrays
         splits = zip(("training", "validation", "test"), (self.training_data, self.validation_data, self.test_data))
         counts = " / ".join(f"{split[0].shape[0]} {name}" for name, split in splits)
-        return f"DeviceData({counts}, {self.n_inputs} inputs, {self.n_classes} classes, {human_bytes(self.nbytes)})"
+        return f"DeviceData({counts}, {self.n_inputs} inputs, {self.n_classes} classes, {self.nbytes / 1e6:.1f} MB)"
 
 
 def pin_split(backend, images, labels, dtype):

@@ -3,7 +3,8 @@
 from ._version import __version__
 from .backend import Backend, BackendError, get_backend
 from .errors import ConfigError, DataError, GpunetError
-from .network import EpochResult, Network
+from .io.images import read_picture
+from .network import EpochResult, History, Network
 from .sweep import Grid, Sweep
 
 __all__ = [
@@ -14,8 +15,10 @@ __all__ = [
     "EpochResult",
     "GpunetError",
     "Grid",
+    "History",
     "Network",
     "Sweep",
     "get_backend",
+    "read_picture",
     "__version__",
 ]

@@ -11,7 +11,7 @@ import glob
 import os
 import platform
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -45,8 +45,8 @@ class CudaUnusable(BackendError):
 class Backend:
     """An array namespace and the device its arrays live on."""
 
-    xp: Any  # the array API namespace
-    device: Any  # the device object passed as ``device=`` to creation functions
+    xp: Any = field(repr=False)  # the array API namespace
+    device: Any = field(repr=False)  # the device object passed as ``device=`` to creation functions
     name: str  # "cpu", "cuda:0", ...
     description: str  # human-readable device name
     library: str  # "numpy 2.1.0", "cupy 14.0.0", ...

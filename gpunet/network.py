@@ -6,6 +6,7 @@ The equations are the pure functions of :mod:`gpunet.maths`; this class keeps th
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import time
 import warnings
@@ -33,11 +34,55 @@ class EpochResult:
     def __str__(self) -> str:  # the book's line, then the accuracy and the times
         if self.correct is None:
             return f"Epoch {self.epoch} complete ({self.seconds:.2f} s)"
-        accuracy = self.correct / self.total if self.total else 0.0
-        return (
-            f"Epoch {self.epoch}: {self.correct} / {self.total} ({accuracy:.2%}) | "
-            f"train {self.seconds:.2f} s, eval {self.eval_seconds:.2f} s"
-        )
+        return f"Epoch {self.epoch}: {self.score()} | train {self.seconds:.2f} s, eval {self.eval_seconds:.2f} s"
+
+    def score(self) -> str:
+        """``correct / total (accuracy)``, "" for an epoch not scored (test data is never empty)."""
+        return f"{self.correct} / {self.total} ({self.correct / self.total:.2%})" if self.correct is not None else ""
+
+
+class History(Sequence):
+    """What :meth:`Network.SGD` returns: one :class:`EpochResult` per epoch, read as a list is (``len``,
+    ``history[-1]``, ``for r in history``), and as NumPy arrays to plot, one value per epoch: ``epoch``,
+    ``accuracy`` (a fraction, NaN where no test data scored it) and ``seconds``. ``best`` is the first of the
+    best-scored epochs, ``final`` the last epoch (None for no epoch)."""
+
+    def __init__(self, results=()):
+        self._results = tuple(results)
+
+    def __len__(self) -> int:
+        return len(self._results)
+
+    def __getitem__(self, k):
+        return History(self._results[k]) if isinstance(k, slice) else self._results[k]
+
+    @property
+    def epoch(self) -> np.ndarray:
+        return np.array([r.epoch for r in self], dtype=np.int64)
+
+    @property
+    def accuracy(self) -> np.ndarray:
+        return np.array([np.nan if r.correct is None else r.correct / r.total for r in self], dtype=np.float64)
+
+    @property
+    def seconds(self) -> np.ndarray:
+        return np.array([r.seconds for r in self], dtype=np.float64)
+
+    @property
+    def best(self) -> EpochResult | None:
+        scored = [r for r in self if r.correct is not None]
+        return max(scored, key=lambda r: r.correct) if scored else None  # max keeps the first of equals
+
+    @property
+    def final(self) -> EpochResult | None:
+        return self._results[-1] if self._results else None
+
+    def __repr__(self) -> str:  # one line, as the book's >>> prompt and a notebook cell echo it
+        n = f"{len(self)} epoch{'' if len(self) == 1 else 's'}"
+        best, final = self.best, self.final
+        if best is None or final is None:
+            return f"History({n}{', not scored (no test_data)' if len(self) else ''})"
+        return f"History({n}, best epoch {best.epoch}: {best.score()}, final {final.score() or 'not scored'})"
 
 
 class Network:
@@ -57,7 +102,9 @@ class Network:
         # One host generator drives the initial parameters, N(0, 1) in the book's order, and every epoch's shuffle:
         # a seed gives the same starting point and order of examples on every device, not bit-identical weights
         # after an epoch (devices sum in different orders, and SGD amplifies those last-bit differences).
-        self.rng = np.random.default_rng(seed)
+        # Without a seed one is drawn and kept (net.seed), so that Network(sizes, seed=net.seed) repeats the run.
+        self.seed = int(np.random.SeedSequence().generate_state(1)[0]) if seed is None else seed
+        self.rng = np.random.default_rng(self.seed)
         biases = [self.rng.standard_normal((y, 1)) for y in sizes[1:]]
         weights = [self.rng.standard_normal((y, x)) for x, y in zip(sizes[:-1], sizes[1:])]
         self.biases = [self.backend.asarray(b, dtype=self.dtype) for b in biases]
@@ -84,7 +131,15 @@ class Network:
         net.weights = [net.backend.asarray(w) for w in model.weights]
         net.biases = [net.backend.asarray(b) for b in model.biases]
         net.epoch, net.rng, net.record = model.epoch, model.rng, model.record
+        settings = model.record.get("settings")  # the run's seed, where the file says it (gpunet train's do)
+        net.seed = settings.get("seed") if isinstance(settings, dict) else None
         return net
+
+    def __repr__(self) -> str:
+        return (
+            f"Network(sizes={self.sizes}, seed={self.seed}, device={self.backend.name!r}, "
+            f"dtype={self._dtype_name!r}, epoch={self.epoch})"
+        )
 
     def feedforward(self, a):
         """Output for input columns ``a`` of shape (sizes[0], m)."""
@@ -112,12 +167,13 @@ class Network:
         *,
         callback: Callable[[EpochResult], None] | None = print,
         kernel: str | None = None,
-        progress: Callable[[int], None] | None = None,
-    ) -> list[EpochResult]:
-        """Returns one :class:`EpochResult` per epoch of mini-batch SGD, numbered on from ``self.epoch``.
+        progress: Callable[[int], None] | bool | None = None,
+    ) -> History:
+        """Returns the :class:`History` of the epochs of mini-batch SGD, numbered on from ``self.epoch``.
 
         Data as rows ``(x, y)`` (test: ``(x, labels)``) or the book's lists of column pairs; the epochs run in the
-        epoch kernel ``kernel`` names (None: the registry chooses); ``progress(k)`` is told of each k examples done.
+        epoch kernel ``kernel`` names (None: the registry chooses); ``callback`` is given each epoch's
+        :class:`EpochResult` as it ends; ``progress(k)`` is told of each k examples done (True: a tqdm bar).
         """
         s = Settings(sizes=self.sizes, epochs=epochs, batch_size=mini_batch_size, eta=eta, dtype=self._dtype_name)
         training_data, test_data = book_data.arrays(training_data, test_data, self.sizes)
@@ -126,15 +182,15 @@ class Network:
         n, batch = x.shape[0], mini_batch(s.batch_size, x.shape[0])  # at most the whole set, as the book slices
         run = self._epoch_kernel(x, y, batch, kernel)
         eta_host = np.asarray([s.eta], np.float64)
-        step = max(n, 1) if progress is None else max(1, n // 50 // batch) * batch  # ~50 calls an epoch, or one
+        step = max(n, 1) if not progress else max(1, n // 50 // batch) * batch  # ~50 calls an epoch, or one
         results = []
         for _ in range(s.epochs):
             start = time.perf_counter()
             order = self.rng.permutation(n)[None, :]  # the epoch's shuffle
-            with warnings.catch_warnings():  # an overflow shows as non-finite parameters, said once below
+            with warnings.catch_warnings(), _told(progress, n, self.epoch) as told:  # an overflow: said below
                 warnings.simplefilter("ignore", RuntimeWarning)
                 for k in range(0, n, step):  # whole mini-batches, each an update_mini_batch step
-                    self._update_mini_batches(run, order[:, k : k + step], batch, eta_host, progress)
+                    self._update_mini_batches(run, order[:, k : k + step], batch, eta_host, told)
                 self.backend.synchronize()
                 trained = time.perf_counter()
                 correct = self._score(run, test_data, s)
@@ -143,7 +199,7 @@ class Network:
             self.epoch += 1
             if callback is not None:
                 callback(results[-1])
-        return results
+        return History(results)
 
     def _training_arrays(self, training_data):
         """Returns the training inputs and targets on the device, refused unless they fit ``sizes``."""
@@ -238,12 +294,23 @@ class Network:
         return self.xp.argmax(self.outputs(x), axis=-1)
 
     def total_cost(self, data) -> float:
-        """Mean quadratic cost over (x, one-hot y): C = 1/(2n) Σ_x ‖y(x) - a^L(x)‖² (eq. 6)."""
-        x, y = data
-        if x.shape[0] == 0:
-            raise ConfigError("total_cost of no examples: give at least one (x, y)")
+        """Mean quadratic cost over (x, one-hot y), either form: C = 1/(2n) Σ_x ‖y(x) - a^L(x)‖² (eq. 6)."""
+        x, y = book_data.training_arrays(data, self.sizes)
         diff = self.outputs(x) - self.backend.asarray(y, dtype=self.dtype)
         return float(self.xp.sum(diff * diff)) / (2 * x.shape[0])
+
+
+@contextlib.contextmanager
+def _told(progress, n: int, epoch: int):
+    """Yields what to tell of the examples an epoch has done: ``progress`` itself, None, or for True a tqdm bar
+    (tqdm.auto: a notebook's widget in Jupyter), gone when the epoch ends."""
+    if progress is not True:
+        yield progress or None
+        return
+    from tqdm.auto import tqdm
+
+    with tqdm(total=n, desc=f"Epoch {epoch}", unit="ex", unit_scale=True, leave=False) as bar:
+        yield bar.update
 
 
 def check_memory(backend, sizes, dtype: str) -> None:

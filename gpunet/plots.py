@@ -131,3 +131,31 @@ def misclassified(test, image_shape, predicted, output, count: int = 36) -> tupl
         axes[0, 0].set_title("no misclassified test images")
     _save(plt, fig, output)
     return len(wrong), len(every)
+
+
+def history_figure(*histories, labels=None):
+    """Returns a matplotlib Figure of the accuracy per epoch of each :class:`~gpunet.History` (``labels`` name
+    them), the best epoch starred; written nowhere: a notebook shows it inline, ``fig.savefig(path)`` keeps it."""
+    if not any(h.best for h in histories):
+        raise ConfigError("nothing to plot: no epoch was scored (give SGD test_data to score each epoch)")
+    try:
+        import matplotlib.pyplot as plt  # the backend matplotlib chose: the inline one in a notebook
+    except ImportError:
+        raise ConfigError("plots need matplotlib: pip install 'gpunet[plot]'") from None
+    from matplotlib.ticker import MaxNLocator
+
+    fig, ax = plt.subplots(figsize=(7, 4.5))
+    plt.close(fig)  # a notebook shows the figure once, as the cell's value, not again as pyplot's
+    for k, history in enumerate(histories):
+        best = history.best
+        name = f"{labels[k]}: " if labels else ""
+        label = f"{name}best {100 * best.correct / best.total:.2f} % (epoch {best.epoch})" if best else name
+        (line,) = ax.plot(history.epoch, 100 * history.accuracy, marker=".", label=label)
+        if best:
+            ax.plot([best.epoch], [100 * best.correct / best.total], "*", color=line.get_color(), markersize=14)
+    ax.set(xlabel="epoch", ylabel="test accuracy (%)", title="Accuracy per epoch")
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    ax.legend(fontsize=8)
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    return fig

@@ -202,7 +202,7 @@ def test_sgd_on_none_and_total_cost_of_nothing_are_config_errors():
     net = Network([784, 10], seed=0, device="cpu")
     with pytest.raises(ConfigError, match="training data must be"):
         net.SGD(None, 1, 10, 3.0, callback=None)
-    with pytest.raises(ConfigError, match="no examples"):
+    with pytest.raises(ConfigError, match="training data holds no examples"):
         net.total_cost((np.zeros((0, 784)), np.zeros((0, 10))))
 
 

@@ -27,14 +27,15 @@ def load_data(data_dir=None, validation_size: int = 10_000):
 
 def load_data_wrapper(data_dir=None, validation_size: int = 10_000):
     """The book's network format: ``training_data`` pairs (x (784, 1), one-hot y (10, 1)); ``validation_data``
-    and ``test_data`` pairs (x (784, 1), label). As in the book's Python 3 ports, each is a ``zip``: read once.
+    and ``test_data`` pairs (x (784, 1), label). Each is a list, as the book's Python 2 ``zip`` returned: the
+    chapter's session trains on the same ``training_data`` again and again (a Python 3 ``zip`` is read once).
     """
     tr_d, va_d, te_d = load_data(data_dir, validation_size)
     n_classes = int(max(tr_d[1].max(initial=0), va_d[1].max(initial=0))) + 1
     columns = lambda images: [np.reshape(x, (len(x), 1)) for x in images]  # noqa: E731
-    training_data = zip(columns(tr_d[0]), [vectorized_result(y, n_classes) for y in tr_d[1]])
-    validation_data = zip(columns(va_d[0]), va_d[1])
-    test_data = zip(columns(te_d[0]), te_d[1])
+    training_data = list(zip(columns(tr_d[0]), [vectorized_result(y, n_classes) for y in tr_d[1]]))
+    validation_data = list(zip(columns(va_d[0]), va_d[1]))
+    test_data = list(zip(columns(te_d[0]), te_d[1]))
     return training_data, validation_data, test_data
 
 

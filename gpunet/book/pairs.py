@@ -2,6 +2,7 @@
 
 The book passes pairs ``(x (784, 1), one-hot y (10, 1))`` (test data: ``(x, label)``), in a list or a ``zip``;
 gpunet's form is one pair of arrays, rows ``(n, 784)`` and ``(n, 10)`` (labels ``(n,)``). Arrays pass through.
+Neither form may be empty: a ``zip`` already read is, and training or scoring on it would count nothing.
 """
 
 from __future__ import annotations
@@ -18,13 +19,31 @@ def is_arrays(data) -> bool:
 
 def arrays(training_data, test_data, sizes):
     """(training_data, test_data) in gpunet's form, from either form; test_data may be None."""
-    training = training_data if is_arrays(training_data) else _rows(training_data, sizes, "training", labels=False)
-    return training, None if test_data is None else test_arrays(test_data, sizes)
+    return training_arrays(training_data, sizes), None if test_data is None else test_arrays(test_data, sizes)
+
+
+def training_arrays(data, sizes, name: str = "training"):
+    """``data`` in gpunet's form (x rows, one-hot rows), from either form; refused when it holds no example."""
+    return _not_empty(data if is_arrays(data) else _rows(data, sizes, name, labels=False), data, name)
 
 
 def test_arrays(test_data, sizes):
-    """``test_data`` in gpunet's form (x rows, labels), from either form."""
-    return test_data if is_arrays(test_data) else _rows(test_data, sizes, "test", labels=True)
+    """``test_data`` in gpunet's form (x rows, labels), from either form; refused when it holds no example."""
+    return _not_empty(
+        test_data if is_arrays(test_data) else _rows(test_data, sizes, "test", labels=True), test_data, "test"
+    )
+
+
+def _not_empty(rows, given, name: str):
+    """``rows`` when they hold an example; else one line saying why there is none (an iterator read already)."""
+    if rows[0].shape[0] != 0:
+        return rows
+    if iter(given) is given:  # a zip, a generator: read once, by an earlier call or by the caller
+        raise ConfigError(
+            f"{name} data is an iterator with nothing left (a zip is read once, and this one was read already): "
+            f"keep it in a list, {name}_data = list({name}_data), before its first use, and pass the list"
+        )
+    raise ConfigError(f"{name} data holds no examples: give at least one")
 
 
 def _rows(pairs, sizes, name: str, labels: bool):

@@ -23,6 +23,11 @@ class DeviceData:
     n_classes: int
     nbytes: int  # bytes held on the device
 
+    def __repr__(self) -> str:  # the sizes, not the arrays
+        splits = zip(("training", "validation", "test"), (self.training_data, self.validation_data, self.test_data))
+        counts = " / ".join(f"{split[0].shape[0]} {name}" for name, split in splits)
+        return f"DeviceData({counts}, {self.n_inputs} inputs, {self.n_classes} classes, {self.nbytes / 1e6:.1f} MB)"
+
 
 def pin_split(backend, images, labels, dtype):
     """One split on the device: uint8 pixels cross as they are and are scaled to [0, 1] there."""

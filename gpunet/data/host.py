@@ -34,6 +34,9 @@ class HostData:
             f"{self.n_classes} classes | {nbytes / 1e6:.1f} MB"
         )
 
+    def __repr__(self) -> str:  # the sizes, not the arrays
+        return f"HostData({self.describe()})"
+
     def check_fits(self, sizes) -> None:
         """A network of layer ``sizes`` fits this data: one input per pixel, at least one output per class."""
         rows, cols = self.image_shape

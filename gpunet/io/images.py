@@ -42,6 +42,19 @@ def load_inputs(paths, n_inputs: int, invert: str = "auto", chunk: int | None = 
             yield str(path), 1.0 - x if invert == "yes" else x, first
 
 
+def read_picture(path, n_inputs: int = 784, invert: bool | None = None) -> np.ndarray:
+    """The picture at ``path`` (PNG, JPEG, ...) as ``gpunet predict`` reads it: one row (1, n_inputs) in [0, 1],
+    the digit centred as MNIST's were (``invert``: True, False, None for what the background says); DataError
+    for a file that is no picture or shows no digit."""
+    path = Path(path)
+    if path.suffix.lower() not in PICTURES:
+        raise DataError(f"{path}: not a picture: name a {', '.join(sorted(PICTURES))} file")
+    ((_, row, _),) = load_inputs([path], n_inputs, {None: "auto", True: "yes", False: "no"}[invert])
+    if row is None:
+        raise DataError(f"{path}: no digit: the picture has no ink (or almost none), nothing to classify")
+    return row
+
+
 def centred(ink: np.ndarray, side: int) -> np.ndarray | None:
     """The ink of a picture as MNIST's preprocessing made its digits (LeCun et al.): the digit's bounding box
     scaled, keeping its shape, into a 20x20 box (anti-aliased), then put in the 28x28 field with its centre of

@@ -21,6 +21,7 @@ TYPES = {"float32": "float", "float64": "double"}  # the C++ type of each dtype,
 INDEX_LIMIT = 2**31 - 1024
 SOURCE = Path(__file__).with_name("evaluate.cu")
 THREADS = 256  # test inputs per block, one a thread; the kernel's __launch_bounds__
+LAUNCH_TIMEOUT = 702  # cudaErrorLaunchTimeout (CUDA_ERROR_LAUNCH_TIMEOUT): the display's watchdog stopped a kernel
 OPTIONS = ("--std=c++17", f"-DGPUNET_SCORE_THREADS={THREADS}")
 
 
@@ -53,6 +54,23 @@ def plan(sizes, itemsize: int, budget: int, threads: int = THREADS) -> Plan | No
         if need <= budget:
             return Plan(params_shared, need, param_count)
     return None
+
+
+def finish(cupy, name: str) -> None:
+    """Waits for the launch of kernel ``name``, so that its fault (reported by CUDA at the next wait or read)
+    is reported as this kernel's; a launch the display's watchdog stopped ends in one line saying what to do."""
+    from ...backend import BackendError
+    from ...errors import one_line
+
+    try:
+        cupy.cuda.get_current_stream().synchronize()
+    except Exception as e:  # noqa: BLE001 - CuPy's CUDARuntimeError or CUDADriverError, with the CUDA status
+        if getattr(e, "status", None) == LAUNCH_TIMEOUT:
+            raise BackendError(
+                f"the display's watchdog stopped the cuda kernel {name} (cudaErrorLaunchTimeout); train on a GPU "
+                "that drives no display, or with --kernel portable"
+            ) from None
+        raise RuntimeError(f"the cuda kernel {name} failed: {one_line(e)}") from e
 
 
 class Scorer:
@@ -103,6 +121,7 @@ class Scorer:
             counts,
         )
         kernel((members * tiles,), (THREADS,), args, shared_mem=p.shared_bytes)
+        finish(cupy, p.name(dtype))
         return counts
 
 

@@ -162,13 +162,15 @@ class CudaEpoch(EpochKernel):
         module.compile()  # all instantiations at once, outside any timed epoch; CuPy caches the cubin on disk
         self.functions = {name: module.get_function(name) for name in INSTANTIATIONS}
         properties = cupy.cuda.runtime.getDeviceProperties(self.device.id)
-        self.budget = properties["sharedMemPerBlockOptin"]
+        # The opt-in bounds dynamic and static shared memory together (sm_90 and later: 1 KiB static).
+        static = max(f.shared_size_bytes for f in self.functions.values())
+        self.budget = properties["sharedMemPerBlockOptin"] - static
         self.per_sm = properties["sharedMemPerMultiprocessor"]
         self.sms = properties["multiProcessorCount"]
         runtime = cupy.cuda.runtime
         watchdog = runtime.deviceGetAttribute(runtime.cudaDevAttrKernelExecTimeout, self.device.id)
         self.launch_s = WATCHDOG_S if watchdog else BUDGET_S
-        self.scorer = Scorer(cupy, self.budget)  # evaluate.cu: every member scored in one launch
+        self.scorer = Scorer(cupy, properties["sharedMemPerBlockOptin"])  # evaluate.cu: a stack in one launch
 
     def score(self, weights, biases, x, labels):
         with self.device:
@@ -203,7 +205,7 @@ class CudaEpoch(EpochKernel):
         params = cupy.ascontiguousarray(params, dtype=self.dtype)
         scratch = cupy.empty(members * p.scratch_bytes, dtype=cupy.uint8)
         kernel = self.functions[p.name(self.dtype)]
-        if p.shared_bytes > 48 * 1024:  # above the default, a kernel must opt in
+        if p.shared_bytes > kernel.max_dynamic_shared_size_bytes:  # above the default (48 KiB less static): opt in
             kernel.max_dynamic_shared_size_bytes = p.shared_bytes
         # The rest of the SM's 256 KiB is L1, which holds what is in global memory (parameters that did not fit).
         kernel.preferred_shared_memory_carveout = carveout(p.shared_bytes, self.per_sm)

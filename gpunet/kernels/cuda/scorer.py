@@ -76,12 +76,12 @@ def finish(cupy, name: str) -> None:
 class Scorer:
     """The compiled kernels, and the last test inputs as columns (sent again only when other inputs come)."""
 
-    def __init__(self, cupy, budget: int):
+    def __init__(self, cupy, optin: int):
         source = SOURCE.read_text(encoding="utf-8")
         module = cupy.RawModule(code=source, options=OPTIONS, name_expressions=INSTANTIATIONS)
         module.compile()
         self.functions = {name: module.get_function(name) for name in INSTANTIATIONS}
-        self.budget = budget
+        self.budget = optin - max(f.shared_size_bytes for f in self.functions.values())  # less static shared memory
         self._inputs: tuple = ()  # (x, labels, their device columns and int32 labels)
 
     def __call__(self, weights, biases, x, labels):
@@ -107,7 +107,7 @@ class Scorer:
         params = cupy.concatenate([a.reshape(members, -1) for wb in zip(weights, biases) for a in wb], axis=1)
         params = cupy.ascontiguousarray(params, dtype=dtype)
         kernel = self.functions[p.name(dtype)]
-        if p.shared_bytes > 48 * 1024:  # above the default, a kernel must opt in
+        if p.shared_bytes > kernel.max_dynamic_shared_size_bytes:  # above the default (48 KiB less static): opt in
             kernel.max_dynamic_shared_size_bytes = p.shared_bytes
         args = (
             params,

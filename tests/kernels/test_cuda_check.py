@@ -155,6 +155,19 @@ def test_a_removed_barrier_fails_the_check(emulated_gpu, cache, tmp_path):
     assert f": {FIRST_CASE}: RuntimeError: the cuda kernel gpunet::sgd_epoch<double, " in why and "\n" not in why
 
 
+def test_a_launch_the_watchdog_stops_ends_the_run_in_one_line(emulated_gpu, cache, tmp_path, monkeypatch):
+    """cudaErrorLaunchTimeout (702): the display's watchdog stopped a launch, and the CUDA context with it."""
+    gpu = emulated_gpu()
+    fake_child(monkeypatch)
+    assert registry.verdict_for(cuda.CudaEpoch, gpu, [16, 2], "float32", 10, check=True).passed  # checked before
+    data = tmp_path / "data"
+    write_mnist_like(data, 30, 10, rows=4, cols=4, n_classes=2)
+    sys.modules["cupy"].faults.append(702)
+    run = train_on(data, "--sizes", "16,2", "--kernel", "cuda", device="cuda")
+    assert_one_line_error(run, "gpunet: error: the display's watchdog stopped the cuda kernel gpunet::sgd_epoch<")
+    assert "--kernel portable" in run.stderr
+
+
 def test_a_hanging_kernel_is_stopped_at_the_limit(emulated_gpu, cache, tmp_path, monkeypatch):
     hang = tmp_path / "hang"
     hang.write_text("#!/bin/sh\nexec sleep 600\n")  # a launch that never returns

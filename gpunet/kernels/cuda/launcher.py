@@ -214,9 +214,9 @@ class CudaEpoch(EpochKernel):
         lowest = np.dtype(self.dtype).type(clip_floor(np.finfo(self.dtype)))
         for start, stop in launches(order.shape[1], batch, steps):
             part = cupy.asarray(np.ascontiguousarray(order[:, start:stop], dtype=np.int32))
-            args = (params, np.int64(p.param_count), scratch, np.int64(p.scratch_bytes), self.x, self.y, part)
-            args += (np.int32(stop - start), eta, sizes_d, np.int32(len(weights)), np.int32(batch), lowest)
-            kernel((members,), (THREADS,), args, shared_mem=p.shared_bytes)
+            head = (params, np.int64(p.param_count), scratch, np.int64(p.scratch_bytes), self.x, self.y, part)
+            tail = (np.int32(stop - start), eta, sizes_d, np.int32(len(weights)), np.int32(batch), lowest)
+            kernel((members,), (THREADS,), head + tail, shared_mem=p.shared_bytes)
             finish(cupy, p.name(self.dtype))
         new_weights, new_biases, at = [], [], 0
         for n_in, n in zip(sizes[:-1], sizes[1:]):

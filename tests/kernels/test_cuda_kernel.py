@@ -420,6 +420,26 @@ def test_a_split_that_loses_a_mini_batch_between_launches_fails_the_bit_identity
     assert not np.array_equal(got, one)
 
 
+def test_the_check_times_the_kernel_in_the_launches_training_makes(emulated, monkeypatch):
+    """So that on a GPU with a watchdog the check's own timed epoch cannot be stopped by it either."""
+    from cuda_emu import standin
+
+    from gpunet.kernels import registry
+    from gpunet.kernels.cuda import check as cuda_check
+    from gpunet.kernels.portable import PortableEpoch
+
+    emulated(*problem([6, 4, 3], 4, "float64", 1)[:2], watchdog=1)  # installs the stand-in
+    cupy, made, budgets = sys.modules["cupy"], [], []
+    raw_module = cupy.RawModule
+    monkeypatch.setattr(cupy, "RawModule", lambda **options: made.append(raw_module(**options)) or made[-1])
+    monkeypatch.setattr(cuda, "steps_per_launch", lambda *a: budgets.append(a[-1]) or 3)
+    monkeypatch.setattr(registry, "candidates", lambda *a: iter([(PortableEpoch, None)]))  # no numba compile
+    cuda_check.timings(standin.gpu_backend(), [6, 4, 3], 2, "float64", examples=40)
+    assert budgets and set(budgets) == {cuda.WATCHDOG_S}
+    trained = [launch for module in made for launch in module.launches if "sgd_epoch" in launch[0]]
+    assert len(trained) == -(-20 // 3), "the timed epoch's 20 mini-batches in launches of 3"
+
+
 def test_launches_are_whole_mini_batches_the_last_one_the_rest():
     assert cuda.launches(22, 3, 3) == [(0, 9), (9, 18), (18, 22)]
     assert cuda.launches(9, 3, 3) == [(0, 9)] and cuda.launches(0, 3, 3) == []

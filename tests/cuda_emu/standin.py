@@ -6,7 +6,6 @@ GPUNET_EMU_HARNESS (the harness binary to launch kernels with), GPUNET_EMU_THREA
 GPUNET_EMU_ABORT (abort at once, as a crashing driver would).
 """
 
-import dataclasses
 import os
 import sys
 import tempfile
@@ -28,18 +27,21 @@ def cupy(harness, folder, env=None) -> types.ModuleType:
     runtime.driverGetVersion = lambda: 13000
     runtime.runtimeGetVersion = lambda: 13000
     runtime.memGetInfo = lambda: (2**34, 2**34)
+    module.cuda.nvrtc = types.SimpleNamespace(getVersion=lambda: (13, 5))
     module.get_default_memory_pool = lambda: types.SimpleNamespace(free_bytes=lambda: 0)
-    module.cuda.get_current_stream = lambda: types.SimpleNamespace(synchronize=lambda: None)
     return module
 
 
 def gpu_backend():
-    """A backend called cuda:0 whose arrays are NumPy's (the stand-in's kernels take them as device arrays)."""
-    from gpunet.backend import get_backend
+    """A backend called cuda:0 whose arrays are NumPy's, copied "to the device" as the stand-in's device arrays."""
+    from gpunet.backend import Backend, get_backend
 
-    return dataclasses.replace(
-        get_backend("cpu"), device=None, name="cuda:0", description="Emulated GPU", library="cupy_on_cpu"
-    )
+    class Emulated(Backend):
+        def asarray(self, host, dtype=None):
+            return super().asarray(host, dtype).view(cupy_on_cpu.DeviceArray)
+
+    gpu = {"device": None, "name": "cuda:0", "description": "Emulated GPU", "library": "cupy_on_cpu"}
+    return Emulated(**{**vars(get_backend("cpu")), **gpu})
 
 
 def backend():

@@ -152,7 +152,20 @@ def test_a_removed_barrier_fails_the_check(emulated_gpu, cache, tmp_path):
     gpu = emulated_gpu(*mutant(tmp_path, "no barrier"))
     kernel, why = choose(gpu, [784, 30, 10], "float64", 10)
     assert kernel.name == "portable" and why.startswith("cuda: failed its check on this Emulated GPU")
-    assert f": {FIRST_CASE}: AssertionError: " in why and "\n" not in why
+    assert f": {FIRST_CASE}: RuntimeError: the cuda kernel gpunet::sgd_epoch<double, " in why and "\n" not in why
+
+
+def test_a_launch_the_watchdog_stops_ends_the_run_in_one_line(emulated_gpu, cache, tmp_path, monkeypatch):
+    """cudaErrorLaunchTimeout (702): the display's watchdog stopped a launch, and the CUDA context with it."""
+    gpu = emulated_gpu()
+    fake_child(monkeypatch)
+    assert registry.verdict_for(cuda.CudaEpoch, gpu, [16, 2], "float32", 10, check=True).passed  # checked before
+    data = tmp_path / "data"
+    write_mnist_like(data, 30, 10, rows=4, cols=4, n_classes=2)
+    sys.modules["cupy"].faults.append(702)
+    run = train_on(data, "--sizes", "16,2", "--kernel", "cuda", device="cuda")
+    assert_one_line_error(run, "gpunet: error: the display's watchdog stopped the cuda kernel gpunet::sgd_epoch<")
+    assert "--kernel portable" in run.stderr
 
 
 def test_a_hanging_kernel_is_stopped_at_the_limit(emulated_gpu, cache, tmp_path, monkeypatch):
@@ -190,6 +203,20 @@ def test_a_changed_source_checks_again(emulated_gpu, cache, tmp_path, monkeypatc
     monkeypatch.setattr(cuda, "SOURCE", changed)
     registry.verdict_for(cuda.CudaEpoch, gpu, [784, 30, 10], "float32", 10, check=True)
     assert len(calls) == 2 and len(list(cache.glob("*.json"))) == 2
+
+
+def test_a_changed_nvrtc_checks_again(emulated_gpu, cache, monkeypatch):
+    """NVRTC (a pip package of its own, nvidia-cuda-nvrtc) generates the code: another version, another verdict."""
+    gpu = emulated_gpu()
+    calls = fake_child(monkeypatch)
+    registry.verdict_for(cuda.CudaEpoch, gpu, [784, 30, 10], "float32", 10, check=True)
+    verdicts._known.clear()
+    monkeypatch.setattr(sys.modules["cupy"].cuda.nvrtc, "getVersion", lambda: (12, 9))
+    registry.verdict_for(cuda.CudaEpoch, gpu, [784, 30, 10], "float32", 10, check=True)
+    assert len(calls) == 2 and len(list(cache.glob("*.json"))) == 2
+    verdicts._known.clear()
+    registry.verdict_for(cuda.CudaEpoch, gpu, [784, 30, 10], "float32", 10, check=True)
+    assert len(calls) == 2, "the same NVRTC again: kept"
 
 
 def test_two_first_runs_at_once_check_once(emulated_gpu, cache, monkeypatch):

@@ -8,9 +8,11 @@
    check on the GPU, the one gpunet runs before it uses the kernel, passes: tests/test_cuda_check.py).
 """
 
+import inspect
 import os
 import re
 import sys
+import textwrap
 from collections import defaultdict
 
 import numpy as np
@@ -226,18 +228,24 @@ def flat(weights, biases):
     return np.concatenate([host(a).reshape(len(host(a)), -1) for wb in zip(weights, biases) for a in wb], axis=1)
 
 
+def device(arrays):
+    """Host arrays copied to the emulated GPU (the stand-in, as CuPy, refuses NumPy arrays where it needs its own)."""
+    return [sys.modules["cupy"].asarray(a) for a in arrays]
+
+
 @pytest.fixture
 def emulated(harness, tmp_path, monkeypatch):
     """A CudaEpoch whose CuPy is tests/cuda_emu/cupy_on_cpu.py: the launcher and the kernel, run on the CPU."""
     from cuda_emu import cupy_on_cpu
 
-    def make(x, y, kind="plain", threads=32, where=None, shared_optin=H100_SHARED):
+    def make(x, y, kind="plain", threads=32, where=None, shared_optin=H100_SHARED, binary=None, **gpu):
         env = {**os.environ, "TSAN_OPTIONS": "halt_on_error=1", "ASAN_OPTIONS": "detect_leaks=0"}
-        monkeypatch.setitem(sys.modules, "cupy", cupy_on_cpu.module(harness(kind), tmp_path, shared_optin, env))
+        cupy = cupy_on_cpu.module(binary or harness(kind), tmp_path, shared_optin, env, **gpu)
+        monkeypatch.setitem(sys.modules, "cupy", cupy)
         monkeypatch.setattr(cuda, "THREADS", threads)
         if where is not None:  # this variant, whatever fits
             monkeypatch.setattr(cuda, "plan", lambda *a, threads: cuda.layout(*a[:3], *where, threads=threads))
-        return cuda.CudaEpoch(None, x, y)
+        return cuda.CudaEpoch(None, cupy.asarray(x), cupy.asarray(y))
 
     return make
 
@@ -247,7 +255,7 @@ def check_emulated(emulated, sizes, dtype, batch, members=3, k=None, **how):
     k = 2 * batch + 1 if k is None else k  # a last mini-batch of 1
     x, y, weights, biases, order, eta = problem(sizes, k, dtype, members)
     kernel = emulated(x, y, **how)
-    got = flat(*kernel([w.copy() for w in weights], [b.copy() for b in biases], order, batch, eta))
+    got = flat(*kernel(device(weights), device(biases), order, batch, eta))
     want = flat(*portable(x, y, weights, biases, order, batch, eta))
     assert not np.allclose(want, flat(weights, biases)), "the parameters should have moved"
     np.testing.assert_allclose(got, want, rtol=TOLERANCE[dtype], atol=TOLERANCE[dtype] * 1e-2)
@@ -285,7 +293,7 @@ def test_emulated_gpu_cases_at_the_gpus_block_size_with_fma(emulated, sizes, bat
     for what the CPU cannot imitate (CUDA's expf and exp are within 2 and 1 ulp of glibc's, not equal to them)."""
     x, y, weights, biases, order, eta = problem(sizes, batch * steps - (batch > 1), dtype, 3)  # the check's data
     kernel = emulated(x, y, kind="fma", threads=1024)
-    got = flat(*kernel([w.copy() for w in weights], [b.copy() for b in biases], order, batch, eta))
+    got = flat(*kernel(device(weights), device(biases), order, batch, eta))
     tol = TOLERANCE[dtype] / 2
     want = flat(*portable(x, y, weights, biases, order, batch, eta))
     np.testing.assert_allclose(got, want, rtol=tol, atol=tol * 1e-2)
@@ -299,14 +307,14 @@ def test_emulated_kernel_on_real_mnist_for_100_steps(emulated):
     x, y = host.train[0][:1000] / 255.0, np.eye(10)[host.train[1][:1000]]
     _, _, weights, biases, _, _ = problem([784, 30, 10], 0, "float64", 1, seed=3)
     order = np.random.default_rng(4).permutation(1000)[None, :]
-    got = flat(*emulated(x, y, threads=128)([w.copy() for w in weights], [b.copy() for b in biases], order, 10, [3.0]))
+    got = flat(*emulated(x, y, threads=128)(device(weights), device(biases), order, 10, [3.0]))
     want = flat(*portable(x, y, weights, biases, order, 10, [3.0]))
     np.testing.assert_allclose(got, want, rtol=1e-10, atol=1e-12)
 
 
 def test_emulated_kernel_with_no_examples_leaves_the_parameters(emulated):
     x, y, weights, biases, order, eta = problem([6, 4, 3], 0, "float64", 2)
-    got = flat(*emulated(x, y)([w.copy() for w in weights], [b.copy() for b in biases], order, 5, eta))
+    got = flat(*emulated(x, y)(device(weights), device(biases), order, 5, eta))
     np.testing.assert_array_equal(got, flat(weights, biases))
 
 
@@ -321,8 +329,8 @@ def test_launcher_compiles_and_launches_on_the_backends_device(emulated):
     x, y, weights, biases, order, eta = problem([6, 4, 3], 4, "float64", 2)
     kernel = emulated(x, y)
     cupy = sys.modules["cupy"]
-    kernel = cuda.CudaEpoch(type("B", (), {"device": cupy.cuda.Device(1)})(), x, y)
-    kernel(weights, biases, order, 2, eta)
+    kernel = cuda.CudaEpoch(type("B", (), {"device": cupy.cuda.Device(1)})(), *device([x, y]))
+    kernel(device(weights), device(biases), order, 2, eta)
     assert [f.module.devices for f in kernel.functions.values()][0] == [1] and cupy.cuda.Device().id == 0
 
 
@@ -365,6 +373,223 @@ def test_emulated_kernel_under_sanitizers(emulated, kind, fits):
         emulated, sizes, dtype, batch, 2, kind=kind, threads=threads, shared_optin=optin
     )
     assert name == cuda.name_expression(dtype, fits, fits) and shared == optin
+
+
+# ---- launches bounded in time (the display's watchdog) -------------------------------------------------------
+
+# A mutated split, and the test that must catch it (as tests/kernels/test_cuda_check.py's MUTANTS of the .cu).
+SPLIT_MUTANTS = {"one mini-batch lost between launches": ("range(0, k, per)", "range(0, k, per + batch)")}
+
+
+def mutated(function, old: str, new: str):
+    """``function`` with ``old`` in its source replaced by ``new``, in its module's namespace."""
+    text = textwrap.dedent(inspect.getsource(function))
+    assert text.count(old) == 1, f"the mutation no longer applies to {function.__name__}"
+    space = dict(vars(inspect.getmodule(function)))
+    exec(text.replace(old, new), space)
+    return space[function.__name__]
+
+
+def split_and_whole(emulated, monkeypatch, steps: int):
+    """Returns the parameters of an epoch of 8 mini-batches (the last of 1) in one launch, those in launches of
+    ``steps`` mini-batches on a GPU with a display watchdog, and the number of those launches."""
+    sizes, dtype, batch = [40, 7, 4], "float64", 3
+    x, y, weights, biases, order, eta = problem(sizes, 7 * batch + 1, dtype, 2)
+    whole = emulated(x, y)
+    one = flat(*whole(device(weights), device(biases), order, batch, eta))
+    assert len([f.module.launches for f in whole.functions.values()][0]) == 1
+    budgets = []
+    monkeypatch.setattr(cuda, "steps_per_launch", lambda *a: budgets.append(a[-1]) or steps)
+    split = emulated(x, y, watchdog=1)
+    got = flat(*split(device(weights), device(biases), order, batch, eta))
+    assert budgets == [cuda.WATCHDOG_S], "a GPU with a watchdog gets the watchdog's budget"
+    return one, got, len([f.module.launches for f in split.functions.values()][0])
+
+
+@pytest.mark.parametrize("steps", [1, 3])
+def test_an_epoch_split_into_launches_gives_the_weights_of_one_launch_bit_for_bit(emulated, monkeypatch, steps):
+    one, got, launches = split_and_whole(emulated, monkeypatch, steps)
+    assert launches == -(-8 // steps)
+    np.testing.assert_array_equal(got, one)
+
+
+@pytest.mark.parametrize("name", SPLIT_MUTANTS)
+def test_a_split_that_loses_a_mini_batch_between_launches_fails_the_bit_identity(emulated, monkeypatch, name):
+    monkeypatch.setattr(cuda, "launches", mutated(cuda.launches, *SPLIT_MUTANTS[name]))
+    one, got, _ = split_and_whole(emulated, monkeypatch, 3)
+    assert not np.array_equal(got, one)
+
+
+def test_the_check_times_the_kernel_in_the_launches_training_makes(emulated, monkeypatch):
+    """So that on a GPU with a watchdog the check's own timed epoch cannot be stopped by it either."""
+    from cuda_emu import standin
+
+    from gpunet.kernels import registry
+    from gpunet.kernels.cuda import check as cuda_check
+    from gpunet.kernels.portable import PortableEpoch
+
+    emulated(*problem([6, 4, 3], 4, "float64", 1)[:2], watchdog=1)  # installs the stand-in
+    cupy, made, budgets = sys.modules["cupy"], [], []
+    raw_module = cupy.RawModule
+    monkeypatch.setattr(cupy, "RawModule", lambda **options: made.append(raw_module(**options)) or made[-1])
+    monkeypatch.setattr(cuda, "steps_per_launch", lambda *a: budgets.append(a[-1]) or 3)
+    monkeypatch.setattr(registry, "candidates", lambda *a: iter([(PortableEpoch, None)]))  # no numba compile
+    cuda_check.timings(standin.gpu_backend(), [6, 4, 3], 2, "float64", examples=40)
+    assert budgets and set(budgets) == {cuda.WATCHDOG_S}
+    trained = [launch for module in made for launch in module.launches if "sgd_epoch" in launch[0]]
+    assert len(trained) == -(-20 // 3), "the timed epoch's 20 mini-batches in launches of 3"
+
+
+def test_launches_are_whole_mini_batches_the_last_one_the_rest():
+    assert cuda.launches(22, 3, 3) == [(0, 9), (9, 18), (18, 22)]
+    assert cuda.launches(9, 3, 3) == [(0, 9)] and cuda.launches(0, 3, 3) == []
+
+
+# Seconds per mini-batch PREFLIGHT.md section 3-4 estimates from its count of loads and FMAs (modelled, not measured):
+# the book's f32 on a T4, and float64 on a laptop RTX (FP64 at 1/64 rate), the slowest it names.
+ESTIMATED = [([784, 30, 10], "float32", 47e-6), ([784, 30, 10], "float64", 80e-6), ([784, 100, 10], "float64", 270e-6)]
+
+
+@pytest.mark.parametrize("sizes, dtype, step_s", ESTIMATED, ids=str)
+@pytest.mark.parametrize("members, sms", [(1, 40), (300, 40)])
+def test_a_launch_on_a_gpu_with_a_watchdog_stays_far_under_it_modelled(sizes, dtype, step_s, members, sms):
+    """Windows' TDR and X's watchdog stop a kernel after about 2 s: a launch's mini-batches at the review's own
+    estimate of a step take at most a tenth of that, and one launch still trains many mini-batches."""
+    steps = cuda.steps_per_launch(sizes, 10, dtype, members, sms, cuda.WATCHDOG_S)
+    assert steps * step_s * -(-members // sms) <= 0.2
+    assert steps >= 5 or members > sms
+
+
+def test_a_launch_the_watchdog_stops_ends_in_one_line_saying_what_to_do(emulated):
+    from gpunet.backend import BackendError
+
+    x, y, weights, biases, order, eta = problem([6, 4, 3], 4, "float64", 2)
+    kernel = emulated(x, y)
+    sys.modules["cupy"].faults.append(702)  # cudaErrorLaunchTimeout
+    with pytest.raises(BackendError) as stopped:
+        kernel(device(weights), device(biases), order, 2, eta)
+    text = str(stopped.value)
+    assert "watchdog" in text and "--kernel portable" in text and "gpunet::sgd_epoch<double" in text
+    assert "\n" not in text
+
+
+def test_a_kernel_fault_is_reported_as_the_kernels_not_at_the_next_read(emulated, tmp_path):
+    """CUDA reports a fault at the next wait or launch (the stand-in too): the launcher waits after each launch."""
+    broken = tmp_path / "broken"
+    broken.write_text("#!/bin/sh\necho 'an illegal memory access' >&2\nexit 1\n")
+    broken.chmod(0o755)
+    x, y, weights, biases, order, eta = problem([6, 4, 3], 4, "float64", 2)
+    kernel = emulated(x, y, binary=broken)
+    with pytest.raises(RuntimeError, match=r"the cuda kernel gpunet::sgd_epoch<double, true, true> failed: .*illegal"):
+        kernel(device(weights), device(biases), order, 2, eta)
+
+
+# ---- the plans on the GPUs users own ------------------------------------------------------------------------
+
+# Per GPU (CUDA Programming Guide per compute capability, as PREFLIGHT.md section 2 lists them): the opt-in shared
+# memory a block, the shared memory an SM, SMs, and the static shared memory NVRTC's cubins of both kernels carry
+# on that architecture (cuobjdump: 1 KiB on sm_90, sm_100, sm_120; none before).
+GPUS = {
+    "T4": (65536, 65536, 40, 0),
+    "A100": (166912, 167936, 108, 0),
+    "RTX 3090": (101376, 102400, 82, 0),
+    "RTX 4090": (101376, 102400, 128, 0),
+    "L4": (101376, 102400, 58, 0),
+    "RTX 5090": (101376, 102400, 170, 1024),
+    "H100": (232448, 233472, 132, 1024),
+    "B200": (232448, 233472, 148, 1024),
+}
+REGISTERS, MAX_THREADS = 65536, 1024  # a block's, on every GPU listed
+LAUNCH_BOUNDS = {"sgd_epoch": (1024, 64), "evaluate": (256, 255)}  # threads, and the registers ptxas then allows
+CONFIGS = [([784, 30, 10], "float32"), ([784, 30, 10], "float64"), ([784, 100, 10], "float32")]
+CONFIGS += [([784, 100, 10], "float64"), ([30, 20, 15, 10], "float64")]
+
+
+@pytest.mark.parametrize("sizes, dtype", CONFIGS, ids=str)
+@pytest.mark.parametrize("gpu", GPUS)
+def test_every_plan_launches_within_the_limits_of_each_gpu(tmp_path, monkeypatch, gpu, sizes, dtype):
+    """The launcher and the scorer on each GPU's limits (kernels that do nothing: only the launches count). The
+    stand-in refuses more dynamic shared memory than the kernel's attribute allows and an attribute above the
+    opt-in less the static shared memory, so every launch here also shows the opt-in set whenever needed."""
+    from cuda_emu import cupy_on_cpu, standin
+
+    optin, per_sm, sms, static = GPUS[gpu]
+    nothing = tmp_path / "nothing"
+    nothing.write_text("#!/bin/sh\nexit 0\n")
+    nothing.chmod(0o755)
+    cupy = cupy_on_cpu.module(nothing, tmp_path, optin, static_shared=static)
+    cupy.cuda.runtime.getDeviceProperties(0).update(sharedMemPerMultiprocessor=per_sm, multiProcessorCount=sms)
+    monkeypatch.setitem(sys.modules, "cupy", cupy)
+    x, y, weights, biases, order, eta = problem(sizes, 10, dtype, 2)
+    kernel = cuda.CudaEpoch(standin.gpu_backend(), cupy.asarray(x), cupy.asarray(y))
+    assert kernel.budget == optin - static, "the budget is the opt-in less the kernel's own static shared memory"
+    kernel(device(weights), device(biases), order, 10, eta)
+    labels = cupy.asarray(np.arange(x.shape[0]) % sizes[-1])
+    kernel.score(device(weights), device(biases), cupy.asarray(x), labels)
+    modules = {f.module for f in [*kernel.functions.values(), *kernel.scorer.functions.values()]}
+    launches = [launch for module in modules for launch in module.launches]
+    assert any(name.startswith("gpunet::sgd_epoch") for name, *_ in launches)
+    for name, _, block, shared, carveout in launches:
+        threads, registers = LAUNCH_BOUNDS[name.split("<")[0].removeprefix("gpunet::")]
+        assert block[0] <= min(threads, MAX_THREADS) and block[0] * registers <= REGISTERS
+        assert shared + static <= optin
+        if carveout != -1:
+            assert shared + 1024 <= carveout / 100 * per_sm
+
+
+@pytest.mark.parametrize("gpu", GPUS)
+def test_the_books_float32_parameters_stay_in_shared_memory_where_the_gpu_has_room(gpu):
+    """Every step reads and updates all of them: on the 163 KiB and 227 KiB GPUs they must be in shared memory."""
+    optin, _, _, static = GPUS[gpu]
+    p = cuda.plan([784, 30, 10], 4, 10, optin - static)
+    assert p.params_shared == (optin > 150_000) and p.shared_bytes + static <= optin
+
+
+# ---- the stand-in refuses what CuPy refuses (PREFLIGHT.md section 1) --------------------------------------------
+
+
+@pytest.fixture
+def standin(tmp_path):
+    from cuda_emu import cupy_on_cpu
+
+    return cupy_on_cpu.module(tmp_path / "no-harness", tmp_path, static_shared=1024)
+
+
+def test_standin_refuses_options_as_a_list(standin):
+    with pytest.raises(TypeError, match="expected tuple, got list"):
+        standin.RawModule(code="", options=list(cuda.OPTIONS), name_expressions=cuda.INSTANTIATIONS)
+
+
+def test_standin_refuses_positional_rawmodule_arguments(standin):
+    with pytest.raises(TypeError):
+        standin.RawModule("", cuda.OPTIONS, cuda.INSTANTIATIONS)
+
+
+def test_standin_refuses_numpy_arrays_where_cupy_needs_device_arrays(standin):
+    with pytest.raises(TypeError, match="expected cupy"):
+        standin.ascontiguousarray(np.zeros(3))
+    with pytest.raises(TypeError, match="expected cupy"):
+        standin.concatenate([standin.asarray(np.zeros(3)), np.zeros(3)])
+    assert isinstance(standin.ascontiguousarray(standin.asarray(np.zeros(3))), np.ndarray)
+
+
+def test_standin_refuses_shared_memory_above_the_opt_in_less_the_static(standin):
+    kernel = standin.RawModule(code="", options=cuda.OPTIONS, name_expressions=cuda.INSTANTIATIONS).get_function(
+        cuda.INSTANTIATIONS[0]
+    )
+    assert kernel.max_dynamic_shared_size_bytes == 48 * 1024 - 1024  # the driver's default, less the static 1 KiB
+    kernel.max_dynamic_shared_size_bytes = H100_SHARED - 1024
+    with pytest.raises(standin.cuda.runtime.CUDARuntimeError, match="cudaErrorInvalidValue"):
+        kernel.max_dynamic_shared_size_bytes = H100_SHARED
+
+
+def test_standin_refuses_a_block_larger_than_the_compiled_threads(standin):
+    options = ("--std=c++17", "-DGPUNET_THREADS=256")
+    kernel = standin.RawModule(code="", options=options, name_expressions=cuda.INSTANTIATIONS).get_function(
+        cuda.INSTANTIATIONS[0]
+    )
+    with pytest.raises(standin.cuda.runtime.CUDARuntimeError, match="above the 256 threads"):
+        kernel((1,), (512,), ())
 
 
 # ---- 3. on a GPU: pytest -m gpu ----------------------------------------------------------------------------------

@@ -129,7 +129,12 @@ def emulated(harness, tmp_path, monkeypatch):
         monkeypatch.setitem(sys.modules, "cupy", cupy_on_cpu.module(harness(kind), tmp_path, shared_optin))
         monkeypatch.setattr(cuda_score, "THREADS", threads)
         host = dataclasses.replace(get_backend("cpu"), device=None)  # no device to enter: CuPy's current one
-        return cuda.CudaEpoch(host, x, x[:, :1])
+        cupy, copies = sys.modules["cupy"], {}  # host arrays on the device, each copied once (kept: same inputs)
+        on = lambda a: copies.setdefault(id(a), (a, cupy.asarray(a)))[1]
+        kernel = cuda.CudaEpoch(host, on(x), on(x[:, :1]))
+        score = kernel.score
+        kernel.score = lambda w, b, x, labels: score([on(a) for a in w], [on(a) for a in b], on(x), on(labels))
+        return kernel
 
     return make
 

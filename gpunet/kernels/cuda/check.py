@@ -157,7 +157,7 @@ def check_score(backend=None, inputs: int = 1000, members: int = 3) -> str:
             case = f"scoring {members} x {list(sizes)} {dtype} on {inputs} inputs"
             assert got == want, f"{case}: the kernel counts {got}, the portable scorer {want}"
             assert got[0] == int(np.sum(labels == 1)), f"{case}: a tie of outputs 1 and 3 did not go to 1: {got}"
-            p = scorer.plan(list(sizes), np.dtype(dtype).itemsize, kernel.budget, scorer.THREADS)
+            p = scorer.plan(list(sizes), np.dtype(dtype).itemsize, kernel.scorer.budget, scorer.THREADS)
             names.add(p.name(dtype) if p else "portable")
     return f"scoring ({', '.join(sorted(names))}): equal to the portable scorer"
 

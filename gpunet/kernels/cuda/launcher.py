@@ -16,13 +16,17 @@ import numpy as np
 
 from ...maths import clip_floor, parameter_count
 from ..base import EpochKernel
-from .scorer import INDEX_LIMIT, TYPES, Scorer
+from .scorer import INDEX_LIMIT, TYPES, Scorer, finish
 
 SOURCE = Path(__file__).with_name("sgd_epoch.cu")
 BOOK = ((784, 30, 10), 10, "float32")  # the book's network and mini-batch, which the check always times
 EPOCH = 50_000  # examples in an epoch of MNIST training (the rest of the 60,000 are validation)
 THREADS = 1024  # threads per block (one block per network); the kernel's __launch_bounds__
 OPTIONS = ("--std=c++17", f"-DGPUNET_THREADS={THREADS}")  # CuPy adds the architecture, -ftz=true and more
+# Seconds a launch may take: well under the display watchdog's ~2 s where the GPU has one, else short enough that
+# a launch is never a long wait. Launches are sized by SLOWEST, multiply-adds per second one block surely does.
+WATCHDOG_S, BUDGET_S = 0.1, 1.0
+SLOWEST = {"float32": 2e9, "float64": 1e9}
 
 
 def name_expression(dtype: str, params_shared: bool, work_shared: bool) -> str:
@@ -93,6 +97,20 @@ def too_large(sizes, itemsize: int, batch: int) -> str | None:
     )
 
 
+def steps_per_launch(sizes, batch: int, dtype: str, members: int, sms: int, budget_s: float) -> int:
+    """Returns the whole mini-batches one launch may train within ``budget_s`` seconds: at most 3 multiply-adds
+    per weight and example a step (feedforward, BP2, BP4), blocks on ``sms`` SMs in waves, at ``SLOWEST``."""
+    step_s = 3 * batch * parameter_count(sizes) / SLOWEST[dtype] * -(-members // sms)
+    return max(1, int(budget_s / step_s))
+
+
+def launches(k: int, batch: int, steps: int) -> list[tuple[int, int]]:
+    """Returns the columns ``[start, stop)`` of ``order`` each launch trains: ``steps`` whole mini-batches each,
+    the last launch the rest. Every state between mini-batches is in the parameters, so the split is exact."""
+    per = steps * batch
+    return [(start, min(start + per, k)) for start in range(0, k, per)]
+
+
 @functools.cache
 def _detect() -> str | None:
     """Why CuPy cannot run kernels on this machine (with an install hint), or None; asked once."""
@@ -144,9 +162,15 @@ class CudaEpoch(EpochKernel):
         module.compile()  # all instantiations at once, outside any timed epoch; CuPy caches the cubin on disk
         self.functions = {name: module.get_function(name) for name in INSTANTIATIONS}
         properties = cupy.cuda.runtime.getDeviceProperties(self.device.id)
-        self.budget = properties["sharedMemPerBlockOptin"]
+        # The opt-in bounds dynamic and static shared memory together (sm_90 and later: 1 KiB static).
+        static = max(f.shared_size_bytes for f in self.functions.values())
+        self.budget = properties["sharedMemPerBlockOptin"] - static
         self.per_sm = properties["sharedMemPerMultiprocessor"]
-        self.scorer = Scorer(cupy, self.budget)  # evaluate.cu: every member scored in one launch
+        self.sms = properties["multiProcessorCount"]
+        runtime = cupy.cuda.runtime
+        watchdog = runtime.deviceGetAttribute(runtime.cudaDevAttrKernelExecTimeout, self.device.id)
+        self.launch_s = WATCHDOG_S if watchdog else BUDGET_S
+        self.scorer = Scorer(cupy, properties["sharedMemPerBlockOptin"])  # evaluate.cu: a stack in one launch
 
     def score(self, weights, biases, x, labels):
         with self.device:
@@ -181,26 +205,19 @@ class CudaEpoch(EpochKernel):
         params = cupy.ascontiguousarray(params, dtype=self.dtype)
         scratch = cupy.empty(members * p.scratch_bytes, dtype=cupy.uint8)
         kernel = self.functions[p.name(self.dtype)]
-        if p.shared_bytes > 48 * 1024:  # above the default, a kernel must opt in
+        if p.shared_bytes > kernel.max_dynamic_shared_size_bytes:  # above the default (48 KiB less static): opt in
             kernel.max_dynamic_shared_size_bytes = p.shared_bytes
         # The rest of the SM's 256 KiB is L1, which holds what is in global memory (parameters that did not fit).
         kernel.preferred_shared_memory_carveout = carveout(p.shared_bytes, self.per_sm)
-        args = (
-            params,
-            np.int64(p.param_count),
-            scratch,
-            np.int64(p.scratch_bytes),
-            self.x,
-            self.y,
-            cupy.asarray(order.astype(np.int32)),
-            np.int32(order.shape[1]),
-            cupy.asarray(eta),
-            cupy.asarray(np.array(sizes, dtype=np.int32)),
-            np.int32(len(weights)),
-            np.int32(batch),
-            np.dtype(self.dtype).type(clip_floor(np.finfo(self.dtype))),
-        )
-        kernel((members,), (THREADS,), args, shared_mem=p.shared_bytes)
+        steps = steps_per_launch(sizes, batch, self.dtype, members, self.sms, self.launch_s)
+        eta, sizes_d = cupy.asarray(eta), cupy.asarray(np.array(sizes, dtype=np.int32))
+        lowest = np.dtype(self.dtype).type(clip_floor(np.finfo(self.dtype)))
+        for start, stop in launches(order.shape[1], batch, steps):
+            part = cupy.asarray(np.ascontiguousarray(order[:, start:stop], dtype=np.int32))
+            head = (params, np.int64(p.param_count), scratch, np.int64(p.scratch_bytes), self.x, self.y, part)
+            tail = (np.int32(stop - start), eta, sizes_d, np.int32(len(weights)), np.int32(batch), lowest)
+            kernel((members,), (THREADS,), head + tail, shared_mem=p.shared_bytes)
+            finish(cupy, p.name(self.dtype))
         new_weights, new_biases, at = [], [], 0
         for n_in, n in zip(sizes[:-1], sizes[1:]):
             new_weights.append(params[:, at : at + n * n_in].reshape(members, n, n_in))

@@ -21,6 +21,7 @@ TYPES = {"float32": "float", "float64": "double"}  # the C++ type of each dtype,
 INDEX_LIMIT = 2**31 - 1024
 SOURCE = Path(__file__).with_name("evaluate.cu")
 THREADS = 256  # test inputs per block, one a thread; the kernel's __launch_bounds__
+LAUNCH_TIMEOUT = 702  # cudaErrorLaunchTimeout (CUDA_ERROR_LAUNCH_TIMEOUT): the display's watchdog stopped a kernel
 OPTIONS = ("--std=c++17", f"-DGPUNET_SCORE_THREADS={THREADS}")
 
 
@@ -55,15 +56,32 @@ def plan(sizes, itemsize: int, budget: int, threads: int = THREADS) -> Plan | No
     return None
 
 
+def finish(cupy, name: str) -> None:
+    """Waits for the launch of kernel ``name``, so that its fault (reported by CUDA at the next wait or read)
+    is reported as this kernel's; a launch the display's watchdog stopped ends in one line saying what to do."""
+    from ...backend import BackendError
+    from ...errors import one_line
+
+    try:
+        cupy.cuda.get_current_stream().synchronize()
+    except Exception as e:  # noqa: BLE001 - CuPy's CUDARuntimeError or CUDADriverError, with the CUDA status
+        if getattr(e, "status", None) == LAUNCH_TIMEOUT:
+            raise BackendError(
+                f"the display's watchdog stopped the cuda kernel {name} (cudaErrorLaunchTimeout); train on a GPU "
+                "that drives no display, or with --kernel portable"
+            ) from None
+        raise RuntimeError(f"the cuda kernel {name} failed: {one_line(e)}") from e
+
+
 class Scorer:
     """The compiled kernels, and the last test inputs as columns (sent again only when other inputs come)."""
 
-    def __init__(self, cupy, budget: int):
+    def __init__(self, cupy, optin: int):
         source = SOURCE.read_text(encoding="utf-8")
         module = cupy.RawModule(code=source, options=OPTIONS, name_expressions=INSTANTIATIONS)
         module.compile()
         self.functions = {name: module.get_function(name) for name in INSTANTIATIONS}
-        self.budget = budget
+        self.budget = optin - max(f.shared_size_bytes for f in self.functions.values())  # less static shared memory
         self._inputs: tuple = ()  # (x, labels, their device columns and int32 labels)
 
     def __call__(self, weights, biases, x, labels):
@@ -89,7 +107,7 @@ class Scorer:
         params = cupy.concatenate([a.reshape(members, -1) for wb in zip(weights, biases) for a in wb], axis=1)
         params = cupy.ascontiguousarray(params, dtype=dtype)
         kernel = self.functions[p.name(dtype)]
-        if p.shared_bytes > 48 * 1024:  # above the default, a kernel must opt in
+        if p.shared_bytes > kernel.max_dynamic_shared_size_bytes:  # above the default (48 KiB less static): opt in
             kernel.max_dynamic_shared_size_bytes = p.shared_bytes
         args = (
             params,
@@ -103,6 +121,7 @@ class Scorer:
             counts,
         )
         kernel((members * tiles,), (THREADS,), args, shared_mem=p.shared_bytes)
+        finish(cupy, p.name(dtype))
         return counts
 
 

@@ -2,8 +2,8 @@
 
 The check (:mod:`gpunet.kernels.cuda.check`) runs in a child process with a time limit when the kernel is about
 to train on a GPU with no kept verdict, or with ``gpunet check``. Its verdict and timings are kept in ``<user
-cache>/gpunet/cuda-check/``, one JSON file per key (:func:`identity`: the GPU, driver, runtime, CuPy and the sha256
-of the sources): any change checks again. Files are written atomically under a lock: two first runs check once.
+cache>/gpunet/cuda-check/``, one JSON file per key (:func:`identity`: the GPU, driver, runtime, NVRTC, CuPy and the
+sha256 of the sources): any change checks again. Files are written atomically under a lock: two first runs check once.
 """
 
 from __future__ import annotations
@@ -54,6 +54,7 @@ def identity(device: int) -> dict:
         "compute_capability": f"{properties['major']}.{properties['minor']}",
         "driver": cupy.cuda.runtime.driverGetVersion(),
         "cuda_runtime": cupy.cuda.runtime.runtimeGetVersion(),
+        "nvrtc": ".".join(map(str, cupy.cuda.nvrtc.getVersion())),  # a package of its own; it generates the code
         "cupy": cupy.__version__,
         "sources_sha256": verdicts_file.sources_sha256(tuple(sources())),
     }

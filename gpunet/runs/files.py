@@ -9,7 +9,7 @@ from pathlib import Path
 
 from ..errors import DataError
 from ..io.fs import check_writable, only_writer, remove_stale_parts
-from ..io.jsonl import JsonLog, _log_lines_of, _log_run
+from ..io.jsonl import JsonLog, _log_lines_of, _log_run, read_log
 from ..io.model_files import save_network, stored_record, stored_run
 from ..io.signals import uninterrupted
 from ..settings import CONSTRAINTS, Settings, checked
@@ -93,6 +93,8 @@ class RunFiles:
         if run == self.run:
             if kind == "log" and self.resumed_at:
                 self.kept_log = _log_lines_of(path, self.resumed_at)
+            return
+        if kind == "log" and not read_log(path)[1]:  # a manifest alone: a run stopped before its first epoch
             return
         if not self.force:
             hint = f"resume it with --resume {path}, " if flag == "--checkpoint" else ""

@@ -105,10 +105,16 @@ class RunFiles:
             self.log = JsonLog(self.paths["--log"], manifest, self.kept_log or (), self.resumed_at)
 
     def after_epoch(self, net, entry: dict, record: dict) -> None:
-        """Log the epoch, then checkpoint it (a checkpoint is never ahead of its log); Ctrl-C waits for both."""
+        """Log the epoch, then keep it in ``--save-best`` if it scored more than every epoch before it (the first
+        of equals; ``record["best"]``), then checkpoint it (a checkpoint is never ahead of its log); Ctrl-C waits."""
         with uninterrupted():
             if self.log is not None:
                 self.log.append(entry)
+            best = record.get("best")
+            if entry.get("correct") is not None and (best is None or entry["correct"] > best["correct"]):
+                record["best"] = {k: entry[k] for k in ("epoch", "correct", "total")}
+                if "--save-best" in self.paths:
+                    save_network(net, self.paths["--save-best"], record)
             if "--checkpoint" in self.paths:
                 save_network(net, self.paths["--checkpoint"], record)
                 self.saved_epoch = entry["epoch"]

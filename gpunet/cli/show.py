@@ -7,6 +7,7 @@ import json
 from ..errors import printable
 from ..io.jsonl import read_log
 from ..io.model_files import read_model
+from .common import counted
 
 NAME = "show"
 HELP = "show a model's, checkpoint's or log's settings, seed, epochs, best epoch and history"
@@ -42,7 +43,8 @@ def _score(entry: dict) -> str:
 def _show_model(path) -> None:
     model = read_model(path)
     record = model.record
-    print(f"{_shown(str(path))}: gpunet model | sizes {model.sizes} | {model.dtype} | {model.epoch} epochs trained")
+    trained = counted(model.epoch, "epoch")
+    print(f"{_shown(str(path))}: gpunet model | sizes {model.sizes} | {model.dtype} | {trained} trained")
     print(_settings(record.get("settings")))
     manifest = record.get("manifest") if isinstance(record.get("manifest"), dict) else {}
     kernel = manifest.get("kernel") if isinstance(manifest.get("kernel"), dict) else {}
@@ -61,7 +63,9 @@ def _show_model(path) -> None:
 
 def _show_log(path) -> None:
     manifest, epochs = read_log(path)
-    print(f"{_shown(str(path))}: gpunet log | run {_shown(manifest.get('run'))} | {len(epochs)} epochs logged")
+    print(
+        f"{_shown(str(path))}: gpunet log | run {_shown(manifest.get('run'))} | {counted(len(epochs), 'epoch')} logged"
+    )
     print(_settings(manifest.get("settings")))
     kernel = manifest.get("kernel") if isinstance(manifest.get("kernel"), dict) else {}
     about = {"device": manifest.get("device"), "kernel": kernel.get("name"), "gpunet": manifest.get("gpunet")}

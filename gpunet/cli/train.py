@@ -13,13 +13,13 @@ from ..errors import ConfigError, GpunetError, say
 from ..io.find import shown
 from ..io.identity import checksums, matches
 from ..io.signals import exit_status
-from ..kernels import KERNELS, choose, device_for
+from ..kernels import KERNELS, choose, compile_seconds, device_for
 from ..maths import mini_batch
 from ..network import Network
 from ..runs import RunFiles, checkpoint_settings, manifest, new_run_id
 from ..settings import BOOK, CONSTRAINTS, DTYPES, Settings
 from . import options
-from .common import ProgressBar, load_data
+from .common import ProgressBar, counted, load_data
 
 NAME = "train"
 HELP = "train a network by mini-batch SGD and print test accuracy per epoch"
@@ -294,7 +294,12 @@ def _summary(results, files, best: dict | None) -> str:
         pct = lambda r: f"{r.correct} / {r.total} ({r.correct / r.total:.2%})"  # noqa: E731
         parts += [f"best epoch {top.epoch}: {pct(top)}", f"final {pct(scored[-1])}"]
     train, scoring = sum(r.seconds for r in results), sum(r.eval_seconds for r in results)
-    parts.append(f"{len(results)} epochs in {train + scoring:.1f} s ({train:.1f} s training, {scoring:.1f} s eval)")
+    timed = (
+        f"{counted(len(results), 'epoch')} in {train + scoring:.1f} s ({train:.1f} s training, {scoring:.1f} s eval)"
+    )
+    if compiling := compile_seconds():  # numba's first run on this machine: not in the epochs' times
+        timed += f", after {compiling:.1f} s compiling the CPU kernel (once)"
+    parts.append(timed)
     best_model = f"best model (epoch {best['epoch']})" if best else "best model"
     outputs = (("--save", "final model"), ("--save-best", best_model), ("--checkpoint", "checkpoint"), ("--log", "log"))
     kept = [f"{what} {files.paths[flag]}" for flag, what in outputs if flag in files.paths]

@@ -1,4 +1,4 @@
-"""What the README and the book's page say a run prints (issue 30, items 4, 6 and 12), held to what it prints."""
+"""What the README and docs say a first run prints and needs (issue 30, items 4, 6, 11 and 12), held to the code."""
 
 import re
 
@@ -37,3 +37,9 @@ def test_one_epoch_is_one_epoch(tmp_path):
               "--validation-size", 0)  # fmt: skip
     assert run.returncode == 0, run.stderr
     assert "| 1 epoch in " in run.stdout.splitlines()[-1]
+
+
+def test_the_docs_say_how_large_the_cuda12_environment_is():
+    for page in (ROOT / "README.md", ROOT / "docs" / "gpu.md"):
+        text = " ".join(page.read_text().split())
+        assert re.search(r"cuda12.{0,200}(about 3 GB)", text), page

@@ -1,5 +1,5 @@
-"""The first run on a machine (issue 30, item 4): numba compiling the CPU kernel is said once, in one line, and
-timed; a run that finds the compiled code in numba's cache says nothing."""
+"""The first run on a machine (issue 30, items 4 and 12): numba compiling the CPU kernel is said once, in one line, and
+timed; a run that finds the compiled code in numba's cache says nothing; the CUDA check starts without a warning."""
 
 import os
 import subprocess
@@ -39,3 +39,11 @@ def test_a_compile_is_said_once_and_timed_and_a_cache_hit_is_silent(tmp_path):
     assert first.stderr.count("compiling the CPU kernel for this machine: once") == 1, first.stderr
     assert "seconds True" in first.stdout
     assert "compiling" not in second.stderr and "seconds False" in second.stdout  # numba's cache had both
+
+
+def test_the_cuda_check_module_runs_without_runpys_warning():
+    """``python -m gpunet.kernels.cuda.check`` (issue 30, item 12: the old ``cuda_check`` began with runpy's
+    'found in sys.modules' RuntimeWarning): nothing imports the module before runpy runs it."""
+    run = subprocess.run([sys.executable, "-W", "error::RuntimeWarning", "-m", "gpunet.kernels.cuda.check", "--help"],
+                         capture_output=True, text=True)  # fmt: skip
+    assert run.returncode == 0 and "RuntimeWarning" not in run.stderr and run.stdout.startswith("usage:"), run.stderr

@@ -26,6 +26,11 @@ def _shown(value) -> str:
     return printable(value if isinstance(value, str) else json.dumps(value))
 
 
+def _dict(value) -> dict:
+    """``value`` where the file holds a JSON object, else {}."""
+    return value if isinstance(value, dict) else {}
+
+
 def _settings(settings) -> str:
     """The settings a run records, in its order, less the data's checksums (the manifest names the files)."""
     if not isinstance(settings, dict) or not settings:
@@ -46,8 +51,8 @@ def _show_model(path) -> None:
     trained = counted(model.epoch, "epoch")
     print(f"{_shown(str(path))}: gpunet model | sizes {model.sizes} | {model.dtype} | {trained} trained")
     print(_settings(record.get("settings")))
-    manifest = record.get("manifest") if isinstance(record.get("manifest"), dict) else {}
-    kernel = manifest.get("kernel") if isinstance(manifest.get("kernel"), dict) else {}
+    manifest = _dict(record.get("manifest"))
+    kernel = _dict(manifest.get("kernel"))
     about = {"run": record.get("run"), "kernel": kernel.get("name"), "gpunet": manifest.get("gpunet")}
     about["git_commit"] = manifest.get("git_commit")
     print(" | ".join(f"{k} {_shown(v)}" for k, v in about.items() if v is not None) or "run: none recorded")
@@ -67,7 +72,7 @@ def _show_log(path) -> None:
         f"{_shown(str(path))}: gpunet log | run {_shown(manifest.get('run'))} | {counted(len(epochs), 'epoch')} logged"
     )
     print(_settings(manifest.get("settings")))
-    kernel = manifest.get("kernel") if isinstance(manifest.get("kernel"), dict) else {}
+    kernel = _dict(manifest.get("kernel"))
     about = {"device": manifest.get("device"), "kernel": kernel.get("name"), "gpunet": manifest.get("gpunet")}
     about["git_commit"] = manifest.get("git_commit")
     print(" | ".join(f"{k} {_shown(v)}" for k, v in about.items() if v is not None))

@@ -285,14 +285,15 @@ def _kept_best(net) -> dict | None:
 
 
 def _summary(results, files, best: dict | None) -> str:
-    """The end of the transcript: the best and the last epoch, the time, and what was written where: --save
+    """The end of the transcript: the run's best and last epoch, the time, and what was written where: --save
     the last epoch's network, --save-best the best's."""
     parts = []
     scored = [r for r in results if r.correct is not None]
-    if scored:
-        top = max(scored, key=lambda r: r.correct)  # the first of equals
-        pct = lambda r: f"{r.correct} / {r.total} ({r.correct / r.total:.2%})"  # noqa: E731
-        parts += [f"best epoch {top.epoch}: {pct(top)}", f"final {pct(scored[-1])}"]
+    if scored and best is not None:  # the run's best (RunFiles.after_epoch), on resume its earlier epochs' too
+        pct = lambda correct, total: f"{correct} / {total} ({correct / total:.2%})"  # noqa: E731
+        last = scored[-1]
+        parts += [f"best epoch {best['epoch']}: {pct(best['correct'], best['total'])}"]
+        parts += [f"final {pct(last.correct, last.total)}"]
     train, scoring = sum(r.seconds for r in results), sum(r.eval_seconds for r in results)
     timed = (
         f"{counted(len(results), 'epoch')} in {train + scoring:.1f} s ({train:.1f} s training, {scoring:.1f} s eval)"

@@ -77,8 +77,7 @@ class Compiling:
 
 
 COMPILING = (
-    "compiling the CPU kernel for this machine: once, numba keeps it for later runs (about half a minute "
-    "on a 2-core machine, before the header and before the first epoch)"
+    "compiling the CPU kernel for this machine: once, numba keeps it for later runs (about half a minute on 2 cores)"
 )
 
 

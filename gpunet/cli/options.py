@@ -183,7 +183,7 @@ def _book_split(args) -> str | None:
     return None
 
 
-def add_quiet(parser, also: str = "") -> None:
-    """``--quiet``: no download notes (a failed download is its one-line error), and ``also`` what else."""
-    quiet_help = f"no notes while downloading{also}: a failed download is its one-line error"
+def add_quiet(parser, what: str = "no notes while downloading") -> None:
+    """``--quiet``: ``what`` it leaves out, for this command; download notes at least (an error stays)."""
+    quiet_help = f"{what}; a failed download is still its one-line error"
     parser.add_argument("--quiet", action="store_true", help=quiet_help)

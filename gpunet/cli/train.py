@@ -50,7 +50,7 @@ def add_arguments(parser) -> None:
     parser.add_argument("--seed", type=options.count, help="random seed (default: a fresh one, printed in the header)")
     parser.add_argument("--dtype", choices=DTYPES, help="floating-point type (default: float32)")
     options.add_data_arguments(parser, resume=True)
-    options.add_quiet(parser, ", no epoch lines nor progress bar (the header and the summary stay)")
+    options.add_quiet(parser, "only the header and the summary: no epoch lines, progress bar or download notes")
     eval_help = "data scored after each epoch (default: test)"
     parser.add_argument("--eval", choices=["test", "validation", "none"], help=eval_help)
     kernel_help = "run the epochs in this kernel (default: the fastest that runs here; `gpunet info` lists them)"

@@ -58,7 +58,7 @@ def _show_model(path) -> None:
     print(" | ".join(f"{k} {_shown(v)}" for k, v in about.items() if v is not None) or "run: none recorded")
     best = record.get("best")
     if isinstance(best, dict):
-        print(f"best epoch {_shown(best.get('epoch'))}: {_score(best)}")
+        print(f"the run's best epoch {_shown(best.get('epoch'))}: {_score(best)}")
     seconds = record.get("epoch_seconds")
     if isinstance(seconds, list) and all(isinstance(s, (int, float)) for s in seconds) and seconds:
         print(f"history: {len(seconds)} epochs timed, {sum(seconds):.1f} s training in all")

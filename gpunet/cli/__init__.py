@@ -16,10 +16,10 @@ from .._version import __version__
 from ..backend import CudaUnusable
 from ..errors import GpunetError, error_line, log, one_line, printable
 from ..io.signals import exit_status, sigterm_as_interrupt
-from . import baselines, bench, check, data, evaluate, info, options, plot, predict, sweep, train
+from . import baselines, bench, check, data, evaluate, info, options, plot, predict, show, sweep, train
 from .streams import guarded, status_after
 
-COMMANDS = (train, bench, sweep, evaluate, predict, plot, baselines, check, info, data)
+COMMANDS = (train, bench, sweep, evaluate, predict, plot, show, baselines, check, info, data)
 
 
 def build_parser() -> options.Parser:

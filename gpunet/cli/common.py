@@ -19,6 +19,11 @@ def load_data(args, validation_size=None):
     return datasets.load(args.data_dir, args.data, size, args.download, args.mirror)
 
 
+def counted(n: int, noun: str) -> str:
+    """'1 epoch', '2 epochs'."""
+    return f"{n} {noun}{'s' * (n != 1)}"
+
+
 def backend_for(args):
     """The backend ``--device`` names (auto: CUDA if usable, else the CPU, with a note saying why)."""
     backend = get_backend(args.device)

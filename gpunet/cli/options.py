@@ -38,14 +38,23 @@ class Parser(argparse.ArgumentParser):
         return parsed
 
     def meant(self, extras) -> str:
-        """' (did you mean --batch-size?)' for the first unknown flag close to one of this command's."""
+        """' (did you mean --batch-size?)' for the first unknown flag that is another library's name for one of
+        this command's (:data:`MEANT`) or a typo of one (close, and about as long: not a longer flag's tail)."""
         flags = [flag for action in self._actions for flag in action.option_strings]
         for extra in extras:
             if extra.startswith("--"):
-                close = difflib.get_close_matches(extra.split("=")[0], flags, n=1, cutoff=0.8)
+                typed = extra.split("=")[0]
+                close = [MEANT[typed]] if MEANT.get(typed) in flags else []
+                close += [
+                    f for f in difflib.get_close_matches(typed, flags, cutoff=0.8) if abs(len(f) - len(typed)) <= 2
+                ]
                 if close:
                     return f" (did you mean {close[0]}?)"
         return ""
+
+
+# Other libraries' names for gpunet's flags (PyTorch's examples, Keras): a hint, not a second spelling.
+MEANT = {"--lr": "--eta", "--learning-rate": "--eta", "--learning_rate": "--eta", "--save-model": "--save"}
 
 
 class Formatter(argparse.ArgumentDefaultsHelpFormatter):
@@ -99,7 +108,9 @@ def path(text: str) -> str:
 
 def device(text: str) -> str:
     if not DEVICE_RE.fullmatch(text.strip().lower()):
-        raise argparse.ArgumentTypeError(f"expected cpu, cuda, cuda:N or auto, got {text!r}")
+        meant = text.strip().lower().replace("gpu", "cuda", 1)
+        hint = f" (did you mean {meant}?)" if meant.startswith("cuda") and DEVICE_RE.fullmatch(meant) else ""
+        raise argparse.ArgumentTypeError(f"expected cpu, cuda, cuda:N or auto, got {text!r}{hint}")
     return text.strip().lower()
 
 
@@ -172,6 +183,7 @@ def _book_split(args) -> str | None:
     return None
 
 
-def add_quiet(parser) -> None:
-    quiet_help = "no notes while downloading: a failed download is its one-line error"
+def add_quiet(parser, what: str = "no notes while downloading") -> None:
+    """``--quiet``: ``what`` it leaves out, for this command; download notes at least (an error stays)."""
+    quiet_help = f"{what}; a failed download is still its one-line error"
     parser.add_argument("--quiet", action="store_true", help=quiet_help)

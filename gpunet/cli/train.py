@@ -9,17 +9,17 @@ import numpy as np
 
 from .._version import __version__
 from ..data import DataError, pin
-from ..errors import ConfigError, say
+from ..errors import ConfigError, GpunetError, say
 from ..io.find import shown
 from ..io.identity import checksums, matches
 from ..io.signals import exit_status
-from ..kernels import KERNELS, choose, device_for
+from ..kernels import KERNELS, choose, compile_seconds, device_for
 from ..maths import mini_batch
 from ..network import Network
 from ..runs import RunFiles, checkpoint_settings, manifest, new_run_id
 from ..settings import BOOK, CONSTRAINTS, DTYPES, Settings
 from . import options
-from .common import ProgressBar, load_data
+from .common import ProgressBar, counted, load_data
 
 NAME = "train"
 HELP = "train a network by mini-batch SGD and print test accuracy per epoch"
@@ -27,6 +27,7 @@ WITHOUT_GPU = "use --device cpu to train on the CPU"
 # What the run writes besides the settings, kept with them so that a resumed run writes the same
 # (these defaults: for checkpoints written before they were kept).
 OUTPUTS = {"eval": "test", "monitor_cost": False}
+DIFFER = "its epochs from here may differ in the last digits from an unbroken run's"
 
 
 @dataclass(frozen=True)
@@ -49,7 +50,7 @@ def add_arguments(parser) -> None:
     parser.add_argument("--seed", type=options.count, help="random seed (default: a fresh one, printed in the header)")
     parser.add_argument("--dtype", choices=DTYPES, help="floating-point type (default: float32)")
     options.add_data_arguments(parser, resume=True)
-    options.add_quiet(parser)
+    options.add_quiet(parser, "only the header and the summary: no epoch lines, progress bar or download notes")
     eval_help = "data scored after each epoch (default: test)"
     parser.add_argument("--eval", choices=["test", "validation", "none"], help=eval_help)
     kernel_help = "run the epochs in this kernel (default: the fastest that runs here; `gpunet info` lists them)"
@@ -57,6 +58,8 @@ def add_arguments(parser) -> None:
     no_fused_help = "the same as --kernel portable (the array-API loop; kept for older scripts)"
     parser.add_argument("--no-fused", dest="kernel", action="store_const", const="portable", help=no_fused_help)
     parser.add_argument("--save", metavar="PATH", help="write the trained network to PATH (.npz) at the end")
+    best_help = "write the network of the best scored epoch so far to PATH (.npz), as sweep's --save-best"
+    parser.add_argument("--save-best", metavar="PATH", help=best_help)
     parser.add_argument("--checkpoint", metavar="PATH", help="write the network to PATH (.npz) after every epoch")
     resume_help = (
         "continue from a checkpoint; its settings are used (with --epochs N, to N), with its --eval and "
@@ -98,7 +101,12 @@ def _run_targets(args, net) -> dict:
     """The files the run writes: a resumed run goes on writing its checkpoint, and its log and its --save file
     when they are beside the checkpoint (a path from the file names no other folder)."""
     targets = {"--checkpoint": args.checkpoint or args.resume, "--log": args.log, "--save": args.save}
-    for flag, key, what in (("--log", "log", "logging"), ("--save", "save", "saving the network at the end")):
+    targets["--save-best"] = args.save_best
+    for flag, key, what in (
+        ("--log", "log", "logging"),
+        ("--save", "save", "saving the network at the end"),
+        ("--save-best", "save_best", "saving the best epoch's network"),
+    ):
         if args.resume and targets[flag] is None and isinstance(net.record.get(key), str):
             path = Path(net.record[key])
             if path.parent == Path(args.resume).resolve().parent:
@@ -113,10 +121,33 @@ def _resume_command(args, checkpoint) -> str:
     return " ".join(["gpunet train --resume", str(checkpoint), *data])
 
 
-def _check_eval(eval: str, host) -> None:
+def _kernel_for(args, net, dtype: str, batch: int):
+    """Returns (kernel, reason): ``--kernel``, else on resume the run's own kernel where it still runs here (the
+    same results bit for bit), else the fastest; a resumed run on another kernel says so."""
+    manifest = net.record.get("manifest") if args.resume else None
+    kernel_record = manifest.get("kernel") if isinstance(manifest, dict) else None
+    kept = kernel_record.get("name") if isinstance(kernel_record, dict) else None
+    kept = kept if kept in KERNELS else None
+    if args.kernel is None and kept is not None:
+        try:
+            kernel, _ = choose(net.backend, net.sizes, dtype, batch, kept)
+            return kernel, "the run's own, kept on resume"
+        except GpunetError as e:
+            kernel, why = choose(net.backend, net.sizes, dtype, batch)
+            say(f"the run's kernel {kept} cannot run here ({e}); resumed in {kernel.name}: {DIFFER}")
+            return kernel, why
+    kernel, why = choose(net.backend, net.sizes, dtype, batch, args.kernel)
+    if kept is not None and kernel.name != kept:
+        say(f"the run was trained in kernel {kept}, resumed in {kernel.name}: {DIFFER}")
+    return kernel, why
+
+
+def _check_eval(eval: str, host, save_best) -> None:
     """Refuses an --eval whose split has no examples."""
     if eval == "validation" and len(host.validation[1]) == 0:
         raise ConfigError("--eval validation needs --validation-size > 0")
+    if eval == "none" and save_best:
+        raise ConfigError("--save-best needs epochs scored to pick the best: leave out --eval none")
     if eval == "test" and len(host.test[1]) == 0:
         raise ConfigError(f"{host.source} has no test images: use --eval validation or --eval none")
 
@@ -187,32 +218,34 @@ def run(args) -> int:
             files.saved_epoch = net.epoch - 1  # the checkpoint resumed from holds it already
         host = load_data(args, s.validation_size)  # the run's, on resume the checkpoint's
         host.check_fits(net.sizes)
-        _check_eval(plan.eval, host)
+        _check_eval(plan.eval, host, files.paths.get("--save-best"))
         batch = mini_batch(s.batch_size, len(host.train[1]))
-        kernel, why = choose(backend, net.sizes, s.dtype, batch, args.kernel)
+        kernel, why = _kernel_for(args, net, s.dtype, batch)
         hashes = _data_hashes(args, net, host, files)
         data = pin(host, backend, net.dtype, net.sizes[-1])
         outputs = {"eval": plan.eval, "monitor_cost": plan.monitor_cost, "data": sorted(hashes.values())}
         settings = {**s.record(), **outputs}  # as the checkpoint and the manifest keep them
         _print_run(args, backend, net, plan, host, data, f"{kernel.name} ({why})", batch)
-        log, save = files.paths.get("--log"), files.paths.get("--save")
+        written = {key: files.paths.get(flag) for key, flag in (("log", "--log"), ("save", "--save"))}
+        written["save_best"] = files.paths.get("--save-best")
         record: dict = {
             "settings": settings,
             "run": plan.run,
-            "log": str(log.resolve()) if log else None,
-            "save": str(save.resolve()) if save else None,
+            **{key: str(path.resolve()) if path else None for key, path in written.items()},
+            "best": _kept_best(net) if args.resume else None,  # the best scored epoch so far
         }
         if files.paths:
             record["manifest"] = manifest(backend, settings, hashes, data.nbytes, plan.run)
             record["manifest"]["kernel"] = {"name": kernel.name, "reason": why}
             files.start_log(record["manifest"])
         record["epoch_seconds"] = list(net.record.get("epoch_seconds", [])) if args.resume else []
-        bar = ProgressBar.if_watched(len(host.train[1]), unit="ex", unit_scale=True)
+        bar = None if args.quiet else ProgressBar.if_watched(len(host.train[1]), unit="ex", unit_scale=True)
 
         def after_epoch(result):
             if bar:
                 bar.close()  # clear the epoch's bar before its line
-            print(result, flush=True)
+            if not args.quiet:
+                print(result, flush=True)
             record["epoch_seconds"].append(result.seconds)
             entry = {"epoch": result.epoch, "seconds": result.seconds, "eval": plan.eval}
             if result.correct is not None:
@@ -239,21 +272,37 @@ def run(args) -> int:
             if bar:
                 bar.close()
         files.save(net, record)
-        print(_summary(results, files), flush=True)
+        print(_summary(results, files, record["best"]), flush=True)
     return 0
 
 
-def _summary(results, files) -> str:
-    """The end of the transcript: the best and the last epoch, the time, and what was written where."""
+def _kept_best(net) -> dict | None:
+    """The best epoch a checkpoint records ({"epoch", "correct", "total"}), None where it records none."""
+    best = net.record.get("best")
+    fields = ("epoch", "correct", "total")
+    ok = isinstance(best, dict) and all(isinstance(best.get(k), int) and best[k] >= 0 for k in fields)
+    return {k: best[k] for k in fields} if ok else None
+
+
+def _summary(results, files, best: dict | None) -> str:
+    """The end of the transcript: the run's best and last epoch, the time, and what was written where: --save
+    the last epoch's network, --save-best the best's."""
     parts = []
     scored = [r for r in results if r.correct is not None]
-    if scored:
-        best = max(scored, key=lambda r: r.correct)  # the first of equals
-        pct = lambda r: f"{r.correct} / {r.total} ({r.correct / r.total:.2%})"  # noqa: E731
-        parts += [f"best epoch {best.epoch}: {pct(best)}", f"final {pct(scored[-1])}"]
+    if scored and best is not None:  # the run's best (RunFiles.after_epoch), on resume its earlier epochs' too
+        pct = lambda correct, total: f"{correct} / {total} ({correct / total:.2%})"  # noqa: E731
+        last = scored[-1]
+        parts += [f"best epoch {best['epoch']}: {pct(best['correct'], best['total'])}"]
+        parts += [f"final {pct(last.correct, last.total)}"]
     train, scoring = sum(r.seconds for r in results), sum(r.eval_seconds for r in results)
-    parts.append(f"{len(results)} epochs in {train + scoring:.1f} s ({train:.1f} s training, {scoring:.1f} s eval)")
-    outputs = (("--save", "model"), ("--checkpoint", "checkpoint"), ("--log", "log"))
+    timed = (
+        f"{counted(len(results), 'epoch')} in {train + scoring:.1f} s ({train:.1f} s training, {scoring:.1f} s eval)"
+    )
+    if compiling := compile_seconds():  # numba's first run on this machine: not in the epochs' times
+        timed += f", after {compiling:.1f} s compiling the CPU kernel (once)"
+    parts.append(timed)
+    best_model = f"best model (epoch {best['epoch']})" if best else "best model"
+    outputs = (("--save", "final model"), ("--save-best", best_model), ("--checkpoint", "checkpoint"), ("--log", "log"))
     kept = [f"{what} {files.paths[flag]}" for flag, what in outputs if flag in files.paths]
     parts.append("saved " + ", ".join(kept) if kept else "nothing saved (--save PATH)")
     return "done: " + " | ".join(parts)

@@ -133,7 +133,7 @@ def download(folder, bases=None, progress: bool | None = None, looked_in=()) -> 
                 folder.mkdir(parents=True, exist_ok=True)
                 for stale in MNIST:  # no lock: only what no live download can still be writing
                     remove_stale_parts(folder / stale, older_than=STALE_SECONDS)
-                fetched.append(_from_mirrors(folder, name, bases, progress, looked_in))
+                fetched.append(_from_mirrors(folder, name, bases, progress))
     except OSError as e:  # the folder, not a mirror: read-only, disk full, ...
         raise DataError(folder, f"cannot write the download there ({e.strerror or e}); give {DATA_FLAGS}") from None
     finally:
@@ -141,7 +141,7 @@ def download(folder, bases=None, progress: bool | None = None, looked_in=()) -> 
     return fetched
 
 
-def _from_mirrors(folder: Path, name: str, bases, progress: bool, looked_in) -> Path:
+def _from_mirrors(folder: Path, name: str, bases, progress: bool) -> Path:
     """One file from the first mirror that gives it whole; naming each mirror as it is tried."""
     failures = {}
     for k, base in enumerate(bases, 1):
@@ -155,10 +155,9 @@ def _from_mirrors(folder: Path, name: str, bases, progress: bool, looked_in) -> 
     reasons = set(failures.values())
     why = f"{len(failures)} mirrors: {reasons.pop()}" if len(failures) > 1 and len(reasons) == 1 else None
     why = why or "; ".join(f"{host}: {reason}" for host, reason in failures.items())
-    looked = f"looked for MNIST in {', '.join(map(shown, looked_in))}; " if looked_in else ""
     raise DataError(
-        f"could not download {name} ({why}); {looked}point {DATA_FLAGS} at a folder holding MNIST, "
-        f"or --mirror URL (or {MIRRORS_ENV}) at a working mirror"
+        f"could not download {name} ({why}); offline, copy {', '.join(MNIST)} into {shown(folder)} (a source "
+        f"checkout of gpunet has them in data/), or give {DATA_FLAGS} a folder holding them, or --mirror URL"
     )
 
 

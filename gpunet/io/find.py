@@ -44,10 +44,10 @@ def named_folder(path=None) -> None:
     folder = path or os.environ.get("GPUNET_DATA")
     if not folder or Path(folder).expanduser().exists():
         return
-    if path:
+    if path:  # not "download MNIST there": the name may be another data set's (~/fashion-mnist)
         raise DataError(
-            f"--data-dir {folder}: no such folder; name the folder that holds MNIST, or download it there with "
-            f"`gpunet data download --data-dir {folder}`"
+            f"--data-dir {folder}: no such folder; name the folder holding the data set (its four IDX files or "
+            "mnist.pkl.gz), or make one with MNIST in it: `gpunet data download --data-dir DIR`"
         )
     raise DataError(f"GPUNET_DATA is set to {folder}: no such folder; {data_hint(Path(folder).expanduser())}")
 

@@ -11,6 +11,17 @@ check`` starts that check.
 from __future__ import annotations
 
 from .base import EpochKernel
+from .numba_cpu import compile_seconds
 from .registry import KERNELS, MEASURED, choose, describe, device_for, device_kind, register
 
-__all__ = ["KERNELS", "MEASURED", "EpochKernel", "choose", "describe", "device_for", "device_kind", "register"]
+__all__ = [
+    "KERNELS",
+    "MEASURED",
+    "EpochKernel",
+    "choose",
+    "compile_seconds",
+    "describe",
+    "device_for",
+    "device_kind",
+    "register",
+]

@@ -14,11 +14,12 @@ import functools
 import importlib
 import math
 import os
+import time
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
-from ..errors import one_line
+from ..errors import one_line, say
 from ..maths import clip_floor
 from .base import EpochKernel, count_correct
 
@@ -42,6 +43,49 @@ def _member(weights, biases, inputs, y, perm, batch: int, eta: float):
     return [w.T for w in wts], [b[:, None] for b in bs]
 
 
+class Compiling:
+    """Listens to numba's ``numba:compile`` events, sent only when a function is compiled, not when numba's cache
+    has it: the first says once that the CPU kernel is being compiled; ``seconds`` sums the outermost ones."""
+
+    said = listening = False
+    seconds = 0.0
+    depth, started = 0, 0.0
+
+    @classmethod
+    def listen(cls) -> None:
+        from numba.core import event
+
+        if cls.listening:
+            return
+        cls.listening = True
+
+        class Listener(event.Listener):
+            def on_start(self, _):
+                if cls.depth == 0:
+                    cls.started = time.perf_counter()
+                    if not cls.said:
+                        cls.said = True
+                        say(COMPILING)
+                cls.depth += 1
+
+            def on_end(self, _):
+                cls.depth -= 1
+                if cls.depth == 0:
+                    cls.seconds += time.perf_counter() - cls.started
+
+        event.register("numba:compile", Listener())
+
+
+COMPILING = (
+    "compiling the CPU kernel for this machine: once, numba keeps it for later runs (about half a minute on 2 cores)"
+)
+
+
+def compile_seconds() -> float:
+    """Seconds this process spent compiling the numba kernels (0 where numba's cache had them)."""
+    return Compiling.seconds
+
+
 @functools.cache
 def _detect() -> str | None:
     """Import numba and compile a tiny epoch, once: why the kernel cannot run here, or None."""
@@ -51,6 +95,7 @@ def _detect() -> str | None:
         if isinstance(e, ImportError) and e.name == "numba":
             return "numba is not installed (pip install 'gpunet[numba]')"
         return f"numba failed to import ({one_line(e)}); reinstall or uninstall it"
+    Compiling.listen()
     try:
         x = np.array([[0.0, 1.0], [1.0, 0.0]])
         _member([np.zeros((2, 2))], [np.zeros((2, 1))], _csr(x), x, np.array([1, 0]), 1, 1.0)

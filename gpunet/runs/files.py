@@ -9,7 +9,7 @@ from pathlib import Path
 
 from ..errors import DataError
 from ..io.fs import check_writable, only_writer, remove_stale_parts
-from ..io.jsonl import JsonLog, _log_lines_of, _log_run
+from ..io.jsonl import JsonLog, _log_lines_of, _log_run, read_log
 from ..io.model_files import save_network, stored_record, stored_run
 from ..io.signals import uninterrupted
 from ..settings import CONSTRAINTS, Settings, checked
@@ -94,6 +94,8 @@ class RunFiles:
             if kind == "log" and self.resumed_at:
                 self.kept_log = _log_lines_of(path, self.resumed_at)
             return
+        if kind == "log" and not read_log(path)[1]:  # a manifest alone: a run stopped before its first epoch
+            return
         if not self.force:
             hint = f"resume it with --resume {path}, " if flag == "--checkpoint" else ""
             raise DataError(f"{flag} {path}: holds another run's {kind}{_described(path, kind)}; {hint}{OR_FORCE}")
@@ -103,10 +105,16 @@ class RunFiles:
             self.log = JsonLog(self.paths["--log"], manifest, self.kept_log or (), self.resumed_at)
 
     def after_epoch(self, net, entry: dict, record: dict) -> None:
-        """Log the epoch, then checkpoint it (a checkpoint is never ahead of its log); Ctrl-C waits for both."""
+        """Log the epoch, then keep it in ``--save-best`` if it scored more than every epoch before it (the first
+        of equals; ``record["best"]``), then checkpoint it (a checkpoint is never ahead of its log); Ctrl-C waits."""
         with uninterrupted():
             if self.log is not None:
                 self.log.append(entry)
+            best = record.get("best")
+            if entry.get("correct") is not None and (best is None or entry["correct"] > best["correct"]):
+                record["best"] = {k: entry[k] for k in ("epoch", "correct", "total")}
+                if "--save-best" in self.paths:
+                    save_network(net, self.paths["--save-best"], record)
             if "--checkpoint" in self.paths:
                 save_network(net, self.paths["--checkpoint"], record)
                 self.saved_epoch = entry["epoch"]

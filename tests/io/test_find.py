@@ -111,9 +111,13 @@ def test_nothing_found_and_the_download_fails_is_one_short_line_naming_folders_a
     run = cli("train", "--device", "cpu")  # the mirror is a closed port on 127.0.0.1 (conftest)
     assert run.returncode == 2 and "Traceback" not in run.stderr
     last = run.stderr.strip().splitlines()[-1]
-    assert last.startswith("gpunet: error: could not download") and len(last) < 400, last
+    folder = str(tmp_path / "cache" / "gpunet" / "mnist")
+    assert last.startswith("gpunet: error: could not download") and len(last.replace(folder, "")) < 400, last
     for fragment in ("data", str(tmp_path / "cache" / "gpunet" / "mnist"), "--data-dir", "GPUNET_DATA", "--mirror"):
         assert fragment in last
+    copy = "offline, copy train-images-idx3-ubyte.gz, train-labels-idx1-ubyte.gz, t10k-images-idx3-ubyte.gz, "
+    copy += f"t10k-labels-idx1-ubyte.gz into {tmp_path / 'cache' / 'gpunet' / 'mnist'} (a source checkout of gpunet"
+    assert copy in last and "has them in data/)" in last  # a wheel installed offline: the files and the folder
     assert not (tmp_path / "cache" / "gpunet" / "mnist").exists()  # nothing left behind
     offline = cli("data", "info")
     assert_one_line_error(offline, "no MNIST data in ./data, ", "--data-dir", "GPUNET_DATA", "gpunet data download")
@@ -137,7 +141,7 @@ def test_a_data_dir_that_is_not_there_is_refused_not_downloaded_into(tmp_path, m
     Network([16, 10], seed=0, device="cpu").save(tmp_path / "m.npz")
     monkeypatch.chdir(tmp_path)
     run = cli(*command, "--data-dir", missing)
-    assert_one_line_error(run, f"--data-dir {missing}: no such folder", f"gpunet data download --data-dir {missing}")
+    assert_one_line_error(run, f"--data-dir {missing}: no such folder", "gpunet data download --data-dir DIR")
     monkeypatch.setenv("GPUNET_DATA", str(missing))
     run = cli(*command)
     assert_one_line_error(run, f"GPUNET_DATA is set to {missing}: no such folder")
@@ -151,3 +155,11 @@ def test_nothing_found_says_how_to_fetch_the_data_as_the_command_can():
             "no MNIST data in ./data, /cache; pass --data-dir DIR or GPUNET_DATA=DIR to a folder holding it, "
             f"or {fetch}"
         )
+
+
+def test_a_missing_data_dir_of_another_data_set_is_not_told_to_hold_mnist(tmp_path):
+    """``--data-dir ~/fashion-mnist`` mistyped or not made yet: downloading MNIST into it is not the fix."""
+    missing = tmp_path / "fashion-mnist"
+    run = cli("train", "--device", "cpu", "--data-dir", missing)
+    assert_one_line_error(run, f"--data-dir {missing}: no such folder", "the data set (its four IDX files")
+    assert f"--data-dir {missing}`" not in run.stderr

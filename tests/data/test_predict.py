@@ -8,6 +8,8 @@ import numpy as np
 import pytest
 from helpers import cli, off_centre
 
+from gpunet.data import load_host
+
 Image = pytest.importorskip("PIL.Image")
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -58,3 +60,48 @@ def test_a_picture_with_no_ink_gets_no_answer(tmp_path, model, scaled_digits):
         assert line == f"{tmp_path / name}.png: no digit: the picture has no ink (or almost none), nothing to classify"
     plain = cli("predict", model, "--no-invert", tmp_path / "white-on-transparent.png")
     assert lines[-1].split(":")[1] == plain.stdout.split(":")[1] and "(top 3: " in lines[-1]
+
+
+# Issue 30.2: photos of paper under a lamp. A picture of our own making: an MNIST test digit scaled up, dark
+# ink on light paper, lit unevenly, with noise and blur.
+TWOS = [1, 35, 38, 43, 47]  # the first five 2s of MNIST's test set
+
+
+def photo(digit, path, seed):
+    """Return path, now a 480x360 photo-like PNG of digit (28x28 in [0, 1]) 260 px tall: a lamp's gradient
+    from full light (top left) to 30 % (bottom right), Gaussian noise (5 of 255) and a blur (1.5 px)."""
+    from PIL import ImageFilter
+
+    big = np.asarray(Image.fromarray(np.float32(digit)).resize((260, 260), Image.Resampling.BICUBIC))
+    ink = np.zeros((360, 480))
+    ink[40:300, 90:350] = np.clip(big, 0, 1)
+    y, x = np.indices(ink.shape) / 480
+    light = 1.0 - 0.7 * (0.6 * x + 0.4 * y)
+    gray = 240 * light * (1 - 0.85 * ink) + np.random.default_rng(seed).normal(0, 5, ink.shape)
+    Image.fromarray(np.uint8(np.clip(gray, 0, 255))).filter(ImageFilter.GaussianBlur(1.5)).save(path)
+    return path
+
+
+def answers(run) -> list[int]:
+    assert run.returncode == 0, run.stderr
+    return [int(d) for d in re.findall(r"\.png: (\d)", run.stdout)]
+
+
+def test_a_photo_of_a_2_under_a_lamp_is_read_as_2(tmp_path, model):
+    """Only the border's median was taken away: the gradient stayed as a grey slab, the digit's box spanned the
+    sheet, and the 2s were read as 4s and 6s. The paper's level is now estimated over the whole picture."""
+    images, labels = load_host(ROOT / "data").test
+    assert labels[TWOS].tolist() == [2] * 5
+    pictures = [photo(images[i].reshape(28, 28) / 255, tmp_path / f"{i}.png", i) for i in TWOS]
+    assert answers(cli("predict", model, *pictures)) == [2] * 5
+
+
+def test_a_picture_mostly_ink_is_refused_in_one_line(tmp_path, model):
+    """A texture (noise) on a white sheet: more than half of it ink above the paper, no digit stands out."""
+    sheet = np.full((200, 300), 255, np.uint8)
+    sheet[10:190, 15:285] = np.random.default_rng(0).integers(0, 256, (180, 270))
+    Image.fromarray(sheet).save(tmp_path / "noise.png")
+    run = cli("predict", model, tmp_path / "noise.png")
+    assert run.returncode == 2 and run.stdout == "", run.stdout
+    (line,) = run.stderr.splitlines()
+    assert "noise.png: ink covers" in line and "of the picture" in line and "crop it to one digit" in line

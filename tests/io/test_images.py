@@ -137,6 +137,15 @@ def test_mnist_digits_are_already_centred_as_mnist_made_them(tmp_path, scaled_di
         np.testing.assert_allclose(row(tmp_path / f"{i}.png"), digit.reshape(1, 784), atol=0.5 / 255)
 
 
+def test_the_paper_under_every_mnist_test_digit_is_black():
+    """The background estimate leaves MNIST's own digits as they are: all 10,000 test digits (and every MNIST
+    digit's box is 20 px in a 28 px field) hold no ink-free square half the picture's side of paper to lift."""
+    from gpunet.io.images import background
+
+    images, _ = load_host(ROOT / "data").test
+    assert max(background(d / 255.0).max() for d in images.reshape(-1, 28, 28)) == 0
+
+
 def test_an_off_centre_large_drawing_becomes_the_mnist_digit(tmp_path, scaled_digits):
     likeness = [np.corrcoef(row(off_centre(d, tmp_path / f"{i}.png")).ravel(), d.ravel())[0, 1]
                 for i, d in enumerate(scaled_digits[0])]  # fmt: skip

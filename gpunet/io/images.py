@@ -55,8 +55,9 @@ def load_inputs(paths, n_inputs: int, invert: str = "auto", chunk: int | None = 
 def centred(ink: np.ndarray, side: int) -> np.ndarray | None:
     """The ink of a picture as MNIST's preprocessing made its digits (LeCun et al.): the digit's bounding box
     scaled, keeping its shape, into a 20x20 box (anti-aliased), then put in the 28x28 field with its centre of
-    mass at the field's centre (``side`` for 28). ``ink`` is in [0, 1] with no ink on the paper
-    (:func:`off_paper`); the strongest stroke counts as full ink. One row of ``side**2`` values in [0, 1]; None when there is no ink (or almost none)."""
+    mass at the field's centre (``side`` for 28). ``ink`` is in [0, 1], none on the paper (:func:`off_paper`);
+    the strongest stroke counts as full ink. One row of ``side**2`` values in [0, 1]; None when there is no ink
+    (or almost none)."""
     from PIL import Image
 
     if (ink > INK).sum() < max(3, BLANK * ink.size):

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import ConfigError, DataError, one_line, say
-from .fs import check_memory, open_regular
+from ..errors import ConfigError, DataError, one_line
+from .fs import atomic_write, check_memory, open_regular
 from .idx import iter_idx, read_header, read_idx, unit
 
 IDX_CHUNK = 4096  # images of an IDX file classified at a time
@@ -24,12 +24,13 @@ COVERED = 0.5  # more ink pixels than this share is no digit on paper: MNIST's b
 SMALL = 128  # the background is estimated on the picture scaled to this longest side: it changes slowly
 
 
-def load_inputs(paths, n_inputs: int, invert: str = "auto", chunk: int | None = None):
+def load_inputs(paths, n_inputs: int, invert: str = "auto", chunk: int | None = None, inverted=None):
     """Yield (name, rows (k, n_inputs), first) for each file: one row per picture (``first`` None; rows None for
     a picture with no ink, or almost none: it shows no digit to classify), the images of an IDX file ``chunk``
     at a time (``first``: the index of the chunk's first image; None if it holds one).
 
-    ``invert``: "yes", "no", or "auto" (pictures with a light background are inverted, with a note).
+    ``invert``: "yes", "no", or "auto" (pictures with a light background are inverted, and their names
+    appended to the list ``inverted``, for the caller's one note).
     """
     for path in map(Path, paths):
         if path.suffix.lower() in PICTURES:
@@ -44,12 +45,50 @@ def load_inputs(paths, n_inputs: int, invert: str = "auto", chunk: int | None = 
                     "text, a texture, a digit cropped to its strokes?); crop it to one digit with paper around it",
                 )
             digit = centred(ink, math.isqrt(n_inputs))
-            if invert == "auto" and light and digit is not None:  # a blank sheet: no note, "no digit" says it
-                say(f"{path}: light background, inverted to MNIST's light digit on black (--no-invert keeps it)")
+            if invert == "auto" and light and digit is not None and inverted is not None:  # not a blank sheet
+                inverted.append(str(path))
             yield str(path), digit, None
             continue
         for x, first in _idx(path, n_inputs, chunk or IDX_CHUNK):
             yield str(path), 1.0 - x if invert == "yes" else x, first
+
+
+def inverted_note(inverted: list) -> str:
+    """The one note for the pictures ``load_inputs`` inverted in a run."""
+    if len(inverted) == 1:
+        return f"{inverted[0]}: light background, inverted to MNIST's light digit on black (--no-invert keeps it)"
+    return (
+        f"{len(inverted)} pictures had a light background, inverted to MNIST's light digit on black "
+        "(--no-invert keeps them)"
+    )
+
+
+ZOOM, LABEL, GAP, COLUMNS = 4, 26, 6, 8  # the sheet: inputs 4x, 26 px of words under each, 8 to a row
+SHEET_MOST = 200  # inputs drawn on one sheet at most
+
+
+def write_sheet(path, cells, side: int) -> None:
+    """Write, atomically, a PNG of what the network saw: each (name, row of side**2 values in [0, 1], answer)
+    of ``cells`` as its side x side input, ``ZOOM`` times larger, white ink on black as MNIST's, the name and
+    the answer under it, ``COLUMNS`` to a row; cell k's picture has its top left corner at
+    (``GAP + (k % COLUMNS) * (side * ZOOM + GAP)``, ``GAP + (k // COLUMNS) * (side * ZOOM + LABEL + GAP)``)."""
+    from PIL import Image, ImageDraw
+
+    width, height = side * ZOOM + GAP, side * ZOOM + LABEL + GAP
+    columns = max(1, min(len(cells), COLUMNS))
+    sheet = Image.new("L", (GAP + columns * width, GAP + max(1, math.ceil(len(cells) / columns)) * height), 64)
+    draw = ImageDraw.Draw(sheet)
+    for k, (name, row, answer) in enumerate(cells):
+        left, top = GAP + (k % columns) * width, GAP + (k // columns) * height
+        if row is not None:
+            digit = Image.fromarray(np.uint8(np.round(np.clip(row, 0, 1).reshape(side, side) * 255)))
+            sheet.paste(digit.resize((side * ZOOM, side * ZOOM), Image.Resampling.NEAREST), (left, top))
+        chars = (side * ZOOM) // 6  # Pillow's default font: about 6 px a character
+        short = name if len(name) <= chars else "..." + name[-(chars - 3) :]
+        draw.text((left, top + side * ZOOM + 1), short, fill=255)
+        draw.text((left, top + side * ZOOM + 13), answer, fill=255)
+    with atomic_write(path) as f:
+        sheet.save(f, format="PNG")
 
 
 def centred(ink: np.ndarray, side: int) -> np.ndarray | None:

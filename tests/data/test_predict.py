@@ -105,3 +105,50 @@ def test_a_picture_mostly_ink_is_refused_in_one_line(tmp_path, model):
     assert run.returncode == 2 and run.stdout == "", run.stdout
     (line,) = run.stderr.splitlines()
     assert "noise.png: ink covers" in line and "of the picture" in line and "crop it to one digit" in line
+
+
+def test_ordinary_dark_on_white_pictures_get_one_inversion_note_per_run(tmp_path, model, scaled_digits):
+    """Issue 30.12: a note for every ordinary dark-on-white picture (18 of 21) said nothing new after the first."""
+    pictures = [off_centre(d, tmp_path / f"{i}.png") for i, d in enumerate(scaled_digits[0][:3])]
+    run = cli("predict", model, *pictures)
+    assert len(answers(run)) == 3
+    assert run.stderr.splitlines() == [
+        "gpunet: 3 pictures had a light background, inverted to MNIST's light digit on black (--no-invert keeps them)"
+    ]
+    one = cli("predict", model, pictures[0])
+    assert one.stderr == f"gpunet: {pictures[0]}: light background, inverted to MNIST's light digit on black " + (
+        "(--no-invert keeps it)\n"
+    )
+
+
+def test_show_input_draws_what_the_network_saw_on_one_sheet(tmp_path, model):
+    """Issue 30.2: the 28x28 input of every picture of a call, on one PNG: the photo's 2 is centred in its cell,
+    as MNIST's digits are, and the cell holds the very input that was classified."""
+    from gpunet.io.images import GAP, LABEL, ZOOM, load_inputs
+
+    images, _ = load_host(ROOT / "data").test
+    pictures = [photo(images[i].reshape(28, 28) / 255, tmp_path / f"{i}.png", i) for i in TWOS[:2]]
+    blank = Image.new("L", (50, 40), 255)
+    blank.save(tmp_path / "blank.png")
+    sheet = tmp_path / "saw.png"
+    run = cli("predict", model, *pictures, tmp_path / "blank.png", "--show-input", sheet)
+    assert run.returncode == 0 and f"3 inputs drawn to {sheet}" in run.stderr, run.stderr
+    drawn = np.asarray(Image.open(sheet).convert("L"), dtype=np.float64) / 255
+    side = 28 * ZOOM
+    assert drawn.shape == (GAP + side + LABEL + GAP, GAP + 3 * (side + GAP))
+    for k, path in enumerate(pictures):
+        cell = drawn[GAP : GAP + side, GAP + k * (side + GAP) : GAP + k * (side + GAP) + side]
+        ((_, row, _),) = load_inputs([path], 784)
+        np.testing.assert_allclose(cell[::ZOOM, ::ZOOM].ravel(), row.ravel(), atol=0.5 / 255)
+        y, x = np.indices(cell.shape)
+        centre = ((y * cell).sum() / cell.sum(), (x * cell).sum() / cell.sum())
+        assert np.allclose(centre, side / 2, atol=ZOOM), centre  # within a pixel of the 28x28 field's centre
+    assert drawn[GAP : GAP + side, GAP + 2 * (side + GAP) :][:, :side].max() < 0.3  # the blank: no digit drawn
+
+
+def test_show_input_is_a_png_written_where_it_can_be(tmp_path, model):
+    from helpers import assert_one_line_error
+
+    assert_one_line_error(cli("predict", model, "x.png", "--show-input", tmp_path / "saw.jpg"), "end the name in .png")
+    missing = tmp_path / "no" / "saw.png"
+    assert_one_line_error(cli("predict", model, "x.png", "--show-input", missing), "does not exist")

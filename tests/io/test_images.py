@@ -56,11 +56,12 @@ def test_a_transparent_drawing_reads_its_alpha_as_the_ink(tmp_path, digits):
 def test_a_light_background_is_inverted_automatically_and_says_so(tmp_path, digits, mode):
     digit = digits[0][0]
     Image.fromarray(255 - digit).convert(mode).save(tmp_path / "ink.png")
-    got, notes = _rows(tmp_path / "ink.png")
+    inverted, kept_light = [], []
+    ((_, got, _),) = load_inputs([tmp_path / "ink.png"], 784, inverted=inverted)
     np.testing.assert_allclose(got, digit.reshape(1, 784) / 255.0, atol=1.5 / 255)
-    assert "light background, inverted" in notes[0]
-    kept, quiet = _rows(tmp_path / "ink.png", invert="no")  # no light ink on the light sheet: no digit
-    assert kept is None and quiet == []
+    assert inverted == [str(tmp_path / "ink.png")]  # for predict's one note
+    ((_, kept, _),) = load_inputs([tmp_path / "ink.png"], 784, invert="no", inverted=kept_light)
+    assert kept is None and kept_light == []  # no light ink on the light sheet: no digit
 
 
 def test_predict_prints_the_top_three_normalised_activations(tmp_path, digits, model):

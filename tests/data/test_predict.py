@@ -152,3 +152,12 @@ def test_show_input_is_a_png_written_where_it_can_be(tmp_path, model):
     assert_one_line_error(cli("predict", model, "x.png", "--show-input", tmp_path / "saw.jpg"), "end the name in .png")
     missing = tmp_path / "no" / "saw.png"
     assert_one_line_error(cli("predict", model, "x.png", "--show-input", missing), "does not exist")
+
+
+def test_the_docs_say_the_outputs_are_no_calibrated_confidence():
+    """Issue 30.12: cli.md called the normalised sigmoids confidence-like ("a doubtful answer looks doubtful"),
+    but wrong answers came at 0.94-0.97."""
+    text = " ".join((ROOT / "docs" / "cli.md").read_text().split())
+    assert "doubtful" not in text
+    assert "These numbers are not a calibrated confidence, nor a probability that the answer is right" in text
+    assert "--show-input PATH" in text

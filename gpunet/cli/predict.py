@@ -50,7 +50,9 @@ def run(args) -> int:
         check_writable(args.show_input, "--show-input")
     backend = backend_for(args)
     net = Network.load(args.model, device=backend)
-    failed, inverted, shown = 0, [], [] if args.show_input else None
+    failed = 0
+    inverted: list[str] = []  # the names of the pictures inverted, for one note
+    shown: list | None = [] if args.show_input else None
     for path in args.images:  # a file that cannot be read is one line; the others are still classified
         try:
             for name, x, first in load_inputs([path], net.sizes[0], invert=args.invert, inverted=inverted):

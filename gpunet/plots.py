@@ -128,7 +128,7 @@ def misclassified(test, image_shape, predicted, output, wrong, outputs) -> tuple
     images, labels = test
     cols = max(1, min(len(wrong), 9))
     rows = max(1, math.ceil(len(wrong) / cols))
-    fig, axes = plt.subplots(rows, cols, figsize=(1.5 * cols, 1.7 * rows), squeeze=False)
+    fig, axes = plt.subplots(rows, cols, figsize=(1.3 * cols, 1.5 * rows), squeeze=False)
     for ax in axes.flat:
         ax.axis("off")
     for ax, i, out in zip(axes.flat, wrong, outputs):

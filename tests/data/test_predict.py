@@ -133,7 +133,8 @@ def test_show_input_draws_what_the_network_saw_on_one_sheet(tmp_path, model):
     sheet = tmp_path / "saw.png"
     run = cli("predict", model, *pictures, tmp_path / "blank.png", "--show-input", sheet)
     assert run.returncode == 0 and f"3 inputs drawn to {sheet}" in run.stderr, run.stderr
-    drawn = np.asarray(Image.open(sheet).convert("L"), dtype=np.float64) / 255
+    with Image.open(sheet) as picture:
+        drawn = np.asarray(picture.convert("L"), dtype=np.float64) / 255
     side = 28 * ZOOM
     assert drawn.shape == (GAP + side + LABEL + GAP, GAP + 3 * (side + GAP))
     for k, path in enumerate(pictures):
@@ -161,3 +162,16 @@ def test_the_docs_say_the_outputs_are_no_calibrated_confidence():
     assert "doubtful" not in text
     assert "These numbers are not a calibrated confidence, nor a probability that the answer is right" in text
     assert "--show-input PATH" in text
+
+
+def test_show_input_draws_the_first_200_inputs_of_idx_files_and_says_so(tmp_path):
+    from helpers import write_idx
+
+    from gpunet.network import Network
+
+    Network([784, 5, 10], seed=3, device="cpu").save(tmp_path / "m.npz")
+    images = np.random.default_rng(0).integers(0, 256, (201, 28, 28), dtype=np.uint8)
+    run = cli("predict", tmp_path / "m.npz", write_idx(tmp_path / "x.gz", images), "--show-input", tmp_path / "s.png")
+    assert run.returncode == 0 and f"the first 200 of 201 inputs drawn to {tmp_path / 's.png'}" in run.stderr
+    with Image.open(tmp_path / "s.png") as sheet:
+        assert sheet.size[1] == 25 * (28 * 4 + 26 + 6) + 6  # 25 rows of 8

@@ -18,7 +18,8 @@ from .common import backend_for
 NAME = "predict"
 HELP = "classify PNG/JPEG pictures or IDX image files with a saved network"
 DESCRIPTION = (
-    "A picture is read as MNIST's digits were made: the digit's bounding box scaled into 20x20 and put in the "
+    "A picture is read as MNIST's digits were made: the ink above the paper's level (estimated over the whole "
+    "picture: a lamp's gradient is paper), the digit's bounding box scaled into 20x20 and put in the "
     "28x28 field with its centre of mass at the centre; a picture with no ink (or almost none) gets no answer. "
     "Where it has transparency, what is drawn is the digit."
 )
@@ -32,7 +33,7 @@ def add_arguments(parser) -> None:
     polarity = parser.add_mutually_exclusive_group()
     invert_help = (
         "turn dark digits on a light background into MNIST's light on black (by default: pictures whose "
-        "border is light are inverted, with a note)"
+        "border is light are inverted, with one note for the run)"
     )
     polarity.add_argument("--invert", dest="invert", action="store_const", const="yes", help=invert_help)
     never = "never invert, even a light picture"

@@ -73,7 +73,15 @@ def curves(logs, output) -> str:
             continue
         scored = [e for e in epochs if "accuracy" in e]
         name = label(manifest, path)
-        axes[0, 0].plot([e["epoch"] for e in scored], [100 * e["accuracy"] for e in scored], marker=".", label=name)
+        (line,) = axes[0, 0].plot(
+            [e["epoch"] for e in scored], [100 * e["accuracy"] for e in scored], marker=".", label=name
+        )
+        if scored:  # the best epoch, the first of equals, as train's summary names it
+            best = max(scored, key=lambda e: e["accuracy"])
+            axes[0, 0].plot(
+                best["epoch"], 100 * best["accuracy"], marker="*", markersize=12, color=line.get_color(),
+                linestyle="none", label=f"best: {100 * best['accuracy']:.2f} % at epoch {best['epoch']}",
+            )  # fmt: skip
         if with_cost:
             costed = [e for e in epochs if "training_cost" in e]
             axes[0, 1].plot([e["epoch"] for e in costed], [e["training_cost"] for e in costed], marker=".", label=name)
@@ -112,25 +120,24 @@ def sweep_bands(ax, epochs, name: str) -> None:
         ax.fill_between(x, q1, q3, color=line.get_color(), alpha=0.25, linewidth=0)
 
 
-def misclassified(test, image_shape, predicted, output, count: int = 36) -> tuple[int, int]:
-    """A grid of the first ``count`` test images the model gets wrong, with true and predicted labels;
+def misclassified(test, image_shape, predicted, output, wrong, outputs) -> tuple[int, int]:
+    """A grid of the test images at the indices ``wrong`` (some the model gets wrong), each titled with its
+    index, true label, the model's answer and that answer's output activation (a row of ``outputs``);
     returns (digits drawn, digits the model gets wrong)."""
     plt = _pyplot()
     images, labels = test
-    every = np.flatnonzero(predicted != labels)
-    wrong = every[:count]
     cols = max(1, min(len(wrong), 9))
     rows = max(1, math.ceil(len(wrong) / cols))
     fig, axes = plt.subplots(rows, cols, figsize=(1.3 * cols, 1.5 * rows), squeeze=False)
     for ax in axes.flat:
         ax.axis("off")
-    for ax, i in zip(axes.flat, wrong):
+    for ax, i, out in zip(axes.flat, wrong, outputs):
         ax.imshow(images[i].reshape(image_shape), cmap="gray_r")
-        ax.set_title(f"true {labels[i]}, net {predicted[i]}", fontsize=8)
+        ax.set_title(f"#{i}: true {labels[i]}\nnet {predicted[i]} (output {out[predicted[i]]:.2f})", fontsize=7)
     if not len(wrong):
         axes[0, 0].set_title("no misclassified test images")
     _save(plt, fig, output)
-    return len(wrong), len(every)
+    return len(wrong), int(np.count_nonzero(predicted != labels))
 
 
 def history_figure(*histories, labels=None):

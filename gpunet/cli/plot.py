@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
+import numpy as np
+
 from .. import plots
+from ..data import pin_split
 from ..errors import ConfigError, say
 from ..runs import check_writable
 from . import options
@@ -15,7 +20,11 @@ WITHOUT_GPU = "leave out --device to draw on the CPU (the default)"
 
 def add_arguments(parser) -> None:
     parser.add_argument("logs", nargs="*", metavar="LOG", help="JSON-lines logs written by gpunet train --log")
-    parser.add_argument("-o", "--output", required=True, help="the picture to write: .png, .pdf, .svg or .jpg")
+    output = (
+        "the picture to write: .png, .pdf, .svg or .jpg (default: the log's name with .png for one log, "
+        "curves.png for several, MODEL's name with -misclassified.png)"
+    )
+    parser.add_argument("-o", "--output", help=output)
     parser.add_argument("--misclassified", metavar="MODEL", help="draw the test digits MODEL gets wrong instead")
     parser.add_argument(
         "--count", type=options.positive_int, metavar="N", help="with --misclassified: how many digits (default: 36)"
@@ -35,16 +44,28 @@ def _one_picture(args) -> str | None:
     return None
 
 
-def run(args) -> int:
-    plots.output_format(args.output)
-    check_writable(args.output, "-o")
+def default_output(args) -> str:
+    """Where the picture goes without ``-o``: beside the one log or the model, else curves.png here."""
     if args.misclassified:
-        _, host, _, predicted = predictions(args, args.misclassified, "test")
-        shown, wrong = plots.misclassified(host.test, host.image_shape, predicted, args.output, args.count or 36)
-        say(f"{shown} of the {wrong} misclassified test digits (of {len(predicted)}) drawn to {args.output}")
+        model = Path(args.misclassified)
+        return str(model.with_name(f"{model.stem}-misclassified.png"))
+    return str(Path(args.logs[0]).with_suffix(".png")) if len(args.logs) == 1 else "curves.png"
+
+
+def run(args) -> int:
+    if not args.logs and not args.misclassified:
+        raise ConfigError("give one or more JSON-lines logs (from gpunet train --log), or --misclassified MODEL")
+    output = args.output or default_output(args)
+    plots.output_format(output)
+    check_writable(output, "-o")
+    if args.misclassified:
+        net, host, split, predicted = predictions(args, args.misclassified, "test")
+        wrong = np.flatnonzero(predicted != split[1])[: args.count or 36]
+        x, _ = pin_split(net.backend, split[0][wrong], split[1][wrong], net.dtype)
+        outputs = net.backend.to_host(net.outputs(x))
+        shown, total = plots.misclassified(host.test, host.image_shape, predicted, output, wrong, outputs)
+        say(f"{shown} of the {total} misclassified test digits (of {len(predicted)}) drawn to {output}")
     else:
-        if not args.logs:
-            raise ConfigError("give one or more JSON-lines logs (from gpunet train --log), or --misclassified MODEL")
-        drawn = plots.curves(args.logs, args.output)
-        say(f"curves of {drawn} drawn to {args.output}")
+        drawn = plots.curves(args.logs, output)
+        say(f"curves of {drawn} drawn to {output}")
     return 0

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import ConfigError, DataError, one_line, say
-from .fs import check_memory, open_regular
+from ..errors import ConfigError, DataError, one_line
+from .fs import atomic_write, check_memory, open_regular
 from .idx import iter_idx, read_header, read_idx, unit
 
 IDX_CHUNK = 4096  # images of an IDX file classified at a time
@@ -20,22 +20,33 @@ INK = 0.25  # a pixel this far above the background (0..1) is ink: every MNIST d
 LARGEST = 2048  # a picture's longest side is scaled down to this first: the digit ends 20 px tall anyway
 FULL = 254 / 255  # every MNIST digit's strongest pixel is 254 or 255
 BLANK = 2e-4  # fewer ink pixels than this share of the picture (or than 3) is no digit at all
+COVERED = 0.5  # more ink pixels than this share is no digit on paper: MNIST's boldest test digit covers 35 %
+SMALL = 128  # the background is estimated on the picture scaled to this longest side: it changes slowly
 
 
-def load_inputs(paths, n_inputs: int, invert: str = "auto", chunk: int | None = None):
+def load_inputs(paths, n_inputs: int, invert: str = "auto", chunk: int | None = None, inverted=None):
     """Yield (name, rows (k, n_inputs), first) for each file: one row per picture (``first`` None; rows None for
     a picture with no ink, or almost none: it shows no digit to classify), the images of an IDX file ``chunk``
     at a time (``first``: the index of the chunk's first image; None if it holds one).
 
-    ``invert``: "yes", "no", or "auto" (pictures with a light background are inverted, with a note).
+    ``invert``: "yes", "no", or "auto" (pictures with a light background are inverted, and their names
+    appended to the list ``inverted``, for the caller's one note).
     """
     for path in map(Path, paths):
         if path.suffix.lower() in PICTURES:
             ink, light = _picture(path, n_inputs)
             flip = invert == "yes" or (invert == "auto" and light)
-            digit = centred(1.0 - ink if flip else ink, math.isqrt(n_inputs))
-            if invert == "auto" and light and digit is not None:  # a blank sheet: no note, "no digit" says it
-                say(f"{path}: light background, inverted to MNIST's light digit on black (--no-invert keeps it)")
+            ink = off_paper(1.0 - ink if flip else ink)
+            covered = (ink > INK).mean()
+            if covered > COVERED:
+                raise DataError(
+                    path,
+                    f"ink covers {covered:.0%} of the picture, so no digit stands out from the paper (a photo of "
+                    "text, a texture, a digit cropped to its strokes?); crop it to one digit with paper around it",
+                )
+            digit = centred(ink, math.isqrt(n_inputs))
+            if invert == "auto" and light and digit is not None and inverted is not None:  # not a blank sheet
+                inverted.append(str(path))
             yield str(path), digit, None
             continue
         for x, first in _idx(path, n_inputs, chunk or IDX_CHUNK):
@@ -55,15 +66,52 @@ def read_picture(path, n_inputs: int = 784, invert: bool | None = None) -> np.nd
     return row
 
 
+def inverted_note(inverted: list) -> str:
+    """The one note for the pictures ``load_inputs`` inverted in a run."""
+    if len(inverted) == 1:
+        return f"{inverted[0]}: light background, inverted to MNIST's light digit on black (--no-invert keeps it)"
+    return (
+        f"{len(inverted)} pictures had a light background, inverted to MNIST's light digit on black "
+        "(--no-invert keeps them)"
+    )
+
+
+ZOOM, LABEL, GAP, COLUMNS = 4, 26, 6, 8  # the sheet: inputs 4x, 26 px of words under each, 8 to a row
+SHEET_MOST = 200  # inputs drawn on one sheet at most
+
+
+def write_sheet(path, cells, side: int) -> None:
+    """Write, atomically, a PNG of what the network saw: each (name, row of side**2 values in [0, 1], answer)
+    of ``cells`` as its side x side input, ``ZOOM`` times larger, white ink on black as MNIST's, the name and
+    the answer under it, ``COLUMNS`` to a row; cell k's picture has its top left corner at
+    (``GAP + (k % COLUMNS) * (side * ZOOM + GAP)``, ``GAP + (k // COLUMNS) * (side * ZOOM + LABEL + GAP)``)."""
+    from PIL import Image, ImageDraw
+
+    width, height = side * ZOOM + GAP, side * ZOOM + LABEL + GAP
+    columns = max(1, min(len(cells), COLUMNS))
+    sheet = Image.new("L", (GAP + columns * width, GAP + max(1, math.ceil(len(cells) / columns)) * height), 64)
+    draw = ImageDraw.Draw(sheet)
+    for k, (name, row, answer) in enumerate(cells):
+        left, top = GAP + (k % columns) * width, GAP + (k // columns) * height
+        if row is not None:
+            digit = Image.fromarray(np.uint8(np.round(np.clip(row, 0, 1).reshape(side, side) * 255)))
+            sheet.paste(digit.resize((side * ZOOM, side * ZOOM), Image.Resampling.NEAREST), (left, top))
+        chars = (side * ZOOM) // 6  # Pillow's default font: about 6 px a character
+        short = name if len(name) <= chars else "..." + name[-(chars - 3) :]
+        draw.text((left, top + side * ZOOM + 1), short, fill=255)
+        draw.text((left, top + side * ZOOM + 13), answer, fill=255)
+    with atomic_write(path) as f:
+        sheet.save(f, format="PNG")
+
+
 def centred(ink: np.ndarray, side: int) -> np.ndarray | None:
     """The ink of a picture as MNIST's preprocessing made its digits (LeCun et al.): the digit's bounding box
     scaled, keeping its shape, into a 20x20 box (anti-aliased), then put in the 28x28 field with its centre of
-    mass at the field's centre (``side`` for 28). The background's level counts as no ink, and the strongest
-    stroke as full ink. One row of ``side**2`` values in [0, 1]; None when there is no ink (or almost none)."""
+    mass at the field's centre (``side`` for 28). ``ink`` is in [0, 1], none on the paper (:func:`off_paper`);
+    the strongest stroke counts as full ink. One row of ``side**2`` values in [0, 1]; None when there is no ink
+    (or almost none)."""
     from PIL import Image
 
-    border = np.concatenate([ink[0], ink[-1], ink[:, 0], ink[:, -1]])
-    ink = np.clip(ink - np.median(border), 0.0, None)  # grey paper, a photo's sheet: its level is no ink
     if (ink > INK).sum() < max(3, BLANK * ink.size):
         return None
     if ink.max() < FULL:  # pencil on grey paper: its strongest stroke made full ink, as every MNIST digit's is
@@ -84,6 +132,49 @@ def centred(ink: np.ndarray, side: int) -> np.ndarray | None:
     field = np.zeros((side + 2 * digit.shape[0], side + 2 * digit.shape[1]))  # room for any shift, then cut
     field[digit.shape[0] + dy :, digit.shape[1] + dx :][: digit.shape[0], : digit.shape[1]] = digit
     return field[digit.shape[0] : digit.shape[0] + side, digit.shape[1] : digit.shape[1] + side].reshape(1, -1)
+
+
+def off_paper(ink: np.ndarray) -> np.ndarray:
+    """The ink in [0, 1] above the paper's level under it (:func:`background`: a lamp's gradient, a broad
+    shadow, grey paper), as an array of ``ink``'s shape. The border's median is paper too, the least level
+    counted as paper: a light sheet kept light (``--no-invert``) shows no ink. MNIST's digits come back
+    unchanged."""
+    border = np.concatenate([ink[0], ink[-1], ink[:, 0], ink[:, -1]])
+    return np.clip(ink - np.maximum(background(ink), np.median(border)), 0.0, 1.0)
+
+
+def background(ink: np.ndarray) -> np.ndarray:
+    """The paper's level under every pixel of ``ink`` (an array of its shape): its grey-scale opening (a minimum,
+    then a maximum, over squares half its longer side), which keeps a lighting gradient and any shadow holding
+    such a square, and drops every stroke narrower than one; on the picture scaled to at most ``SMALL`` pixels,
+    then scaled back. A square half the side leaves all 10,000 of MNIST's test digits at 0 (a quarter would
+    not: 573 hold 7x7 of ink); a shadow or a fold narrower than that stays, as ink."""
+    from PIL import Image
+
+    height, width = ink.shape
+    picture = Image.fromarray(ink.astype(np.float32))
+    scale = min(1.0, SMALL / max(height, width))
+    if scale < 1:
+        size = (max(1, round(width * scale)), max(1, round(height * scale)))
+        picture = picture.resize(size, Image.Resampling.BOX)
+    small = np.asarray(picture)
+    k = math.ceil(max(small.shape) / 2)
+    least = small.min()  # nothing lies below the picture's own range: a black field stays 0
+    paper = np.clip(_sliding(np.maximum(_sliding(small, k, np.min), least), k, np.max), least, small.max())
+    if scale < 1:
+        paper = Image.fromarray(paper.astype(np.float32)).resize((width, height), Image.Resampling.BILINEAR)
+    return np.asarray(paper, dtype=np.float64)
+
+
+def _sliding(a: np.ndarray, k: int, reduce) -> np.ndarray:
+    """``reduce`` (np.min or np.max) over the k x k square around every pixel, the picture extended past its
+    edges by odd reflection: a ramp goes on as a ramp, so the opening keeps a gradient's far corners."""
+    for axis in (0, 1):
+        pad = [(0, 0), (0, 0)]
+        pad[axis] = (k // 2, k - 1 - k // 2)
+        wide = np.pad(a, pad, mode="reflect", reflect_type="odd")
+        a = reduce(np.lib.stride_tricks.sliding_window_view(wide, k, axis=axis), axis=-1)
+    return a
 
 
 def _picture(path: Path, n_inputs: int) -> tuple[np.ndarray, bool]:

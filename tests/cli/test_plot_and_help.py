@@ -100,3 +100,53 @@ def test_a_matplotlib_backend_named_in_the_environment_is_not_gpunets(logs):
                          env=env, capture_output=True, text=True)  # fmt: skip
     assert run.returncode == 0, run.stderr
     assert (logs / "c.png").read_bytes().startswith(b"\x89PNG")
+
+
+# Issue 30.12: plot without -o, the best epoch marked, the digits wrong with their output and index
+def test_plot_without_o_draws_beside_the_log_or_the_model(logs, monkeypatch):
+    pytest.importorskip("matplotlib")
+    run = cli("plot", logs / "test.jsonl")
+    assert run.returncode == 0 and f"drawn to {logs / 'test.png'}" in run.stderr, run.stderr
+    assert (logs / "test.png").read_bytes().startswith(b"\x89PNG")
+    monkeypatch.chdir(logs)
+    assert "drawn to curves.png" in cli("plot", "test.jsonl", "test.jsonl").stderr
+    assert (logs / "curves.png").exists()
+
+
+def test_plot_marks_the_best_epoch(logs):
+    pytest.importorskip("matplotlib")
+    epochs = [json.loads(line) for line in (logs / "test.jsonl").read_text().splitlines()[1:]]
+    best = max(epochs, key=lambda e: e["accuracy"])  # the first of equals
+    assert cli("plot", logs / "test.jsonl", "-o", logs / "c.svg").returncode == 0
+    svg = (logs / "c.svg").read_text()  # matplotlib names each text in a comment
+    assert f"<!-- best: {100 * best['accuracy']:.2f} % at epoch {best['epoch']} -->" in svg
+
+
+def test_plot_misclassified_titles_each_digit_with_its_index_and_output(logs):
+    pytest.importorskip("matplotlib")
+    import numpy as np
+
+    from gpunet.book import reference
+    from gpunet.data import load_host
+    from gpunet.network import Network
+
+    model = logs / "m.npz"
+    train = ["train", "--device", "cpu", "--data-dir", logs / "d", "--sizes", "16,10", "--epochs", "1"]
+    assert cli(*train, "--validation-size", "0", "--seed", "3", "--save", model).returncode == 0
+    run = cli("plot", "--misclassified", model, "--data-dir", logs / "d", "--count", "3")
+    assert f"drawn to {logs / 'm-misclassified.png'}" in run.stderr, run.stderr
+    assert cli("plot", "--misclassified", model, "--data-dir", logs / "d", "-o", logs / "w.svg").returncode == 0
+    svg = (logs / "w.svg").read_text()
+    net = Network.load(model, device="cpu")
+    weights = [np.asarray(w, np.float64) for w in net.weights]
+    biases = [np.asarray(b, np.float64).reshape(-1, 1) for b in net.biases]
+    book = reference.Network([16, 10], biases, weights)  # the book's per-example feedforward
+    images, labels = load_host(logs / "d", validation_size=0).test
+    titles = 0
+    for i, (image, label) in enumerate(zip(images, labels)):
+        a = book.feedforward(image.reshape(16, 1) / 255.0).ravel()
+        if int(np.argmax(a)) != label:
+            assert f"<!-- #{i}: true {label} -->" in svg  # the title's two lines
+            assert f"<!-- net {np.argmax(a)} (output {a.max():.2f}) -->" in svg
+            titles += 1
+    assert titles and svg.count("<!-- #") == titles

@@ -56,11 +56,12 @@ def test_a_transparent_drawing_reads_its_alpha_as_the_ink(tmp_path, digits):
 def test_a_light_background_is_inverted_automatically_and_says_so(tmp_path, digits, mode):
     digit = digits[0][0]
     Image.fromarray(255 - digit).convert(mode).save(tmp_path / "ink.png")
-    got, notes = _rows(tmp_path / "ink.png")
+    inverted, kept_light = [], []
+    ((_, got, _),) = load_inputs([tmp_path / "ink.png"], 784, inverted=inverted)
     np.testing.assert_allclose(got, digit.reshape(1, 784) / 255.0, atol=1.5 / 255)
-    assert "light background, inverted" in notes[0]
-    kept, quiet = _rows(tmp_path / "ink.png", invert="no")  # no light ink on the light sheet: no digit
-    assert kept is None and quiet == []
+    assert inverted == [str(tmp_path / "ink.png")]  # for predict's one note
+    ((_, kept, _),) = load_inputs([tmp_path / "ink.png"], 784, invert="no", inverted=kept_light)
+    assert kept is None and kept_light == []  # no light ink on the light sheet: no digit
 
 
 def test_predict_prints_the_top_three_normalised_activations(tmp_path, digits, model):
@@ -135,6 +136,15 @@ def test_mnist_digits_are_already_centred_as_mnist_made_them(tmp_path, scaled_di
     for i, digit in enumerate(scaled_digits[0]):
         Image.fromarray(np.uint8(np.round(digit * 255))).save(tmp_path / f"{i}.png")
         np.testing.assert_allclose(row(tmp_path / f"{i}.png"), digit.reshape(1, 784), atol=0.5 / 255)
+
+
+def test_the_paper_under_every_mnist_test_digit_is_black():
+    """The background estimate leaves MNIST's own digits as they are: all 10,000 test digits (and every MNIST
+    digit's box is 20 px in a 28 px field) hold no ink-free square half the picture's side of paper to lift."""
+    from gpunet.io.images import background
+
+    images, _ = load_host(ROOT / "data").test
+    assert max(background(d / 255.0).max() for d in images.reshape(-1, 28, 28)) == 0
 
 
 def test_an_off_centre_large_drawing_becomes_the_mnist_digit(tmp_path, scaled_digits):

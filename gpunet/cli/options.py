@@ -11,7 +11,17 @@ from urllib.parse import urlsplit
 
 from ..backend import DEVICE_RE
 from ..errors import printable
-from ..settings import BOOK, COUNT, POSITIVE_INT, POSITIVE_REAL, RUN_EPOCHS, Interval, check, check_sizes
+from ..settings import (
+    BOOK,
+    COUNT,
+    NON_NEGATIVE_REAL,
+    POSITIVE_INT,
+    POSITIVE_REAL,
+    RUN_EPOCHS,
+    Interval,
+    check,
+    check_sizes,
+)
 
 
 class Parser(argparse.ArgumentParser):
@@ -73,6 +83,7 @@ positive_int = _parsed(POSITIVE_INT, int)
 count = _parsed(COUNT, int)
 epochs = _parsed(RUN_EPOCHS, int)
 eta = _parsed(POSITIVE_REAL, float)
+lmbda = _parsed(NON_NEGATIVE_REAL, float)
 
 
 def sizes(text: str) -> list[int]:

@@ -14,10 +14,10 @@ from ..io.find import shown
 from ..io.identity import checksums, matches
 from ..io.signals import exit_status
 from ..kernels import KERNELS, choose, device_for
-from ..maths import mini_batch
+from ..maths import COSTS, mini_batch
 from ..network import Network
 from ..runs import RunFiles, checkpoint_settings, manifest, new_run_id
-from ..settings import BOOK, CONSTRAINTS, DTYPES, Settings
+from ..settings import BOOK, CONSTRAINTS, COST_NAMES, DTYPES, INIT_NAMES, Settings
 from . import options
 from .common import ProgressBar, load_data
 
@@ -46,6 +46,11 @@ def add_arguments(parser) -> None:
     options.add_epochs(parser, "epochs to reach, counted from 0, on resume too (default: 30)")
     options.add_batch_size(parser)
     parser.add_argument("--eta", type=options.eta, help="learning rate (default: 3.0)")
+    cost_choice = "cost function: chapter 1's quadratic or chapter 3's cross-entropy (default: quadratic)"
+    parser.add_argument("--cost", choices=COST_NAMES, help=cost_choice)
+    parser.add_argument("--lmbda", type=options.lmbda, metavar="L", help="L2 regularisation's lambda (default: 0)")
+    init_help = "initial weights: large N(0, 1) (chapter 1) or default N(0, 1/n_in) (chapter 3) (default: large)"
+    parser.add_argument("--init", choices=INIT_NAMES, help=init_help)
     parser.add_argument("--seed", type=options.count, help="random seed (default: a fresh one, printed in the header)")
     parser.add_argument("--dtype", choices=DTYPES, help="floating-point type (default: float32)")
     options.add_data_arguments(parser, resume=True)
@@ -66,7 +71,7 @@ def add_arguments(parser) -> None:
     parser.add_argument("--log", metavar="PATH", help="write the manifest and one JSON object per epoch to PATH")
     force_help = "overwrite a --save/--checkpoint/--log file that is not this run's (refused otherwise)"
     parser.add_argument("--force", action="store_true", help=force_help)
-    cost_help = "also log the mean quadratic cost on the training data"
+    cost_help = "also log the cost on the training data (the run's --cost, with L2's term)"
     parser.add_argument("--monitor-cost", action="store_true", default=None, help=cost_help)
 
 
@@ -89,8 +94,11 @@ def _network_for(args) -> tuple[Network, Plan]:
         if args.epochs is not None and args.epochs != kept.epochs:
             moved = f"--epochs {args.epochs} moves the run's end from epoch {kept.epochs} (kept on resume)"
             kept = replace(kept, epochs=args.epochs)
+        net.cost = COSTS[kept.cost]
         return net, Plan(kept, settings["eval"], settings["monitor_cost"], run, moved)
-    net = Network(chosen.sizes, seed=chosen.seed, device=backend, dtype=chosen.dtype)
+    net = Network(
+        chosen.sizes, seed=chosen.seed, device=backend, dtype=chosen.dtype, cost=chosen.cost, init=chosen.init
+    )
     return net, Plan(chosen, args.eval or "test", bool(args.monitor_cost), new_run_id())
 
 
@@ -189,7 +197,7 @@ def run(args) -> int:
         host.check_fits(net.sizes)
         _check_eval(plan.eval, host)
         batch = mini_batch(s.batch_size, len(host.train[1]))
-        kernel, why = choose(backend, net.sizes, s.dtype, batch, args.kernel)
+        kernel, why = choose(backend, net.sizes, s.dtype, batch, args.kernel, cost=s.cost, lmbda=s.lmbda)
         hashes = _data_hashes(args, net, host, files)
         data = pin(host, backend, net.dtype, net.sizes[-1])
         outputs = {"eval": plan.eval, "monitor_cost": plan.monitor_cost, "data": sorted(hashes.values())}
@@ -218,7 +226,7 @@ def run(args) -> int:
             if result.correct is not None:
                 entry.update(correct=result.correct, total=result.total, accuracy=result.correct / result.total)
             if plan.monitor_cost:
-                entry["training_cost"] = net.total_cost(data.training_data)
+                entry["training_cost"] = net.total_cost(data.training_data, s.lmbda)
             files.after_epoch(net, entry, record)
 
         try:
@@ -227,6 +235,7 @@ def run(args) -> int:
                 s.epochs - net.epoch,
                 s.batch_size,
                 s.eta,
+                lmbda=s.lmbda,
                 test_data={"test": data.test_data, "validation": data.validation_data, "none": None}[plan.eval],
                 callback=after_epoch,
                 kernel=kernel.name,

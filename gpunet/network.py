@@ -194,12 +194,14 @@ class Network:
 
     def _epoch_kernel(self, x, y, batch: int, kernel: str | None, lmbda: float = 0.0):
         """Returns the chosen epoch kernel bound to the training data, compiled (a call with no examples)."""
-        objective = {"cost": self.cost.name, "lmbda": lmbda}
-        chosen, self.kernel_reason = choose(self.backend, self.sizes, self._dtype_name, batch, kernel, **objective)
+        cost = self.cost.name
+        chosen, self.kernel_reason = choose(
+            self.backend, self.sizes, self._dtype_name, batch, kernel, cost=cost, lmbda=lmbda
+        )
         self.kernel = chosen.name
         run = chosen(self.backend, x, y)
         weights, biases, nothing = self._stacked(self.weights), self._stacked(self.biases), np.empty((1, 0), np.int64)
-        run(weights, biases, nothing, batch, np.ones(1), **objective)
+        run(weights, biases, nothing, batch, np.ones(1), cost=cost, lmbda=lmbda)
         return run
 
     def _update_mini_batches(self, run, order, batch: int, eta_host, progress, lmbda: float = 0.0) -> None:

@@ -89,7 +89,7 @@ class Network(network.Network):
             data = (x, np.argmax(np.asarray(y), axis=-1))
         return self.evaluate(data)
 
-    def total_cost(self, data, lmbda: float = 0.0, convert: bool = False) -> float:  # type: ignore[override]
+    def total_cost(self, data, lmbda: float = 0.0, convert: bool = False) -> float:
         """Returns the cost on ``data`` with L2's term (eq. 85); ``convert``: ``data``'s y are labels (test data)."""
         if convert:
             x, labels = pairs.test_arrays(data, self.sizes)

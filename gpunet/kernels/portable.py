@@ -21,7 +21,7 @@ class PortableEpoch(EpochKernel):
         super().__init__(backend, x, y)
         self.x, self.y = x, y
         self.n = x.shape[0]  # L2's n: the size of the training set (eq. 93)
-        self._sent = [(None, None), (None, None)]  # (host eta or decay, its device copy): sent when it changes
+        self._sent: list = [(None, None), (None, None)]  # (host eta or decay, its device copy): sent when changed
 
     def _on_device(self, values, dtype, slot: int = 0):
         """One value for all members as a number, as the book's update has it; else ``values`` (N, 1, 1) on the

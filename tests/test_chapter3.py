@@ -258,3 +258,20 @@ def test_save_writes_the_books_json_and_load_reads_it_back(tmp_path):
         with pytest.raises(DataError, match=why) as error:
             network2.load(path, device="cpu")
         assert "\n" not in str(error.value) and str(path) in str(error.value)
+
+
+def test_train_and_bench_take_chapter_3s_flags(tmp_path):
+    from helpers import assert_one_line_error, bench_on, train_on, write_mnist_like
+
+    write_mnist_like(tmp_path, 30, 10, rows=4, cols=4, n_classes=2)
+    run = train_on(tmp_path, "--sizes", "16,3,2", "--cost", "cross-entropy", "--lmbda", "5", "--init", "default")
+    assert run.returncode == 0, run.stderr
+    assert "| cost cross-entropy | lmbda 5 | init default |" in run.stdout
+    assert "| cost" not in train_on(tmp_path, "--sizes", "16,3,2").stdout  # chapter 1's header as before
+    assert_one_line_error(train_on(tmp_path, "--cost", "hinge"), "--cost", "invalid choice")
+    assert_one_line_error(train_on(tmp_path, "--lmbda", "-1"), "--lmbda", "expected a finite number >= 0")
+    bench = bench_on(tmp_path, "16,3,2", "--device", "cpu", "--cost", "quadratic,cross-entropy", "--lmbda", "0,5")
+    assert bench.returncode == 0, bench.stderr
+    for path in ("portable ", "portable l2=5", "portable ce ", "portable ce l2=5"):
+        assert f"cpu     {path}" in bench.stdout
+    assert_one_line_error(bench_on(tmp_path, "16,2", "--cost", "hinge"), "--cost", "expected costs among")

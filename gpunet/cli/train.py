@@ -163,8 +163,10 @@ def _print_run(args, backend, net, plan, host, data, kernel: str, batch: int) ->
     mini = f"{batch}"
     if batch != s.batch_size:  # the book's slicing: a mini-batch is at most the training set
         mini += f" (all the training images; --batch-size {s.batch_size} is more)"
+    chapter_3 = (s.cost, s.lmbda, s.init) != ("quadratic", 0.0, "large")  # chapter 1's run: its header as before
+    objective = f" | cost {s.cost} | lmbda {s.lmbda:g} | init {s.init}" if chapter_3 else ""
     print(
-        f"epochs {s.epochs} | mini-batch {mini} | eta {s.eta:g} | seed {s.seed} | eval {plan.eval}{resumed}",
+        f"epochs {s.epochs} | mini-batch {mini} | eta {s.eta:g}{objective} | seed {s.seed} | eval {plan.eval}{resumed}",
         flush=True,
     )
 

@@ -275,3 +275,21 @@ def test_train_and_bench_take_chapter_3s_flags(tmp_path):
     for path in ("portable ", "portable l2=5", "portable ce ", "portable ce l2=5"):
         assert f"cpu     {path}" in bench.stdout
     assert_one_line_error(bench_on(tmp_path, "16,2", "--cost", "hinge"), "--cost", "expected costs among")
+
+
+def test_a_resumed_chapter_3_run_goes_on_with_its_cost_and_lmbda(tmp_path):
+    from helpers import cli, train_on, write_mnist_like
+
+    data = tmp_path / "data"
+    write_mnist_like(data, 30, 10, rows=4, cols=4, n_classes=2)
+    flags = ("--sizes", "16,3,2", "--seed", "3", "--cost", "cross-entropy", "--lmbda", "5", "--init", "default")
+    straight = train_on(data, *flags, "--save", tmp_path / "straight.npz", epochs=2)
+    assert straight.returncode == 0, straight.stderr
+    first = train_on(data, *flags, "--checkpoint", tmp_path / "ck.npz", epochs=1)
+    assert first.returncode == 0, first.stderr
+    resumed = cli("train", "--resume", tmp_path / "ck.npz", "--epochs", "2", "--data-dir", data, "--device", "cpu")
+    assert resumed.returncode == 0, resumed.stderr
+    assert "| cost cross-entropy | lmbda 5 | init default |" in resumed.stdout
+    a, b = Network.load(tmp_path / "straight.npz", device="cpu"), Network.load(tmp_path / "ck.npz", device="cpu")
+    for got, want in zip(b.weights + b.biases, a.weights + a.biases, strict=True):
+        np.testing.assert_array_equal(got, want)

@@ -1,4 +1,4 @@
-"""The book's equations (chapter 1 and 2) as pure functions, in matrix form over the mini-batch.
+"""The book's equations (chapters 1 to 3) as pure functions, in matrix form over the mini-batch.
 
 Activations are columns, as in the book: ``a`` is ``(..., n, m)`` for ``m`` examples, ``w`` is
 ``(..., n_out, n_in)`` with ``w[j, k]`` joining neuron ``k`` to neuron ``j`` of the next layer, ``b`` is
@@ -33,6 +33,71 @@ def cost_derivative(output_activations, y):
     return output_activations - y
 
 
+class QuadraticCost:
+    """Chapter 1's cost, C_x = ½‖y - a^L‖² (eq. 6), as the book's network2.py names it."""
+
+    name = "quadratic"
+
+    @staticmethod
+    def fn(a, y):
+        """Returns Σ_x C_x over the columns of ``a`` and ``y``: ½ Σ ‖a - y‖²."""
+        xp = array_namespace(a)
+        return 0.5 * xp.sum((a - y) * (a - y), axis=(-2, -1))
+
+    @staticmethod
+    def delta(a, y):
+        """BP1 for the quadratic cost: δ^L = (a^L - y) ⊙ σ'(z^L)."""
+        return cost_derivative(a, y) * sigmoid_prime_of(a)
+
+
+class CrossEntropyCost:
+    """Chapter 3's cost, C_x = -Σ_j [y_j ln a_j + (1 - y_j) ln(1 - a_j)] (eq. 63)."""
+
+    name = "cross-entropy"
+
+    @staticmethod
+    def fn(a, y):
+        """Returns Σ_x C_x over the columns of ``a`` and ``y``. Where σ saturated (a = 0 or 1), ln 0 is taken as
+        ln of the smallest normal number: finite where the book's ``np.nan_to_num`` gives the largest float."""
+        xp = array_namespace(a)
+        tiny = float(xp.finfo(a.dtype).smallest_normal)
+        return xp.sum(-y * xp.log(xp.clip(a, min=tiny)) - (1.0 - y) * xp.log(xp.clip(1.0 - a, min=tiny)), axis=(-2, -1))
+
+    @staticmethod
+    def delta(a, y):
+        """The cross-entropy's output error: δ^L = a^L - y (eq. 66), σ'(z^L) cancelled."""
+        return a - y
+
+
+COSTS = {cost.name: cost for cost in (QuadraticCost, CrossEntropyCost)}
+INITS = ("large", "default")  # chapter 1's N(0, 1) weights; chapter 3's N(0, 1/n_in)
+
+
+def initial_parameters(rng, sizes, init: str = "large"):
+    """Returns ``(weights, biases)`` as float64 host arrays drawn by ``rng`` in the book's order, biases first.
+
+    b ~ N(0, 1) either way; w ~ N(0, 1) for ``large`` (chapter 1), N(0, 1/n_in) for ``default`` (chapter 3).
+    """
+    biases = [rng.standard_normal((y, 1)) for y in sizes[1:]]
+    weights = [rng.standard_normal((y, x)) for x, y in zip(sizes[:-1], sizes[1:])]
+    if init == "default":
+        weights = [w / math.sqrt(w.shape[1]) for w in weights]
+    return weights, biases
+
+
+def weight_decay(eta, lmbda, n: int):
+    """L2's factor on the weights at each step, 1 - ηλ/n (eq. 93); ``eta``, ``lmbda`` numbers or host arrays."""
+    return 1.0 - eta * (lmbda / max(n, 1))
+
+
+def total_cost(weights, biases, x, y, cost=QuadraticCost, lmbda: float = 0.0):
+    """Returns C = (1/n) Σ_x C_x + ½(λ/n) Σ_w w² (eq. 85) over the n columns of ``x`` and ``y``, a 0-d array."""
+    xp = array_namespace(x)
+    n = x.shape[-1]
+    squares = sum(xp.sum(w * w, axis=(-2, -1)) for w in weights)
+    return cost.fn(feedforward(weights, biases, x), y) / n + 0.5 * (lmbda / n) * squares
+
+
 def feedforward(weights, biases, a):
     """The network's output for input columns ``a``: a' = σ(w a + b) (eq. 22)."""
     xp = array_namespace(a)
@@ -41,8 +106,8 @@ def feedforward(weights, biases, a):
     return a
 
 
-def backprop(weights, biases, x, y):
-    """Gradients of the quadratic cost summed over the columns of ``x``: (nabla_b, nabla_w).
+def backprop(weights, biases, x, y, cost=QuadraticCost):
+    """Gradients of ``cost`` (quadratic: chapter 1's) summed over the columns of ``x``: (nabla_b, nabla_w).
 
     The book's ``backprop`` for every column of ``x`` and ``y`` at once, each of BP1-BP4 one array expression.
     """
@@ -52,8 +117,8 @@ def backprop(weights, biases, x, y):
         activations.append(sigmoid(xp, w @ activations[-1] + b))
     nabla_b = [None] * len(biases)
     nabla_w = [None] * len(weights)
-    # BP1: δ^L = ∇_a C ⊙ σ'(z^L)
-    delta = cost_derivative(activations[-1], y) * sigmoid_prime_of(activations[-1])
+    # BP1: δ^L = ∇_a C ⊙ σ'(z^L); a^L - y for the cross-entropy (eq. 66)
+    delta = cost.delta(activations[-1], y)
     for l in range(1, len(weights) + 1):  # the book's l counts back from the output
         if l > 1:
             # BP2: δ^l = ((w^(l+1))^T δ^(l+1)) ⊙ σ'(z^l)
@@ -65,10 +130,16 @@ def backprop(weights, biases, x, y):
     return nabla_b, nabla_w
 
 
-def sgd_step(weights, biases, x, y, eta):
-    """One step of gradient descent on a mini-batch of columns (eqs. 20-21)."""
-    nabla_b, nabla_w = backprop(weights, biases, x, y)
+def sgd_step(weights, biases, x, y, eta, cost=QuadraticCost, decay=1.0):
+    """Returns the parameters after one step of gradient descent on a mini-batch of columns (eqs. 20-21).
+
+    ``decay`` (:func:`weight_decay`, a number or an array broadcasting as ``eta``) is L2's
+    w → (1 - ηλ/n) w - (η/m) Σ_x ∂C_x/∂w (eq. 93); biases are not regularised.
+    """
+    nabla_b, nabla_w = backprop(weights, biases, x, y, cost)
     scale = eta / x.shape[-1]
+    if not isinstance(decay, float) or decay != 1.0:  # without L2: chapter 1's update, bit for bit
+        weights = [decay * w for w in weights]
     weights = [w - scale * nw for w, nw in zip(weights, nabla_w)]
     biases = [b - scale * nb for b, nb in zip(biases, nabla_b)]
     return weights, biases

@@ -19,7 +19,17 @@ from .backend import Backend
 from .book import pairs as book_data
 from .errors import ConfigError
 from .kernels import choose, device_for
-from .maths import backprop, cost_derivative, feedforward, mini_batch, parameter_count, sgd_step
+from .maths import (
+    COSTS,
+    backprop,
+    cost_derivative,
+    feedforward,
+    initial_parameters,
+    mini_batch,
+    parameter_count,
+    sgd_step,
+    weight_decay,
+)
 from .settings import Settings
 
 
@@ -86,10 +96,25 @@ class History(Sequence):
 
 
 class Network:
-    """The book's ``Network``, with the same names, on any array backend."""
+    """The book's ``Network``, with the same names, on any array backend.
 
-    def __init__(self, sizes: Sequence[int], seed=None, device: str | Backend = "auto", dtype: str = "float32"):
-        sizes = list(Settings(sizes=sizes, dtype=dtype, seed=seed).sizes)
+    ``cost`` (a name of :data:`gpunet.maths.COSTS` or one of its classes) and ``init`` (``large``: chapter 1's
+    N(0, 1) weights; ``default``: chapter 3's N(0, 1/n_in)) are network2.py's options; the defaults are chapter 1's.
+    """
+
+    def __init__(
+        self,
+        sizes: Sequence[int],
+        seed=None,
+        device: str | Backend = "auto",
+        dtype: str = "float32",
+        *,
+        cost="quadratic",
+        init: str = "large",
+    ):
+        cost = getattr(cost, "name", cost)  # QuadraticCost, CrossEntropyCost: their names
+        s = Settings(sizes=sizes, dtype=dtype, seed=seed, cost=cost, init=init)
+        sizes = list(s.sizes)
         if isinstance(device, Backend):
             self.backend = device
         else:  # auto: the GPU only where its kernel beats the CPU's (for the book's mini-batch of 10)
@@ -99,18 +124,23 @@ class Network:
         self.num_layers = len(sizes)
         self.sizes = sizes
         check_memory(self.backend, sizes, dtype)
-        # One host generator drives the initial parameters, N(0, 1) in the book's order, and every epoch's shuffle:
+        self.cost = COSTS[s.cost]
+        # One host generator drives the initial parameters, in the book's order, and every epoch's shuffle:
         # a seed gives the same starting point and order of examples on every device, not bit-identical weights
         # after an epoch (devices sum in different orders, and SGD amplifies those last-bit differences).
         # Without a seed one is drawn and kept (net.seed), so that Network(sizes, seed=net.seed) repeats the run.
         self.seed = int(np.random.SeedSequence().generate_state(1)[0]) if seed is None else seed
         self.rng = np.random.default_rng(self.seed)
-        biases = [self.rng.standard_normal((y, 1)) for y in sizes[1:]]
-        weights = [self.rng.standard_normal((y, x)) for x, y in zip(sizes[:-1], sizes[1:])]
-        self.biases = [self.backend.asarray(b, dtype=self.dtype) for b in biases]
-        self.weights = [self.backend.asarray(w, dtype=self.dtype) for w in weights]
+        self.initialize(s.init)
         self.epoch = 0  # epochs of SGD completed
         self.record: dict = {}  # what save() stored beside the parameters (settings, manifest); see load()
+
+    def initialize(self, init: str = "large") -> None:
+        """Draws new parameters from the network's generator: ``large`` N(0, 1) weights, ``default`` N(0, 1/n_in)."""
+        init = Settings(init=init).init
+        weights, biases = initial_parameters(self.rng, self.sizes, init)
+        self.biases = [self.backend.asarray(b, dtype=self.dtype) for b in biases]
+        self.weights = [self.backend.asarray(w, dtype=self.dtype) for w in weights]
 
     def save(self, path, **record) -> None:
         """Write sizes, dtype, parameters, epoch and the generator's state to ``path`` (.npz), atomically.
@@ -146,16 +176,18 @@ class Network:
         return feedforward(self.weights, self.biases, a)
 
     def backprop(self, x, y):
-        """(nabla_b, nabla_w) of the quadratic cost, summed over the columns of x and y."""
-        return backprop(self.weights, self.biases, x, y)
+        """(nabla_b, nabla_w) of the network's cost, summed over the columns of x and y."""
+        return backprop(self.weights, self.biases, x, y, self.cost)
 
     def cost_derivative(self, output_activations, y):
         return cost_derivative(output_activations, y)
 
-    def update_mini_batch(self, x, y, eta: float):
-        """Apply one gradient-descent step for a mini-batch given as rows: x (m, n_in), y (m, n_out)."""
+    def update_mini_batch(self, x, y, eta: float, lmbda: float = 0.0, n: int = 1):
+        """Apply one gradient-descent step for a mini-batch given as rows: x (m, n_in), y (m, n_out); L2's
+        ``lmbda`` over a training set of ``n`` (eq. 93)."""
         t = self.xp.matrix_transpose
-        self.weights, self.biases = sgd_step(self.weights, self.biases, t(x), t(y), eta)
+        decay = weight_decay(eta, lmbda, n)
+        self.weights, self.biases = sgd_step(self.weights, self.biases, t(x), t(y), eta, self.cost, decay)
 
     def SGD(
         self,
@@ -165,22 +197,26 @@ class Network:
         eta: float,
         test_data=None,
         *,
+        lmbda: float = 0.0,
         callback: Callable[[EpochResult], None] | None = print,
         kernel: str | None = None,
         progress: Callable[[int], None] | bool | None = None,
     ) -> History:
         """Returns the :class:`History` of the epochs of mini-batch SGD, numbered on from ``self.epoch``.
 
-        Data as rows ``(x, y)`` (test: ``(x, labels)``) or the book's lists of column pairs; the epochs run in the
-        epoch kernel ``kernel`` names (None: the registry chooses); ``callback`` is given each epoch's
-        :class:`EpochResult` as it ends; ``progress(k)`` is told of each k examples done (True: a tqdm bar).
+        Data as rows ``(x, y)`` (test: ``(x, labels)``) or the book's lists of column pairs; ``lmbda`` is L2's λ
+        (network2.py's, eq. 93). The epochs run in the epoch kernel ``kernel`` names (None: the registry chooses);
+        ``callback`` is given each epoch's :class:`EpochResult` as it ends; ``progress(k)`` is told of each k
+        examples done (True: a tqdm bar).
         """
-        s = Settings(sizes=self.sizes, epochs=epochs, batch_size=mini_batch_size, eta=eta, dtype=self._dtype_name)
+        s = Settings(
+            sizes=self.sizes, epochs=epochs, batch_size=mini_batch_size, eta=eta, dtype=self._dtype_name, lmbda=lmbda
+        )
         training_data, test_data = book_data.arrays(training_data, test_data, self.sizes)
         x, y = self._training_arrays(training_data)
         test_data = None if test_data is None else self._test_arrays(test_data)
         n, batch = x.shape[0], mini_batch(s.batch_size, x.shape[0])  # at most the whole set, as the book slices
-        run = self._epoch_kernel(x, y, batch, kernel)
+        run = self._epoch_kernel(x, y, batch, kernel, s.lmbda)
         eta_host = np.asarray([s.eta], np.float64)
         step = max(n, 1) if not progress else max(1, n // 50 // batch) * batch  # ~50 calls an epoch, or one
         results = []
@@ -190,7 +226,7 @@ class Network:
             with warnings.catch_warnings(), _told(progress, n, self.epoch) as told:  # an overflow: said below
                 warnings.simplefilter("ignore", RuntimeWarning)
                 for k in range(0, n, step):  # whole mini-batches, each an update_mini_batch step
-                    self._update_mini_batches(run, order[:, k : k + step], batch, eta_host, told)
+                    self._update_mini_batches(run, order[:, k : k + step], batch, eta_host, told, s.lmbda)
                 self.backend.synchronize()
                 trained = time.perf_counter()
                 correct = self._score(run, test_data, s)
@@ -212,17 +248,22 @@ class Network:
             )
         return x, y
 
-    def _epoch_kernel(self, x, y, batch: int, kernel: str | None):
+    def _epoch_kernel(self, x, y, batch: int, kernel: str | None, lmbda: float = 0.0):
         """Returns the chosen epoch kernel bound to the training data, compiled (a call with no examples)."""
-        chosen, self.kernel_reason = choose(self.backend, self.sizes, self._dtype_name, batch, kernel)
+        cost = self.cost.name
+        chosen, self.kernel_reason = choose(
+            self.backend, self.sizes, self._dtype_name, batch, kernel, cost=cost, lmbda=lmbda
+        )
         self.kernel = chosen.name
         run = chosen(self.backend, x, y)
-        run(self._stacked(self.weights), self._stacked(self.biases), np.empty((1, 0), np.int64), batch, np.ones(1))
+        weights, biases, nothing = self._stacked(self.weights), self._stacked(self.biases), np.empty((1, 0), np.int64)
+        run(weights, biases, nothing, batch, np.ones(1), cost=cost, lmbda=lmbda)
         return run
 
-    def _update_mini_batches(self, run, order, batch: int, eta_host, progress) -> None:
+    def _update_mini_batches(self, run, order, batch: int, eta_host, progress, lmbda: float = 0.0) -> None:
         """Applies update_mini_batch to each mini-batch of ``order``, in the epoch kernel."""
-        weights, biases = run(self._stacked(self.weights), self._stacked(self.biases), order, batch, eta_host)
+        weights, biases = self._stacked(self.weights), self._stacked(self.biases)
+        weights, biases = run(weights, biases, order, batch, eta_host, cost=self.cost.name, lmbda=lmbda)
         self.weights, self.biases = [w[0, ...] for w in weights], [b[0, ...] for b in biases]
         if progress is not None:
             progress(order.shape[1])
@@ -293,11 +334,14 @@ class Network:
         """The most active output neuron for each input row: the network's answer."""
         return self.xp.argmax(self.outputs(x), axis=-1)
 
-    def total_cost(self, data) -> float:
-        """Mean quadratic cost over (x, one-hot y), either form: C = 1/(2n) Σ_x ‖y(x) - a^L(x)‖² (eq. 6)."""
+    def total_cost(self, data, lmbda: float = 0.0) -> float:
+        """Returns the mean cost over (x, one-hot y), either form, with L2's term: C = (1/n) Σ_x C_x + ½(λ/n) Σ_w w²
+        (eq. 85); for the quadratic cost and λ = 0, C = 1/(2n) Σ_x ‖y(x) - a^L(x)‖² (eq. 6)."""
         x, y = book_data.training_arrays(data, self.sizes)
-        diff = self.outputs(x) - self.backend.asarray(y, dtype=self.dtype)
-        return float(self.xp.sum(diff * diff)) / (2 * x.shape[0])
+        lmbda = Settings(lmbda=lmbda).lmbda
+        n, xp = x.shape[0], self.xp
+        cost = float(self.cost.fn(self.outputs(x), self.backend.asarray(y, dtype=self.dtype))) / n
+        return cost + 0.5 * (lmbda / n) * sum(float(xp.sum(w * w)) for w in self.weights) if lmbda else cost
 
 
 @contextlib.contextmanager

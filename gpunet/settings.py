@@ -17,6 +17,8 @@ from typing import Any
 from .errors import ConfigError
 
 DTYPES = ("float32", "float64")
+COST_NAMES = ("quadratic", "cross-entropy")  # gpunet.maths.COSTS: chapter 1's and chapter 3's
+INIT_NAMES = ("large", "default")  # gpunet.maths.INITS: N(0, 1) weights (chapter 1), N(0, 1/n_in) (chapter 3)
 FLOAT_MAX = {"float32": 3.4028234663852886e38, "float64": sys.float_info.max}  # np.finfo(dtype).max
 
 
@@ -81,8 +83,16 @@ CONSTRAINTS: dict[str, Any] = {
     "dtype": Rule(" or ".join(DTYPES), lambda v: isinstance(v, str) and v in DTYPES),
     "seed": COUNT,
     "validation_size": COUNT,
+    "cost": Rule(" or ".join(COST_NAMES), lambda v: isinstance(v, str) and v in COST_NAMES),
+    "lmbda": NON_NEGATIVE_REAL,  # L2's λ (eq. 87); 0: none
+    "init": Rule(" or ".join(INIT_NAMES), lambda v: isinstance(v, str) and v in INIT_NAMES),
 }
-NAMES = {"batch_size": "mini-batch size", "eta": "eta (the learning rate)"}  # in the Python API's errors
+CHAPTER_1 = {"cost": "quadratic", "lmbda": 0.0, "init": "large"}  # what a checkpoint without them trained with
+NAMES = {
+    "batch_size": "mini-batch size",
+    "eta": "eta (the learning rate)",
+    "lmbda": "lmbda (L2's λ)",
+}  # in the Python API's errors
 
 
 def check(name: str, value, rule, error=ConfigError):
@@ -108,6 +118,9 @@ class Settings:
     dtype: str = "float32"
     seed: int | None = None
     validation_size: int = 10_000
+    cost: str = "quadratic"
+    lmbda: float = 0.0
+    init: str = "large"
 
     def __post_init__(self):
         for field, value in checked(vars(self)).items():

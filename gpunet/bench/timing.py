@@ -4,6 +4,7 @@ peers a reader would pick instead (:mod:`gpunet.bench.peers`), in one run."""
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import multiprocessing
 import statistics
 import time
@@ -60,13 +61,14 @@ def time_book(host, sizes, batch, examples, seed=0):
     return seconds * n / len(data)
 
 
-def time_network(host, backend, sizes, batch, dtype, kernel, epochs, seed=0):
-    """(seconds of each epoch, bytes moved host->device per epoch) for one kernel."""
+def time_network(host, backend, sizes, batch, dtype, kernel, epochs, seed=0, cost="quadratic", lmbda=0.0):
+    """(seconds of each epoch, bytes moved host->device per epoch) for one kernel, training with ``cost`` and L2's
+    ``lmbda`` (chapter 3; the default chapter 1's)."""
     metered = _Metered(**{f.name: getattr(backend, f.name) for f in dataclasses.fields(Backend)})
-    net = Network(sizes, seed=seed, device=metered, dtype=dtype)
+    net = Network(sizes, seed=seed, device=metered, dtype=dtype, cost=cost)
     data = pin(host, metered, net.dtype, sizes[-1])  # targets as wide as the output layer, as train pins them
     metered.moved[0] = 0
-    results = net.SGD(data.training_data, epochs, batch, BOOK.eta, callback=None, kernel=kernel)
+    results = net.SGD(data.training_data, epochs, batch, BOOK.eta, lmbda=lmbda, callback=None, kernel=kernel)
     return [r.seconds for r in results], metered.moved[0] // max(epochs, 1)
 
 
@@ -105,12 +107,30 @@ def usable(devices, missing=lambda what, why: None) -> list[Backend]:
     return backends
 
 
-def run(host, backends, configs, dtype, epochs, book_examples, report=print, missing=lambda what, why: None):
+CHAPTER_1 = (("quadratic", 0.0),)  # the objectives bench times unless told: chapter 1's
+
+
+def objective_label(cost: str, lmbda: float) -> str:
+    """What a kernel's path gains in the table for chapter 3's objectives: "" (chapter 1's), " ce", " l2=5", ..."""
+    return (" ce" if cost == "cross-entropy" else "") + (f" l2={lmbda:g}" if lmbda else "")
+
+
+def run(
+    host,
+    backends,
+    configs,
+    dtype,
+    epochs,
+    book_examples,
+    report=print,
+    missing=lambda what, why: None,
+    objectives=CHAPTER_1,
+):
     """The rows (dicts) of every configuration on ``backends``, each passed to ``report`` once measured.
 
     Per configuration: the book's loop, each importable peer, then every kernel that can run it, on each
-    device; one that cannot run goes to ``missing(what, why)``. Sizes that do not fit the data or
-    the memory are refused first.
+    device, for each (cost, lmbda) of ``objectives`` (the book's loop and the peers: chapter 1's only); one
+    that cannot run goes to ``missing(what, why)``. Sizes that do not fit the data or the memory are refused first.
     """
     for sizes, _ in configs:
         host.check_fits(list(sizes))
@@ -137,17 +157,18 @@ def run(host, backends, configs, dtype, epochs, book_examples, report=print, mis
         for row in measured:
             rows.append({**row, "vs_best_peer": best / row["s_per_epoch_median"]})
             report(rows[-1])
-        for backend in backends:
-            for kernel in KERNELS.values():
-                if kernel.unsupported(backend, sizes, dtype, min(batch, n)):
-                    continue  # not for this device or configuration
-                if kernel.unusable():
-                    missing(f"{kernel.name} on {backend.name}", kernel.unusable())
-                    continue
-                seconds, moved = time_network(host, backend, sizes, batch, dtype, kernel.name, epochs)
-                row = _row(sizes, batch, backend.name, kernel.name, dtype, seconds, moved, flops, book)
-                rows.append({**row, "vs_best_peer": None if best is None else best / row["s_per_epoch_median"]})
-                report(rows[-1])
+        for backend, (cost, lmbda), kernel in itertools.product(backends, objectives, KERNELS.values()):
+            if kernel.unsupported(backend, sizes, dtype, min(batch, n)):
+                continue  # not for this device or configuration
+            path = kernel.name + objective_label(cost, lmbda)
+            if kernel.unusable() or kernel.cannot_train(cost, lmbda):
+                missing(f"{path} on {backend.name}", kernel.unusable() or kernel.cannot_train(cost, lmbda))
+                continue
+            seconds, moved = time_network(host, backend, sizes, batch, dtype, kernel.name, epochs, 0, cost, lmbda)
+            row = {**_row(sizes, batch, backend.name, path, dtype, seconds, moved, flops, book), "cost": cost}
+            row["lmbda"] = lmbda
+            rows.append({**row, "vs_best_peer": None if best is None else best / row["s_per_epoch_median"]})
+            report(rows[-1])
     return rows
 
 

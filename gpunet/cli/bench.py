@@ -38,6 +38,10 @@ def add_arguments(parser) -> None:
     options.add_data_arguments(parser)
     options.add_quiet(parser)
     parser.add_argument("--json", action="store_true", help="print the results as JSON")
+    costs_help = "comma-separated costs the kernels train with, quadratic and/or cross-entropy (default: quadratic)"
+    parser.add_argument("--cost", type=options.costs, default=["quadratic"], metavar="COST,...", help=costs_help)
+    lmbdas_help = "comma-separated L2 lambdas the kernels train with, each cost with each (default: 0)"
+    parser.add_argument("--lmbda", type=options.lmbdas, default=[0.0], metavar="L,...", help=lmbdas_help)
 
 
 def run(args) -> int:
@@ -63,7 +67,8 @@ def run(args) -> int:
             print(f"peers not installed, not timed: {', '.join(absent)}")
         print(bench.HEADER, flush=True)
     report = (lambda row: None) if args.json else (lambda row: print(bench.format_row(row), flush=True))
-    rows = bench.run(host, backends, configs, args.dtype, args.epochs, args.book_examples, report, missing)
+    objectives = [(cost, lmbda) for cost in args.cost for lmbda in args.lmbda]
+    rows = bench.run(host, backends, configs, args.dtype, args.epochs, args.book_examples, report, missing, objectives)
     if args.json:
         result = {"gpunet": __version__, "machine": machine, "rows": rows, "skipped": skipped}
         print(json.dumps({**result, "peers_not_installed": absent}, indent=2))

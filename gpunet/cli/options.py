@@ -11,7 +11,18 @@ from urllib.parse import urlsplit
 
 from ..backend import DEVICE_RE
 from ..errors import printable
-from ..settings import BOOK, COUNT, POSITIVE_INT, POSITIVE_REAL, RUN_EPOCHS, Interval, check, check_sizes
+from ..settings import (
+    BOOK,
+    COST_NAMES,
+    COUNT,
+    NON_NEGATIVE_REAL,
+    POSITIVE_INT,
+    POSITIVE_REAL,
+    RUN_EPOCHS,
+    Interval,
+    check,
+    check_sizes,
+)
 
 
 class Parser(argparse.ArgumentParser):
@@ -82,6 +93,21 @@ positive_int = _parsed(POSITIVE_INT, int)
 count = _parsed(COUNT, int)
 epochs = _parsed(RUN_EPOCHS, int)
 eta = _parsed(POSITIVE_REAL, float)
+lmbda = _parsed(NON_NEGATIVE_REAL, float)
+
+
+def lmbdas(text: str) -> list[float]:
+    """Comma-separated L2 lambdas, each as --lmbda takes it."""
+    return [lmbda(part) for part in text.split(",")]
+
+
+def costs(text: str) -> list[str]:
+    """Comma-separated cost names, each one of gpunet.settings.COST_NAMES."""
+    parts = text.split(",")
+    for part in parts:
+        if part not in COST_NAMES:
+            raise argparse.ArgumentTypeError(f"expected costs among {', '.join(COST_NAMES)}, got {part!r}")
+    return parts
 
 
 def sizes(text: str) -> list[int]:

@@ -14,10 +14,10 @@ from ..io.find import shown
 from ..io.identity import checksums, matches
 from ..io.signals import exit_status
 from ..kernels import KERNELS, choose, compile_seconds, device_for
-from ..maths import mini_batch
+from ..maths import COSTS, mini_batch
 from ..network import Network
 from ..runs import RunFiles, checkpoint_settings, manifest, new_run_id
-from ..settings import BOOK, CONSTRAINTS, DTYPES, Settings
+from ..settings import BOOK, CONSTRAINTS, COST_NAMES, DTYPES, INIT_NAMES, Settings
 from . import options
 from .common import ProgressBar, counted, load_data
 
@@ -47,6 +47,11 @@ def add_arguments(parser) -> None:
     options.add_epochs(parser, "epochs to reach, counted from 0, on resume too (default: 30)")
     options.add_batch_size(parser)
     parser.add_argument("--eta", type=options.eta, help="learning rate (default: 3.0)")
+    cost_choice = "cost function: chapter 1's quadratic or chapter 3's cross-entropy (default: quadratic)"
+    parser.add_argument("--cost", choices=COST_NAMES, help=cost_choice)
+    parser.add_argument("--lmbda", type=options.lmbda, metavar="L", help="L2 regularisation's lambda (default: 0)")
+    init_help = "initial weights: large N(0, 1) (chapter 1) or default N(0, 1/n_in) (chapter 3) (default: large)"
+    parser.add_argument("--init", choices=INIT_NAMES, help=init_help)
     parser.add_argument("--seed", type=options.count, help="random seed (default: a fresh one, printed in the header)")
     parser.add_argument("--dtype", choices=DTYPES, help="floating-point type (default: float32)")
     options.add_data_arguments(parser, resume=True)
@@ -69,7 +74,7 @@ def add_arguments(parser) -> None:
     parser.add_argument("--log", metavar="PATH", help="write the manifest and one JSON object per epoch to PATH")
     force_help = "overwrite a --save/--checkpoint/--log file that is not this run's (refused otherwise)"
     parser.add_argument("--force", action="store_true", help=force_help)
-    cost_help = "also log the mean quadratic cost on the training data"
+    cost_help = "also log the cost on the training data (the run's --cost, with L2's term)"
     parser.add_argument("--monitor-cost", action="store_true", default=None, help=cost_help)
 
 
@@ -92,8 +97,11 @@ def _network_for(args) -> tuple[Network, Plan]:
         if args.epochs is not None and args.epochs != kept.epochs:
             moved = f"--epochs {args.epochs} moves the run's end from epoch {kept.epochs} (kept on resume)"
             kept = replace(kept, epochs=args.epochs)
+        net.cost = COSTS[kept.cost]
         return net, Plan(kept, settings["eval"], settings["monitor_cost"], run, moved)
-    net = Network(chosen.sizes, seed=chosen.seed, device=backend, dtype=chosen.dtype)
+    net = Network(
+        chosen.sizes, seed=chosen.seed, device=backend, dtype=chosen.dtype, cost=chosen.cost, init=chosen.init
+    )
     return net, Plan(chosen, args.eval or "test", bool(args.monitor_cost), new_run_id())
 
 
@@ -121,22 +129,23 @@ def _resume_command(args, checkpoint) -> str:
     return " ".join(["gpunet train --resume", str(checkpoint), *data])
 
 
-def _kernel_for(args, net, dtype: str, batch: int):
+def _kernel_for(args, net, s, batch: int):
     """Returns (kernel, reason): ``--kernel``, else on resume the run's own kernel where it still runs here (the
     same results bit for bit), else the fastest; a resumed run on another kernel says so."""
     manifest = net.record.get("manifest") if args.resume else None
     kernel_record = manifest.get("kernel") if isinstance(manifest, dict) else None
     kept = kernel_record.get("name") if isinstance(kernel_record, dict) else None
     kept = kept if kept in KERNELS else None
+    objective = {"cost": s.cost, "lmbda": s.lmbda}
     if args.kernel is None and kept is not None:
         try:
-            kernel, _ = choose(net.backend, net.sizes, dtype, batch, kept)
+            kernel, _ = choose(net.backend, net.sizes, s.dtype, batch, kept, **objective)
             return kernel, "the run's own, kept on resume"
         except GpunetError as e:
-            kernel, why = choose(net.backend, net.sizes, dtype, batch)
+            kernel, why = choose(net.backend, net.sizes, s.dtype, batch, **objective)
             say(f"the run's kernel {kept} cannot run here ({e}); resumed in {kernel.name}: {DIFFER}")
             return kernel, why
-    kernel, why = choose(net.backend, net.sizes, dtype, batch, args.kernel)
+    kernel, why = choose(net.backend, net.sizes, s.dtype, batch, args.kernel, **objective)
     if kept is not None and kernel.name != kept:
         say(f"the run was trained in kernel {kept}, resumed in {kernel.name}: {DIFFER}")
     return kernel, why
@@ -186,8 +195,10 @@ def _print_run(args, backend, net, plan, host, data, kernel: str, batch: int) ->
     mini = f"{batch}"
     if batch != s.batch_size:  # the book's slicing: a mini-batch is at most the training set
         mini += f" (all the training images; --batch-size {s.batch_size} is more)"
+    chapter_3 = (s.cost, s.lmbda, s.init) != ("quadratic", 0.0, "large")  # chapter 1's run: its header as before
+    objective = f" | cost {s.cost} | lmbda {s.lmbda:g} | init {s.init}" if chapter_3 else ""
     print(
-        f"epochs {s.epochs} | mini-batch {mini} | eta {s.eta:g} | seed {s.seed} | eval {plan.eval}{resumed}",
+        f"epochs {s.epochs} | mini-batch {mini} | eta {s.eta:g}{objective} | seed {s.seed} | eval {plan.eval}{resumed}",
         flush=True,
     )
 
@@ -220,7 +231,7 @@ def run(args) -> int:
         host.check_fits(net.sizes)
         _check_eval(plan.eval, host, files.paths.get("--save-best"))
         batch = mini_batch(s.batch_size, len(host.train[1]))
-        kernel, why = _kernel_for(args, net, s.dtype, batch)
+        kernel, why = _kernel_for(args, net, s, batch)
         hashes = _data_hashes(args, net, host, files)
         data = pin(host, backend, net.dtype, net.sizes[-1])
         outputs = {"eval": plan.eval, "monitor_cost": plan.monitor_cost, "data": sorted(hashes.values())}
@@ -251,7 +262,7 @@ def run(args) -> int:
             if result.correct is not None:
                 entry.update(correct=result.correct, total=result.total, accuracy=result.correct / result.total)
             if plan.monitor_cost:
-                entry["training_cost"] = net.total_cost(data.training_data)
+                entry["training_cost"] = net.total_cost(data.training_data, s.lmbda)
             files.after_epoch(net, entry, record)
 
         try:
@@ -260,6 +271,7 @@ def run(args) -> int:
                 s.epochs - net.epoch,
                 s.batch_size,
                 s.eta,
+                lmbda=s.lmbda,
                 test_data={"test": data.test_data, "validation": data.validation_data, "none": None}[plan.eval],
                 callback=after_epoch,
                 kernel=kernel.name,

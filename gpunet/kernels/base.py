@@ -26,17 +26,25 @@ class EpochKernel:
         """Why this kernel cannot run this configuration on ``backend``, or None if it can."""
         return None
 
+    @classmethod
+    def cannot_train(cls, cost: str = "quadratic", lmbda=0.0) -> str | None:
+        """Why this kernel cannot train with ``cost`` (a name of :data:`gpunet.maths.COSTS`) and ``lmbda`` (L2's λ,
+        a number or one per member), or None if it can; the registry asks it beside :meth:`unsupported`."""
+        return None
+
     def __init__(self, backend, x, y):
         """Prepare for the training set on ``backend``: input rows ``(n, sizes[0])``, one-hot targets
         ``(n, sizes[-1])``. Compile in the first call: Network.SGD's untimed one, ``order`` empty ``(N, 0)``."""
         self.backend = backend
 
-    def __call__(self, weights, biases, order, batch: int, eta):
+    def __call__(self, weights, biases, order, batch: int, eta, cost="quadratic", lmbda=0.0):
         """Returns the new ``(weights, biases)`` (lists of device arrays) after SGD over ``order``.
 
         ``order`` (host ``int64``, ``(N, k)``): member ``i`` trains on examples ``order[i]`` in mini-batches of
         ``batch`` (at most the training set; the last may be shorter), one update each (eqs. 20-21); ``eta``
-        is a host array ``(N,)``. An empty order changes nothing; the inputs may be updated in place.
+        is a host array ``(N,)``. ``cost`` names the cost (:data:`gpunet.maths.COSTS`); ``lmbda`` (a number or
+        host array ``(N,)``) is L2's λ over the n examples of the training set (eq. 93). An empty order changes
+        nothing; the inputs may be updated in place.
         """
         raise NotImplementedError
 

@@ -20,15 +20,21 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 
 from ..errors import one_line, say
-from ..maths import clip_floor
+from ..maths import clip_floor, weight_decay
 from .base import EpochKernel, count_correct
 
 MAX_LAYERS = 64  # numba compiles once per depth, ever slower, failing past ~1,000 (docs/speed.md): deeper is portable
 CACHE_LINE = 64  # bytes
 
 
-def _member(weights, biases, inputs, y, perm, batch: int, eta: float):
-    """One network's SGD over ``perm``: its new (weights, biases), as (n_out, n_in) and (n_out, 1) arrays."""
+def _objective(dtype, cost: str, decay: float):
+    """The loops' ``objective``: (cross-entropy?, L2's 1 - ηλ/n, a scratch pair of ``dtype``)."""
+    return cost == "cross-entropy", float(decay), np.ones(2, dtype)
+
+
+def _member(weights, biases, inputs, y, perm, batch: int, eta: float, cost="quadratic", decay=1.0):
+    """One network's SGD over ``perm``: its new (weights, biases), as (n_out, n_in) and (n_out, 1) arrays;
+    ``cost`` a name of gpunet.maths.COSTS, ``decay`` L2's 1 - ηλ/n (eq. 93)."""
     from ._numba_epoch import _epoch
 
     dtype = weights[0].dtype
@@ -39,7 +45,7 @@ def _member(weights, biases, inputs, y, perm, batch: int, eta: float):
     deltas = tuple(np.empty_like(a) for a in acts)
     eta_over = (eta / np.arange(1, m + 1)).astype(dtype)
     perm, lowest, one = np.ascontiguousarray(perm, np.int64), dtype.type(clip_floor(np.finfo(dtype))), dtype.type(1)
-    _epoch(wts, bs, acts, deltas, *inputs, y, perm, batch, eta_over, lowest, one)
+    _epoch(wts, bs, acts, deltas, *inputs, y, perm, batch, eta_over, lowest, one, _objective(dtype, cost, decay))
     return [w.T for w in wts], [b[:, None] for b in bs]
 
 
@@ -136,13 +142,14 @@ class NumbaLoopEpoch(EpochKernel):
     prepare = staticmethod(_csr)  # the inputs as ``member`` reads them
     member = staticmethod(_member)  # one network's epoch
 
-    def __call__(self, weights, biases, order, batch, eta):
+    def __call__(self, weights, biases, order, batch, eta, cost="quadratic", lmbda=0.0):
         members = order.shape[0]
         eta = np.broadcast_to(np.asarray(eta, np.float64), (members,))
+        decay = weight_decay(eta, np.broadcast_to(np.asarray(lmbda, np.float64), (members,)), self.y.shape[0])
 
         def job(i):
             params = [w[i] for w in weights], [b[i] for b in biases]
-            return self.member(*params, self.inputs, self.y, order[i], batch, float(eta[i]))
+            return self.member(*params, self.inputs, self.y, order[i], batch, float(eta[i]), cost, float(decay[i]))
 
         if members == 1:
             done = [job(0)]
@@ -191,7 +198,7 @@ def _in_zeros(a: np.ndarray, shape) -> np.ndarray:
     return out
 
 
-def _vector_member(weights, biases, inputs, y, perm, batch: int, eta: float):
+def _vector_member(weights, biases, inputs, y, perm, batch: int, eta: float, cost="quadratic", decay=1.0):
     """As :func:`_member`, with the vector loop: rows padded to whole vectors, and a copy of w beside wᵀ."""
     from ._simd import lanes
     from ._vector_epoch import _epoch
@@ -211,7 +218,7 @@ def _vector_member(weights, biases, inputs, y, perm, batch: int, eta: float):
     perm, lowest, one = np.ascontiguousarray(perm, np.int64), dtype.type(clip_floor(np.finfo(dtype))), dtype.type(1)
     net = (tuple(wts), tuple(ws), tuple(bs), acts, deltas, np.array(sizes, np.int64))
     scratch = (np.empty(sizes[0], np.int64), np.empty(sizes[0], dtype))  # the offsets and values of a row
-    _epoch(net, inputs, y, perm, batch, eta_over, lowest, one, lane, scratch)
+    _epoch(net, inputs, y, perm, batch, eta_over, lowest, one, lane, scratch, _objective(dtype, cost, decay))
     return [wt[:, :n].T for wt, n in zip(wts, sizes[1:])], [b[:n, None] for b, n in zip(bs, sizes[1:])]
 
 
@@ -244,11 +251,14 @@ def _detect_vector() -> str | None:
         weights = [rng.standard_normal((4, 5)), rng.standard_normal((3, 4))]
         biases = [rng.standard_normal((4, 1)), rng.standard_normal((3, 1))]
         perm = rng.permutation(7)
-        want = _member([w.copy() for w in weights], [b.copy() for b in biases], _csr(x), y, perm, 3, 3.0)
-        got = _vector_member(weights, biases, _compact(x), y, perm, 3, 3.0)
+        runs = []
+        for objective in (("quadratic", 1.0), ("cross-entropy", 0.9)):  # chapter 1's, and chapter 3's with L2
+            params = [w.copy() for w in weights], [b.copy() for b in biases]
+            want = _member(*params, _csr(x), y, perm, 3, 3.0, *objective)
+            runs.append((_vector_member(weights, biases, _compact(x), y, perm, 3, 3.0, *objective), want))
     except Exception as e:  # noqa: BLE001 - an older numba or llvmlite, or a CPU LLVM cannot target
         return f"numba failed to compile the vector loop ({one_line(e)}); --kernel numba-loop runs the plain one"
-    if not all(np.array_equal(g, w) for g, w in zip(got[0] + got[1], want[0] + want[1])):
+    if not all(np.array_equal(g, w) for got, want in runs for g, w in zip(got[0] + got[1], want[0] + want[1])):
         return "the vector loop's results differ from the plain loop's here; --kernel numba-loop runs the plain one"
     return None
 

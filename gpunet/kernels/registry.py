@@ -50,11 +50,17 @@ def seconds(kernel: type[EpochKernel], backend: Backend) -> float:
     return MEASURED.get((kernel.name, device_kind(backend)), float("inf"))
 
 
-def candidates(backend, sizes, dtype: str, batch: int):
+def why_unsupported(kernel, backend, sizes, dtype: str, batch: int, **objective) -> str | None:
+    """Why ``kernel`` cannot run this configuration, or train with ``objective`` (``cost``, ``lmbda``), or None."""
+    return kernel.unsupported(backend, sizes, dtype, batch) or (kernel.cannot_train(**objective) if objective else None)
+
+
+def candidates(backend, sizes, dtype: str, batch: int, **objective):
     """Yields ``(kernel, why not)`` for each kernel that supports this configuration on ``backend``, fastest first;
-    ``why not`` is None for a usable kernel (its check on this GPU, where it needs one, is not asked)."""
+    ``why not`` is None for a usable kernel (its check on this GPU, where it needs one, is not asked). ``objective``:
+    the epoch's ``cost`` and ``lmbda``, as :meth:`EpochKernel.unsupported` takes them."""
     for kernel in sorted(KERNELS.values(), key=lambda k: seconds(k, backend)):
-        if not kernel.unsupported(backend, sizes, dtype, batch):
+        if not why_unsupported(kernel, backend, sizes, dtype, batch, **objective):
             yield kernel, kernel.unusable()
 
 
@@ -67,8 +73,11 @@ def verdict_for(kernel, backend, sizes, dtype: str, batch: int, check: bool = Fa
     return verdicts.verdict(device, config_key(sizes, batch, dtype)) if check else verdicts.kept(device)
 
 
-def choose(backend: Backend, sizes, dtype: str, batch: int, name: str | None = None, *, check: bool = True):
-    """Returns ``(kernel class, reason)``: the kernel named, or the fastest that can run this configuration.
+def choose(
+    backend: Backend, sizes, dtype: str, batch: int, name: str | None = None, *, check: bool = True, **objective
+):
+    """Returns ``(kernel class, reason)``: the kernel named, or the fastest that can run this configuration
+    (``objective``: the epoch's ``cost`` and ``lmbda``; chapter 1's quadratic cost and no L2 if left out).
 
     A named kernel that cannot run here is a one-line error; one whose check here failed runs, with a warning.
     Otherwise one unusable, or whose check on this GPU failed, is passed over and the reason says so. ``check``:
@@ -79,7 +88,9 @@ def choose(backend: Backend, sizes, dtype: str, batch: int, name: str | None = N
         kernel = KERNELS.get(name)
         if kernel is None:
             raise ConfigError(f"unknown kernel {name!r}: choose one of {', '.join(KERNELS)}")
-        why = kernel.unsupported(backend, sizes, dtype, batch)  # first: a CPU-only run need not hear of CuPy
+        why = why_unsupported(
+            kernel, backend, sizes, dtype, batch, **objective
+        )  # first: a CPU-only run need not hear of CuPy
         if why:
             raise ConfigError(f"kernel {name} cannot run this configuration: {why}")
         why = kernel.unusable()
@@ -90,7 +101,7 @@ def choose(backend: Backend, sizes, dtype: str, batch: int, name: str | None = N
             verdicts.say_once(f"warning: --kernel {name} runs a kernel that {verdict.describe()}")
         return kernel, "as asked" + (f"; {verdict.describe(config)}" if verdict else "")
     passed_over = []
-    for kernel, why in candidates(backend, sizes, dtype, batch):  # unsupported ones: nothing to report
+    for kernel, why in candidates(backend, sizes, dtype, batch, **objective):  # unsupported ones: nothing to report
         verdict = None if why else verdict_for(kernel, backend, sizes, dtype, batch, check)
         if verdict is not None and not verdict.passed:
             why = verdict.describe(config)

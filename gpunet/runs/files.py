@@ -12,7 +12,7 @@ from ..io.fs import check_writable, only_writer, remove_stale_parts
 from ..io.jsonl import JsonLog, _log_lines_of, _log_run, read_log
 from ..io.model_files import save_network, stored_record, stored_run
 from ..io.signals import uninterrupted
-from ..settings import CONSTRAINTS, Settings, checked
+from ..settings import CHAPTER_1, CONSTRAINTS, Settings, checked
 
 OR_FORCE = "give another name, or --force to overwrite it"
 
@@ -27,6 +27,7 @@ def checkpoint_settings(net, path) -> tuple[dict, str]:
     def bad(message):
         return DataError(path, f"cannot resume: {message}")
 
+    settings = {**CHAPTER_1, **settings}  # a checkpoint from before chapter 3 trained chapter 1's network
     for key in CONSTRAINTS:  # what changes a run's results: stored in every checkpoint, required to resume
         if settings.get(key) is None:
             raise bad(f"the checkpoint does not record its {key!r} (written by an older gpunet?)")

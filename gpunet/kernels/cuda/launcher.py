@@ -123,6 +123,13 @@ def _detect() -> str | None:
     return None
 
 
+def _chapter_1_only(cost, lmbda) -> str | None:
+    """Why sgd_epoch.cu cannot train with ``cost`` and ``lmbda``, or None: it has chapter 1's BP1 and update only."""
+    if cost != "quadratic" or np.any(np.asarray(lmbda) != 0):
+        return "the cuda kernel trains chapter 1's network only (the quadratic cost, lmbda 0); use --device cpu"
+    return None
+
+
 class CudaEpoch(EpochKernel):
     """Whole epochs on a CUDA GPU through CuPy: one launch trains all N members, one block each."""
 
@@ -177,7 +184,13 @@ class CudaEpoch(EpochKernel):
             counts = self.scorer(weights, biases, x, labels)
         return super().score(weights, biases, x, labels) if counts is None else counts
 
-    def __call__(self, weights, biases, order, batch: int, eta):
+    @classmethod
+    def cannot_train(cls, cost: str = "quadratic", lmbda=0.0) -> str | None:
+        return _chapter_1_only(cost, lmbda)
+
+    def __call__(self, weights, biases, order, batch: int, eta, cost="quadratic", lmbda=0.0):
+        if reason := _chapter_1_only(cost, lmbda):
+            raise ValueError(reason)
         with self.device:
             return self._run(weights, biases, order, batch, eta)
 

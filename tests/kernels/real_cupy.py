@@ -13,11 +13,14 @@ import inspect
 import json
 import os
 import re
+import shutil
 import sys
 import tempfile
 
-import cupy
-import numpy as np
+# An empty kernel cache, set before CuPy reads it: a cubin cached by an earlier run would never reach NVRTC.
+CACHE = os.environ["CUPY_CACHE_DIR"] = tempfile.mkdtemp(prefix="cupy-cache-")
+import cupy  # noqa: E402
+import numpy as np  # noqa: E402
 
 ARCH = "90"
 
@@ -120,9 +123,11 @@ def compiled(specs) -> dict:
 
 def main() -> int:
     specs = json.load(sys.stdin)["specs"]
-    os.environ["CUPY_CACHE_DIR"] = tempfile.mkdtemp(prefix="cupy-cache-")
-    json.dump({"cupy": cupy.__version__, "calls": calls(), "attributes": attributes(), "compiled": compiled(specs)},
-              sys.stdout, default=str)  # fmt: skip
+    try:
+        found = {"cupy": cupy.__version__, "calls": calls(), "attributes": attributes(), "compiled": compiled(specs)}
+    finally:
+        shutil.rmtree(CACHE, ignore_errors=True)
+    json.dump(found, sys.stdout, default=str)
     return 0
 
 

@@ -149,6 +149,8 @@ BUILDS = {
     "plain": ["-O1"],
     "thread": ["-O1", "-g", "-fsanitize=thread"],
     "address": ["-O1", "-g", "-fsanitize=address", "-fno-omit-frame-pointer"],
+    # Misaligned loads and stores, which x86 tolerates and a GPU faults on; signed overflow; out-of-bounds indices.
+    "undefined": ["-O1", "-g", "-fsanitize=undefined", "-fno-sanitize-recover=all"],
     "fma": ["-O2", "-ffp-contract=fast"],  # a*b+c as one fused multiply-add, as nvcc compiles it (plus fma_flags)
 }
 

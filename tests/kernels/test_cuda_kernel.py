@@ -1,7 +1,8 @@
 """The CUDA epoch kernel (gpunet/kernels/cuda.py), checked three ways:
 
 1. without a GPU, NVRTC compiles every instantiation the launcher can choose to an sm_90 cubin, with CuPy's
-   options, within the GPU's registers and shared memory and without spills;
+   options, within the GPU's registers and shared memory and the spill budget (every architecture and both NVRTCs:
+   test_cuda_resources.py);
 2. without a GPU, the real .cu runs on the CPU (g++ and tests/cuda_emu/cuda_emu.h: threads, barriers, shared
    memory), also under ThreadSanitizer and AddressSanitizer, and gives the portable path's parameters;
 3. on a GPU (``pytest -m gpu``), the launched kernel gives the portable path's parameters and accuracy (and its
@@ -97,7 +98,8 @@ def test_instantiations_fit_the_gpu(compiled):
     usage = ptxas_usage(log)
     for name, mangled in lowered.items():
         u = usage[mangled]
-        assert u["spills"] == 0 and u["stack"] == 0, f"{name} spills registers: {u}\n{log}"
+        # Local memory within test_cuda_resources.py's spill budget (which checks every architecture, both NVRTCs).
+        assert u["stack"] <= 128, f"{name} spills registers: {u}\n{log}"
         assert u["registers"] * cuda.THREADS <= 65536, f"{name}: {u['registers']} registers x {cuda.THREADS} threads"
         assert u["smem"] == 0, f"{name} has static shared memory the plan does not count: {u}"
 

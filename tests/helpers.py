@@ -4,6 +4,7 @@ import contextlib
 import gzip
 import struct
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 
@@ -182,3 +183,26 @@ def notes_of(logger: str):
     finally:
         log.removeHandler(handler)
         log.setLevel(level)
+
+
+class GPU(NamedTuple):
+    """A GPU's limits, as the CUDA Programming Guide lists them per compute capability (PREFLIGHT.md section 2)."""
+
+    arch: int  # sm_XX
+    optin: int  # cudaDevAttrMaxSharedMemoryPerBlockOptin, bytes
+    per_sm: int  # shared memory an SM, bytes
+    sms: int
+    static: int  # static shared memory NVRTC's cubins of both kernels carry there (cuobjdump: 1 KiB from sm_90)
+
+
+# The device table: the GPUs users own, from the T4 to the B200.
+GPUS = {
+    "T4": GPU(75, 65536, 65536, 40, 0),
+    "A100": GPU(80, 166912, 167936, 108, 0),
+    "RTX 3090": GPU(86, 101376, 102400, 82, 0),
+    "RTX 4090": GPU(89, 101376, 102400, 128, 0),
+    "L4": GPU(89, 101376, 102400, 58, 0),
+    "RTX 5090": GPU(120, 101376, 102400, 170, 1024),
+    "H100": GPU(90, 232448, 233472, 132, 1024),
+    "B200": GPU(100, 232448, 233472, 148, 1024),
+}

@@ -18,6 +18,7 @@ from collections import defaultdict
 
 import numpy as np
 import pytest
+from helpers import GPUS
 
 from gpunet.backend import get_backend
 from gpunet.kernels.cuda import launcher as cuda
@@ -488,19 +489,6 @@ def test_a_kernel_fault_is_reported_as_the_kernels_not_at_the_next_read(emulated
 
 # ---- the plans on the GPUs users own ------------------------------------------------------------------------
 
-# Per GPU (CUDA Programming Guide per compute capability, as PREFLIGHT.md section 2 lists them): the opt-in shared
-# memory a block, the shared memory an SM, SMs, and the static shared memory NVRTC's cubins of both kernels carry
-# on that architecture (cuobjdump: 1 KiB on sm_90, sm_100, sm_120; none before).
-GPUS = {
-    "T4": (65536, 65536, 40, 0),
-    "A100": (166912, 167936, 108, 0),
-    "RTX 3090": (101376, 102400, 82, 0),
-    "RTX 4090": (101376, 102400, 128, 0),
-    "L4": (101376, 102400, 58, 0),
-    "RTX 5090": (101376, 102400, 170, 1024),
-    "H100": (232448, 233472, 132, 1024),
-    "B200": (232448, 233472, 148, 1024),
-}
 REGISTERS, MAX_THREADS = 65536, 1024  # a block's, on every GPU listed
 LAUNCH_BOUNDS = {"sgd_epoch": (1024, 64), "evaluate": (256, 255)}  # threads, and the registers ptxas then allows
 CONFIGS = [([784, 30, 10], "float32"), ([784, 30, 10], "float64"), ([784, 100, 10], "float32")]
@@ -515,7 +503,7 @@ def test_every_plan_launches_within_the_limits_of_each_gpu(tmp_path, monkeypatch
     opt-in less the static shared memory, so every launch here also shows the opt-in set whenever needed."""
     from cuda_emu import cupy_on_cpu, standin
 
-    optin, per_sm, sms, static = GPUS[gpu]
+    _, optin, per_sm, sms, static = GPUS[gpu]
     nothing = tmp_path / "nothing"
     nothing.write_text("#!/bin/sh\nexit 0\n")
     nothing.chmod(0o755)
@@ -542,7 +530,7 @@ def test_every_plan_launches_within_the_limits_of_each_gpu(tmp_path, monkeypatch
 @pytest.mark.parametrize("gpu", GPUS)
 def test_the_books_float32_parameters_stay_in_shared_memory_where_the_gpu_has_room(gpu):
     """Every step reads and updates all of them: on the 163 KiB and 227 KiB GPUs they must be in shared memory."""
-    optin, _, _, static = GPUS[gpu]
+    _, optin, _, _, static = GPUS[gpu]
     p = cuda.plan([784, 30, 10], 4, 10, optin - static)
     assert p.params_shared == (optin > 150_000) and p.shared_bytes + static <= optin
 

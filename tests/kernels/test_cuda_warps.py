@@ -12,14 +12,16 @@ from conftest import BUILDS, EMU
 
 SOURCE = EMU / "warps.cu"
 KINDS = [kind for kind in BUILDS if kind != "fma"]  # plain and the sanitizers (UBSan too, where it is built)
+# name: (old, new, how it shows: the emulator's message or NumPy's).
 MUTANTS = {
-    "a dropped shuffle step": ("delta = 16; delta > 0", "delta = 8; delta > 0"),
-    "a wrong lane mask": ("__shfl_down_sync(0xffffffffu", "__shfl_down_sync(0x0000ffffu"),
+    "a dropped shuffle step": ("delta = 16; delta > 0", "delta = 8; delta > 0", "Arrays are not equal"),
+    "a wrong lane mask": ("__shfl_down_sync(0xffffffffu", "__shfl_down_sync(0x0000ffffu", "a mask that leaves it out"),
     "a lane that does not take part": (
         "  float s = x[threadIdx.x];\n  for (int delta",
         "  if (threadIdx.x % 32 == 31) return;\n  float s = x[threadIdx.x];\n  for (int delta",
+        "a lane of its mask that never comes",
     ),
-    "a wrong mask of the lanes before": ("(1u << lane) - 1;", "(1u << lane);"),
+    "a wrong mask of the lanes before": ("(1u << lane) - 1;", "(1u << lane);", "Arrays are not equal"),
 }
 
 
@@ -99,11 +101,11 @@ def test_warp_kernels_give_numpys_answers(warps, kind):
 @pytest.mark.parametrize("kind", KINDS)
 @pytest.mark.parametrize("mutant", MUTANTS)
 def test_a_mutated_warp_kernel_fails(warps, kind, mutant):
-    old, new = MUTANTS[mutant]
+    old, new, shows = MUTANTS[mutant]
     text = SOURCE.read_text()
     assert text.count(old) == 1, f"the mutation {mutant!r} no longer applies"
     run = warps(kind, text.replace(old, new))
-    with pytest.raises(AssertionError):
+    with pytest.raises(AssertionError, match=shows):
         check_sum(run)
         check_prefix(run)
 

@@ -7,6 +7,8 @@
 // meet at a per-warp rendezvous with a slot per lane: every lane named in the mask must arrive with the same
 // mask, a lane outside its own mask, a lane that has exited or waits at __syncthreads() instead ends the
 // program with a message, and a shuffle from a lane outside the mask reads a poisoned value (NaN bits).
+// Not modelled: divergence (__activemask() is the warp's lanes that have not exited), and two groups of
+// one warp in different collectives at once (their masks disagree: the run ends).
 #pragma once
 #include <atomic>
 #include <barrier>

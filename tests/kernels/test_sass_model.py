@@ -4,6 +4,7 @@ source says independently: the __syncthreads() it reaches per mini-batch, and th
 algorithm as a lower bound of the FFMAs."""
 
 import re
+from pathlib import Path
 
 import pytest
 import sass_model
@@ -48,3 +49,13 @@ def test_the_printed_model_says_modelled(capsys):
     assert sass_model.main() == 0
     out = capsys.readouterr().out
     assert out.count("modelled") >= 3 and "H100" in out and "T4" in out
+
+
+def test_docs_table_is_the_models(modelled):
+    """docs/gpu.md's table gives what the model prints, so a changed kernel cannot leave it stale."""
+    gpu, (_, _, total, us, epoch) = modelled
+    docs = (Path(__file__).parents[2] / "docs" / "gpu.md").read_text()
+    row = next(line for line in docs.splitlines() if line.startswith(f"| {gpu.name}, {gpu.arch},"))
+    cells = [c.strip() for c in row.strip("|").split("|")]
+    assert [int(c.split()[0].replace(",", "")) for c in cells[1:5]] == [total[c] for c in sass_model.COUNTED]
+    assert cells[5] == f"{us:.1f} (modelled)" and cells[6] == f"{epoch * 1e3:.0f} ms (modelled)"

@@ -1,7 +1,7 @@
 """The emulator's warp intrinsics (tests/cuda_emu/cuda_emu.h), on the test kernels of tests/cuda_emu/warps.cu:
 a warp reduction by shuffles and a ballot/popc prefix count give NumPy's answers under every build of the
-emulator, a dropped shuffle step, a wrong lane mask and a lane that does not take part each fail, and the same
-kernels compile with NVRTC for sm_90."""
+emulator; a dropped shuffle step, a wrong lane mask, a lane that does not take part and one waiting at
+__syncthreads() each fail; and the same kernels compile with NVRTC for sm_90."""
 
 import shutil
 import subprocess
@@ -19,6 +19,11 @@ MUTANTS = {
     "a lane that does not take part": (
         "  float s = x[threadIdx.x];\n  for (int delta",
         "  if (threadIdx.x % 32 == 31) return;\n  float s = x[threadIdx.x];\n  for (int delta",
+        "a lane of its mask that never comes",
+    ),
+    "a lane at __syncthreads() instead": (
+        "  float s = x[threadIdx.x];\n  for (int delta",
+        "  if (threadIdx.x % 32 == 31) __syncthreads();\n  float s = x[threadIdx.x];\n  for (int delta",
         "a lane of its mask that never comes",
     ),
     "a wrong mask of the lanes before": ("(1u << lane) - 1;", "(1u << lane);", "Arrays are not equal"),

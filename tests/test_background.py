@@ -14,9 +14,19 @@ def test_a_suite_started_in_the_background_still_delivers_ctrl_c():
     # What `(python -m pytest &)` does to the suite: SIGINT ignored before Python starts.
     here = Path(__file__)
     done = subprocess.run(
-        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
-         f"{here}::test_the_suite_lets_its_children_see_ctrl_c"],
-        cwd=here.parents[1], capture_output=True, text=True, timeout=120,
+        [
+            sys.executable,
+            "-m",
+            "pytest",
+            "-q",
+            "-p",
+            "no:cacheprovider",
+            f"{here}::test_the_suite_lets_its_children_see_ctrl_c",
+        ],
+        cwd=here.parents[1],
+        capture_output=True,
+        text=True,
+        timeout=120,
         preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN),
     )
     assert done.returncode == 0, done.stdout + done.stderr

@@ -14,11 +14,13 @@ import functools
 import importlib
 import math
 import os
+import re
+import warnings
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
-from ..errors import one_line
+from ..errors import one_line, say
 from ..maths import clip_floor
 from .base import EpochKernel, count_correct
 
@@ -46,7 +48,7 @@ def _member(weights, biases, inputs, y, perm, batch: int, eta: float):
 def _detect() -> str | None:
     """Import numba and compile a tiny epoch, once: why the kernel cannot run here, or None."""
     try:
-        importlib.import_module(f"{__package__}._numba_epoch")
+        _import_noting_settings(f"{__package__}._numba_epoch")
     except Exception as e:  # noqa: BLE001 - a broken install fails in many ways
         if isinstance(e, ImportError) and e.name == "numba":
             return "numba is not installed (pip install 'gpunet[numba]')"
@@ -57,6 +59,24 @@ def _detect() -> str | None:
     except Exception as e:  # noqa: BLE001
         return f"numba failed to compile the epoch ({one_line(e)}); reinstall or uninstall it"
     return None
+
+
+_UNREAD = re.compile(r"Environment variable '(\w+)' is defined but its associated value '(.*)' could not be parsed")
+
+
+def _import_noting_settings(module: str) -> None:
+    """Imports ``module`` (and numba with it); numba's warning for a ``NUMBA_*`` variable it cannot read, and
+    so leaves at its default (``NUMBA_NUM_THREADS=abc``), is said as one note instead of a traceback."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        importlib.import_module(module)
+    for w in caught:
+        unread = _UNREAD.match(str(w.message))
+        if unread is None:
+            warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
+            continue
+        why = str(w.message).strip().splitlines()[-1]
+        say(f"numba ignores {unread[1]}={unread[2]!r} and uses its default ({why}); unset it or give one it reads")
 
 
 def _csr(x: np.ndarray):

@@ -66,10 +66,24 @@ _UNREAD = re.compile(r"Environment variable '(\w+)' is defined but its associate
 
 def _import_noting_settings(module: str) -> None:
     """Imports ``module`` (and numba with it); numba's warning for a ``NUMBA_*`` variable it cannot read, and
-    so leaves at its default (``NUMBA_NUM_THREADS=abc``), is said as one note instead of a traceback."""
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        importlib.import_module(module)
+    so leaves at its default (``NUMBA_NUM_THREADS=abc``), is said as one note instead of a traceback.
+
+    numba loads SciPy's BLAS, where SciPy is installed, at its first compilation (for ``np.dot`` in compiled
+    code, which gpunet's loops never call): a second OpenBLAS, whose threads, where the address space is
+    capped (``ulimit -v``), cannot start, and OpenBLAS then sends itself SIGINT, read as Ctrl-C. It is loaded
+    here, with one thread: none to start."""
+    unset = "OPENBLAS_NUM_THREADS" not in os.environ  # read once, as each OpenBLAS loads: NumPy's has already
+    if unset:
+        os.environ["OPENBLAS_NUM_THREADS"] = "1"
+    try:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            importlib.import_module(module)
+            with contextlib.suppress(ImportError):
+                importlib.import_module("scipy.linalg.cython_blas")
+    finally:
+        if unset:
+            del os.environ["OPENBLAS_NUM_THREADS"]
     for w in caught:
         unread = _UNREAD.match(str(w.message))
         if unread is None:

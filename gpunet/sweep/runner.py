@@ -229,7 +229,7 @@ class Sweep:
         how = (self.grid.epochs, self.grid.eval, self.device, self.source, self.manifest["data"], self.kernel)
         futures = [dist.submit(client, members, *how) for members in todo]
         try:
-            for result in peers.dask_results(client, futures, self.scheduler):
+            for result in peers.dask_results(client, futures, str(self.scheduler)):
                 if progress is not None:
                     progress(len(result.records) * self.grid.epochs)
                 self._finished(result, on_network)

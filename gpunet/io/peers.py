@@ -70,9 +70,16 @@ def dask_results(client, futures, address: str):
             while pending:
                 done = [future for future in pending if future.done()]  # as the client hears from the scheduler
                 pending = [future for future in pending if not future.done()]
-                for future in done:
-                    yield future.result()
-                if done:
+                got = False
+                for k, future in enumerate(done):
+                    try:
+                        result = future.result(timeout=CHECK_SECONDS)
+                    except TimeoutError:  # its result was on a worker that left: computed again, by another
+                        pending += done[k:]
+                        break
+                    got = True
+                    yield result
+                if got:
                     alone_since = None
                 elif time.monotonic() - checked > CHECK_SECONDS:
                     checked = time.monotonic()

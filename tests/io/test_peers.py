@@ -5,6 +5,7 @@ import pickle
 import socket
 import struct
 import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -177,7 +178,7 @@ class _Lost:
     def done(self):
         return True
 
-    def result(self):
+    def result(self, timeout=None):
         raise self.error
 
 
@@ -207,3 +208,29 @@ def test_a_cluster_without_workers_is_one_line_within_the_bound(monkeypatch):
                 list(peers.dask_results(client, futures, cluster.scheduler_address))
         finally:
             peers.close_client(client)
+
+
+class _Gone:
+    """A future computed on a worker that then left: done, but its result never comes (distributed computes it
+    again, once a worker is there)."""
+
+    def done(self):
+        return True
+
+    def result(self, timeout=None):
+        time.sleep(timeout)
+        raise TimeoutError()
+
+
+class _Alone:
+    def scheduler_info(self):
+        return {"workers": {}}
+
+
+def test_results_lost_with_the_last_worker_are_no_endless_wait(monkeypatch):
+    monkeypatch.setattr(peers, "NO_WORKER_SECONDS", 0.5)
+    monkeypatch.setattr(peers, "CHECK_SECONDS", 0.1)
+    start = time.monotonic()
+    with pytest.raises(ConfigError, match="no Dask worker has been connected"):
+        list(peers.dask_results(_Alone(), [_Gone() for _ in range(100)], "tcp://127.0.0.1:1"))
+    assert time.monotonic() - start < 30  # not 100 results waited for in turn

@@ -2,25 +2,33 @@
 
 from __future__ import annotations
 
+import logging
 import math
 import os
 from pathlib import Path
 
 import numpy as np
 
-from .errors import ConfigError
+from .errors import ConfigError, printable
 from .runs import atomic_write, read_log
 
 
 def _pyplot():
     os.environ["MPLBACKEND"] = "Agg"  # files only, no window: another backend named there is not gpunet's
+    words = logging.getLogger("matplotlib")
+    level = words.level
+    # Where HOME or the XDG folders cannot be written, matplotlib keeps its caches in a private temporary
+    # folder, removed at exit, and warns twice: the right thing done, and nothing for the user to mend.
+    words.setLevel(logging.ERROR)
     try:
         import matplotlib
+
+        matplotlib.use("Agg")  # imported before, with another backend
+        import matplotlib.pyplot as plt
     except ImportError:
         raise ConfigError("plots need matplotlib: pip install 'gpunet[plot]'") from None
-    matplotlib.use("Agg")  # imported before, with another backend
-    import matplotlib.pyplot as plt
-
+    finally:
+        words.setLevel(level)
     return plt
 
 
@@ -72,7 +80,7 @@ def curves(logs, output) -> str:
             sweep_bands(axes[0, 0], epochs, Path(path).name)
             continue
         scored = [e for e in epochs if "accuracy" in e]
-        name = label(manifest, path)
+        name = printable(label(manifest, path))  # an ESC or undecodable byte: matplotlib can draw neither
         (line,) = axes[0, 0].plot(
             [e["epoch"] for e in scored], [100 * e["accuracy"] for e in scored], marker=".", label=name
         )
@@ -116,7 +124,7 @@ def sweep_bands(ax, epochs, name: str) -> None:
         x = sorted(per_epoch)
         q1, median, q3 = np.percentile([per_epoch[k] for k in x], [25, 50, 75], axis=1)
         n = len(per_epoch[x[0]])
-        (line,) = ax.plot(x, median, marker=".", label=f"{name}: {config}, median and quartiles of {n}")
+        (line,) = ax.plot(x, median, marker=".", label=printable(f"{name}: {config}, median and quartiles of {n}"))
         ax.fill_between(x, q1, q3, color=line.get_color(), alpha=0.25, linewidth=0)
 
 

@@ -36,8 +36,11 @@ def predictions(args, model, split_name):
     """A saved network's answers on one split: (network, host data, the split, predicted labels on the host)."""
     backend = backend_for(args)
     net = Network.load(model, device=backend)
-    host = load_data(args, _model_validation_size(args, net, model, split_name))
+    size = _model_validation_size(args, net, model)
+    host = load_data(args, size)
     host.check_fits(net.sizes)
+    if size is not None and split_name != "test":  # said once the data is there: a data error is then alone
+        say(f"validation: the last {size} training images, as {model} was trained (--validation-size N for others)")
     outputs, classes = net.sizes[-1], host.n_classes
     if outputs != classes:  # its extra outputs are scored as classes no image has
         what = f"{model}: its output layer has {outputs} neurons, but the data has {classes} classes"
@@ -52,17 +55,14 @@ def predictions(args, model, split_name):
     return net, host, split, backend.to_host(net.predict(x))
 
 
-def _model_validation_size(args, net, model, split_name) -> int | None:
+def _model_validation_size(args, net, model) -> int | None:
     """Returns the validation size the model was trained with, unless --validation-size or --data says another
-    (None); said when the split scored depends on it."""
+    (None)."""
     settings = net.record.get("settings")
     stored = settings.get("validation_size") if isinstance(settings, dict) else None
     if args.validation_size is not None or args.data or not isinstance(stored, int):
         return None
-    stored = check(f"{model}: the validation size it records", stored, COUNT, error=DataError)
-    if split_name != "test":
-        say(f"validation: the last {stored} training images, as {model} was trained (--validation-size N for others)")
-    return stored
+    return check(f"{model}: the validation size it records", stored, COUNT, error=DataError)
 
 
 class ProgressBar:

@@ -115,16 +115,16 @@ def download(folder, bases=None, progress: bool | None = None, looked_in=()) -> 
     """Returns the MNIST files fetched into ``folder``, those missing there; each lands whole and verified, or
     not at all.
 
-    Each mirror is named as it is tried, in notes of topic ``download`` (quiet: no notes and no bar; a failure
-    is then the error alone); each file is capped at its published size and abandoned when it stalls; no
-    temporary file outlives the call, whatever ends it (an error, Ctrl-C, SIGTERM, SIGHUP).
+    Each file fetched is named with its mirror once it has landed, in a note of topic ``download`` (quiet: no
+    notes and no bar); a failure is the error alone, which names every mirror tried and why it failed. Each
+    file is capped at its published size and abandoned when it stalls; no temporary file outlives the call,
+    whatever ends it (an error, Ctrl-C, SIGTERM, SIGHUP).
     """
     folder = Path(folder)
     bases = mirrors(bases)
     shown_notes = log.getChild("download").isEnabledFor(logging.INFO)
     progress = (shown_notes and sys.stderr.isatty()) if progress is None else progress
-    if len(looked_in) > 1 and missing(folder):
-        say(f"no MNIST data in {', '.join(map(shown, looked_in[:-1]))}: downloading it into {shown(folder)}", TOPIC)
+    elsewhere = len(looked_in) > 1 and missing(folder)
     fetched = []
     created = [p for p in (folder, *folder.parents) if not p.exists()]  # removed again if nothing lands
     try:
@@ -138,20 +138,25 @@ def download(folder, bases=None, progress: bool | None = None, looked_in=()) -> 
         raise DataError(folder, f"cannot write the download there ({e.strerror or e}); give {DATA_FLAGS}") from None
     finally:
         remove_empty(*created)  # leave the disk as it was
+    if elsewhere:
+        say(f"no MNIST data in {', '.join(map(shown, looked_in[:-1]))}: downloaded it into {shown(folder)}", TOPIC)
     return fetched
 
 
 def _from_mirrors(folder: Path, name: str, bases, progress: bool) -> Path:
-    """One file from the first mirror that gives it whole; naming each mirror as it is tried."""
+    """One file from the first mirror that gives it whole, said once it has landed (with the mirrors that failed
+    before it); else DataError naming each mirror and why it failed, the one line a failure prints."""
     failures = {}
     for k, base in enumerate(bases, 1):
         host = _label(base, bases)
-        say(f"downloading {name} from {host} (mirror {k} of {len(bases)})", TOPIC)
         try:
-            return _fetch(base.rstrip("/") + "/" + name, folder, name, progress)
+            path = _fetch(base.rstrip("/") + "/" + name, folder, name, progress)
         except _Failed as e:
             failures[host] = str(e)
-            say(f"  {host} failed: {e}", TOPIC)
+            continue
+        before = "".join(f"; {host}: {reason}" for host, reason in failures.items())
+        say(f"downloaded {name} from {host} (mirror {k} of {len(bases)}{before})", TOPIC)
+        return path
     reasons = set(failures.values())
     why = f"{len(failures)} mirrors: {reasons.pop()}" if len(failures) > 1 and len(reasons) == 1 else None
     why = why or "; ".join(f"{host}: {reason}" for host, reason in failures.items())

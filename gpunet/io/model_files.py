@@ -158,6 +158,7 @@ def read_model(path) -> ModelFile:
                 if not np.isfinite(a).all():
                     raise model.bad(f"array {name!r} holds NaN or infinite values")
                 into.append(a)
+            _check_sums(model, l, weights[l], biases[l])
         state = model.state()
         epoch = check("its epoch counter", state.get("epoch"), EPOCHS, error=model.bad)
         generator = _check_rng(model, state.get("rng"))
@@ -165,6 +166,19 @@ def read_model(path) -> ModelFile:
         if not isinstance(record, dict):
             raise model.bad("its record is not a JSON object")
     return ModelFile(sizes, weights, biases, str(weights[0].dtype), epoch, generator, record)
+
+
+def _check_sums(model: _Members, l: int, w: np.ndarray, b: np.ndarray) -> None:
+    """None when no weighted input z = w a + b of layer ``l`` can overflow its dtype, the activations a being in
+    [0, 1] (eq. 22): each row's |w| summed, plus |b|, within the dtype's largest; else DataError."""
+    with np.errstate(over="ignore"):  # float64 sums past 1.8e308 are inf, and refused as such
+        reach = float((np.abs(w).sum(axis=1, dtype=np.float64) + np.abs(b[:, 0])).max(initial=0.0))
+    largest = float(np.finfo(w.dtype).max)
+    if not reach <= largest:
+        raise model.bad(
+            f"array 'w{l}' holds weights so large that a neuron's input could reach {reach:.3g}, past "
+            f"{w.dtype}'s largest number {largest:.3g}"
+        )
 
 
 def stored_record(path) -> dict:

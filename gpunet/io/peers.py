@@ -3,10 +3,13 @@ and a Dask scheduler (for a distributed sweep)."""
 
 from __future__ import annotations
 
+import contextlib
+import logging
 import os
 import struct
 import subprocess
 import sys
+import time
 
 from ..errors import ConfigError, one_line
 
@@ -34,13 +37,88 @@ def dask_client(address: str, timeout: float):
     try:
         if parse_address(address)[0] != "inproc":  # in this process: nothing foreign can be listening there
             _identify(address, timeout)
-        return Client(address, timeout=timeout, set_as_default=False)
     except (OSError, TimeoutError, ValueError, TypeError) as e:
         why = f"no Dask scheduler answered there within {timeout:g} s" if isinstance(e, TimeoutError) else one_line(e)
         raise ConfigError(
             f"cannot reach the Dask scheduler at {address!r} ({why}); start one with `dask scheduler` "
             "and give its address, e.g. tcp://host:8786"
         ) from None
+    try:
+        with _dask_silenced():
+            return Client(address, timeout=timeout, set_as_default=False)
+    except Exception as e:  # noqa: BLE001 - a peer that answered as a scheduler, then sent what it liked
+        raise ConfigError(
+            f"the peer at {address!r} answered as a Dask scheduler, then not as one ({one_line(e)}); "
+            "give the address of a Dask scheduler you trust"
+        ) from None
+
+
+NO_WORKER_SECONDS = 60  # a cluster may lose its workers for a while (restarts); a module constant, for tests
+CHECK_SECONDS = 2
+
+
+def dask_results(client, futures, address: str):
+    """Yields the result of each of ``futures`` as it completes (a task's own error raised as it is); ConfigError,
+    one line, when the scheduler at ``address`` stops answering or has had no worker for NO_WORKER_SECONDS."""
+    import asyncio
+    from concurrent.futures import CancelledError
+
+    pending, alone_since, checked = list(futures), None, time.monotonic()
+    lost = f"the Dask scheduler at {address!r} stopped answering"
+    try:
+        with _dask_silenced():
+            while pending:
+                done = [future for future in pending if future.done()]  # as the client hears from the scheduler
+                pending = [future for future in pending if not future.done()]
+                got = False
+                for k, future in enumerate(done):
+                    try:
+                        result = future.result(timeout=CHECK_SECONDS)
+                    except TimeoutError:  # its result was on a worker that left: computed again, by another
+                        pending += done[k:]
+                        break
+                    got = True
+                    yield result
+                if got:
+                    alone_since = None
+                elif time.monotonic() - checked > CHECK_SECONDS:
+                    checked = time.monotonic()
+                    if client.scheduler_info()["workers"]:
+                        alone_since = None
+                    elif alone_since is None:
+                        alone_since = checked
+                    elif checked - alone_since > NO_WORKER_SECONDS:
+                        raise ConfigError(
+                            f"no Dask worker has been connected to {address!r} for {NO_WORKER_SECONDS} s; start "
+                            f"one with `dask worker {address}`, then continue the sweep with --resume"
+                        )
+                time.sleep(0.05)
+    except (OSError, CancelledError, asyncio.CancelledError) as e:  # the scheduler killed, its host gone, ...
+        raise ConfigError(f"{lost} ({one_line(e)}); once it runs again, continue the sweep with --resume") from None
+    except TimeoutError:  # a call to the scheduler that got no answer
+        raise ConfigError(f"{lost} (no answer); once it runs again, continue the sweep with --resume") from None
+
+
+def close_client(client) -> None:
+    """Closes ``client``, within seconds and without a word, whether or not its scheduler still answers."""
+    with _dask_silenced(), contextlib.suppress(Exception):
+        client.close(timeout=CHECK_SECONDS)
+
+
+@contextlib.contextmanager
+def _dask_silenced():
+    """distributed's own log records held back (a CRITICAL "failed to deserialize" with its traceback, a lost
+    connection): what went wrong is said in gpunet's one line."""
+    names = [name for name in list(logging.root.manager.loggerDict) if name.split(".")[0] in ("distributed", "tornado")]
+    loggers = [logging.getLogger(name) for name in ("distributed", *names)]
+    levels = [logger.level for logger in loggers]
+    for logger in loggers:
+        logger.setLevel(logging.CRITICAL + 1)
+    try:
+        yield
+    finally:
+        for logger, level in zip(loggers, levels):
+            logger.setLevel(level)
 
 
 REPLY_LIMIT = 1 << 20  # bytes: a scheduler's identity is a few hundred per worker

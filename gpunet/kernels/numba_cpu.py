@@ -14,7 +14,9 @@ import functools
 import importlib
 import math
 import os
+import re
 import time
+import warnings
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
@@ -96,7 +98,7 @@ def compile_seconds() -> float:
 def _detect() -> str | None:
     """Import numba and compile a tiny epoch, once: why the kernel cannot run here, or None."""
     try:
-        importlib.import_module(f"{__package__}._numba_epoch")
+        _import_noting_settings(f"{__package__}._numba_epoch")
     except Exception as e:  # noqa: BLE001 - a broken install fails in many ways
         if isinstance(e, ImportError) and e.name == "numba":
             return "numba is not installed (pip install 'gpunet[numba]')"
@@ -108,6 +110,38 @@ def _detect() -> str | None:
     except Exception as e:  # noqa: BLE001
         return f"numba failed to compile the epoch ({one_line(e)}); reinstall or uninstall it"
     return None
+
+
+_UNREAD = re.compile(r"Environment variable '(\w+)' is defined but its associated value '(.*)' could not be parsed")
+
+
+def _import_noting_settings(module: str) -> None:
+    """Imports ``module`` (and numba with it); numba's warning for a ``NUMBA_*`` variable it cannot read, and
+    so leaves at its default (``NUMBA_NUM_THREADS=abc``), is said as one note instead of a traceback.
+
+    numba loads SciPy's BLAS, where SciPy is installed, at its first compilation (for ``np.dot`` in compiled
+    code, which gpunet's loops never call): a second OpenBLAS, whose threads, where the address space is
+    capped (``ulimit -v``), cannot start, and OpenBLAS then sends itself SIGINT, read as Ctrl-C. It is loaded
+    here, with one thread: none to start."""
+    unset = "OPENBLAS_NUM_THREADS" not in os.environ  # read once, as each OpenBLAS loads: NumPy's has already
+    if unset:
+        os.environ["OPENBLAS_NUM_THREADS"] = "1"
+    try:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            importlib.import_module(module)
+            with contextlib.suppress(ImportError):
+                importlib.import_module("scipy.linalg.cython_blas")
+    finally:
+        if unset:
+            del os.environ["OPENBLAS_NUM_THREADS"]
+    for w in caught:
+        unread = _UNREAD.match(str(w.message))
+        if unread is None:
+            warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
+            continue
+        why = str(w.message).strip().splitlines()[-1]
+        say(f"numba ignores {unread[1]}={unread[2]!r} and uses its default ({why}); unset it or give one it reads")
 
 
 def _csr(x: np.ndarray):

@@ -11,6 +11,7 @@ from pathlib import Path
 from .. import data as datasets
 from ..backend import get_backend
 from ..errors import ConfigError, DataError, say
+from ..io import peers
 from ..io.fs import only_writer, remove_empty
 from ..io.identity import checksums, matches
 from ..kernels import device_for
@@ -220,18 +221,15 @@ class Sweep:
                 self._run_on_cluster(client, todo, progress, on_network)
         finally:
             if client is not None:
-                client.close()
+                peers.close_client(client)
             self._save_best()
         return self.results()
 
     def _run_on_cluster(self, client, todo, progress, on_network) -> None:
-        from distributed import as_completed
-
         how = (self.grid.epochs, self.grid.eval, self.device, self.source, self.manifest["data"], self.kernel)
         futures = [dist.submit(client, members, *how) for members in todo]
         try:
-            for future in as_completed(futures, loop=client.loop):
-                result = future.result()
+            for result in peers.dask_results(client, futures, str(self.scheduler)):
                 if progress is not None:
                     progress(len(result.records) * self.grid.epochs)
                 self._finished(result, on_network)

@@ -150,3 +150,33 @@ def test_plot_misclassified_titles_each_digit_with_its_index_and_output(logs):
             assert f"<!-- net {np.argmax(a)} (output {a.max():.2f}) -->" in svg
             titles += 1
     assert titles and svg.count("<!-- #") == titles
+
+
+def _plot_in_a_process(logs, names, **env):
+    """``gpunet plot`` of the logs ``names`` (bytes: any file name Linux allows) in a process of its own."""
+    env = {**os.environ, "PYTHONPATH": str(ROOT), **env}
+    env.pop("MPLCONFIGDIR", None)
+    args = [os.fsencode(logs / "test.jsonl").replace(b"test.jsonl", name) for name in names]
+    for path in args:
+        os.link(logs / "test.jsonl", path)
+    return subprocess.run([sys.executable, "-m", "gpunet", "plot", *args, "-o", logs / "c.png"],
+                          env=env, capture_output=True, text=True, errors="replace")  # fmt: skip
+
+
+def test_log_names_with_an_escape_or_bytes_not_utf8_are_drawn_escaped(logs):
+    pytest.importorskip("matplotlib")
+    run = _plot_in_a_process(logs, [b"esc\x1b[31m.jsonl", b"latin\xe9.jsonl"], LC_ALL="C", PYTHONUTF8="0")
+    assert run.returncode == 0 and run.stderr == "gpunet: curves of 2 runs drawn to " + str(logs / "c.png") + "\n", (
+        run.stderr
+    )  # no matplotlib traceback (a surrogate it cannot encode) nor warning (a glyph for ESC missing)
+    assert (logs / "c.png").read_bytes().startswith(b"\x89PNG")
+
+
+def test_a_plot_where_home_and_the_xdg_folders_cannot_be_written_says_only_what_it_drew(logs):
+    pytest.importorskip("matplotlib")
+    unusable = logs / "test.jsonl"  # a file: no folder can be made below it
+    run = _plot_in_a_process(logs, [b"run.jsonl"], HOME=str(unusable), XDG_CONFIG_HOME=str(unusable),
+                             XDG_CACHE_HOME=str(unusable))  # fmt: skip
+    assert run.returncode == 0 and run.stderr == "gpunet: curves of 1 run drawn to " + str(logs / "c.png") + "\n", (
+        run.stderr
+    )

@@ -118,6 +118,20 @@ def test_non_finite_parameters_are_refused(tmp_path, name, bad):
     refused(tmp_path / "m.npz", name, "NaN or infinite")
 
 
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_finite_weights_whose_sums_overflow_are_refused_and_those_that_fit_score_without_a_warning(tmp_path, dtype):
+    largest = np.finfo(dtype).max
+    arrays = {name: a.astype(dtype) if a.dtype.kind == "f" else a for name, a in members(tmp_path).items()}
+    arrays["w0"][:] = 0
+    arrays["w0"][0, :2] = largest / 1.5  # finite, but w a overflows for an input of ones (a row sum past largest)
+    np.savez(tmp_path / "m.npz", **arrays)
+    refused(tmp_path / "m.npz", "w0", f"past {dtype}'s largest number")
+    arrays["w0"][0, :2] = largest / 2.5  # the row's |w| sums within the dtype: every input is computed exactly
+    np.savez(tmp_path / "m.npz", **arrays)
+    net = Network.load(tmp_path / "m.npz", device="cpu")
+    assert net.predict(np.ones((1, 4), dtype)).shape == (1,)  # the suite turns a RuntimeWarning into an error
+
+
 def test_big_endian_and_fortran_order_parameters_load_as_saved(tmp_path):
     arrays = members(tmp_path)
     want = arrays["w0"].copy()

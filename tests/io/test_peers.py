@@ -1,9 +1,11 @@
 """The programs gpunet talks to: a Dask scheduler is asked who it is without trusting its bytes (io/peers.py)."""
 
+import contextlib
 import pickle
 import socket
 import struct
 import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -125,3 +127,110 @@ def test_a_message_not_framed_as_dask_frames_it_is_refused_before_it_is_read(fak
 def test_other_schemes_are_refused_in_one_line():
     with pytest.raises(ConfigError, match="ws:// is not supported"):
         peers.dask_client("ws://127.0.0.1:1", 1)
+
+
+# ---- a peer that passes the probe, then not ------------------------------------------------------------------
+
+
+def _serving(*connections):
+    """A peer on 127.0.0.1 answering the k-th connection's messages with the k-th tuple of ``connections``;
+    returns its tcp:// address."""
+    server = socket.create_server(("127.0.0.1", 0))
+
+    def serve():
+        with server:
+            for replies in connections:
+                connection, _ = server.accept()
+                with connection, contextlib.suppress(OSError, struct.error):  # the client may hang up first
+                    for reply in replies:
+                        size = struct.unpack("<Q", connection.recv(8, socket.MSG_WAITALL))[0]
+                        connection.recv(size, socket.MSG_WAITALL)
+                        connection.sendall(reply)
+                    connection.recv(1)
+
+    threading.Thread(target=serve, daemon=True).start()
+    return f"tcp://127.0.0.1:{server.getsockname()[1]}"
+
+
+@pytest.mark.parametrize(
+    "garbage",
+    [
+        struct.pack("<Q", 1 << 40) + b"\0" * 64,  # a terabyte announced: distributed's MemoryError
+        struct.pack("<QQQ", 16, 1, 1 << 40) + b"\0" * 64,  # a frame longer than its message: its AssertionError
+        dask_message(b"\x91" * 200_000 + b"\xc0"),  # 200,000 nested arrays: its CRITICAL log and traceback
+    ],
+    ids=["huge", "long-frame", "deep"],
+)
+def test_a_peer_that_answers_the_probe_then_garbage_is_one_line_and_silent(garbage, capfd):
+    address = _serving((HANDSHAKE, SCHEDULER), (HANDSHAKE, garbage))
+    with pytest.raises(ConfigError, match="answered as a Dask scheduler, then not as one") as e:
+        peers.dask_client(address, 5)
+    assert "\n" not in str(e.value)
+    assert capfd.readouterr().err == ""  # nothing of distributed's own on stderr
+
+
+class _Lost:
+    """A future whose scheduler went away: what distributed's raise when the connection is lost."""
+
+    def __init__(self, error):
+        self.error = error
+
+    def done(self):
+        return True
+
+    def result(self, timeout=None):
+        raise self.error
+
+
+@pytest.mark.parametrize(
+    "error",
+    [
+        distributed.comm.CommClosedError("in <TCP (closed) ...>: Stream is closed"),
+        distributed.client.FutureCancelledError("f-1", reason="scheduler-connection-lost"),
+    ],
+    ids=["comm-closed", "cancelled"],
+)
+def test_a_scheduler_lost_mid_sweep_is_one_line(error):
+    with pytest.raises(ConfigError, match="stopped answering") as e:
+        list(peers.dask_results(None, [_Lost(error)], "tcp://127.0.0.1:1"))
+    assert "--resume" in str(e.value)
+
+
+def test_a_cluster_without_workers_is_one_line_within_the_bound(monkeypatch):
+    monkeypatch.setattr(peers, "NO_WORKER_SECONDS", 1)
+    monkeypatch.setattr(peers, "CHECK_SECONDS", 0.2)
+    options = {"processes": False, "dashboard_address": None, "protocol": "tcp", "host": "127.0.0.1"}
+    with distributed.LocalCluster(n_workers=0, **options) as cluster:
+        client = peers.dask_client(cluster.scheduler_address, 10)
+        try:
+            futures = [client.submit(sum, [1, 2], pure=False)]  # no worker to run it: it waits
+            with pytest.raises(ConfigError, match="no Dask worker has been connected"):
+                list(peers.dask_results(client, futures, cluster.scheduler_address))
+        finally:
+            peers.close_client(client)
+
+
+class _Gone:
+    """A future computed on a worker that then left: done, but its result never comes (distributed computes it
+    again, once a worker is there)."""
+
+    def done(self):
+        return True
+
+    def result(self, timeout=None):
+        time.sleep(timeout)
+        raise TimeoutError()
+
+
+class _Alone:
+    def scheduler_info(self):
+        return {"workers": {}}
+
+
+def test_results_lost_with_the_last_worker_are_no_endless_wait(monkeypatch):
+    monkeypatch.setattr(peers, "NO_WORKER_SECONDS", 0.5)
+    monkeypatch.setattr(peers, "CHECK_SECONDS", 0.1)
+    start = time.monotonic()
+    with pytest.raises(ConfigError, match="no Dask worker has been connected"):
+        list(peers.dask_results(_Alone(), [_Gone() for _ in range(100)], "tcp://127.0.0.1:1"))
+    assert time.monotonic() - start < 30  # not 100 results waited for in turn

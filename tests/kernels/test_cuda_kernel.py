@@ -128,8 +128,8 @@ def test_a_broken_kernel_fails_with_the_compiler_log():
 
 
 # The kernel's pointer parameters, by position: to memory it writes (params, scratch), and to memory it never writes
-# (x, y, order, eta, sizes: const __restrict__).
-WRITTEN, READ_ONLY = {0, 2}, {4, 5, 6, 8, 9}
+# (x, y, order, eta, decay, sizes: const __restrict__).
+WRITTEN, READ_ONLY = {0, 2}, {4, 5, 6, 8, 9, 10}
 PTX_OPTIONS = (*cuda.OPTIONS, "--gpu-architecture=compute_90", "--device-as-default-execution-space", "-ftz=true")
 
 
@@ -253,13 +253,13 @@ def emulated(harness, tmp_path, monkeypatch):
     return make
 
 
-def check_emulated(emulated, sizes, dtype, batch, members=3, k=None, **how):
+def check_emulated(emulated, sizes, dtype, batch, members=3, k=None, cost="quadratic", lmbda=0.0, **how):
     """The emulated kernel gives each member the parameters the portable path gives it."""
     k = 2 * batch + 1 if k is None else k  # a last mini-batch of 1
     x, y, weights, biases, order, eta = problem(sizes, k, dtype, members)
     kernel = emulated(x, y, **how)
-    got = flat(*kernel(device(weights), device(biases), order, batch, eta))
-    want = flat(*portable(x, y, weights, biases, order, batch, eta))
+    got = flat(*kernel(device(weights), device(biases), order, batch, eta, cost, lmbda))
+    want = flat(*portable(x, y, weights, biases, order, batch, eta, cost, lmbda))
     assert not np.allclose(want, flat(weights, biases)), "the parameters should have moved"
     np.testing.assert_allclose(got, want, rtol=TOLERANCE[dtype], atol=TOLERANCE[dtype] * 1e-2)
     launches = [f.module.launches for f in kernel.functions.values()][0]
@@ -277,6 +277,86 @@ WHERE = {"shared": (True, True), "params-shared": (True, False), "work-shared": 
 def test_emulated_kernel_equals_the_portable_path(emulated, sizes, dtype, batch, where):
     name = check_emulated(emulated, sizes, dtype, batch, where=where)[0]
     assert name == cuda.name_expression(dtype, *where)
+
+
+OBJECTIVES = [("quadratic", 0.0), ("quadratic", 5.0), ("cross-entropy", 0.0), ("cross-entropy", 5.0)]
+
+
+@pytest.mark.parametrize("where", [WHERE["shared"], WHERE["global"]], ids=["shared", "global"])
+@pytest.mark.parametrize("cost, lmbda", OBJECTIVES, ids=str)
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+def test_emulated_chapter_3_kernel_equals_the_portable_path(emulated, dtype, cost, lmbda, where):
+    """Each cost x lmbda after 7 mini-batches (the last of 1), two hidden layers, three members with their own eta
+    (so their own decay 1 - eta lmbda / n)."""
+    check_emulated(emulated, [40, 7, 5, 4], dtype, 3, k=19, cost=cost, lmbda=lmbda, where=where)
+
+
+@pytest.mark.parametrize("cost", ["quadratic", "cross-entropy"])
+def test_emulated_chapter_3_kernel_equals_the_books_algorithm_per_example(emulated, cost):
+    """Against tests/chapter3.py (eq. 93 one example at a time), not gpunet's own maths: float64, 1e-10."""
+    import chapter3
+
+    x, y, weights, biases, order, eta = problem([40, 7, 5, 4], 13, "float64", 1)  # every example once
+    got = flat(*emulated(x, y)(device(weights), device(biases), order, 3, eta, cost, 5.0))
+    want_w, want_b = chapter3.train([w[0] for w in weights], [b[0] for b in biases], x, y, order, 3, eta[0], cost, 5.0)
+    want = flat([w[None] for w in want_w], [b[None] for b in want_b])
+    assert not np.allclose(want, flat(weights, biases))
+    np.testing.assert_allclose(got, want, rtol=1e-10, atol=1e-12)
+
+
+def test_emulated_chapter_3_kernel_with_lmbda_per_member(emulated):
+    check_emulated(emulated, [40, 7, 4], "float64", 3, k=19, cost="cross-entropy", lmbda=np.array([0.0, 2.0, 9.0]))
+
+
+def test_emulated_scale_trick_folds_a_small_scale_into_the_first_layer(emulated):
+    """A decay of 0.1 a mini-batch: s passes 2^-20 at the 7th, which folds s into v in the middle of the epoch."""
+    x, y, weights, biases, order, eta = problem([40, 7, 4], 24, "float64", 2)
+    lmbda = 0.9 * x.shape[0] / eta  # 1 - eta lmbda / n = 0.1
+    kernel = emulated(x, y)
+    got = flat(*kernel(device(weights), device(biases), order, 3, eta, "cross-entropy", lmbda))
+    want = flat(*portable(x, y, weights, biases, order, 3, eta, "cross-entropy", lmbda))
+    np.testing.assert_allclose(got, want, rtol=1e-10, atol=1e-12)
+
+
+def test_emulated_chapter_3_epoch_split_into_launches_equals_one_launch_within_rounding(emulated, monkeypatch):
+    """With L2 each launch folds s into the first layer at its end: the same weights, within rounding."""
+    x, y, weights, biases, order, eta = problem([40, 7, 4], 22, "float64", 2)
+    one = flat(*emulated(x, y)(device(weights), device(biases), order, 3, eta, "cross-entropy", 5.0))
+    monkeypatch.setattr(cuda, "steps_per_launch", lambda *a: 3)
+    split = emulated(x, y)
+    got = flat(*split(device(weights), device(biases), order, 3, eta, "cross-entropy", 5.0))
+    assert len([f.module.launches for f in split.functions.values()][0]) == 3
+    np.testing.assert_allclose(got, one, rtol=1e-13, atol=1e-15)
+
+
+# Mutated kernels, each of which the chapter-3 comparison must catch (cost, lmbda of the case that catches it).
+CHAPTER_3_MUTANTS = {
+    "decay applied twice": (
+        "wi = (my_decay == 1.0 ? wi : decay_t * wi)",
+        "wi = (my_decay == 1.0 ? wi : decay_t * decay_t * wi)",
+        5.0,
+    ),
+    "the first layer's decay lost": ("    s *= my_decay;\n", "\n", 5.0),
+    "the quadratic's sigma' in the cross-entropy's delta": (
+        "cross_entropy ? error : ",
+        "cross_entropy ? error * (av * (T(1) - av)) : ",
+        0.0,
+    ),
+}
+
+
+@pytest.mark.parametrize("name", CHAPTER_3_MUTANTS)
+def test_a_mutated_chapter_3_kernel_differs_from_the_portable_path(emulated, harness, tmp_path, name):
+    old, new, lmbda = CHAPTER_3_MUTANTS[name]
+    text = cuda.SOURCE.read_text()
+    assert text.count(old) == 1, f"the mutation {name!r} no longer applies"
+    source = tmp_path / name.replace(" ", "-").replace("'", "") / cuda.SOURCE.name
+    source.parent.mkdir()
+    source.write_text(text.replace(old, new))
+    with pytest.raises(AssertionError, match="Not equal to tolerance"):
+        check_emulated(
+            emulated, [40, 7, 4], "float64", 3, k=19, cost="cross-entropy", lmbda=lmbda, binary=harness("plain", source)
+        )
 
 
 @pytest.mark.parametrize("threads", [1, 7, 70])

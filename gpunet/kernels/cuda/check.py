@@ -59,16 +59,19 @@ def problem(sizes, k: int, dtype: str, members: int, seed: int = 0):
     return x.astype(dtype), y.astype(dtype), cast(weights), cast(biases), order, eta
 
 
-def portable(x, y, weights, biases, order, batch: int, eta):
-    """Returns (weights, biases) of each member trained by gpunet.maths.sgd_step on NumPy, a mini-batch at a time."""
-    from ...maths import sgd_step
+def portable(x, y, weights, biases, order, batch: int, eta, cost="quadratic", lmbda=0.0):
+    """Returns (weights, biases) of each member trained by gpunet.maths.sgd_step on NumPy, a mini-batch at a time,
+    with ``cost`` (a name of gpunet.maths.COSTS) and L2's ``lmbda`` (a number or one per member) over ``len(x)``."""
+    from ...maths import COSTS, sgd_step, weight_decay
 
+    lmbda = np.broadcast_to(np.asarray(lmbda, dtype=np.float64), order.shape[:1])
     out_w, out_b = [], []
     for i in range(order.shape[0]):
         w, b = [a[i] for a in weights], [a[i] for a in biases]
+        decay = weight_decay(float(eta[i]), float(lmbda[i]), x.shape[0])
         for start in range(0, order.shape[1], batch):
             rows = order[i, start : start + batch]
-            w, b = sgd_step(w, b, x[rows].T, y[rows].T, float(eta[i]))
+            w, b = sgd_step(w, b, x[rows].T, y[rows].T, float(eta[i]), COSTS[cost], decay)
         out_w.append(w)
         out_b.append(b)
     return [np.stack(layer) for layer in zip(*out_w)], [np.stack(layer) for layer in zip(*out_b)]
@@ -91,10 +94,12 @@ def difference(got_w, got_b, want_w, want_b, dtype: str) -> str | None:
     return f"{where}: {got:.9g}, the portable path {want:.9g} (relative tolerance {rtol:g})"
 
 
-def compare_epoch(backend, sizes, batch: int, steps: int, dtype: str, where=None, members: int = 3) -> str | None:
+def compare_epoch(
+    backend, sizes, batch: int, steps: int, dtype: str, where=None, members: int = 3, cost="quadratic", lmbda=0.0
+) -> str | None:
     """Returns None, or what differed, where ``members`` networks trained for ``steps`` mini-batches by the kernel
-    and by the portable path are compared. ``where`` (parameters shared, workspace shared) forces that memory plan
-    by lowering the shared-memory budget."""
+    and by the portable path, with ``cost`` and L2's ``lmbda``, are compared. ``where`` (parameters shared,
+    workspace shared) forces that memory plan by lowering the shared-memory budget."""
     from .launcher import CudaEpoch, layout, plan
 
     x, y, weights, biases, order, eta = problem(sizes, batch * steps - (batch > 1), dtype, members)  # last: short
@@ -105,10 +110,9 @@ def compare_epoch(backend, sizes, batch: int, steps: int, dtype: str, where=None
         chosen = plan(sizes, itemsize, batch, kernel.budget)
         if (chosen.params_shared, chosen.work_shared) != where:
             raise ValueError(f"case {sizes} mini-batch {batch} cannot force the plan {where}")
-    got_w, got_b = kernel(
-        [backend.asarray(w) for w in weights], [backend.asarray(b) for b in biases], order, batch, eta
-    )
-    want_w, want_b = portable(x, y, weights, biases, order, batch, eta)
+    params = [backend.asarray(w) for w in weights], [backend.asarray(b) for b in biases]
+    got_w, got_b = kernel(*params, order, batch, eta, cost, lmbda)
+    want_w, want_b = portable(x, y, weights, biases, order, batch, eta, cost, lmbda)
     return difference([backend.to_host(a) for a in got_w], [backend.to_host(a) for a in got_b], want_w, want_b, dtype)
 
 
@@ -169,11 +173,14 @@ def compile_all(backend) -> None:
     CudaEpoch(backend, backend.asarray(np.zeros((1, 1))), backend.asarray(np.zeros((1, 1))))
 
 
-def epoch_case(sizes, batch: int, steps: int, dtype: str, where=None) -> Case:
+def epoch_case(sizes, batch: int, steps: int, dtype: str, where=None, cost="quadratic", lmbda=0.0) -> Case:
     place = ("global", "shared")  # indexed by a flag of where
     memory = "" if where is None else f", parameters in {place[where[0]]} memory, workspace in {place[where[1]]}"
-    name = f"{dtype} {list(sizes)} mini-batch {batch}, {steps} mini-batch{'es' if steps > 1 else ''}{memory}"
-    compare = functools.partial(compare_epoch, sizes=list(sizes), batch=batch, steps=steps, dtype=dtype, where=where)
+    objective = "" if (cost, lmbda) == ("quadratic", 0.0) else f", {cost} cost, lmbda {lmbda:g}"
+    name = f"{dtype} {list(sizes)} mini-batch {batch}, {steps} mini-batch{'es' if steps > 1 else ''}{memory}{objective}"
+    compare = functools.partial(
+        compare_epoch, sizes=list(sizes), batch=batch, steps=steps, dtype=dtype, where=where, cost=cost, lmbda=lmbda
+    )
     return Case(name, compare)
 
 
@@ -191,6 +198,8 @@ CASES: list[Case] = [
             epoch_case((784, 30, 10), 7, 10, dtype),  # an odd mini-batch, the last one short
             epoch_case((784, 30, 10), 100, 2, dtype),  # float64's workspace in global memory
             *(epoch_case((30, 20, 15, 10), 3, 10, dtype, where) for where in PLANS),  # 3 layers, every plan
+            # chapter 3's: BP1 of the cross-entropy, L2's decay (the first layer's by the scale trick)
+            epoch_case((784, 30, 10), 10, 10, dtype, cost="cross-entropy", lmbda=5.0),
         )
     ],
     Case("score every member in one launch, float64 and float32", lambda backend: compare_score(backend)),

@@ -128,8 +128,8 @@ def test_a_broken_kernel_fails_with_the_compiler_log():
 
 
 # The kernel's pointer parameters, by position: to memory it writes (params, scratch), and to memory it never writes
-# (x, y, order, eta, decay, sizes: const __restrict__).
-WRITTEN, READ_ONLY = {0, 2}, {4, 5, 6, 8, 9, 10}
+# (x, y, order, eta, decay, sizes: const __restrict__); first_scale (10) is written and read once a launch.
+WRITTEN, READ_ONLY = {0, 2, 10}, {4, 5, 6, 8, 9, 11}
 PTX_OPTIONS = (*cuda.OPTIONS, "--gpu-architecture=compute_90", "--device-as-default-execution-space", "-ftz=true")
 
 
@@ -318,15 +318,33 @@ def test_emulated_scale_trick_folds_a_small_scale_into_the_first_layer(emulated)
     np.testing.assert_allclose(got, want, rtol=1e-10, atol=1e-12)
 
 
-def test_emulated_chapter_3_epoch_split_into_launches_equals_one_launch_within_rounding(emulated, monkeypatch):
-    """With L2 each launch folds s into the first layer at its end: the same weights, within rounding."""
-    x, y, weights, biases, order, eta = problem([40, 7, 4], 22, "float64", 2)
-    one = flat(*emulated(x, y)(device(weights), device(biases), order, 3, eta, "cross-entropy", 5.0))
+def chapter_3_split(emulated, monkeypatch, binary=None):
+    """The parameters of a cross-entropy epoch with L2 (7 mini-batches, the last of 1) in one launch, and in 3."""
+    x, y, weights, biases, order, eta = problem([40, 7, 4], 19, "float64", 2)
+    one = flat(*emulated(x, y, binary=binary)(device(weights), device(biases), order, 3, eta, "cross-entropy", 5.0))
     monkeypatch.setattr(cuda, "steps_per_launch", lambda *a: 3)
-    split = emulated(x, y)
+    split = emulated(x, y, binary=binary)
     got = flat(*split(device(weights), device(biases), order, 3, eta, "cross-entropy", 5.0))
     assert len([f.module.launches for f in split.functions.values()][0]) == 3
-    np.testing.assert_allclose(got, one, rtol=1e-13, atol=1e-15)
+    return one, got
+
+
+def test_emulated_chapter_3_epoch_split_into_launches_gives_the_weights_of_one_launch_bit_for_bit(
+    emulated, monkeypatch
+):
+    """The scale trick's s goes from launch to launch on the device; only the last launch folds it into v."""
+    one, got = chapter_3_split(emulated, monkeypatch)
+    np.testing.assert_array_equal(got, one)
+
+
+def test_a_kernel_that_forgets_s_between_launches_fails_the_bit_identity(emulated, harness, tmp_path, monkeypatch):
+    old = "  if (!last && tid == 0) first_scale[net] = s;"
+    text = cuda.SOURCE.read_text()
+    assert text.count(old) == 1, "the mutation no longer applies"
+    (tmp_path / "forgets").mkdir()
+    (tmp_path / "forgets" / cuda.SOURCE.name).write_text(text.replace(old, ""))
+    one, got = chapter_3_split(emulated, monkeypatch, harness("plain", tmp_path / "forgets" / cuda.SOURCE.name))
+    assert not np.allclose(got, one, rtol=1e-10)
 
 
 # Mutated kernels, each of which the chapter-3 comparison must catch (cost, lmbda of the case that catches it).

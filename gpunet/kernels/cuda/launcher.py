@@ -108,8 +108,8 @@ def steps_per_launch(sizes, batch: int, dtype: str, members: int, sms: int, budg
 
 def launches(k: int, batch: int, steps: int) -> list[tuple[int, int]]:
     """Returns the columns ``[start, stop)`` of ``order`` each launch trains: ``steps`` whole mini-batches each,
-    the last launch the rest. Every state between mini-batches is in the parameters, so the split is exact; with
-    L2 each launch ends by folding the scale trick's s into the first layer, equal within rounding."""
+    the last launch the rest. Every state between mini-batches is in the parameters and the scale trick's s (kept
+    on the device between launches), so the split is exact."""
     per = steps * batch
     return [(start, min(start + per, k)) for start in range(0, k, per)]
 
@@ -230,11 +230,12 @@ class CudaEpoch(EpochKernel):
         steps = steps_per_launch(sizes, batch, self.dtype, members, self.sms, self.launch_s)
         eta, decay, sizes_d = cupy.asarray(eta), cupy.asarray(decay), cupy.asarray(np.array(sizes, dtype=np.int32))
         lowest = np.dtype(self.dtype).type(clip_floor(np.finfo(self.dtype)))
+        first_scale = cupy.asarray(np.ones(members))  # the scale trick's s of each member, carried between launches
         for start, stop in launches(order.shape[1], batch, steps):
             part = cupy.asarray(np.ascontiguousarray(order[:, start:stop], dtype=np.int32))
             head = (params, np.int64(p.param_count), scratch, np.int64(p.scratch_bytes), self.x, self.y, part)
-            tail = (np.int32(stop - start), eta, decay, sizes_d, np.int32(len(weights)), np.int32(batch), lowest)
-            tail += (np.int32(CROSS_ENTROPY[cost]),)
+            tail = (np.int32(stop - start), eta, decay, first_scale, sizes_d, np.int32(len(weights)), np.int32(batch))
+            tail += (lowest, np.int32(CROSS_ENTROPY[cost]), np.int32(stop == order.shape[1]))
             kernel((members,), (THREADS,), head + tail, shared_mem=p.shared_bytes)
             finish(cupy, p.name(self.dtype))
         new_weights, new_biases, at = [], [], 0

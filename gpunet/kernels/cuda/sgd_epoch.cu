@@ -8,7 +8,7 @@
 // The first layer's update touches only the active columns; to keep L2's decay sparse there, its weights
 // are s v (Bottou's scale trick, SGD Tricks, 2012, as gpunet/kernels/_numba_epoch.py): the decay
 // multiplies the number s, and v is multiplied back by s (a dense pass) only when s gets small and at the
-// end of the launch. Equal to the dense update within rounding.
+// end of the call's last launch (s is carried between its launches). Equal to the dense update within rounding.
 //
 // Memory of one member (gpunet/kernels/cuda.py `layout` sizes the same regions, in this order):
 //   partial     blockDim values of T: split sums of the feedforward, always in shared memory.
@@ -83,11 +83,13 @@ __global__ void __launch_bounds__(GPUNET_THREADS, 1) sgd_epoch(
     int k,
     const double* __restrict__ eta,        // (N,): each member's learning rate
     const double* __restrict__ decay,      // (N,): each member's L2 factor 1 - eta lmbda / n (eq. 93)
+    double* __restrict__ first_scale,      // (N,): each member's s (the scale trick) at the start; at the end, unless last
     const int* __restrict__ sizes,         // (L + 1,): the layer sizes
     int layers,                            // L, the number of weight layers
     int batch,                             // the mini-batch size; the last mini-batch may be shorter
     T lowest,                              // where σ clips z (see sigmoid)
-    int cross_entropy) {                   // 1: the cross-entropy cost (eq. 63), 0: the quadratic (eq. 6)
+    int cross_entropy,                     // 1: the cross-entropy cost (eq. 63), 0: the quadratic (eq. 6)
+    int last) {                            // 1: the call's last launch, which ends with w = s v again
   extern __shared__ __align__(16) unsigned char gpunet_shared[];
   const int tid = threadIdx.x, nthreads = blockDim.x, net = blockIdx.x;
   const int n0 = sizes[0], n_out = sizes[layers];
@@ -125,7 +127,7 @@ __global__ void __launch_bounds__(GPUNET_THREADS, 1) sgd_epoch(
   const int* const my_order = order + (long long)net * k;
   const double my_decay = decay[net];
   const T decay_t = T(my_decay);  // the dense layers' factor, rounded as the portable path rounds it
-  double s = 1.0;                 // the first layer's w = s v (the scale trick)
+  double s = first_scale[net];    // the first layer's w = s v (the scale trick)
   T* const v = p;                 // v^1, the first layer's stored weights
   const long long n_first = (long long)sizes[1] * n0;
 
@@ -294,7 +296,8 @@ __global__ void __launch_bounds__(GPUNET_THREADS, 1) sgd_epoch(
     __syncthreads();
   }
   // w = s v again, after the loop's last barrier; each thread folds the values it then copies out.
-  for (long long t = tid; s != 1.0 && t < n_first; t += nthreads) v[t] *= s;
+  for (long long t = tid; last && s != 1.0 && t < n_first; t += nthreads) v[t] *= s;
+  if (!last && tid == 0) first_scale[net] = s;  // every thread read it before the loop's first barrier
   for (long long t = tid; PARAMS_SHARED && t < param_count; t += nthreads) global_params[t] = p[t];
 }
 

@@ -693,6 +693,15 @@ def test_gpu_kernel_equals_the_portable_path(cuda_backend, sizes, batch, steps, 
 
 
 @pytest.mark.gpu
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+@pytest.mark.parametrize("cost, lmbda", OBJECTIVES[1:], ids=str)
+def test_gpu_chapter_3_kernel_equals_the_portable_path(cuda_backend, cost, lmbda, dtype):
+    from gpunet.kernels.cuda.check import compare_epoch
+
+    assert compare_epoch(cuda_backend, [784, 30, 10], 10, 10, dtype, cost=cost, lmbda=lmbda) is None
+
+
+@pytest.mark.gpu
 def test_gpu_kernel_trains_a_sweep_of_members_in_one_launch(cuda_backend):
     """More blocks than an H100 has SMs (132): every member its own order and eta, in waves."""
     sizes, batch, members = [60, 20, 10], 5, 300

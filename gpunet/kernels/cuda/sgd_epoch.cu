@@ -83,7 +83,7 @@ __global__ void __launch_bounds__(GPUNET_THREADS, 1) sgd_epoch(
     int k,
     const double* __restrict__ eta,        // (N,): each member's learning rate
     const double* __restrict__ decay,      // (N,): each member's L2 factor 1 - eta lmbda / n (eq. 93)
-    double* __restrict__ first_scale,      // (N,): each member's s (the scale trick) at the start; at the end, unless last
+    double* __restrict__ first_scale,      // (N,): each member's s (the scale trick) at the start, kept unless last
     const int* __restrict__ sizes,         // (L + 1,): the layer sizes
     int layers,                            // L, the number of weight layers
     int batch,                             // the mini-batch size; the last mini-batch may be shorter
@@ -125,11 +125,7 @@ __global__ void __launch_bounds__(GPUNET_THREADS, 1) sgd_epoch(
   const int c_begin = tid * chunk < n0 ? tid * chunk : n0;
   const int c_end = c_begin + chunk < n0 ? c_begin + chunk : n0;
   const int* const my_order = order + (long long)net * k;
-  const double my_decay = decay[net];
-  const T decay_t = T(my_decay);  // the dense layers' factor, rounded as the portable path rounds it
-  double s = first_scale[net];    // the first layer's w = s v (the scale trick)
-  T* const v = p;                 // v^1, the first layer's stored weights
-  const long long n_first = (long long)sizes[1] * n0;
+  double s = first_scale[net];  // the first layer's w = s v (the scale trick); v is what p holds
 
   for (long long t = tid; PARAMS_SHARED && t < param_count; t += nthreads) p[t] = global_params[t];
   {
@@ -253,14 +249,15 @@ __global__ void __launch_bounds__(GPUNET_THREADS, 1) sgd_epoch(
     // gradients are 0), its decay on s alone: v -= (eta/m)/s ∂C/∂w. Nobody reads v in this phase until
     // then, so a fold of a small s into v needs one barrier only (s is the same in every thread).
     // Then each thread counts its active columns of the next mini-batch (its inputs are in L2 by now).
+    const double my_decay = decay[net];  // read where used: fewer registers live across the loop
     s *= my_decay;
     if (s < FOLD && s > -FOLD) {
-      for (long long t = tid; t < n_first; t += nthreads) v[t] *= s;
+      for (long long t = tid; t < (long long)sizes[1] * n0; t += nthreads) p[t] *= s;
       s = 1.0;
       __syncthreads();
     }
     {
-      const T first_step = T(eta[net] / m / s);
+      const T first_step = T(eta[net] / m / s), decay_t = T(my_decay);  // decay_t rounded as the portable path's
       T* w = p;
       const T* a_prev = xa;
       int offset = 0;
@@ -274,7 +271,7 @@ __global__ void __launch_bounds__(GPUNET_THREADS, 1) sgd_epoch(
           T g = T(0);
           for (int e = 0; e < m; ++e) g += d[j * m + e] * a_prev[i * m + e];
           if (l == 1) {
-            v[j * n_in + active[i]] -= first_step * g;
+            w[j * n_in + active[i]] -= first_step * g;
           } else {
             T& wi = w[j * n_in + i];
             wi = (my_decay == 1.0 ? wi : decay_t * wi) - scale * g;  // without L2: chapter 1's update, bit for bit
@@ -296,7 +293,7 @@ __global__ void __launch_bounds__(GPUNET_THREADS, 1) sgd_epoch(
     __syncthreads();
   }
   // w = s v again, after the loop's last barrier; each thread folds the values it then copies out.
-  for (long long t = tid; last && s != 1.0 && t < n_first; t += nthreads) v[t] *= s;
+  for (long long t = tid; last && s != 1.0 && t < (long long)sizes[1] * n0; t += nthreads) p[t] *= s;
   if (!last && tid == 0) first_scale[net] = s;  // every thread read it before the loop's first barrier
   for (long long t = tid; PARAMS_SHARED && t < param_count; t += nthreads) global_params[t] = p[t];
 }

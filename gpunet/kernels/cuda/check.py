@@ -58,7 +58,7 @@ def problem(sizes, k: int, dtype: str, members: int, seed: int = 0, etas=ETAS):
     weights = [rng.standard_normal((members, n_out, n_in)) for n_in, n_out in zip(sizes[:-1], sizes[1:])]
     biases = [rng.standard_normal((members, n_out, 1)) for n_out in sizes[1:]]
     order = np.stack([rng.permutation(np.arange(n).repeat(-(-k // n)))[:k] for _ in range(members)])
-    eta = rng.uniform(*etas, members)
+    eta = rng.uniform(etas[0], etas[1], members)
     cast = lambda arrays: [a.astype(dtype) for a in arrays]
     return x.astype(dtype), y.astype(dtype), cast(weights), cast(biases), order, eta
 

@@ -235,8 +235,8 @@ class CudaEpoch(EpochKernel):
             part = cupy.asarray(np.ascontiguousarray(order[:, start:stop], dtype=np.int32))
             head = (params, np.int64(p.param_count), scratch, np.int64(p.scratch_bytes), self.x, self.y, part)
             tail = (np.int32(stop - start), eta, decay, first_scale, sizes_d, np.int32(len(weights)), np.int32(batch))
-            tail += (lowest, np.int32(CROSS_ENTROPY[cost]), np.int32(stop == order.shape[1]))
-            kernel((members,), (THREADS,), head + tail, shared_mem=p.shared_bytes)
+            objective = (lowest, np.int32(CROSS_ENTROPY[cost]), np.int32(stop == order.shape[1]))
+            kernel((members,), (THREADS,), head + tail + objective, shared_mem=p.shared_bytes)
             finish(cupy, p.name(self.dtype))
         new_weights, new_biases, at = [], [], 0
         for n_in, n in zip(sizes[:-1], sizes[1:]):

@@ -22,7 +22,7 @@ from helpers import GPUS
 
 from gpunet.backend import get_backend
 from gpunet.kernels.cuda import launcher as cuda
-from gpunet.kernels.cuda.check import TOLERANCE, portable, problem
+from gpunet.kernels.cuda.check import CHAPTER_3_ETAS, TOLERANCE, portable, problem
 
 H100_SHARED = 232448  # cudaDevAttrMaxSharedMemoryPerBlockOptin on sm_90 (227 KiB)
 # (sizes, mini-batch, steps) of the GPU tests (section 3), also run on the CPU at the GPU's block size (section 2).
@@ -397,6 +397,17 @@ def test_emulated_gpu_cases_at_the_gpus_block_size_with_fma(emulated, sizes, bat
     got = flat(*kernel(device(weights), device(biases), order, batch, eta))
     tol = TOLERANCE[dtype] / 2
     want = flat(*portable(x, y, weights, biases, order, batch, eta))
+    np.testing.assert_allclose(got, want, rtol=tol, atol=tol * 1e-2)
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_emulated_check_chapter_3_case_at_the_gpus_block_size_with_fma(emulated, dtype):
+    """The check's chapter-3 case (its data and etas) as the GPU runs it: 1024 threads, a*b+c fused."""
+    x, y, weights, biases, order, eta = problem([784, 30, 10], 99, dtype, 3, etas=CHAPTER_3_ETAS)
+    kernel = emulated(x, y, kind="fma", threads=1024)
+    got = flat(*kernel(device(weights), device(biases), order, 10, eta, "cross-entropy", 5.0))
+    want = flat(*portable(x, y, weights, biases, order, 10, eta, "cross-entropy", 5.0))
+    tol = TOLERANCE[dtype] / 2
     np.testing.assert_allclose(got, want, rtol=tol, atol=tol * 1e-2)
 
 

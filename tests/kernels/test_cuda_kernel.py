@@ -22,7 +22,7 @@ from helpers import GPUS
 
 from gpunet.backend import get_backend
 from gpunet.kernels.cuda import launcher as cuda
-from gpunet.kernels.cuda.check import TOLERANCE, portable, problem
+from gpunet.kernels.cuda.check import CHAPTER_3_ETAS, TOLERANCE, portable, problem
 
 H100_SHARED = 232448  # cudaDevAttrMaxSharedMemoryPerBlockOptin on sm_90 (227 KiB)
 # (sizes, mini-batch, steps) of the GPU tests (section 3), also run on the CPU at the GPU's block size (section 2).
@@ -128,8 +128,8 @@ def test_a_broken_kernel_fails_with_the_compiler_log():
 
 
 # The kernel's pointer parameters, by position: to memory it writes (params, scratch), and to memory it never writes
-# (x, y, order, eta, sizes: const __restrict__).
-WRITTEN, READ_ONLY = {0, 2}, {4, 5, 6, 8, 9}
+# (x, y, order, eta, decay, sizes: const __restrict__); first_scale (10) is written and read once a launch.
+WRITTEN, READ_ONLY = {0, 2, 10}, {4, 5, 6, 8, 9, 11}
 PTX_OPTIONS = (*cuda.OPTIONS, "--gpu-architecture=compute_90", "--device-as-default-execution-space", "-ftz=true")
 
 
@@ -253,13 +253,13 @@ def emulated(harness, tmp_path, monkeypatch):
     return make
 
 
-def check_emulated(emulated, sizes, dtype, batch, members=3, k=None, **how):
+def check_emulated(emulated, sizes, dtype, batch, members=3, k=None, cost="quadratic", lmbda=0.0, **how):
     """The emulated kernel gives each member the parameters the portable path gives it."""
     k = 2 * batch + 1 if k is None else k  # a last mini-batch of 1
     x, y, weights, biases, order, eta = problem(sizes, k, dtype, members)
     kernel = emulated(x, y, **how)
-    got = flat(*kernel(device(weights), device(biases), order, batch, eta))
-    want = flat(*portable(x, y, weights, biases, order, batch, eta))
+    got = flat(*kernel(device(weights), device(biases), order, batch, eta, cost, lmbda))
+    want = flat(*portable(x, y, weights, biases, order, batch, eta, cost, lmbda))
     assert not np.allclose(want, flat(weights, biases)), "the parameters should have moved"
     np.testing.assert_allclose(got, want, rtol=TOLERANCE[dtype], atol=TOLERANCE[dtype] * 1e-2)
     launches = [f.module.launches for f in kernel.functions.values()][0]
@@ -277,6 +277,104 @@ WHERE = {"shared": (True, True), "params-shared": (True, False), "work-shared": 
 def test_emulated_kernel_equals_the_portable_path(emulated, sizes, dtype, batch, where):
     name = check_emulated(emulated, sizes, dtype, batch, where=where)[0]
     assert name == cuda.name_expression(dtype, *where)
+
+
+OBJECTIVES = [("quadratic", 0.0), ("quadratic", 5.0), ("cross-entropy", 0.0), ("cross-entropy", 5.0)]
+
+
+@pytest.mark.parametrize("where", [WHERE["shared"], WHERE["global"]], ids=["shared", "global"])
+@pytest.mark.parametrize("cost, lmbda", OBJECTIVES, ids=str)
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+def test_emulated_chapter_3_kernel_equals_the_portable_path(emulated, dtype, cost, lmbda, where):
+    """Each cost x lmbda after 7 mini-batches (the last of 1), two hidden layers, three members with their own eta
+    (so their own decay 1 - eta lmbda / n)."""
+    check_emulated(emulated, [40, 7, 5, 4], dtype, 3, k=19, cost=cost, lmbda=lmbda, where=where)
+
+
+@pytest.mark.parametrize("cost", ["quadratic", "cross-entropy"])
+def test_emulated_chapter_3_kernel_equals_the_books_algorithm_per_example(emulated, cost):
+    """Against tests/chapter3.py (eq. 93 one example at a time), not gpunet's own maths: float64, 1e-10."""
+    import chapter3
+
+    x, y, weights, biases, order, eta = problem([40, 7, 5, 4], 13, "float64", 1)  # every example once
+    got = flat(*emulated(x, y)(device(weights), device(biases), order, 3, eta, cost, 5.0))
+    want_w, want_b = chapter3.train([w[0] for w in weights], [b[0] for b in biases], x, y, order, 3, eta[0], cost, 5.0)
+    want = flat([w[None] for w in want_w], [b[None] for b in want_b])
+    assert not np.allclose(want, flat(weights, biases))
+    np.testing.assert_allclose(got, want, rtol=1e-10, atol=1e-12)
+
+
+def test_emulated_chapter_3_kernel_with_lmbda_per_member(emulated):
+    check_emulated(emulated, [40, 7, 4], "float64", 3, k=19, cost="cross-entropy", lmbda=np.array([0.0, 2.0, 9.0]))
+
+
+def test_emulated_scale_trick_folds_a_small_scale_into_the_first_layer(emulated):
+    """A decay of 0.1 a mini-batch: s passes 2^-20 at the 7th, which folds s into v in the middle of the epoch."""
+    x, y, weights, biases, order, eta = problem([40, 7, 4], 24, "float64", 2)
+    lmbda = 0.9 * x.shape[0] / eta  # 1 - eta lmbda / n = 0.1
+    kernel = emulated(x, y)
+    got = flat(*kernel(device(weights), device(biases), order, 3, eta, "cross-entropy", lmbda))
+    want = flat(*portable(x, y, weights, biases, order, 3, eta, "cross-entropy", lmbda))
+    np.testing.assert_allclose(got, want, rtol=1e-10, atol=1e-12)
+
+
+def chapter_3_split(emulated, monkeypatch, binary=None):
+    """The parameters of a cross-entropy epoch with L2 (7 mini-batches, the last of 1) in one launch, and in 3."""
+    x, y, weights, biases, order, eta = problem([40, 7, 4], 19, "float64", 2)
+    one = flat(*emulated(x, y, binary=binary)(device(weights), device(biases), order, 3, eta, "cross-entropy", 5.0))
+    monkeypatch.setattr(cuda, "steps_per_launch", lambda *a: 3)
+    split = emulated(x, y, binary=binary)
+    got = flat(*split(device(weights), device(biases), order, 3, eta, "cross-entropy", 5.0))
+    assert len([f.module.launches for f in split.functions.values()][0]) == 3
+    return one, got
+
+
+def test_emulated_chapter_3_epoch_split_into_launches_gives_the_weights_of_one_launch_bit_for_bit(
+    emulated, monkeypatch
+):
+    """The scale trick's s goes from launch to launch on the device; only the last launch folds it into v."""
+    one, got = chapter_3_split(emulated, monkeypatch)
+    np.testing.assert_array_equal(got, one)
+
+
+def test_a_kernel_that_forgets_s_between_launches_fails_the_bit_identity(emulated, harness, tmp_path, monkeypatch):
+    old = "  if (!last && tid == 0) first_scale[net] = s;"
+    text = cuda.SOURCE.read_text()
+    assert text.count(old) == 1, "the mutation no longer applies"
+    (tmp_path / "forgets").mkdir()
+    (tmp_path / "forgets" / cuda.SOURCE.name).write_text(text.replace(old, ""))
+    one, got = chapter_3_split(emulated, monkeypatch, harness("plain", tmp_path / "forgets" / cuda.SOURCE.name))
+    assert not np.allclose(got, one, rtol=1e-10)
+
+
+# Mutated kernels, each of which the chapter-3 comparison must catch (cost, lmbda of the case that catches it).
+CHAPTER_3_MUTANTS = {
+    "decay applied twice": (
+        "wi = (my_decay == 1.0 ? wi : decay_t * wi)",
+        "wi = (my_decay == 1.0 ? wi : decay_t * decay_t * wi)",
+        5.0,
+    ),
+    "the first layer's decay lost": ("    s *= my_decay;\n", "\n", 5.0),
+    "the quadratic's sigma' in the cross-entropy's delta": (
+        "cross_entropy ? error : ",
+        "cross_entropy ? error * (av * (T(1) - av)) : ",
+        0.0,
+    ),
+}
+
+
+@pytest.mark.parametrize("name", CHAPTER_3_MUTANTS)
+def test_a_mutated_chapter_3_kernel_differs_from_the_portable_path(emulated, harness, tmp_path, name):
+    old, new, lmbda = CHAPTER_3_MUTANTS[name]
+    text = cuda.SOURCE.read_text()
+    assert text.count(old) == 1, f"the mutation {name!r} no longer applies"
+    source = tmp_path / name.replace(" ", "-").replace("'", "") / cuda.SOURCE.name
+    source.parent.mkdir()
+    source.write_text(text.replace(old, new))
+    with pytest.raises(AssertionError, match="Not equal to tolerance"):
+        check_emulated(
+            emulated, [40, 7, 4], "float64", 3, k=19, cost="cross-entropy", lmbda=lmbda, binary=harness("plain", source)
+        )
 
 
 @pytest.mark.parametrize("threads", [1, 7, 70])
@@ -299,6 +397,17 @@ def test_emulated_gpu_cases_at_the_gpus_block_size_with_fma(emulated, sizes, bat
     got = flat(*kernel(device(weights), device(biases), order, batch, eta))
     tol = TOLERANCE[dtype] / 2
     want = flat(*portable(x, y, weights, biases, order, batch, eta))
+    np.testing.assert_allclose(got, want, rtol=tol, atol=tol * 1e-2)
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_emulated_check_chapter_3_case_at_the_gpus_block_size_with_fma(emulated, dtype):
+    """The check's chapter-3 case (its data and etas) as the GPU runs it: 1024 threads, a*b+c fused."""
+    x, y, weights, biases, order, eta = problem([784, 30, 10], 99, dtype, 3, etas=CHAPTER_3_ETAS)
+    kernel = emulated(x, y, kind="fma", threads=1024)
+    got = flat(*kernel(device(weights), device(biases), order, 10, eta, "cross-entropy", 5.0))
+    want = flat(*portable(x, y, weights, biases, order, 10, eta, "cross-entropy", 5.0))
+    tol = TOLERANCE[dtype] / 2
     np.testing.assert_allclose(got, want, rtol=tol, atol=tol * 1e-2)
 
 
@@ -592,6 +701,15 @@ def test_gpu_kernel_equals_the_portable_path(cuda_backend, sizes, batch, steps, 
     from gpunet.kernels.cuda.check import compare_epoch
 
     assert compare_epoch(cuda_backend, sizes, batch, steps, dtype) is None
+
+
+@pytest.mark.gpu
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+@pytest.mark.parametrize("cost, lmbda", OBJECTIVES[1:], ids=str)
+def test_gpu_chapter_3_kernel_equals_the_portable_path(cuda_backend, cost, lmbda, dtype):
+    from gpunet.kernels.cuda.check import compare_epoch
+
+    assert compare_epoch(cuda_backend, [784, 30, 10], 10, 10, dtype, cost=cost, lmbda=lmbda) is None
 
 
 @pytest.mark.gpu

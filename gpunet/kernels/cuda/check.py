@@ -32,6 +32,10 @@ from .launcher import BOOK, EPOCH
 
 TIMED_STEPS = 300  # mini-batches of the portable path and the CPU kernel timed, scaled to an epoch
 TOLERANCE = {"float64": 1e-10, "float32": 1e-4}  # relative; absolute is 1/100 of it
+ETAS = (0.5, 4.0)  # each member's eta is drawn from this range: chapter 1's eta 3 inside it
+# Chapter 3's eta 0.5 and below: at chapter 1's, the cross-entropy's gradients (no σ' to damp them) on these random
+# inputs amplify float32's own rounding past its tolerance within 10 mini-batches (the portable path's too).
+CHAPTER_3_ETAS = (0.0625, 0.5)
 
 
 @dataclass(frozen=True)
@@ -42,9 +46,9 @@ class Case:
     compare: Callable[[Any], str | None]
 
 
-def problem(sizes, k: int, dtype: str, members: int, seed: int = 0):
-    """Returns random sparse inputs (one all zero), parameters, each member's own order of ``k`` examples and eta,
-    as host arrays of ``dtype``."""
+def problem(sizes, k: int, dtype: str, members: int, seed: int = 0, etas=ETAS):
+    """Returns random sparse inputs (one all zero), parameters, each member's own order of ``k`` examples and eta
+    (uniform in ``etas``), as host arrays of ``dtype``."""
     rng = np.random.default_rng(seed)
     n = max(13, k)
     x = rng.random((n, sizes[0]))
@@ -54,21 +58,24 @@ def problem(sizes, k: int, dtype: str, members: int, seed: int = 0):
     weights = [rng.standard_normal((members, n_out, n_in)) for n_in, n_out in zip(sizes[:-1], sizes[1:])]
     biases = [rng.standard_normal((members, n_out, 1)) for n_out in sizes[1:]]
     order = np.stack([rng.permutation(np.arange(n).repeat(-(-k // n)))[:k] for _ in range(members)])
-    eta = rng.uniform(0.5, 4.0, members)
+    eta = rng.uniform(etas[0], etas[1], members)
     cast = lambda arrays: [a.astype(dtype) for a in arrays]
     return x.astype(dtype), y.astype(dtype), cast(weights), cast(biases), order, eta
 
 
-def portable(x, y, weights, biases, order, batch: int, eta):
-    """Returns (weights, biases) of each member trained by gpunet.maths.sgd_step on NumPy, a mini-batch at a time."""
-    from ...maths import sgd_step
+def portable(x, y, weights, biases, order, batch: int, eta, cost="quadratic", lmbda=0.0):
+    """Returns (weights, biases) of each member trained by gpunet.maths.sgd_step on NumPy, a mini-batch at a time,
+    with ``cost`` (a name of gpunet.maths.COSTS) and L2's ``lmbda`` (a number or one per member) over ``len(x)``."""
+    from ...maths import COSTS, sgd_step, weight_decay
 
+    lmbda = np.broadcast_to(np.asarray(lmbda, dtype=np.float64), order.shape[:1])
     out_w, out_b = [], []
     for i in range(order.shape[0]):
         w, b = [a[i] for a in weights], [a[i] for a in biases]
+        decay = weight_decay(float(eta[i]), float(lmbda[i]), x.shape[0])
         for start in range(0, order.shape[1], batch):
             rows = order[i, start : start + batch]
-            w, b = sgd_step(w, b, x[rows].T, y[rows].T, float(eta[i]))
+            w, b = sgd_step(w, b, x[rows].T, y[rows].T, float(eta[i]), COSTS[cost], decay)
         out_w.append(w)
         out_b.append(b)
     return [np.stack(layer) for layer in zip(*out_w)], [np.stack(layer) for layer in zip(*out_b)]
@@ -91,13 +98,17 @@ def difference(got_w, got_b, want_w, want_b, dtype: str) -> str | None:
     return f"{where}: {got:.9g}, the portable path {want:.9g} (relative tolerance {rtol:g})"
 
 
-def compare_epoch(backend, sizes, batch: int, steps: int, dtype: str, where=None, members: int = 3) -> str | None:
+def compare_epoch(
+    backend, sizes, batch: int, steps: int, dtype: str, where=None, members: int = 3, cost="quadratic", lmbda=0.0
+) -> str | None:
     """Returns None, or what differed, where ``members`` networks trained for ``steps`` mini-batches by the kernel
-    and by the portable path are compared. ``where`` (parameters shared, workspace shared) forces that memory plan
-    by lowering the shared-memory budget."""
+    and by the portable path, with ``cost`` and L2's ``lmbda``, are compared (chapter 3's with its etas).
+    ``where`` (parameters shared, workspace shared) forces that memory plan by lowering the shared-memory budget."""
     from .launcher import CudaEpoch, layout, plan
 
-    x, y, weights, biases, order, eta = problem(sizes, batch * steps - (batch > 1), dtype, members)  # last: short
+    etas = CHAPTER_3_ETAS if cost != "quadratic" or np.any(np.asarray(lmbda) != 0) else ETAS
+    k = batch * steps - (batch > 1)  # the last mini-batch short
+    x, y, weights, biases, order, eta = problem(sizes, k, dtype, members, etas=etas)
     kernel = CudaEpoch(backend, backend.asarray(x), backend.asarray(y))
     itemsize = np.dtype(dtype).itemsize
     if where is not None:
@@ -105,10 +116,9 @@ def compare_epoch(backend, sizes, batch: int, steps: int, dtype: str, where=None
         chosen = plan(sizes, itemsize, batch, kernel.budget)
         if (chosen.params_shared, chosen.work_shared) != where:
             raise ValueError(f"case {sizes} mini-batch {batch} cannot force the plan {where}")
-    got_w, got_b = kernel(
-        [backend.asarray(w) for w in weights], [backend.asarray(b) for b in biases], order, batch, eta
-    )
-    want_w, want_b = portable(x, y, weights, biases, order, batch, eta)
+    params = [backend.asarray(w) for w in weights], [backend.asarray(b) for b in biases]
+    got_w, got_b = kernel(*params, order, batch, eta, cost, lmbda)
+    want_w, want_b = portable(x, y, weights, biases, order, batch, eta, cost, lmbda)
     return difference([backend.to_host(a) for a in got_w], [backend.to_host(a) for a in got_b], want_w, want_b, dtype)
 
 
@@ -169,11 +179,14 @@ def compile_all(backend) -> None:
     CudaEpoch(backend, backend.asarray(np.zeros((1, 1))), backend.asarray(np.zeros((1, 1))))
 
 
-def epoch_case(sizes, batch: int, steps: int, dtype: str, where=None) -> Case:
+def epoch_case(sizes, batch: int, steps: int, dtype: str, where=None, cost="quadratic", lmbda=0.0) -> Case:
     place = ("global", "shared")  # indexed by a flag of where
     memory = "" if where is None else f", parameters in {place[where[0]]} memory, workspace in {place[where[1]]}"
-    name = f"{dtype} {list(sizes)} mini-batch {batch}, {steps} mini-batch{'es' if steps > 1 else ''}{memory}"
-    compare = functools.partial(compare_epoch, sizes=list(sizes), batch=batch, steps=steps, dtype=dtype, where=where)
+    objective = "" if (cost, lmbda) == ("quadratic", 0.0) else f", {cost} cost, lmbda {lmbda:g}"
+    name = f"{dtype} {list(sizes)} mini-batch {batch}, {steps} mini-batch{'es' if steps > 1 else ''}{memory}{objective}"
+    compare = functools.partial(
+        compare_epoch, sizes=list(sizes), batch=batch, steps=steps, dtype=dtype, where=where, cost=cost, lmbda=lmbda
+    )
     return Case(name, compare)
 
 
@@ -191,6 +204,8 @@ CASES: list[Case] = [
             epoch_case((784, 30, 10), 7, 10, dtype),  # an odd mini-batch, the last one short
             epoch_case((784, 30, 10), 100, 2, dtype),  # float64's workspace in global memory
             *(epoch_case((30, 20, 15, 10), 3, 10, dtype, where) for where in PLANS),  # 3 layers, every plan
+            # chapter 3's: BP1 of the cross-entropy, L2's decay (the first layer's by the scale trick)
+            epoch_case((784, 30, 10), 10, 10, dtype, cost="cross-entropy", lmbda=5.0),
         )
     ],
     Case("score every member in one launch, float64 and float32", lambda backend: compare_score(backend)),

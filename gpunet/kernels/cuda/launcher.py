@@ -1,6 +1,7 @@
 """The CUDA epoch kernel: whole mini-batches of SGD for N networks in one launch, one thread block each.
 
-The kernel (``sgd_epoch.cu``) computes what :func:`gpunet.maths.sgd_step` computes, each member's parameters
+The kernel (``sgd_epoch.cu``) computes what :func:`gpunet.maths.sgd_step` computes (either cost, L2 or none: arguments
+of a launch, not instantiations), each member's parameters
 in shared memory where they fit (the book's [784, 30, 10]) and in global memory (L2) where not; this module
 plans memory and launches. Chosen only where its check on the GPU passed; ``--kernel cuda`` forces it.
 """
@@ -14,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ...maths import clip_floor, parameter_count
+from ...maths import clip_floor, parameter_count, weight_decay
 from ..base import EpochKernel
 from .scorer import INDEX_LIMIT, TYPES, Scorer, finish
 
@@ -27,6 +28,7 @@ OPTIONS = ("--std=c++17", f"-DGPUNET_THREADS={THREADS}")  # CuPy adds the archit
 # a launch is never a long wait. Launches are sized by SLOWEST, multiply-adds per second one block surely does.
 WATCHDOG_S, BUDGET_S = 0.1, 1.0
 SLOWEST = {"float32": 2e9, "float64": 1e9}
+CROSS_ENTROPY = {"quadratic": 0, "cross-entropy": 1}  # the kernel's cost argument, by gpunet.maths.COSTS name
 
 
 def name_expression(dtype: str, params_shared: bool, work_shared: bool) -> str:
@@ -106,7 +108,8 @@ def steps_per_launch(sizes, batch: int, dtype: str, members: int, sms: int, budg
 
 def launches(k: int, batch: int, steps: int) -> list[tuple[int, int]]:
     """Returns the columns ``[start, stop)`` of ``order`` each launch trains: ``steps`` whole mini-batches each,
-    the last launch the rest. Every state between mini-batches is in the parameters, so the split is exact."""
+    the last launch the rest. Every state between mini-batches is in the parameters and the scale trick's s (kept
+    on the device between launches), so the split is exact."""
     per = steps * batch
     return [(start, min(start + per, k)) for start in range(0, k, per)]
 
@@ -123,10 +126,10 @@ def _detect() -> str | None:
     return None
 
 
-def _chapter_1_only(cost, lmbda) -> str | None:
-    """Why sgd_epoch.cu cannot train with ``cost`` and ``lmbda``, or None: it has chapter 1's BP1 and update only."""
-    if cost != "quadratic" or np.any(np.asarray(lmbda) != 0):
-        return "the cuda kernel trains chapter 1's network only (the quadratic cost, lmbda 0); use --device cpu"
+def _unknown_cost(cost) -> str | None:
+    """Why sgd_epoch.cu cannot train with ``cost``, or None: it has the BP1 of the costs in ``CROSS_ENTROPY``."""
+    if cost not in CROSS_ENTROPY:
+        return f"the cuda kernel trains with the costs {', '.join(CROSS_ENTROPY)}, not {cost}; use --device cpu"
     return None
 
 
@@ -186,15 +189,15 @@ class CudaEpoch(EpochKernel):
 
     @classmethod
     def cannot_train(cls, cost: str = "quadratic", lmbda=0.0) -> str | None:
-        return _chapter_1_only(cost, lmbda)
+        return _unknown_cost(cost)
 
     def __call__(self, weights, biases, order, batch: int, eta, cost="quadratic", lmbda=0.0):
-        if reason := _chapter_1_only(cost, lmbda):
+        if reason := _unknown_cost(cost):
             raise ValueError(reason)
         with self.device:
-            return self._run(weights, biases, order, batch, eta)
+            return self._run(weights, biases, order, batch, eta, cost, lmbda)
 
-    def _run(self, weights, biases, order, batch: int, eta):
+    def _run(self, weights, biases, order, batch: int, eta, cost, lmbda):
         import cupy
 
         members = weights[0].shape[0]
@@ -210,6 +213,8 @@ class CudaEpoch(EpochKernel):
         if order.size and (order.min() < 0 or order.max() >= self.x.shape[0]):
             raise IndexError(f"order holds example indices outside 0..{self.x.shape[0] - 1}")
         eta = np.ascontiguousarray(np.broadcast_to(np.asarray(eta, dtype=np.float64), (members,)))
+        lmbda = np.broadcast_to(np.asarray(lmbda, dtype=np.float64), (members,))
+        decay = np.ascontiguousarray(weight_decay(eta, lmbda, self.x.shape[0]))  # L2's n: the training set's size
         if reason := too_large(sizes, np.dtype(self.dtype).itemsize, batch):
             raise ValueError(reason)
         p = plan(sizes, np.dtype(self.dtype).itemsize, batch, self.budget, threads=THREADS)
@@ -223,13 +228,15 @@ class CudaEpoch(EpochKernel):
         # The rest of the SM's 256 KiB is L1, which holds what is in global memory (parameters that did not fit).
         kernel.preferred_shared_memory_carveout = carveout(p.shared_bytes, self.per_sm)
         steps = steps_per_launch(sizes, batch, self.dtype, members, self.sms, self.launch_s)
-        eta, sizes_d = cupy.asarray(eta), cupy.asarray(np.array(sizes, dtype=np.int32))
+        eta, decay, sizes_d = cupy.asarray(eta), cupy.asarray(decay), cupy.asarray(np.array(sizes, dtype=np.int32))
         lowest = np.dtype(self.dtype).type(clip_floor(np.finfo(self.dtype)))
+        first_scale = cupy.asarray(np.ones(members))  # the scale trick's s of each member, carried between launches
         for start, stop in launches(order.shape[1], batch, steps):
             part = cupy.asarray(np.ascontiguousarray(order[:, start:stop], dtype=np.int32))
             head = (params, np.int64(p.param_count), scratch, np.int64(p.scratch_bytes), self.x, self.y, part)
-            tail = (np.int32(stop - start), eta, sizes_d, np.int32(len(weights)), np.int32(batch), lowest)
-            kernel((members,), (THREADS,), head + tail, shared_mem=p.shared_bytes)
+            tail = (np.int32(stop - start), eta, decay, first_scale, sizes_d, np.int32(len(weights)), np.int32(batch))
+            objective = (lowest, np.int32(CROSS_ENTROPY[cost]), np.int32(stop == order.shape[1]))
+            kernel((members,), (THREADS,), head + tail + objective, shared_mem=p.shared_bytes)
             finish(cupy, p.name(self.dtype))
         new_weights, new_biases, at = [], [], 0
         for n_in, n in zip(sizes[:-1], sizes[1:]):

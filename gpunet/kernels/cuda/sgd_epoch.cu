@@ -1,8 +1,14 @@
-// Whole epochs of the book's mini-batch SGD (chapter 1) in one launch: block b trains member b of a
-// stack of N networks on its own order of examples with its own eta, so one network and a sweep of
-// hundreds are the same launch. Same maths and order as gpunet/network.py `sgd_step`: per mini-batch,
-// feedforward (eq. 22), BP1-BP2 from the parameters before the update, then BP3-BP4 and one update
-// w -= (eta/m) dC/dw, b -= (eta/m) dC/db (eqs. 20-21), where m is that mini-batch's size.
+// Whole epochs of the book's mini-batch SGD (chapters 1 and 3) in one launch: block b trains member b of
+// a stack of N networks on its own order of examples with its own eta and L2 decay, so one network and a
+// sweep of hundreds are the same launch. Same maths and order as gpunet/maths.py `sgd_step`: per
+// mini-batch, feedforward (eq. 22), BP1-BP2 from the parameters before the update, then BP3-BP4 and one
+// update w -> (1 - eta lmbda/n) w - (eta/m) dC/dw, b -= (eta/m) dC/db (eqs. 93, 20-21), m that
+// mini-batch's size. The cost is an argument: only BP1 depends on it (eq. 66).
+//
+// The first layer's update touches only the active columns; to keep L2's decay sparse there, its weights
+// are s v (Bottou's scale trick, SGD Tricks, 2012, as gpunet/kernels/_numba_epoch.py): the decay
+// multiplies the number s, and v is multiplied back by s (a dense pass) only when s gets small and at the
+// end of the call's last launch (s is carried between its launches). Equal to the dense update within rounding.
 //
 // Memory of one member (gpunet/kernels/cuda.py `layout` sizes the same regions, in this order):
 //   partial     blockDim values of T: split sums of the feedforward, always in shared memory.
@@ -22,6 +28,8 @@
 #endif
 
 namespace gpunet {
+
+constexpr double FOLD = 1.0 / (1 << 20);  // |s| below this: s is multiplied into v (gpunet/kernels/_numba_epoch.py)
 
 __device__ inline float exp_of(float z) { return expf(z); }  // accurate exp, not __expf
 __device__ inline double exp_of(double z) { return exp(z); }
@@ -74,10 +82,14 @@ __global__ void __launch_bounds__(GPUNET_THREADS, 1) sgd_epoch(
     const int* __restrict__ order,         // (N, k): the examples of each member, in order
     int k,
     const double* __restrict__ eta,        // (N,): each member's learning rate
+    const double* __restrict__ decay,      // (N,): each member's L2 factor 1 - eta lmbda / n (eq. 93)
+    double* __restrict__ first_scale,      // (N,): each member's s (the scale trick) at the start, kept unless last
     const int* __restrict__ sizes,         // (L + 1,): the layer sizes
     int layers,                            // L, the number of weight layers
     int batch,                             // the mini-batch size; the last mini-batch may be shorter
-    T lowest) {                            // where σ clips z (see sigmoid)
+    T lowest,                              // where σ clips z (see sigmoid)
+    int cross_entropy,                     // 1: the cross-entropy cost (eq. 63), 0: the quadratic (eq. 6)
+    int last) {                            // 1: the call's last launch, which ends with w = s v again
   extern __shared__ __align__(16) unsigned char gpunet_shared[];
   const int tid = threadIdx.x, nthreads = blockDim.x, net = blockIdx.x;
   const int n0 = sizes[0], n_out = sizes[layers];
@@ -113,6 +125,7 @@ __global__ void __launch_bounds__(GPUNET_THREADS, 1) sgd_epoch(
   const int c_begin = tid * chunk < n0 ? tid * chunk : n0;
   const int c_end = c_begin + chunk < n0 ? c_begin + chunk : n0;
   const int* const my_order = order + (long long)net * k;
+  double s = first_scale[net];  // the first layer's w = s v (the scale trick); v is what p holds
 
   for (long long t = tid; PARAMS_SHARED && t < param_count; t += nthreads) p[t] = global_params[t];
   {
@@ -126,6 +139,7 @@ __global__ void __launch_bounds__(GPUNET_THREADS, 1) sgd_epoch(
     const int m = k - start < batch ? k - start : batch;
     const int next = start + batch, m_next = k - next < batch ? k - next : batch;  // m_next <= 0: none
     const T scale = T(eta[net] / m);  // eta / m in double, then rounded, as the portable path's Python float
+    const T first_scale = T(s);
 
     // A. The active input columns are those where some example has a non-zero pixel (about 80% of
     // MNIST's pixels are 0): the first layer's products skip the others exactly, as the CPU path does.
@@ -164,7 +178,8 @@ __global__ void __launch_bounds__(GPUNET_THREADS, 1) sgd_epoch(
 
     // C. Feedforward (eq. 22): a^l = σ(w^l a^(l-1) + b^l), the first layer over the active columns only.
     // Where a layer has fewer sums than threads, each sum is split in `parts` summed in `partial` first.
-    // At the output layer also BP1: δ^L = (a^L - y) ⊙ σ'(z^L), with σ'(z) = a (1 - a).
+    // The first layer's z = s (v x) + b. At the output layer also BP1: δ^L = (a^L - y) ⊙ σ'(z^L) with
+    // σ'(z) = a (1 - a) for the quadratic cost; δ^L = a^L - y for the cross-entropy (eq. 66).
     {
       const T* w = p;  // w^l, then b^l follows it
       const T* a_prev = xa;
@@ -191,9 +206,13 @@ __global__ void __launch_bounds__(GPUNET_THREADS, 1) sgd_epoch(
           } else {
             z = dot(w + j * n_in, cols, a_prev, m, e, 0, terms);
           }
+          if (l == 1) z *= first_scale;
           const T av = sigmoid(z + b[j], lowest);
           a[t] = av;
-          if (l == layers) deltas[(units - n_out) * m + t] = (av - y[(long long)rows[e] * n_out + j]) * (av * (T(1) - av));
+          if (l == layers) {
+            const T error = av - y[(long long)rows[e] * n_out + j];
+            deltas[(units - n_out) * m + t] = cross_entropy ? error : error * (av * (T(1) - av));
+          }
         }
         __syncthreads();
         w = b + n;
@@ -224,11 +243,21 @@ __global__ void __launch_bounds__(GPUNET_THREADS, 1) sgd_epoch(
       }
     }
 
-    // E. BP3: ∂C/∂b^l = Σ_x δ^l, BP4: ∂C/∂w^l_jk = Σ_x a^(l-1)_k δ^l_j; then w -= (eta/m) ∂C/∂w and
-    // b -= (eta/m) ∂C/∂b (eqs. 20-21). Layers touch disjoint parameters and only read a and δ, so they
-    // share one phase. The first layer updates only its active columns (the others' gradients are 0).
+    // E. BP3: ∂C/∂b^l = Σ_x δ^l, BP4: ∂C/∂w^l_jk = Σ_x a^(l-1)_k δ^l_j; then w -> (1 - ηλ/n) w -
+    // (eta/m) ∂C/∂w and b -= (eta/m) ∂C/∂b (eqs. 93, 20-21). Layers touch disjoint parameters and only
+    // read a and δ, so they share one phase. The first layer updates only its active columns (the others'
+    // gradients are 0), its decay on s alone: v -= (eta/m)/s ∂C/∂w. Nobody reads v in this phase until
+    // then, so a fold of a small s into v needs one barrier only (s is the same in every thread).
     // Then each thread counts its active columns of the next mini-batch (its inputs are in L2 by now).
+    const double my_decay = decay[net];  // read where used: fewer registers live across the loop
+    s *= my_decay;
+    if (s < FOLD && s > -FOLD) {
+      for (long long t = tid; t < (long long)sizes[1] * n0; t += nthreads) p[t] *= s;
+      s = 1.0;
+      __syncthreads();
+    }
     {
+      const T first_step = T(eta[net] / m / s), decay_t = T(my_decay);  // decay_t rounded as the portable path's
       T* w = p;
       const T* a_prev = xa;
       int offset = 0;
@@ -241,7 +270,12 @@ __global__ void __launch_bounds__(GPUNET_THREADS, 1) sgd_epoch(
           const int j = t / cols, i = t - j * cols;
           T g = T(0);
           for (int e = 0; e < m; ++e) g += d[j * m + e] * a_prev[i * m + e];
-          w[j * n_in + (l == 1 ? active[i] : i)] -= scale * g;
+          if (l == 1) {
+            w[j * n_in + active[i]] -= first_step * g;
+          } else {
+            T& wi = w[j * n_in + i];
+            wi = (my_decay == 1.0 ? wi : decay_t * wi) - scale * g;  // without L2: chapter 1's update, bit for bit
+          }
         }
         for (int j = tid; j < n; j += nthreads) {
           T g = T(0);
@@ -258,6 +292,9 @@ __global__ void __launch_bounds__(GPUNET_THREADS, 1) sgd_epoch(
     }
     __syncthreads();
   }
+  // w = s v again, after the loop's last barrier; each thread folds the values it then copies out.
+  for (long long t = tid; last && s != 1.0 && t < (long long)sizes[1] * n0; t += nthreads) p[t] *= s;
+  if (!last && tid == 0) first_scale[net] = s;  // every thread read it before the loop's first barrier
   for (long long t = tid; PARAMS_SHARED && t < param_count; t += nthreads) global_params[t] = p[t];
 }
 

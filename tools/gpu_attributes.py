@@ -38,7 +38,8 @@ args = (
     f32(1, 2),
     cupy.zeros((1, 0), np.int32),
 )
-args += (np.int32(0), cupy.ones(1), cupy.asarray(np.array([2, 2], np.int32)), np.int32(1), np.int32(1), np.float32(-88))
+args += (np.int32(0), cupy.ones(1), cupy.ones(1), cupy.ones(1))  # k, eta, decay, first_scale
+args += (cupy.asarray(np.array([2, 2], np.int32)), np.int32(1), np.int32(1), np.float32(-88), np.int32(0), np.int32(1))
 for size in (optin, optin - 1024):
     try:
         k.max_dynamic_shared_size_bytes = size

@@ -2,6 +2,7 @@
 and each of its steps names a module, file, test or option of this checkout that exists."""
 
 import ast
+import re
 import shlex
 import shutil
 import subprocess
@@ -9,7 +10,7 @@ import subprocess
 import pytest
 from helpers import ROOT
 
-from gpunet.kernels.cuda import check
+from gpunet.kernels.cuda import check, launcher
 
 SCRIPT = ROOT / "tools" / "on_a_gpu.sh"
 
@@ -57,3 +58,23 @@ def test_each_step_names_what_exists(tmp_path, monkeypatch):
         elif words[0] == "python3":
             ast.parse((ROOT / words[1]).read_text(encoding="utf-8"))
     assert len(calls) == 2 and calls[0][2] and not calls[1][2], "the check with timings, the sanitizers' without"
+
+
+def test_the_opt_in_probe_launches_the_kernel_with_its_arguments():
+    """tools/gpu_attributes.py launches sgd_epoch by hand (zero steps): as many arguments as the kernel declares,
+    or the probe would fail on the GPU for a reason of ours."""
+    source = re.sub(r"//[^\n]*", "", launcher.SOURCE.read_text(encoding="utf-8"))  # comments hold commas
+    declared = source.split("sgd_epoch(", 1)[1].split(") {", 1)[0]
+    want = len([p for p in declared.split(",") if p.strip()])
+    probe = ast.parse((ROOT / "tools" / "gpu_attributes.py").read_text(encoding="utf-8"))
+    tuples = [
+        node.value
+        for node in ast.walk(probe)
+        if isinstance(node, (ast.Assign, ast.AugAssign))
+        and isinstance(node.value, ast.Tuple)
+        and any(
+            isinstance(t, ast.Name) and t.id == "args"
+            for t in getattr(node, "targets", [getattr(node, "target", None)])
+        )
+    ]
+    assert sum(len(t.elts) for t in tuples) == want

@@ -12,7 +12,8 @@ source iteration executes. A family gives, per thread, the source iterations of 
 this configuration; a warp runs a loop as long as one of its lanes does. Every instruction is then counted once
 per trip of its innermost loop per warp (once per warp per mini-batch outside the inner loops); instructions
 before and after the mini-batch loop are left out. Branches inside a loop body are counted as taken (an upper
-bound), and a straight-line remainder of an unrolled loop once per entry.
+bound), and a straight-line remainder of an unrolled loop once per entry; the branch that folds the scale trick's s
+into the weights, which this configuration never takes, is left out (untaken).
 
 Rates are those of ../shared/gpu/preflight/PREFLIGHT.md section 4 (assumed, not measured): shared and L1 loads
 in 128-byte wavefronts (a 32-bit warp load is one, a 64-bit one two, bank conflicts not counted), FP32 FMA per
@@ -135,6 +136,7 @@ def families(m=BATCH, na=NA, T=THREADS):
 
     none = lambda t: []  # a copy for a case this configuration never takes (an empty inner loop, parts 1)
     return {
+        "E  fold of a small s": (L(r"p\[t\] \*= s;", after=L(r"if \(s < FOLD")), None, None, None, none),
         "A  group sums": (L(r"s \+= counts\[i\]"), None, None, ("LDS", 1), lambda t: [32] if t * 32 < T else []),
         "A  rows": (L(r"rows\[e\] = my_order"), None, None, None, lambda t: spread(t, m)),
         "A  prefetch": (L(r"i < m_next \* lines"), None, None, None, lambda t: spread(t, m * lines)),
@@ -160,7 +162,6 @@ def families(m=BATCH, na=NA, T=THREADS):
             ("FADD", 1),
             lambda t: each(t, H * m, p1) + each(t, O * m, p2),
         ),
-        "C  sums of one part (parts 1)": (c_items, dot_cols, None, None, none),
         "C  dot of one part (parts 1)": (dot_cols, None, c_items, None, none),
         "C  dot of one part, layer 2": (dot, None, c_items, None, none),
         "D  layers": (L(r"for \(int l = layers - 1; l >= 1; --l\)"), d_items, None, None, lambda t: [1]),
@@ -195,6 +196,13 @@ def families(m=BATCH, na=NA, T=THREADS):
         "E  next columns": (next_columns, col_active, None, None, lambda t: spread(t, n0)),
         "E  next column active?": (col_active, None, next_columns, ("LDG", 1), lambda t: each(t, n0, m)),
     }, L(r"for \(int start = 0")
+
+
+def untaken() -> set[int]:
+    """The source lines of the branch that folds a small s into the first layer's weights (the scale trick): taken
+    once s falls below FOLD, at λ > 0 after about a million mini-batches, never in the book's configuration."""
+    start = line_of(r"if \(s < FOLD")
+    return set(range(start, start + 4))
 
 
 def count(text: str, m=BATCH, na=NA, T=THREADS):
@@ -253,8 +261,10 @@ def count(text: str, m=BATCH, na=NA, T=THREADS):
                     n %= u
                 total += n // unroll
         trips[k] = total
-    out = {}
-    for i, (op, _) in enumerate(ins):
+    out, skip = {}, untaken()
+    for i, (op, line) in enumerate(ins):
+        if line in skip:
+            continue
         k = inner[i]
         while k is not None and k not in trips:  # outside the mini-batch loop (None), or in an unknown loop
             k = parent[k] if k not in inside else None

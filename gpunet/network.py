@@ -124,7 +124,7 @@ class Network:
         self.num_layers = len(sizes)
         self.sizes = sizes
         check_memory(self.backend, sizes, dtype)
-        self.cost = COSTS[s.cost]
+        self.cost, self.init, self.lmbda = COSTS[s.cost], s.init, s.lmbda  # lmbda: the last SGD's, kept by save()
         # One host generator drives the initial parameters, in the book's order, and every epoch's shuffle:
         # a seed gives the same starting point and order of examples on every device, not bit-identical weights
         # after an epoch (devices sum in different orders, and SGD amplifies those last-bit differences).
@@ -137,13 +137,14 @@ class Network:
 
     def initialize(self, init: str = "large") -> None:
         """Draws new parameters from the network's generator: ``large`` N(0, 1) weights, ``default`` N(0, 1/n_in)."""
-        init = Settings(init=init).init
+        self.init = init = Settings(init=init).init
         weights, biases = initial_parameters(self.rng, self.sizes, init)
         self.biases = [self.backend.asarray(b, dtype=self.dtype) for b in biases]
         self.weights = [self.backend.asarray(w, dtype=self.dtype) for w in weights]
 
     def save(self, path, **record) -> None:
-        """Write sizes, dtype, parameters, epoch and the generator's state to ``path`` (.npz), atomically.
+        """Write sizes, dtype, parameters, epoch, the generator's state and the objective (cost, init and the last
+        SGD's lmbda) to ``path`` (.npz), atomically.
 
         ``record`` (JSON-serialisable: training settings, a run manifest) is stored alongside.
         """
@@ -153,11 +154,13 @@ class Network:
 
     @classmethod
     def load(cls, path, device: str | Backend = "auto") -> Network:
-        """A network saved by :meth:`save`, on any device; ``.record`` holds what was stored with it."""
+        """A network saved by :meth:`save`, on any device, with its cost, init and lmbda (a file from before
+        chapter 3: chapter 1's); ``.record`` holds what was stored with it."""
         from .io.model_files import read_model
 
         model = read_model(path)
-        net = cls(model.sizes, seed=0, device=device, dtype=model.dtype)
+        net = cls(model.sizes, seed=0, device=device, dtype=model.dtype, cost=model.objective["cost"])
+        net.init, net.lmbda = model.objective["init"], model.objective["lmbda"]
         net.weights = [net.backend.asarray(w) for w in model.weights]
         net.biases = [net.backend.asarray(b) for b in model.biases]
         net.epoch, net.rng, net.record = model.epoch, model.rng, model.record
@@ -212,6 +215,7 @@ class Network:
         s = Settings(
             sizes=self.sizes, epochs=epochs, batch_size=mini_batch_size, eta=eta, dtype=self._dtype_name, lmbda=lmbda
         )
+        self.lmbda = s.lmbda
         training_data, test_data = book_data.arrays(training_data, test_data, self.sizes)
         x, y = self._training_arrays(training_data)
         test_data = None if test_data is None else self._test_arrays(test_data)

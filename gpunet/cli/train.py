@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -26,7 +26,7 @@ HELP = "train a network by mini-batch SGD and print test accuracy per epoch"
 WITHOUT_GPU = "use --device cpu to train on the CPU"
 # What the run writes besides the settings, kept with them so that a resumed run writes the same
 # (these defaults: for checkpoints written before they were kept).
-OUTPUTS = {"eval": "test", "monitor_cost": False}
+OUTPUTS = {"eval": "test", "monitor_cost": False, "stop_after": 0, "halve_eta": 0}
 DIFFER = "its epochs from here may differ in the last digits from an unbroken run's"
 
 
@@ -39,6 +39,7 @@ class Plan:
     monitor_cost: bool
     run: str
     moved: str = ""  # "--epochs N moves the run's end ..."
+    rules: dict = field(default_factory=dict)  # chapter 3's: {"stop_after": N, "halve_eta": N}, 0 for off
 
 
 def add_arguments(parser) -> None:
@@ -76,6 +77,13 @@ def add_arguments(parser) -> None:
     parser.add_argument("--force", action="store_true", help=force_help)
     cost_help = "also log the cost on the training data (the run's --cost, with L2's term)"
     parser.add_argument("--monitor-cost", action="store_true", default=None, help=cost_help)
+    stop_help = "early stopping: end the run after N epochs without a new best on the --eval data (default: never)"
+    parser.add_argument("--stop-after", type=options.count, metavar="N", help=stop_help)
+    halve_help = (
+        "halve eta after N epochs without a new best on the --eval data (or since the last halving), "
+        "ending the run when eta is 1/128 of --eta (default: never)"
+    )
+    parser.add_argument("--halve-eta", type=options.count, metavar="N", help=halve_help)
 
 
 def _network_for(args) -> tuple[Network, Plan]:
@@ -98,11 +106,13 @@ def _network_for(args) -> tuple[Network, Plan]:
             moved = f"--epochs {args.epochs} moves the run's end from epoch {kept.epochs} (kept on resume)"
             kept = replace(kept, epochs=args.epochs)
         net.cost = COSTS[kept.cost]
-        return net, Plan(kept, settings["eval"], settings["monitor_cost"], run, moved)
+        rules = {k: settings[k] for k in ("stop_after", "halve_eta")}  # SGD checks them
+        return net, Plan(kept, settings["eval"], settings["monitor_cost"], run, moved, rules)
     net = Network(
         chosen.sizes, seed=chosen.seed, device=backend, dtype=chosen.dtype, cost=chosen.cost, init=chosen.init
     )
-    return net, Plan(chosen, args.eval or "test", bool(args.monitor_cost), new_run_id())
+    rules = {k: getattr(args, k) or 0 for k in ("stop_after", "halve_eta")}
+    return net, Plan(chosen, args.eval or "test", bool(args.monitor_cost), new_run_id(), rules=rules)
 
 
 def _run_targets(args, net) -> dict:
@@ -151,8 +161,10 @@ def _kernel_for(args, net, s, batch: int):
     return kernel, why
 
 
-def _check_eval(eval: str, host, save_best) -> None:
-    """Refuses an --eval whose split has no examples."""
+def _check_eval(eval: str, host, save_best, rules: dict) -> None:
+    """Refuses an --eval whose split has no examples, or none with chapter 3's rules."""
+    if eval == "none" and any(rules.values()):
+        raise ConfigError("--stop-after and --halve-eta count epochs without improvement: leave out --eval none")
     if eval == "validation" and len(host.validation[1]) == 0:
         raise ConfigError("--eval validation needs --validation-size > 0")
     if eval == "none" and save_best:
@@ -224,17 +236,20 @@ def run(args) -> int:
             f"give --epochs N (N > {net.epoch}) to train on"
         )
         return 0
+    if args.resume and isinstance(net.record.get("stopped"), str):
+        say(f"nothing to do: the run in {args.resume} stopped after epoch {net.epoch - 1}: {net.record['stopped']}")
+        return 0
     with RunFiles(_run_targets(args, net), plan.run, net.epoch if args.resume else None, args.force) as files:
         if args.resume and net.epoch and files.paths["--checkpoint"] == Path(args.resume):
             files.saved_epoch = net.epoch - 1  # the checkpoint resumed from holds it already
         host = load_data(args, s.validation_size)  # the run's, on resume the checkpoint's
         host.check_fits(net.sizes)
-        _check_eval(plan.eval, host, files.paths.get("--save-best"))
+        _check_eval(plan.eval, host, files.paths.get("--save-best"), plan.rules)
         batch = mini_batch(s.batch_size, len(host.train[1]))
         kernel, why = _kernel_for(args, net, s, batch)
         hashes = _data_hashes(args, net, host, files)
         data = pin(host, backend, net.dtype, net.sizes[-1])
-        outputs = {"eval": plan.eval, "monitor_cost": plan.monitor_cost, "data": sorted(hashes.values())}
+        outputs = {"eval": plan.eval, "monitor_cost": plan.monitor_cost, **plan.rules, "data": sorted(hashes.values())}
         settings = {**s.record(), **outputs}  # as the checkpoint and the manifest keep them
         _print_run(args, backend, net, plan, host, data, f"{kernel.name} ({why})", batch)
         written = {key: files.paths.get(flag) for key, flag in (("log", "--log"), ("save", "--save"))}
@@ -261,6 +276,11 @@ def run(args) -> int:
             entry = {"epoch": result.epoch, "seconds": result.seconds, "eval": plan.eval}
             if result.correct is not None:
                 entry.update(correct=result.correct, total=result.total, accuracy=result.correct / result.total)
+            if result.eta is not None:
+                entry["eta"] = result.eta
+            if result.stopped:  # kept in the log and the checkpoint: a resumed run that stopped does no more
+                entry["stopped"] = record["stopped"] = result.stopped
+                print(f"stopped after epoch {result.epoch}: {result.stopped}", flush=True)
             if plan.monitor_cost:
                 entry["training_cost"] = net.total_cost(data.training_data, s.lmbda)
             files.after_epoch(net, entry, record)
@@ -272,6 +292,7 @@ def run(args) -> int:
                 s.batch_size,
                 s.eta,
                 lmbda=s.lmbda,
+                **plan.rules,
                 test_data={"test": data.test_data, "validation": data.validation_data, "none": None}[plan.eval],
                 callback=after_epoch,
                 kernel=kernel.name,

@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import DataError, GpunetError
+from ..schedule import Schedule
 from ..settings import CHAPTER_1, EPOCHS, Settings, check, check_sizes
 from .fs import atomic_write, check_memory, open_regular, parse_json, refuse_temporary
 
@@ -29,6 +30,7 @@ def save_network(net, path, record: dict) -> None:
         arrays[f"w{l}"], arrays[f"b{l}"] = backend.to_host(w), backend.to_host(b)
     objective = {"cost": net.cost.name, "init": net.init, "lmbda": net.lmbda}  # what the parameters minimise
     state = {"epoch": net.epoch, "rng": net.rng.bit_generator.state, "objective": objective, "record": record}
+    state["schedule"] = net.schedule.to_json()  # where chapter 3's rules stand, for a resumed run
     arrays["state"] = np.asarray(json.dumps(state))  # a unicode string: no pickle needed to read it
     with atomic_write(path) as f:
         np.savez(f, allow_pickle=False, **arrays)  # as load() reads it
@@ -37,8 +39,9 @@ def save_network(net, path, record: dict) -> None:
 @dataclass(frozen=True)
 class ModelFile:
     """What a gpunet model file holds, every value checked: layer sizes, parameters of one dtype (host arrays),
-    epochs trained, the generator of the shuffles, the objective (``cost``, ``init``, ``lmbda``: chapter 1's in a
-    file from before chapter 3) and what was stored beside them (run id, settings, ...)."""
+    epochs trained, the generator of the shuffles, where chapter 3's rules stand, the objective (``cost``,
+    ``init``, ``lmbda``: chapter 1's in a file from before chapter 3) and what was stored beside them (run id,
+    settings, ...)."""
 
     sizes: list[int]
     weights: list[np.ndarray]
@@ -48,6 +51,7 @@ class ModelFile:
     rng: np.random.Generator
     record: dict
     objective: dict
+    schedule: Schedule
 
 
 class _Members:
@@ -168,7 +172,8 @@ def read_model(path) -> ModelFile:
         if not isinstance(record, dict):
             raise model.bad("its record is not a JSON object")
         objective = _check_objective(model, state.get("objective", CHAPTER_1))
-    return ModelFile(sizes, weights, biases, str(weights[0].dtype), epoch, generator, record, objective)
+        schedule = Schedule.from_json(state["schedule"], model.bad) if "schedule" in state else Schedule()
+    return ModelFile(sizes, weights, biases, str(weights[0].dtype), epoch, generator, record, objective, schedule)
 
 
 def _check_objective(model: _Members, objective) -> dict:

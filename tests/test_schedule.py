@@ -1,0 +1,99 @@
+"""Chapter 3's two rules (early stopping, halving eta down to 1/128): against the rules written out here, one
+epoch at a time, in Network.SGD and in `gpunet train`, across a resume."""
+
+import json
+
+import numpy as np
+import pytest
+from helpers import assert_one_line_error, cli, synthetic_data, train_on, write_mnist_like
+
+from gpunet import ConfigError, Network
+from gpunet.schedule import Schedule
+
+
+def expected_stop(counts, n):
+    """The epoch after which the no-improvement-in-n rule stops a run that scored ``counts`` (None: never)."""
+    for e in range(len(counts)):
+        if e >= n and max(counts[e - n + 1 : e + 1]) <= max(counts[: e - n + 1]):
+            return e
+    return None
+
+
+def data(seed=0):
+    x, y, labels = synthetic_data(np.random.default_rng(seed), 40, 6, 3)
+    return (x, y), (x[:20], labels[:20])
+
+
+def test_the_schedule_counts_as_the_chapter_says():
+    s = Schedule()
+    said = [s.after(c, stop_after=3) for c in (5, 7, 7, 6, 8, 8, 8, 8)]
+    assert said.index(next(w for w in said if w)) == 7 and "in 3 epochs" in said[7]
+    s, etas = Schedule(), []
+    for c in [1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1]:  # a stall: a halving every second epoch after the first
+        etas.append(s.eta(1.0))
+        if s.after(c, halve_eta=2):
+            break
+    assert etas == [1, 1, 1, 0.5, 0.5, 0.25, 0.25, 0.125, 0.125, 1 / 16, 1 / 16, 1 / 32, 1 / 32, 1 / 64, 1 / 64]
+    assert s.halvings == 7 and s.eta(1.0) == 1 / 128
+
+
+@pytest.mark.parametrize("n", [1, 2])
+def test_sgd_stops_where_the_rule_says_on_the_counts_of_an_unstopped_run(n):
+    training, test = data()
+    straight = Network([6, 5, 3], seed=4, device="cpu").SGD(training, 12, 10, 0.5, test, callback=None)
+    counts = [r.correct for r in straight]
+    stop = expected_stop(counts, n)
+    assert stop is not None, counts  # the data stalls within 12 epochs, or the test proves nothing
+    ruled = Network([6, 5, 3], seed=4, device="cpu").SGD(training, 12, 10, 0.5, test, stop_after=n, callback=None)
+    assert [r.correct for r in ruled] == counts[: stop + 1] and ruled[-1].stopped and not ruled[-2].stopped
+
+
+def test_sgd_halves_eta_as_a_loop_of_single_epochs_would():
+    training, test = data(1)
+    ruled = Network([6, 5, 3], seed=2, device="cpu", dtype="float64")
+    history = ruled.SGD(training, 40, 10, 2.0, test, halve_eta=1, callback=None)
+    by_hand, best, calm, eta = Network([6, 5, 3], seed=2, device="cpu", dtype="float64"), -1, 0, 2.0
+    for r in history:
+        assert r.eta == eta
+        (got,) = by_hand.SGD(training, 1, 10, eta, test, callback=None)
+        assert got.correct == r.correct
+        best, calm = (got.correct, 0) if got.correct > best else (best, calm + 1)
+        if calm >= 1:
+            eta, calm = eta / 2, 0
+    assert eta == 2.0 / 128 and history[-1].stopped  # it ran to the end of the schedule
+    for a, b in zip(ruled.weights, by_hand.weights, strict=True):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_the_rules_need_scored_epochs():
+    training, _ = data()
+    with pytest.raises(ConfigError, match="test_data"):
+        Network([6, 5, 3], seed=1, device="cpu").SGD(training, 2, 10, 0.5, stop_after=2, callback=None)
+
+
+def test_train_stops_says_why_in_the_console_and_the_log_and_a_resume_goes_on_with_the_rules(tmp_path):
+    folder = tmp_path / "data"
+    write_mnist_like(folder, 60, 20, rows=4, cols=4, n_classes=3)
+    flags = ("--sizes", "16,4,3", "--seed", "5", "--eta", "4", "--halve-eta", "1", "--stop-after", "3")
+    straight = train_on(folder, *flags, "--log", tmp_path / "a.jsonl", epochs=40)
+    assert straight.returncode == 0, straight.stderr
+    lines = [json.loads(l) for l in (tmp_path / "a.jsonl").read_text().splitlines()[1:]]
+    assert lines[-1]["stopped"] and f"stopped after epoch {lines[-1]['epoch']}: " in straight.stdout
+    assert "eta 4 |" in straight.stdout and {l["eta"] for l in lines} > {4.0, 2.0}
+    stop = lines[-1]["epoch"]
+    assert stop >= 3, "stopped too soon to resume in the middle"
+    half = train_on(folder, *flags, "--checkpoint", tmp_path / "c.npz", "--log", tmp_path / "b.jsonl", epochs=2)
+    assert half.returncode == 0, half.stderr
+    resumed = cli("train", "--resume", tmp_path / "c.npz", "--epochs", 40, "--data-dir", folder)
+    assert resumed.returncode == 0, resumed.stderr
+    again = [json.loads(l) for l in (tmp_path / "b.jsonl").read_text().splitlines()]
+    again = [l for l in again if l["type"] == "epoch"]
+    keep = ("epoch", "correct", "eta", "stopped")
+    assert [{k: l.get(k) for k in keep} for l in again] == [{k: l.get(k) for k in keep} for l in lines]
+    done = cli("train", "--resume", tmp_path / "c.npz", "--epochs", 41, "--data-dir", folder)
+    assert done.returncode == 0 and f"stopped after epoch {stop}" in done.stderr, done.stderr
+    changed = cli("train", "--resume", tmp_path / "c.npz", "--stop-after", "9", "--data-dir", folder)
+    assert_one_line_error(changed, "--stop-after comes from the checkpoint")
+    assert_one_line_error(
+        train_on(folder, "--sizes", "16,4,3", "--stop-after", "2", "--eval", "none"), "leave out --eval none"
+    )

@@ -97,3 +97,36 @@ def test_train_stops_says_why_in_the_console_and_the_log_and_a_resume_goes_on_wi
     assert_one_line_error(
         train_on(folder, "--sizes", "16,4,3", "--stop-after", "2", "--eval", "none"), "leave out --eval none"
     )
+
+
+def test_train_monitors_the_training_data_and_the_evaluation_cost_and_plot_draws_them(tmp_path):
+    folder = tmp_path / "data"
+    images = write_mnist_like(folder, 40, 20, rows=4, cols=4, n_classes=3)
+    flags = ("--sizes", "16,4,3", "--seed", "1", "--eta", "1", "--cost", "cross-entropy", "--lmbda", "2")
+    run = train_on(folder, *flags, "--monitor", "all", "--log", tmp_path / "r.jsonl", "--save", tmp_path / "m.npz")
+    assert run.returncode == 0, run.stderr
+    (entry,) = [json.loads(l) for l in (tmp_path / "r.jsonl").read_text().splitlines()[1:]]
+    net = Network.load(tmp_path / "m.npz", device="cpu")  # the network after epoch 0, as the entry measured it
+    w, b = [np.asarray(a, np.float64) for a in net.weights], [np.asarray(a, np.float64) for a in net.biases]
+
+    def outputs(x):  # the book's feedforward, one column per example
+        a = x.reshape(len(x), -1).T / 255.0
+        for wl, bl in zip(w, b, strict=True):
+            a = 1 / (1 + np.exp(-(wl @ a + bl)))
+        return a
+
+    def cost(x, labels):  # eq. 63 per example, plus L2's 1/2 (lambda/n) sum w^2 (eq. 85)
+        a, y = outputs(x), np.eye(3)[labels].T
+        c = -np.sum(y * np.log(a) + (1 - y) * np.log(1 - a)) / len(labels)
+        return c + 0.5 * 2 / len(labels) * sum(np.sum(wl**2) for wl in w)
+
+    (train_x, train_labels), (test_x, test_labels) = images["train"], images["t10k"]
+    assert entry["training_cost"] == pytest.approx(cost(train_x, train_labels), rel=1e-4)
+    assert entry["evaluation_cost"] == pytest.approx(cost(test_x, test_labels), rel=1e-4)
+    assert entry["training_correct"] == int(np.sum(outputs(train_x).argmax(axis=0) == train_labels))
+    assert f"training accuracy {entry['training_accuracy']:.2%} | evaluation cost" in run.stdout
+    drawn = cli("plot", tmp_path / "r.jsonl", "-o", tmp_path / "r.png")
+    assert drawn.returncode == 0 and (tmp_path / "r.png").stat().st_size > 0, drawn.stderr
+    refused = train_on(folder, *flags, "--monitor", "evaluation-cost", "--eval", "none")
+    assert_one_line_error(refused, "--monitor evaluation-cost needs the --eval data")
+    assert_one_line_error(train_on(folder, "--monitor", "test-cost"), "--monitor", "expected training-cost")

@@ -17,6 +17,7 @@ import numpy as np
 
 from .backend import Backend
 from .book import pairs as book_data
+from .book.schedule import Schedule
 from .errors import ConfigError
 from .kernels import choose, device_for
 from .maths import (
@@ -30,7 +31,6 @@ from .maths import (
     sgd_step,
     weight_decay,
 )
-from .schedule import Schedule
 from .settings import COUNT, Settings, check
 
 
@@ -216,7 +216,7 @@ class Network:
         """Returns the :class:`History` of the epochs of mini-batch SGD, numbered on from ``self.epoch``.
 
         Data as rows ``(x, y)`` (test: ``(x, labels)``) or the book's lists of column pairs; ``lmbda`` is L2's λ
-        (network2.py's, eq. 93). Chapter 3's rules, over the test data's count (:mod:`gpunet.schedule`, kept in
+        (network2.py's, eq. 93). Chapter 3's rules, over the test data's count (:mod:`gpunet.book.schedule`, kept in
         ``self.schedule`` and by :meth:`save`): ``stop_after`` N epochs without a new best ends the run;
         ``halve_eta`` N such epochs halve eta, down to 1/128 of ``eta``, which ends it (0: off). The epochs run
         in the epoch kernel ``kernel`` names (None: the registry chooses); ``callback`` is given each epoch's
@@ -249,7 +249,9 @@ class Network:
                 trained = time.perf_counter()
                 correct = self._score(run, test_data, s)
             total = test_data[0].shape[0] if test_data is not None else 0
-            stopped = self.schedule.after(correct, stop_after, halve_eta) if stop_after or halve_eta else ""
+            stopped = ""
+            if correct is not None and (stop_after or halve_eta):  # scored: test_data is given with them
+                stopped = self.schedule.after(correct, stop_after, halve_eta)
             seconds = trained - start, time.perf_counter() - trained
             results.append(EpochResult(self.epoch, correct, total, *seconds, eta if halve_eta else None, stopped))
             self.epoch += 1

@@ -8,7 +8,7 @@ import pytest
 from helpers import assert_one_line_error, cli, synthetic_data, train_on, write_mnist_like
 
 from gpunet import ConfigError, Network
-from gpunet.schedule import Schedule
+from gpunet.book.schedule import Schedule
 
 
 def expected_stop(counts, n):

@@ -12,8 +12,8 @@ from typing import Any
 
 import numpy as np
 
+from ..book.schedule import Schedule
 from ..errors import DataError, GpunetError
-from ..schedule import Schedule
 from ..settings import CHAPTER_1, EPOCHS, Settings, check, check_sizes
 from .fs import atomic_write, check_memory, open_regular, parse_json, refuse_temporary
 

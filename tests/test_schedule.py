@@ -130,3 +130,21 @@ def test_train_monitors_the_training_data_and_the_evaluation_cost_and_plot_draws
     refused = train_on(folder, *flags, "--monitor", "evaluation-cost", "--eval", "none")
     assert_one_line_error(refused, "--monitor evaluation-cost needs the --eval data")
     assert_one_line_error(train_on(folder, "--monitor", "test-cost"), "--monitor", "expected training-cost")
+
+
+def test_network2s_early_stopping_n_stops_where_the_rule_says(capsys):
+    from gpunet import network2
+
+    (x, y), (tx, labels) = data()
+    training = [(a[:, None], b[:, None]) for a, b in zip(x, y, strict=True)]
+    evaluation = [(a[:, None], int(t)) for a, t in zip(tx, labels, strict=True)]
+    counts = network2.Network([6, 5, 3], seed=4, device="cpu").SGD(
+        training, 12, 10, 0.5, evaluation_data=evaluation, monitor_evaluation_accuracy=True
+    )[1]
+    stop = expected_stop(counts, 2)
+    assert stop is not None, counts
+    ruled = network2.Network([6, 5, 3], seed=4, device="cpu").SGD(
+        training, 12, 10, 0.5, evaluation_data=evaluation, monitor_evaluation_accuracy=True, early_stopping_n=2
+    )[1]
+    assert ruled == counts[: stop + 1]
+    assert "Early-stopping: No accuracy change in last epochs: 2" in capsys.readouterr().out

@@ -83,8 +83,8 @@ class Network(network.Network):
                 print(f"Early-stopping: No accuracy change in last epochs: {early_stopping_n}")
 
         scored = evaluation if early_stopping_n else None  # the rule counts the evaluation data's accuracy
-        rule = {"stop_after": early_stopping_n}
-        super().SGD(training, epochs, mini_batch_size, eta, scored, lmbda=lmbda, callback=monitor, **rule)
+        stop = early_stopping_n
+        super().SGD(training, epochs, mini_batch_size, eta, scored, lmbda=lmbda, stop_after=stop, callback=monitor)
         return lists
 
     def accuracy(self, data, convert: bool = False) -> int:

@@ -10,6 +10,7 @@ import numpy as np
 
 from .errors import ConfigError
 from .runs import atomic_write, read_log
+from .settings import CHAPTER_1
 
 
 def _pyplot():
@@ -52,7 +53,11 @@ def label(manifest: dict, path) -> str:
     if not s:
         return name
     sizes = ",".join(map(str, s.get("sizes", [])))
-    return f"{name}: [{sizes}] eta {s.get('eta')} batch {s.get('batch_size')} {s.get('dtype')} seed {s.get('seed')}"
+    objective = "".join(f" {k} {s[k]}" for k, v in CHAPTER_1.items() if s.get(k, v) != v)  # chapter 3's, where set
+    return (
+        f"{name}: [{sizes}] eta {s.get('eta')} batch {s.get('batch_size')} {s.get('dtype')}{objective} "
+        f"seed {s.get('seed')}"
+    )
 
 
 def curves(logs, output) -> str:

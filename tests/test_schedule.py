@@ -148,3 +148,23 @@ def test_network2s_early_stopping_n_stops_where_the_rule_says(capsys):
     )[1]
     assert ruled == counts[: stop + 1]
     assert "Early-stopping: No accuracy change in last epochs: 2" in capsys.readouterr().out
+
+
+def test_a_resumed_run_goes_on_monitoring_and_a_sweeps_best_cross_entropy_network_resumes(tmp_path):
+    folder = tmp_path / "data"
+    write_mnist_like(folder, 40, 20, rows=4, cols=4, n_classes=3)
+    flags = ("--sizes", "16,4,3", "--seed", "1", "--cost", "cross-entropy", "--monitor", "training-accuracy")
+    first = train_on(folder, *flags, "--checkpoint", tmp_path / "c.npz", "--log", tmp_path / "r.jsonl")
+    assert first.returncode == 0, first.stderr
+    resumed = cli("train", "--resume", tmp_path / "c.npz", "--epochs", 2, "--data-dir", folder)
+    assert resumed.returncode == 0 and "training accuracy" in resumed.stdout, resumed.stderr
+    lines = [json.loads(l) for l in (tmp_path / "r.jsonl").read_text().splitlines()]
+    assert [l["epoch"] for l in lines if "training_accuracy" in l] == [0, 1]
+    grid = ("--cost", "cross-entropy", "--lmbda", "3", "--init", "default", "--eval", "test", "--validation-size", 0)
+    swept = cli("sweep", "--seeds", "1,2", "--sizes", "16,4,3", "--epochs", 2, "--device", "cpu", "--data-dir", folder,
+                *grid, "--save-best", tmp_path / "best.npz")  # fmt: skip
+    assert swept.returncode == 0, swept.stderr
+    best = Network.load(tmp_path / "best.npz", device="cpu")
+    assert (best.cost.name, best.lmbda, best.init) == ("cross-entropy", 3.0, "default")
+    again = cli("train", "--resume", tmp_path / "best.npz", "--epochs", 4, "--data-dir", folder, "--device", "cpu")
+    assert again.returncode == 0 and "| cost cross-entropy | lmbda 3 | init default |" in again.stdout, again.stderr

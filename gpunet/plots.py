@@ -93,17 +93,20 @@ def curves(logs, output) -> str:
         if trained:
             axes[0, 0].plot(
                 [e["epoch"] for e in trained], [100 * e["training_accuracy"] for e in trained], linestyle="--",
-                color=line.get_color(), label=f"{name}: on the training data",
+                color=line.get_color(), label=f"{Path(path).name}: on the training data",
             )  # fmt: skip
         for key, style, on in (("training_cost", "-", "training"), ("evaluation_cost", "--", "evaluation")):
             costed = [e for e in epochs if key in e]
             if costed:
-                axes[0, 1].plot([e["epoch"] for e in costed], [e[key] for e in costed], marker=".",
-                                linestyle=style, label=f"{name}: on the {on} data")  # fmt: skip
+                axes[0, 1].plot([e["epoch"] for e in costed], [e[key] for e in costed], marker=".", markersize=3,
+                                linestyle=style, color=line.get_color(),
+                                label=f"{Path(path).name}: on the {on} data")  # fmt: skip
     evals = {e.get("eval", "test") for _, _, epochs in runs for e in epochs}
     from matplotlib.ticker import MaxNLocator
 
-    axes[0, 0].set(xlabel="epoch", ylabel=f"{'/'.join(sorted(evals))} accuracy (%)", title="Accuracy")
+    dashed = any("training_accuracy" in e for _, _, epochs in runs for e in epochs)
+    on = f"{'/'.join(sorted(evals))} accuracy (%)" + (", training data's dashed" if dashed else "")
+    axes[0, 0].set(xlabel="epoch", ylabel=on, title="Accuracy")
     if with_cost:
         named = {m.get("settings", {}).get("cost", "quadratic") for _, m, _ in runs if m.get("kind") != "sweep"}
         cost = f"mean {' / '.join(sorted(named))} cost" if named else "mean cost"

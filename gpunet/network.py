@@ -17,6 +17,7 @@ import numpy as np
 
 from .backend import Backend
 from .book import pairs as book_data
+from .book.schedule import Schedule
 from .errors import ConfigError
 from .kernels import choose, device_for
 from .maths import (
@@ -30,7 +31,7 @@ from .maths import (
     sgd_step,
     weight_decay,
 )
-from .settings import Settings
+from .settings import COUNT, Settings, check
 
 
 @dataclass(frozen=True)
@@ -40,11 +41,15 @@ class EpochResult:
     total: int
     seconds: float  # training time of the epoch (shuffle and updates)
     eval_seconds: float
+    eta: float | None = None  # the epoch's eta where the halving rule may change it (SGD's halve_eta)
+    stopped: str = ""  # why the run stops after this epoch (chapter 3's rules), "" if it goes on
 
     def __str__(self) -> str:  # the book's line, then the accuracy and the times
+        eta = "" if self.eta is None else f" | eta {self.eta:g}"
         if self.correct is None:
-            return f"Epoch {self.epoch} complete ({self.seconds:.2f} s)"
-        return f"Epoch {self.epoch}: {self.score()} | train {self.seconds:.2f} s, eval {self.eval_seconds:.2f} s"
+            return f"Epoch {self.epoch} complete ({self.seconds:.2f} s){eta}"
+        times = f"train {self.seconds:.2f} s, eval {self.eval_seconds:.2f} s"
+        return f"Epoch {self.epoch}: {self.score()}{eta} | {times}"
 
     def score(self) -> str:
         """``correct / total (accuracy)``, "" for an epoch not scored (test data is never empty)."""
@@ -124,7 +129,7 @@ class Network:
         self.num_layers = len(sizes)
         self.sizes = sizes
         check_memory(self.backend, sizes, dtype)
-        self.cost = COSTS[s.cost]
+        self.cost, self.init, self.lmbda = COSTS[s.cost], s.init, s.lmbda  # lmbda: the last SGD's, kept by save()
         # One host generator drives the initial parameters, in the book's order, and every epoch's shuffle:
         # a seed gives the same starting point and order of examples on every device, not bit-identical weights
         # after an epoch (devices sum in different orders, and SGD amplifies those last-bit differences).
@@ -137,13 +142,15 @@ class Network:
 
     def initialize(self, init: str = "large") -> None:
         """Draws new parameters from the network's generator: ``large`` N(0, 1) weights, ``default`` N(0, 1/n_in)."""
-        init = Settings(init=init).init
+        self.init = init = Settings(init=init).init
+        self.schedule = Schedule()  # chapter 3's rules start again with the parameters
         weights, biases = initial_parameters(self.rng, self.sizes, init)
         self.biases = [self.backend.asarray(b, dtype=self.dtype) for b in biases]
         self.weights = [self.backend.asarray(w, dtype=self.dtype) for w in weights]
 
     def save(self, path, **record) -> None:
-        """Write sizes, dtype, parameters, epoch and the generator's state to ``path`` (.npz), atomically.
+        """Write sizes, dtype, parameters, epoch, the generator's state and the objective (cost, init and the last
+        SGD's lmbda) to ``path`` (.npz), atomically.
 
         ``record`` (JSON-serialisable: training settings, a run manifest) is stored alongside.
         """
@@ -153,11 +160,13 @@ class Network:
 
     @classmethod
     def load(cls, path, device: str | Backend = "auto") -> Network:
-        """A network saved by :meth:`save`, on any device; ``.record`` holds what was stored with it."""
+        """A network saved by :meth:`save`, on any device, with its cost, init and lmbda (a file from before
+        chapter 3: chapter 1's); ``.record`` holds what was stored with it."""
         from .io.model_files import read_model
 
         model = read_model(path)
-        net = cls(model.sizes, seed=0, device=device, dtype=model.dtype)
+        net = cls(model.sizes, seed=0, device=device, dtype=model.dtype, cost=model.objective["cost"])
+        net.init, net.lmbda, net.schedule = model.objective["init"], model.objective["lmbda"], model.schedule
         net.weights = [net.backend.asarray(w) for w in model.weights]
         net.biases = [net.backend.asarray(b) for b in model.biases]
         net.epoch, net.rng, net.record = model.epoch, model.rng, model.record
@@ -198,6 +207,8 @@ class Network:
         test_data=None,
         *,
         lmbda: float = 0.0,
+        stop_after: int = 0,
+        halve_eta: int = 0,
         callback: Callable[[EpochResult], None] | None = print,
         kernel: str | None = None,
         progress: Callable[[int], None] | bool | None = None,
@@ -205,23 +216,30 @@ class Network:
         """Returns the :class:`History` of the epochs of mini-batch SGD, numbered on from ``self.epoch``.
 
         Data as rows ``(x, y)`` (test: ``(x, labels)``) or the book's lists of column pairs; ``lmbda`` is L2's λ
-        (network2.py's, eq. 93). The epochs run in the epoch kernel ``kernel`` names (None: the registry chooses);
-        ``callback`` is given each epoch's :class:`EpochResult` as it ends; ``progress(k)`` is told of each k
-        examples done (True: a tqdm bar).
+        (network2.py's, eq. 93). Chapter 3's rules, over the test data's count (:mod:`gpunet.book.schedule`, kept in
+        ``self.schedule`` and by :meth:`save`): ``stop_after`` N epochs without a new best ends the run;
+        ``halve_eta`` N such epochs halve eta, down to 1/128 of ``eta``, which ends it (0: off). The epochs run
+        in the epoch kernel ``kernel`` names (None: the registry chooses); ``callback`` is given each epoch's
+        :class:`EpochResult` as it ends; ``progress(k)`` is told of each k examples done (True: a tqdm bar).
         """
         s = Settings(
             sizes=self.sizes, epochs=epochs, batch_size=mini_batch_size, eta=eta, dtype=self._dtype_name, lmbda=lmbda
         )
+        self.lmbda = s.lmbda
+        stop_after, halve_eta = check("stop_after", stop_after, COUNT), check("halve_eta", halve_eta, COUNT)
+        if (stop_after or halve_eta) and test_data is None:
+            raise ConfigError("stop_after and halve_eta count epochs without improvement on test_data: give it")
         training_data, test_data = book_data.arrays(training_data, test_data, self.sizes)
         x, y = self._training_arrays(training_data)
         test_data = None if test_data is None else self._test_arrays(test_data)
         n, batch = x.shape[0], mini_batch(s.batch_size, x.shape[0])  # at most the whole set, as the book slices
         run = self._epoch_kernel(x, y, batch, kernel, s.lmbda)
-        eta_host = np.asarray([s.eta], np.float64)
         step = max(n, 1) if not progress else max(1, n // 50 // batch) * batch  # ~50 calls an epoch, or one
         results = []
         for _ in range(s.epochs):
             start = time.perf_counter()
+            eta = self.schedule.eta(s.eta) if halve_eta else s.eta
+            eta_host = np.asarray([eta], np.float64)
             order = self.rng.permutation(n)[None, :]  # the epoch's shuffle
             with warnings.catch_warnings(), _told(progress, n, self.epoch) as told:  # an overflow: said below
                 warnings.simplefilter("ignore", RuntimeWarning)
@@ -231,10 +249,16 @@ class Network:
                 trained = time.perf_counter()
                 correct = self._score(run, test_data, s)
             total = test_data[0].shape[0] if test_data is not None else 0
-            results.append(EpochResult(self.epoch, correct, total, trained - start, time.perf_counter() - trained))
+            stopped = ""
+            if correct is not None and (stop_after or halve_eta):  # scored: test_data is given with them
+                stopped = self.schedule.after(correct, stop_after, halve_eta)
+            seconds = trained - start, time.perf_counter() - trained
+            results.append(EpochResult(self.epoch, correct, total, *seconds, eta if halve_eta else None, stopped))
             self.epoch += 1
             if callback is not None:
                 callback(results[-1])
+            if stopped:
+                break
         return History(results)
 
     def _training_arrays(self, training_data):

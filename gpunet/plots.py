@@ -11,6 +11,7 @@ import numpy as np
 
 from .errors import ConfigError, printable
 from .runs import atomic_write, read_log
+from .settings import CHAPTER_1
 
 
 def _pyplot():
@@ -60,15 +61,21 @@ def label(manifest: dict, path) -> str:
     if not s:
         return name
     sizes = ",".join(map(str, s.get("sizes", [])))
-    return f"{name}: [{sizes}] eta {s.get('eta')} batch {s.get('batch_size')} {s.get('dtype')} seed {s.get('seed')}"
+    objective = "".join(f" {k} {s[k]}" for k, v in CHAPTER_1.items() if s.get(k, v) != v)  # chapter 3's, where set
+    return (
+        f"{name}: [{sizes}] eta {s.get('eta')} batch {s.get('batch_size')} {s.get('dtype')}{objective} "
+        f"seed {s.get('seed')}"
+    )
 
 
 def curves(logs, output) -> str:
-    """Accuracy per epoch, one line per run (and the training cost, where it was logged), a band per sweep
-    configuration; returns what was drawn, in words ("2 runs and 48 networks of 1 sweep")."""
+    """Accuracy per epoch, one line per run (and the cost, where it was logged), a band per sweep configuration;
+    with ``train --monitor``, chapter 3's overfitting figures: the training data's accuracy and the evaluation
+    data's cost dashed beside the evaluation accuracy and the training cost. Returns what was drawn, in words
+    ("2 runs and 48 networks of 1 sweep")."""
     plt = _pyplot()
     runs = [(path, *read_log(path)) for path in logs]
-    with_cost = any("training_cost" in e for _, _, epochs in runs for e in epochs)
+    with_cost = any(k in e for _, _, epochs in runs for e in epochs for k in ("training_cost", "evaluation_cost"))
     if not with_cost and not any("accuracy" in e for _, _, epochs in runs for e in epochs):
         raise ConfigError(
             f"nothing to plot: {', '.join(map(str, logs))} scored no epoch (trained with --eval none) and logged "
@@ -90,15 +97,28 @@ def curves(logs, output) -> str:
                 best["epoch"], 100 * best["accuracy"], marker="*", markersize=12, color=line.get_color(),
                 linestyle="none", label=f"best: {100 * best['accuracy']:.2f} % at epoch {best['epoch']}",
             )  # fmt: skip
-        if with_cost:
-            costed = [e for e in epochs if "training_cost" in e]
-            axes[0, 1].plot([e["epoch"] for e in costed], [e["training_cost"] for e in costed], marker=".", label=name)
+        trained = [e for e in epochs if "training_accuracy" in e]
+        if trained:
+            axes[0, 0].plot(
+                [e["epoch"] for e in trained], [100 * e["training_accuracy"] for e in trained], linestyle="--",
+                color=line.get_color(), label=f"{Path(path).name}: on the training data",
+            )  # fmt: skip
+        for key, style, on in (("training_cost", "-", "training"), ("evaluation_cost", "--", "evaluation")):
+            costed = [e for e in epochs if key in e]
+            if costed:
+                axes[0, 1].plot([e["epoch"] for e in costed], [e[key] for e in costed], marker=".", markersize=3,
+                                linestyle=style, color=line.get_color(),
+                                label=f"{Path(path).name}: on the {on} data")  # fmt: skip
     evals = {e.get("eval", "test") for _, _, epochs in runs for e in epochs}
     from matplotlib.ticker import MaxNLocator
 
-    axes[0, 0].set(xlabel="epoch", ylabel=f"{'/'.join(sorted(evals))} accuracy (%)", title="Accuracy")
+    dashed = any("training_accuracy" in e for _, _, epochs in runs for e in epochs)
+    on = f"{'/'.join(sorted(evals))} accuracy (%)" + (", training data's dashed" if dashed else "")
+    axes[0, 0].set(xlabel="epoch", ylabel=on, title="Accuracy")
     if with_cost:
-        axes[0, 1].set(xlabel="epoch", ylabel="mean quadratic cost on the training data", title="Cost")
+        named = {m.get("settings", {}).get("cost", "quadratic") for _, m, _ in runs if m.get("kind") != "sweep"}
+        cost = f"mean {' / '.join(sorted(named))} cost" if named else "mean cost"
+        axes[0, 1].set(xlabel="epoch", ylabel=cost, title="Cost")
     for ax in axes.flat:
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.legend(fontsize=8)

@@ -1,6 +1,8 @@
 """Chapter 3's network (cross-entropy, L2, both initialisations) on every CPU kernel, against the chapter's
 algorithm one example at a time (tests/chapter3.py), and the maths against it and finite differences."""
 
+import json
+
 import chapter3
 import numpy as np
 import pytest
@@ -285,3 +287,38 @@ def test_a_resumed_chapter_3_run_goes_on_with_its_cost_and_lmbda(tmp_path):
     a, b = Network.load(tmp_path / "straight.npz", device="cpu"), Network.load(tmp_path / "ck.npz", device="cpu")
     for got, want in zip(b.weights + b.biases, a.weights + a.biases, strict=True):
         np.testing.assert_array_equal(got, want)
+
+
+def test_a_saved_model_keeps_its_objective_and_an_older_file_reads_as_chapter_1s(tmp_path):
+    net = Network([6, 4, 3], seed=2, device="cpu", cost="cross-entropy", init="default")
+    x, y, _ = synthetic_data(np.random.default_rng(0), 20, 6, 3)
+    net.SGD((x, y), 1, 10, 0.5, lmbda=5.0, callback=None)
+    net.save(tmp_path / "ce.npz")
+    back = Network.load(tmp_path / "ce.npz", device="cpu")
+    assert (back.cost, back.init, back.lmbda) == (CrossEntropyCost, "default", 5.0)
+    assert back.total_cost((x, y), 5.0) == pytest.approx(net.total_cost((x, y), 5.0), rel=1e-6)
+    with np.load(tmp_path / "ce.npz") as npz:  # a file as gpunet wrote it before chapter 3: no objective
+        arrays = {name: npz[name] for name in npz.files}
+    state = json.loads(str(arrays["state"]))
+    del state["objective"]
+    arrays["state"] = np.asarray(json.dumps(state))
+    np.savez(tmp_path / "old.npz", **arrays)
+    old = Network.load(tmp_path / "old.npz", device="cpu")
+    assert (old.cost.name, old.init, old.lmbda) == ("quadratic", "large", 0.0)
+
+
+def test_evaluate_predict_and_show_read_a_cross_entropy_model(tmp_path):
+    from helpers import cli, train_on, write_mnist_like
+
+    data = tmp_path / "data"
+    write_mnist_like(data, 30, 10, rows=4, cols=4, n_classes=2)
+    flags = ("--sizes", "16,3,2", "--cost", "cross-entropy", "--lmbda", "5", "--init", "default")
+    trained = train_on(data, *flags, "--save", tmp_path / "m.npz")
+    assert trained.returncode == 0, trained.stderr
+    assert Network.load(tmp_path / "m.npz", device="cpu").cost is CrossEntropyCost
+    scored = cli("evaluate", tmp_path / "m.npz", "--device", "cpu", "--data-dir", data)
+    assert scored.returncode == 0 and "/ 10" in scored.stdout, scored.stderr
+    answered = cli("predict", tmp_path / "m.npz", data / "t10k-images-idx3-ubyte.gz")
+    assert answered.returncode == 0 and answered.stdout.count("\n") == 10, answered.stderr
+    shown = cli("show", tmp_path / "m.npz")
+    assert shown.returncode == 0 and "cost cross-entropy | init default | lmbda 5.0" in shown.stdout, shown.stderr

@@ -50,9 +50,11 @@ class Network(network.Network):
         monitor_evaluation_accuracy: bool = False,
         monitor_training_cost: bool = False,
         monitor_training_accuracy: bool = False,
+        early_stopping_n: int = 0,
     ):
         """Returns network2.py's four per-epoch lists: (evaluation_cost, evaluation_accuracy, training_cost,
-        training_accuracy), each empty unless its ``monitor_*`` flag is set; ``lmbda`` is L2's λ (eq. 93)."""
+        training_accuracy), each empty unless its ``monitor_*`` flag is set; ``lmbda`` is L2's λ (eq. 93);
+        ``early_stopping_n`` epochs without a better accuracy on ``evaluation_data`` end the run (0: never)."""
         training, evaluation = pairs.arrays(training_data, evaluation_data, self.sizes)
         lists: tuple[list, list, list, list] = ([], [], [], [])
 
@@ -77,8 +79,12 @@ class Network(network.Network):
                 if flag:
                     lists[k].append(value())
                     print(f"{what}: {lists[k][-1]}")
+            if result.stopped:
+                print(f"Early-stopping: No accuracy change in last epochs: {early_stopping_n}")
 
-        super().SGD(training, epochs, mini_batch_size, eta, lmbda=lmbda, callback=monitor)
+        scored = evaluation if early_stopping_n else None  # the rule counts the evaluation data's accuracy
+        stop = early_stopping_n
+        super().SGD(training, epochs, mini_batch_size, eta, scored, lmbda=lmbda, stop_after=stop, callback=monitor)
         return lists
 
     def accuracy(self, data, convert: bool = False) -> int:

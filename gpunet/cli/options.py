@@ -110,6 +110,18 @@ def costs(text: str) -> list[str]:
     return parts
 
 
+MONITORS = ("training-cost", "training-accuracy", "evaluation-cost")  # network2.py's monitor_* (less the --eval's)
+
+
+def monitors(text: str) -> list[str]:
+    """Comma-separated quantities of MONITORS (or ``all``), each once, in MONITORS' order."""
+    parts = MONITORS if text == "all" else text.split(",")
+    for part in parts:
+        if part not in MONITORS:
+            raise argparse.ArgumentTypeError(f"expected {', '.join(MONITORS)} or all, got {part!r}")
+    return [m for m in MONITORS if m in parts]
+
+
 def sizes(text: str) -> list[int]:
     try:
         return check_sizes([int(s) for s in text.split(",")], error=ValueError)

@@ -51,6 +51,7 @@ def _show_model(path) -> None:
     trained = counted(model.epoch, "epoch")
     print(f"{_shown(str(path))}: gpunet model | sizes {model.sizes} | {model.dtype} | {trained} trained")
     print(_settings(record.get("settings")))
+    print(" | ".join(f"{k} {_shown(v)}" for k, v in model.objective.items()) + " (what its parameters minimise)")
     manifest = _dict(record.get("manifest"))
     kernel = _dict(manifest.get("kernel"))
     about = {"run": record.get("run"), "kernel": kernel.get("name"), "gpunet": manifest.get("gpunet")}

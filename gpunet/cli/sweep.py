@@ -6,6 +6,7 @@ from .._version import __version__
 from ..errors import ConfigError, say
 from ..io.signals import exit_status
 from ..kernels import KERNELS
+from ..settings import BOOK
 from ..sweep import DataSource, Grid, Sweep
 from ..sweep.outputs import save_best_paths
 from ..sweep.stacks import threads
@@ -14,19 +15,23 @@ from . import options
 from .common import ProgressBar
 
 NAME = "sweep"
-HELP = "train a grid of networks (seeds x eta x sizes x mini-batch) at once and print their statistics"
+HELP = "train a grid of networks (seeds x eta x sizes x mini-batch x cost, lmbda, init) at once; print their statistics"
 WITHOUT_GPU = "use --device cpu to train the sweep on the CPU"
 DESCRIPTION = (
     "Each network starts as `gpunet train --seed S` would and gives the same per-epoch counts. "
     "Lists are comma-separated; seeds also take ranges (1-100)."
 )
-GRID_FLAGS = ("seeds", "eta", "sizes", "batch_size", "dtype", "epochs", "eval", "data_dir", "data", "out", "chunk")
+GRID_FLAGS = ("seeds", "eta", "sizes", "batch_size", "dtype", "cost", "lmbda", "init", "epochs", "eval", "data_dir",
+              "data", "out", "chunk")  # fmt: skip
 # flag -> Grid.create's parameter; a flag left out takes Grid.create's default (train's defaults)
 GRID_PARAMETERS = {
     "eta": "etas",
     "sizes": "sizes",
     "batch_size": "batch_sizes",
     "dtype": "dtypes",
+    "cost": "costs",
+    "lmbda": "lmbdas",
+    "init": "inits",
     "epochs": "epochs",
     "eval": "eval",
 }
@@ -41,6 +46,9 @@ def add_arguments(parser) -> None:
     options.add_sizes(parser, action="append", help="layer sizes, repeatable (default: 784,30,10)")
     parser.add_argument("--batch-size", metavar="N,N,...", help="mini-batch sizes, e.g. 10,100 (default: 10)")
     parser.add_argument("--dtype", metavar="LIST", help="float32 and/or float64 (default: float32)")
+    parser.add_argument("--cost", metavar="LIST", help="quadratic and/or cross-entropy (default: quadratic)")
+    parser.add_argument("--lmbda", metavar="LIST", help="L2's lambdas, e.g. 0,5 (default: 0)")
+    parser.add_argument("--init", metavar="LIST", help="large and/or default, as train's (default: large)")
     options.add_epochs(parser, "epochs per network (default: 30)")
     parser.add_argument("--eval", choices=["test", "validation"], help="data scored after each epoch (default: test)")
     options.add_device(parser, None, "auto: per configuration, as gpunet train chooses")
@@ -84,9 +92,12 @@ def run(args) -> int:
     todo = sweep.n_missing()
     where = f"Dask scheduler {args.scheduler}" if args.scheduler else f"device {sweep.device}, {threads()} cores"
     print(f"gpunet {__version__} sweep | {where} | eval {grid.eval}")
+    axes = [(len(grid.costs), "cost"), (len(grid.lmbdas), "lmbda"), (len(grid.inits), "init")]
+    chapter_3 = (grid.costs, grid.lmbdas, grid.inits) != ((BOOK.cost,), (BOOK.lmbda,), (BOOK.init,))
+    objective = "".join(f" x {n} {name}" for n, name in axes) if chapter_3 else ""  # chapter 1's: as before
     print(
         f"{len(grid.seeds)} seeds x {len(grid.etas)} eta x {len(grid.sizes)} sizes x {len(grid.batch_sizes)} "
-        f"mini-batch x {len(grid.dtypes)} dtype = {grid.count} networks x {grid.epochs} epochs"
+        f"mini-batch x {len(grid.dtypes)} dtype{objective} = {grid.count} networks x {grid.epochs} epochs"
         + (f" | {todo} to run, resumed from {args.resume}" if args.resume else ""),
         flush=True,
     )

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -26,7 +26,7 @@ HELP = "train a network by mini-batch SGD and print test accuracy per epoch"
 WITHOUT_GPU = "use --device cpu to train on the CPU"
 # What the run writes besides the settings, kept with them so that a resumed run writes the same
 # (these defaults: for checkpoints written before they were kept).
-OUTPUTS = {"eval": "test", "monitor_cost": False}
+OUTPUTS = {"eval": "test", "monitor_cost": False, "monitor": [], "stop_after": 0, "halve_eta": 0}
 DIFFER = "its epochs from here may differ in the last digits from an unbroken run's"
 
 
@@ -39,6 +39,8 @@ class Plan:
     monitor_cost: bool
     run: str
     moved: str = ""  # "--epochs N moves the run's end ..."
+    rules: dict = field(default_factory=dict)  # chapter 3's: {"stop_after": N, "halve_eta": N}, 0 for off
+    monitor: tuple = ()  # of options.MONITORS: the quantities logged beside the --eval accuracy
 
 
 def add_arguments(parser) -> None:
@@ -76,6 +78,18 @@ def add_arguments(parser) -> None:
     parser.add_argument("--force", action="store_true", help=force_help)
     cost_help = "also log the cost on the training data (the run's --cost, with L2's term)"
     parser.add_argument("--monitor-cost", action="store_true", default=None, help=cost_help)
+    monitor_help = (
+        "also log and print, per epoch: training-cost, training-accuracy (an extra pass over the training data), "
+        "evaluation-cost (on the --eval data), comma-separated, or all (with L2's term, as network2.py)"
+    )
+    parser.add_argument("--monitor", type=options.monitors, metavar="LIST", help=monitor_help)
+    stop_help = "early stopping: end the run after N epochs without a new best on the --eval data (default: never)"
+    parser.add_argument("--stop-after", type=options.count, metavar="N", help=stop_help)
+    halve_help = (
+        "halve eta after N epochs without a new best on the --eval data (or since the last halving), "
+        "ending the run when eta is 1/128 of --eta (default: never)"
+    )
+    parser.add_argument("--halve-eta", type=options.count, metavar="N", help=halve_help)
 
 
 def _network_for(args) -> tuple[Network, Plan]:
@@ -98,11 +112,15 @@ def _network_for(args) -> tuple[Network, Plan]:
             moved = f"--epochs {args.epochs} moves the run's end from epoch {kept.epochs} (kept on resume)"
             kept = replace(kept, epochs=args.epochs)
         net.cost = COSTS[kept.cost]
-        return net, Plan(kept, settings["eval"], settings["monitor_cost"], run, moved)
+        rules = {k: settings[k] for k in ("stop_after", "halve_eta")}  # SGD checks them
+        monitor = tuple(options.monitors(",".join(settings["monitor"]))) if settings["monitor"] else ()
+        return net, Plan(kept, settings["eval"], settings["monitor_cost"], run, moved, rules, monitor)
     net = Network(
         chosen.sizes, seed=chosen.seed, device=backend, dtype=chosen.dtype, cost=chosen.cost, init=chosen.init
     )
-    return net, Plan(chosen, args.eval or "test", bool(args.monitor_cost), new_run_id())
+    rules = {k: getattr(args, k) or 0 for k in ("stop_after", "halve_eta")}
+    monitor = tuple(args.monitor or ())
+    return net, Plan(chosen, args.eval or "test", bool(args.monitor_cost), new_run_id(), rules=rules, monitor=monitor)
 
 
 def _run_targets(args, net) -> dict:
@@ -151,8 +169,12 @@ def _kernel_for(args, net, s, batch: int):
     return kernel, why
 
 
-def _check_eval(eval: str, host, save_best) -> None:
-    """Refuses an --eval whose split has no examples."""
+def _check_eval(eval: str, host, save_best, rules: dict, monitor=()) -> None:
+    """Refuses an --eval whose split has no examples, or none with chapter 3's rules."""
+    if eval == "none" and any(rules.values()):
+        raise ConfigError("--stop-after and --halve-eta count epochs without improvement: leave out --eval none")
+    if eval == "none" and "evaluation-cost" in monitor:
+        raise ConfigError("--monitor evaluation-cost needs the --eval data: leave out --eval none")
     if eval == "validation" and len(host.validation[1]) == 0:
         raise ConfigError("--eval validation needs --validation-size > 0")
     if eval == "none" and save_best:
@@ -224,17 +246,21 @@ def run(args) -> int:
             f"give --epochs N (N > {net.epoch}) to train on"
         )
         return 0
+    if args.resume and isinstance(net.record.get("stopped"), str):
+        say(f"nothing to do: the run in {args.resume} stopped after epoch {net.epoch - 1}: {net.record['stopped']}")
+        return 0
     with RunFiles(_run_targets(args, net), plan.run, net.epoch if args.resume else None, args.force) as files:
         if args.resume and net.epoch and files.paths["--checkpoint"] == Path(args.resume):
             files.saved_epoch = net.epoch - 1  # the checkpoint resumed from holds it already
         host = load_data(args, s.validation_size)  # the run's, on resume the checkpoint's
         host.check_fits(net.sizes)
-        _check_eval(plan.eval, host, files.paths.get("--save-best"))
+        _check_eval(plan.eval, host, files.paths.get("--save-best"), plan.rules, plan.monitor)
         batch = mini_batch(s.batch_size, len(host.train[1]))
         kernel, why = _kernel_for(args, net, s, batch)
         hashes = _data_hashes(args, net, host, files)
         data = pin(host, backend, net.dtype, net.sizes[-1])
-        outputs = {"eval": plan.eval, "monitor_cost": plan.monitor_cost, "data": sorted(hashes.values())}
+        outputs = {"eval": plan.eval, "monitor_cost": plan.monitor_cost, "monitor": list(plan.monitor), **plan.rules}
+        outputs["data"] = sorted(hashes.values())
         settings = {**s.record(), **outputs}  # as the checkpoint and the manifest keep them
         _print_run(args, backend, net, plan, host, data, f"{kernel.name} ({why})", batch)
         written = {key: files.paths.get(flag) for key, flag in (("log", "--log"), ("save", "--save"))}
@@ -255,12 +281,18 @@ def run(args) -> int:
         def after_epoch(result):
             if bar:
                 bar.close()  # clear the epoch's bar before its line
+            monitored = _monitored(net, data, plan)
             if not args.quiet:
-                print(result, flush=True)
+                print(f"{result}{_monitored_line(monitored)}", flush=True)
             record["epoch_seconds"].append(result.seconds)
-            entry = {"epoch": result.epoch, "seconds": result.seconds, "eval": plan.eval}
+            entry = {"epoch": result.epoch, "seconds": result.seconds, "eval": plan.eval, **monitored}
             if result.correct is not None:
                 entry.update(correct=result.correct, total=result.total, accuracy=result.correct / result.total)
+            if result.eta is not None:
+                entry["eta"] = result.eta
+            if result.stopped:  # kept in the log and the checkpoint: a resumed run that stopped does no more
+                entry["stopped"] = record["stopped"] = result.stopped
+                print(f"stopped after epoch {result.epoch}: {result.stopped}", flush=True)
             if plan.monitor_cost:
                 entry["training_cost"] = net.total_cost(data.training_data, s.lmbda)
             files.after_epoch(net, entry, record)
@@ -272,6 +304,7 @@ def run(args) -> int:
                 s.batch_size,
                 s.eta,
                 lmbda=s.lmbda,
+                **plan.rules,
                 test_data={"test": data.test_data, "validation": data.validation_data, "none": None}[plan.eval],
                 callback=after_epoch,
                 kernel=kernel.name,
@@ -286,6 +319,34 @@ def run(args) -> int:
         files.save(net, record)
         print(_summary(results, files, record["best"]), flush=True)
     return 0
+
+
+def _monitored(net, data, plan) -> dict:
+    """The quantities ``plan.monitor`` names for the network as it is now, as the log keeps them."""
+    s, xp, out = plan.settings, net.xp, {}
+    x, y = data.training_data
+    if "training-cost" in plan.monitor:
+        out["training_cost"] = net.total_cost((x, y), s.lmbda)
+    if "training-accuracy" in plan.monitor:  # the one-hot targets' labels: one pass over the training data
+        correct = int(net.correct((x, xp.argmax(y, axis=-1))))
+        out.update(training_correct=correct, training_accuracy=correct / x.shape[0])
+    if "evaluation-cost" in plan.monitor:
+        ex, labels = {"test": data.test_data, "validation": data.validation_data}[plan.eval]
+        one_hot = xp.astype(
+            xp.expand_dims(labels, axis=-1) == xp.arange(y.shape[-1], device=net.backend.device), net.dtype
+        )
+        out["evaluation_cost"] = net.total_cost((ex, one_hot), s.lmbda)
+    return out
+
+
+def _monitored_line(monitored: dict) -> str:
+    """What ``_monitored`` found, for the epoch's line ("" for nothing)."""
+    parts = [f"training cost {monitored['training_cost']:.4f}"] if "training_cost" in monitored else []
+    if "training_accuracy" in monitored:
+        parts.append(f"training accuracy {monitored['training_accuracy']:.2%}")
+    if "evaluation_cost" in monitored:
+        parts.append(f"evaluation cost {monitored['evaluation_cost']:.4f}")
+    return "".join(f" | {p}" for p in parts)
 
 
 def _kept_best(net) -> dict | None:

@@ -12,8 +12,9 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import DataError
-from ..settings import EPOCHS, check, check_sizes
+from ..book.schedule import Schedule
+from ..errors import DataError, GpunetError
+from ..settings import CHAPTER_1, EPOCHS, Settings, check, check_sizes
 from .fs import atomic_write, check_memory, open_regular, parse_json, refuse_temporary
 
 MAX_SIZES_BYTES = 1 << 16  # the sizes of a thousand-layer network
@@ -27,7 +28,9 @@ def save_network(net, path, record: dict) -> None:
     arrays: dict[str, Any] = {"sizes": np.asarray(net.sizes, np.int64)}
     for l, (w, b) in enumerate(zip(net.weights, net.biases)):
         arrays[f"w{l}"], arrays[f"b{l}"] = backend.to_host(w), backend.to_host(b)
-    state = {"epoch": net.epoch, "rng": net.rng.bit_generator.state, "record": record}
+    objective = {"cost": net.cost.name, "init": net.init, "lmbda": net.lmbda}  # what the parameters minimise
+    state = {"epoch": net.epoch, "rng": net.rng.bit_generator.state, "objective": objective, "record": record}
+    state["schedule"] = net.schedule.to_json()  # where chapter 3's rules stand, for a resumed run
     arrays["state"] = np.asarray(json.dumps(state))  # a unicode string: no pickle needed to read it
     with atomic_write(path) as f:
         np.savez(f, allow_pickle=False, **arrays)  # as load() reads it
@@ -36,7 +39,9 @@ def save_network(net, path, record: dict) -> None:
 @dataclass(frozen=True)
 class ModelFile:
     """What a gpunet model file holds, every value checked: layer sizes, parameters of one dtype (host arrays),
-    epochs trained, the generator of the shuffles and what was stored beside them (run id, settings, ...)."""
+    epochs trained, the generator of the shuffles, where chapter 3's rules stand, the objective (``cost``,
+    ``init``, ``lmbda``: chapter 1's in a file from before chapter 3) and what was stored beside them (run id,
+    settings, ...)."""
 
     sizes: list[int]
     weights: list[np.ndarray]
@@ -45,6 +50,8 @@ class ModelFile:
     epoch: int
     rng: np.random.Generator
     record: dict
+    objective: dict
+    schedule: Schedule
 
 
 class _Members:
@@ -165,7 +172,20 @@ def read_model(path) -> ModelFile:
         record = state.get("record", {})
         if not isinstance(record, dict):
             raise model.bad("its record is not a JSON object")
-    return ModelFile(sizes, weights, biases, str(weights[0].dtype), epoch, generator, record)
+        objective = _check_objective(model, state.get("objective", CHAPTER_1))
+        schedule = Schedule.from_json(state["schedule"], model.bad) if "schedule" in state else Schedule()
+    return ModelFile(sizes, weights, biases, str(weights[0].dtype), epoch, generator, record, objective, schedule)
+
+
+def _check_objective(model: _Members, objective) -> dict:
+    """The cost, initialisation and λ a model file says it was trained with, each checked as Settings checks it."""
+    if not isinstance(objective, dict) or set(objective) != set(CHAPTER_1):
+        raise model.bad(f"its objective is not an object of {', '.join(CHAPTER_1)}")
+    try:
+        s = Settings(**objective)
+    except GpunetError as e:
+        raise model.bad(f"its objective: {e}") from None
+    return {"cost": s.cost, "init": s.init, "lmbda": s.lmbda}
 
 
 def _check_sums(model: _Members, l: int, w: np.ndarray, b: np.ndarray) -> None:

@@ -1,10 +1,12 @@
-"""The grid of a sweep: seeds x etas x sizes x mini-batch sizes x dtypes, checked before anything trains."""
+"""The grid of a sweep: seeds x etas x sizes x mini-batch sizes x dtypes x costs x lmbdas x initialisations,
+checked before anything trains."""
 
 from __future__ import annotations
 
 import bisect
 import functools
 import itertools
+import math
 import numbers
 import re
 from collections.abc import Iterator, Sequence
@@ -22,25 +24,37 @@ class Config:
     eta: float
     batch_size: int
     dtype: str
+    cost: str = BOOK.cost  # chapter 3's objective; chapter 1's by default, left out of label and slug
+    lmbda: float = BOOK.lmbda
+    init: str = BOOK.init
+
+    def _objective(self) -> list[tuple[str, str]]:
+        """(name, value) of each of cost, lmbda and init that is not chapter 1's."""
+        values = {"cost": self.cost, "lmbda": f"{self.lmbda:g}", "init": self.init}
+        book = {"cost": BOOK.cost, "lmbda": f"{BOOK.lmbda:g}", "init": BOOK.init}
+        return [(k, v) for k, v in values.items() if v != book[k]]
 
     @property
     def label(self) -> str:
-        return f"[{','.join(map(str, self.sizes))}] eta {self.eta:g} batch {self.batch_size} {self.dtype}"
+        objective = "".join(f" {k} {v}" for k, v in self._objective())
+        return f"[{','.join(map(str, self.sizes))}] eta {self.eta:g} batch {self.batch_size} {self.dtype}{objective}"
 
     @property
     def slug(self) -> str:
-        """The label as a file-name part: 784-30-10_eta3_batch10_float32."""
-        return f"{'-'.join(map(str, self.sizes))}_eta{self.eta:g}_batch{self.batch_size}_{self.dtype}"
+        """The label as a file-name part: 784-30-10_eta3_batch10_float32 (_cost-cross-entropy_lmbda5 ...)."""
+        objective = "".join(f"_{k}{'-' if k != 'lmbda' else ''}{v}" for k, v in self._objective())
+        return f"{'-'.join(map(str, self.sizes))}_eta{self.eta:g}_batch{self.batch_size}_{self.dtype}{objective}"
 
     @property
     def stack(self) -> tuple:
-        """Members with the same stack key train together; their etas may differ."""
-        return self.sizes, self.batch_size, self.dtype
+        """Members with the same stack key train together (one kernel, one cost and λ); etas and inits may differ."""
+        return self.sizes, self.batch_size, self.dtype, self.cost, self.lmbda
 
 
 @dataclass(frozen=True)
 class Grid:
-    """Seeds x etas x sizes x mini-batch sizes x dtypes, trained for ``epochs`` each and scored on ``eval``."""
+    """Seeds x etas x sizes x mini-batch sizes x dtypes x costs x lmbdas x inits, trained for ``epochs`` each and
+    scored on ``eval``."""
 
     seeds: Seeds
     etas: tuple[float, ...] = (BOOK.eta,)
@@ -49,10 +63,14 @@ class Grid:
     dtypes: tuple[str, ...] = (BOOK.dtype,)
     epochs: int = BOOK.epochs
     eval: str = "test"
+    costs: tuple[str, ...] = (BOOK.cost,)
+    lmbdas: tuple[float, ...] = (BOOK.lmbda,)
+    inits: tuple[str, ...] = (BOOK.init,)
 
     @classmethod
     def create(cls, seeds, *, etas=(BOOK.eta,), sizes=(BOOK.sizes,), batch_sizes=(BOOK.batch_size,),
-               dtypes=(BOOK.dtype,), epochs=BOOK.epochs, eval="test") -> Grid:  # fmt: skip
+               dtypes=(BOOK.dtype,), epochs=BOOK.epochs, eval="test", costs=(BOOK.cost,), lmbdas=(BOOK.lmbda,),
+               inits=(BOOK.init,)) -> Grid:  # fmt: skip
         """Returns the grid, checked; seeds and the lists may be strings as on the command line ("1-100", "3,0.5")."""
         if len(sizes) and isinstance(sizes[0], numbers.Integral):  # one list of layer sizes (NumPy's ints too)
             sizes = (sizes,)
@@ -64,6 +82,9 @@ class Grid:
             dtypes=_items("--dtype", dtypes, "dtype"),
             epochs=check("--epochs", epochs, RUN_EPOCHS),
             eval=eval,
+            costs=_items("--cost", costs, "cost"),
+            lmbdas=_items("--lmbda", lmbdas, "lmbda"),
+            inits=_items("--init", inits, "init"),
         )
         if eval not in ("test", "validation"):
             raise ConfigError(f"--eval must be test or validation for a sweep, got {eval!r}")
@@ -73,7 +94,12 @@ class Grid:
 
     @property
     def n_configs(self) -> int:
-        return len(self.sizes) * len(self.etas) * len(self.batch_sizes) * len(self.dtypes)
+        return math.prod(len(values) for values in self._axes)
+
+    @property
+    def _axes(self) -> tuple[tuple, ...]:
+        """The grid's axes in the order of :meth:`iter_configs` (and of :func:`_values`)."""
+        return self.sizes, self.etas, self.batch_sizes, self.dtypes, self.costs, self.lmbdas, self.inits
 
     @property
     def count(self) -> int:
@@ -84,8 +110,8 @@ class Grid:
         return list(self.iter_configs())
 
     def iter_configs(self) -> Iterator[Config]:
-        for s, e, b, d in itertools.product(self.sizes, self.etas, self.batch_sizes, self.dtypes):
-            yield Config(s, e, b, d)
+        for values in itertools.product(*self._axes):
+            yield Config(*values)
 
     def networks(self) -> list[tuple[Config, int]]:
         return list(self.iter_networks())
@@ -94,9 +120,10 @@ class Grid:
         """(configuration, seed) in the grid's order, one at a time."""
         return ((c, s) for c in self.iter_configs() for s in self.seeds)
 
-    def stacks(self) -> Iterator[tuple[tuple[int, ...], int, str]]:
-        """The stack keys (sizes, batch, dtype), those that pin the same data (dtype, outputs) one after another."""
-        keys = itertools.product(self.sizes, self.batch_sizes, self.dtypes)
+    def stacks(self) -> Iterator[tuple]:
+        """The stack keys (sizes, batch, dtype, cost, lmbda), those that pin the same data (dtype, outputs) one
+        after another."""
+        keys = itertools.product(self.sizes, self.batch_sizes, self.dtypes, self.costs, self.lmbdas)
         return iter(sorted(keys, key=lambda k: (self.dtypes.index(k[2]), k[0][-1])))  # a stable sort
 
     def holds(self, config: Config, seed: int) -> bool:
@@ -110,20 +137,22 @@ class Grid:
         return k * len(self.seeds) + self.seeds.index(seed)
 
     @functools.cached_property
-    def _positions(self) -> tuple[dict, dict, dict, dict]:
-        return tuple({v: i for i, v in enumerate(values)} for values in (self.sizes, self.etas, self.batch_sizes,
-                                                                       self.dtypes))  # type: ignore[return-value]  # fmt: skip
+    def _positions(self) -> tuple[dict, ...]:
+        return tuple({v: i for i, v in enumerate(values)} for values in self._axes)
 
     def to_json(self) -> dict:
         return {"seeds": self.seeds.text(), "etas": list(self.etas), "sizes": [list(s) for s in self.sizes],
                 "batch_sizes": list(self.batch_sizes), "dtypes": list(self.dtypes), "epochs": self.epochs,
-                "eval": self.eval}  # fmt: skip
+                "eval": self.eval, "costs": list(self.costs), "lmbdas": list(self.lmbdas),
+                "inits": list(self.inits)}  # fmt: skip
 
     @classmethod
     def from_json(cls, d: dict) -> Grid:
+        """The grid a sweep's manifest keeps; one from before chapter 3 swept chapter 1's objective only."""
         return cls.create(d["seeds"], etas=d["etas"], sizes=[tuple(s) for s in d["sizes"]],
                           batch_sizes=d["batch_sizes"], dtypes=d["dtypes"], epochs=d["epochs"],
-                          eval=d["eval"])  # fmt: skip
+                          eval=d["eval"], costs=d.get("costs", (BOOK.cost,)), lmbdas=d.get("lmbdas", (BOOK.lmbda,)),
+                          inits=d.get("inits", (BOOK.init,)))  # fmt: skip
 
 
 class Seeds(Sequence):
@@ -253,7 +282,7 @@ def _unique(flag, values) -> tuple:
 def _number(v, flag: str, setting: str):
     """Returns ``v``, a value or a string from the command line, checked by the setting's constraint."""
     rule = CONSTRAINTS[setting]
-    if setting == "dtype" and not rule.holds(v):
+    if setting in ("dtype", "cost", "init") and not rule.holds(v):  # names, not numbers
         raise ConfigError(f"{flag}: expected {rule.describe()}, got {v!r}")
     if isinstance(v, str) and hasattr(rule, "kind"):
         try:
@@ -274,7 +303,7 @@ def _seeds(seeds) -> Seeds:
 
 def _values(c: Config) -> tuple:
     """The configuration's values in the grid's order of axes."""
-    return c.sizes, c.eta, c.batch_size, c.dtype
+    return c.sizes, c.eta, c.batch_size, c.dtype, c.cost, c.lmbda, c.init
 
 
 def _layer_sizes(v) -> tuple[int, ...]:

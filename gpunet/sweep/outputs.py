@@ -16,18 +16,21 @@ from pathlib import Path
 from ..errors import DataError
 from ..network import Network
 from ..runs import atomic_write, read_log
+from ..settings import CHAPTER_1
 from .grid import Config
 from .stacks import Best, NetworkRecord
 
 LOG = "sweep.jsonl"
 CSV = "networks.csv"
 CSV_COLUMNS = (
-    "configuration sizes eta batch_size dtype seed best_accuracy best_epoch final_accuracy seconds kernel".split()
+    "configuration sizes eta batch_size dtype cost lmbda init seed best_accuracy best_epoch final_accuracy seconds "
+    "kernel".split()
 )
 
 
 def _config_fields(c: Config) -> dict:
-    return {"config": c.label, "sizes": list(c.sizes), "eta": c.eta, "batch_size": c.batch_size, "dtype": c.dtype}
+    return {"config": c.label, "sizes": list(c.sizes), "eta": c.eta, "batch_size": c.batch_size, "dtype": c.dtype,
+            "cost": c.cost, "lmbda": c.lmbda, "init": c.init}  # fmt: skip
 
 
 def epoch_lines(r: NetworkRecord, eval: str) -> list[dict]:
@@ -50,7 +53,8 @@ def write(out: Path, manifest: dict, records: list[NetworkRecord], eval: str) ->
     writer.writerow(CSV_COLUMNS)
     for r in records:
         c = r.config
-        row = [c.label, "-".join(map(str, c.sizes)), c.eta, c.batch_size, c.dtype, r.seed, f"{r.best_accuracy:.4f}"]
+        row = [c.label, "-".join(map(str, c.sizes)), c.eta, c.batch_size, c.dtype, c.cost, c.lmbda, c.init, r.seed]
+        row.append(f"{r.best_accuracy:.4f}")
         writer.writerow([*row, r.best_epoch, f"{r.final_accuracy:.4f}", f"{r.seconds:.3f}", r.kernel])
     for name, text in ((LOG, "\n".join(lines) + "\n"), (CSV, table.getvalue())):
         with atomic_write(out / name) as f:
@@ -68,7 +72,9 @@ def read(out: Path) -> tuple[dict, list[NetworkRecord]]:
     grouped: dict = {}
     try:
         for e in epochs:
-            config = Config(tuple(e["sizes"]), float(e["eta"]), int(e["batch_size"]), e["dtype"])
+            objective = {k: e.get(k, v) for k, v in CHAPTER_1.items()}  # a sweep from before chapter 3: chapter 1's
+            objective["lmbda"] = float(objective["lmbda"])
+            config = Config(tuple(e["sizes"]), float(e["eta"]), int(e["batch_size"]), e["dtype"], **objective)
             grouped.setdefault((config, int(e["seed"])), []).append(e)
         records = []
         for (config, seed), lines in grouped.items():
@@ -89,6 +95,7 @@ def save_best(path, best: Best, manifest: dict, grid) -> None:
     c = best.config
     validation_size = manifest.get("settings", {}).get("validation_size", 10_000)
     settings = dict(sizes=list(c.sizes), epochs=grid.epochs, batch_size=c.batch_size, eta=c.eta, dtype=c.dtype)
+    settings.update(cost=c.cost, lmbda=c.lmbda, init=c.init)
     settings.update(
         seed=best.seed, eval=grid.eval, validation_size=validation_size, data=sorted(manifest["data"].values())
     )

@@ -4,6 +4,7 @@ ends, resumable (:class:`Sweep`); :func:`sweep` is the one-call Python API."""
 from __future__ import annotations
 
 import contextlib
+import itertools
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -112,7 +113,7 @@ class Sweep:
     def backend(self):
         """The device the stacks train on here, one line if it is not usable; auto weighs the kernels for the
         first configuration, as train does."""
-        sizes, batch, dtype = self.grid.configs()[0].stack
+        sizes, batch, dtype, _, _ = self.grid.configs()[0].stack
         return device_for(self.device, list(sizes), dtype, batch)
 
     def missing(self) -> list[tuple[Config, int]]:
@@ -125,10 +126,10 @@ class Sweep:
     def todo(self, size: int) -> Iterator[list[tuple[Config, int]]]:
         """The missing networks in chunks of at most ``size`` of one stack, the stacks that pin the same data
         one after another; made as they are asked for, so no grid is ever listed whole."""
-        for sizes, batch, dtype in self.grid.stacks():
+        for sizes, batch, dtype, cost, lmbda in self.grid.stacks():
             chunk: list[tuple[Config, int]] = []
-            for eta in self.grid.etas:
-                config = Config(sizes, eta, batch, dtype)
+            for eta, init in itertools.product(self.grid.etas, self.grid.inits):
+                config = Config(sizes, eta, batch, dtype, cost, lmbda, init)
                 for seed in self.grid.seeds:
                     if (config, seed) not in self.records:
                         chunk.append((config, seed))
@@ -278,6 +279,9 @@ def sweep(
     dtype=BOOK.dtype,
     epochs: int = BOOK.epochs,
     eval: str = "test",
+    cost=BOOK.cost,
+    lmbda=BOOK.lmbda,
+    init=BOOK.init,
     device: str = "auto",
     data_dir=None,
     validation_size: int = BOOK.validation_size,
@@ -290,10 +294,11 @@ def sweep(
 ) -> list[NetworkRecord]:
     """Train every network of the grid and return one record per network (see :class:`Sweep`).
 
-    ``seeds`` is a list or a string like "1-100"; ``eta``, ``sizes``, ``batch_size`` and ``dtype`` are one
-    value or a list (``sizes`` a list of layer-size lists for several).
+    ``seeds`` is a list or a string like "1-100"; ``eta``, ``sizes``, ``batch_size``, ``dtype``, ``cost``,
+    ``lmbda`` and ``init`` are one value or a list (``sizes`` a list of layer-size lists for several).
     """
-    grid = Grid.create(seeds, etas=eta, sizes=sizes, batch_sizes=batch_size, dtypes=dtype, epochs=epochs, eval=eval)
+    axes = dict(etas=eta, sizes=sizes, batch_sizes=batch_size, dtypes=dtype, costs=cost, lmbdas=lmbda, inits=init)
+    grid = Grid.create(seeds, **axes, epochs=epochs, eval=eval)
     source = DataSource(None if data_dir is None else str(data_dir), validation_size=validation_size)
     options = dict(device=device, save_best=save_best, scheduler=scheduler, kernel=kernel, force=force)
     return Sweep(grid, source, out=out, chunk=chunk, **options).run()

@@ -1,8 +1,8 @@
 """Stacks: many networks of chapter 1 at once, over a grid of seeds, learning rates, sizes and mini-batches.
 
-Every member starts and shuffles as ``Network(sizes, seed=S)`` does. Members that share sizes, mini-batch
-size and dtype train as one stack (the kernels' leading member axis, an eta each), in chunks, scored after
-each epoch as ``Network.evaluate`` counts: their counts equal ``gpunet train --seed S``'s.
+Every member starts and shuffles as ``Network(sizes, seed=S, cost=, init=)`` does. Members that share sizes,
+mini-batch size, dtype, cost and λ train as one stack (the kernels' leading member axis, an eta each), in chunks,
+scored after each epoch as ``Network.evaluate`` counts: their counts equal ``gpunet train --seed S``'s.
 """
 
 from __future__ import annotations
@@ -68,7 +68,9 @@ class Best:
         return self.correct, -self.seed  # as NetworkRecord.rank
 
     def network(self) -> Network:
-        net = Network(list(self.config.sizes), seed=self.seed, device="cpu", dtype=self.config.dtype)
+        c = self.config
+        net = Network(list(c.sizes), seed=self.seed, device="cpu", dtype=c.dtype, cost=c.cost, init=c.init)
+        net.lmbda = c.lmbda
         net.weights, net.biases = list(self.weights), list(self.biases)
         net.rng.bit_generator.state = self.rng_state
         net.epoch = self.epoch + 1
@@ -84,16 +86,17 @@ def threads() -> int:
     return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
 
 
-def _epoch_runner(backend: Backend, x, y, sizes, dtype: str, batch: int, name: str | None = None):
+def _epoch_runner(backend: Backend, x, y, stack: tuple, batch: int, name: str | None = None):
     """The epoch kernel for one stack, chosen by the registry as for a single run, compiled outside the clock."""
-    kernel, _ = choose(backend, list(sizes), dtype, batch, name)
+    sizes, _, dtype, cost, lmbda = stack
+    kernel, _ = choose(backend, list(sizes), dtype, batch, name, cost=cost, lmbda=lmbda)
     run = kernel(backend, x, y)
     xp = backend.xp
     zeros = [
         xp.zeros((1, n_out, n_in), dtype=backend.dtype(dtype), device=backend.device)
         for n_in, n_out in zip(sizes[:-1], sizes[1:])
     ]
-    run(zeros, [w[:, :, :1] for w in zeros], np.empty((1, 0), np.int64), batch, np.ones(1))
+    run(zeros, [w[:, :, :1] for w in zeros], np.empty((1, 0), np.int64), batch, np.ones(1), cost=cost, lmbda=lmbda)
     return run
 
 
@@ -116,19 +119,20 @@ def run_chunk(
     """The records and best networks of one stack trained ``epochs``; ``progress(k)``: k more network-epochs done.
 
     ``data`` is pinned on ``backend``; ``kernels`` caches a prepared kernel per stack key across chunks."""
-    sizes, batch, dtype = members[0][0].stack
+    stack = members[0][0].stack
+    sizes, batch, dtype, cost, lmbda = stack
     xp = backend.xp
     x, y = data.training_data
     batch = mini_batch(batch, x.shape[0])
     host = get_backend("cpu")
-    nets = [Network(list(sizes), seed=seed, device=host, dtype=dtype) for _, seed in members]
+    nets = [Network(list(sizes), seed=seed, device=host, dtype=dtype, cost=cost, init=c.init) for c, seed in members]
     weights = [backend.asarray(np.stack([n.weights[l] for n in nets])) for l in range(len(sizes) - 1)]
     biases = [backend.asarray(np.stack([n.biases[l] for n in nets])) for l in range(len(sizes) - 1)]
     eta = np.asarray([c.eta for c, _ in members])
     kernels = {} if kernels is None else kernels
-    if (sizes, batch, dtype) not in kernels:
-        kernels[sizes, batch, dtype] = _epoch_runner(backend, x, y, sizes, dtype, batch, kernel_name)
-    kernel = kernels[sizes, batch, dtype]
+    if stack not in kernels:
+        kernels[stack] = _epoch_runner(backend, x, y, stack, batch, kernel_name)
+    kernel = kernels[stack]
     scored = {"test": data.test_data, "validation": data.validation_data}[eval]
     n, total = x.shape[0], scored[0].shape[0]
     correct = np.zeros((len(members), epochs), np.int64)
@@ -138,7 +142,7 @@ def run_chunk(
     for epoch in range(epochs):
         start = time.perf_counter()
         order = np.stack([net.rng.permutation(n) for net in nets])  # each member's own shuffle, as in SGD
-        weights, biases = kernel(weights, biases, order, batch, eta)
+        weights, biases = kernel(weights, biases, order, batch, eta, cost=cost, lmbda=lmbda)
         correct[:, epoch] = backend.to_host(kernel.score(weights, biases, *scored))  # one read for the stack
         improved = correct[:, epoch] > (correct[:, :epoch].max(axis=1) if epoch else -1)
         mask = xp.reshape(backend.asarray(improved), (-1, 1, 1))

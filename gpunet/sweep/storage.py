@@ -23,7 +23,7 @@ CSV_ROW_BYTES = 150  # a network's row of networks.csv
 def best_bytes(grid: Grid) -> int:
     """The parameters of every configuration's best network, each kept in memory and saved."""
     per_sizes = sum(parameter_count(sizes) * np.dtype(dtype).itemsize for sizes in grid.sizes for dtype in grid.dtypes)
-    return per_sizes * len(grid.etas) * len(grid.batch_sizes)
+    return per_sizes * len(grid.etas) * len(grid.batch_sizes) * len(grid.costs) * len(grid.lmbdas) * len(grid.inits)
 
 
 def check_storable(grid: Grid, out: Path | None) -> None:

@@ -78,6 +78,11 @@ def test_sizes_of_the_wrong_type_are_refused(tmp_path):
         ({"rng": {"bit_generator": "PCG64", "state": {"state": "1", "inc": 1}, "has_uint32": 0, "uinteger": 0}}, "rng"),
         ({"rng": {"bit_generator": "PCG64", "state": {"state": 1, "inc": 1}}}, "rng"),
         ({"record": [1, 2]}, "record"),
+        ({"objective": {"cost": "hinge", "init": "large", "lmbda": 0.0}}, "objective: cost must be"),
+        ({"objective": {"cost": "quadratic", "init": "large", "lmbda": -1}}, "objective: lmbda (L2's λ) must be"),
+        ({"objective": {"cost": "quadratic"}}, "its objective is not an object of cost, lmbda, init"),
+        ({"schedule": {"best": 3, "stall": -1, "calm": 0, "halvings": 0}}, "its schedule's stall must be"),
+        ({"schedule": [0, 0]}, "its schedule is not an object"),
     ],
 )
 def test_a_state_without_its_fields_or_of_the_wrong_types_is_refused(tmp_path, changes, fragment):

@@ -448,3 +448,30 @@ def test_out_naming_a_file_is_one_line(tiny, tmp_path):
     taken.write_text("kept\n")
     assert_one_line_error(tiny_sweep(tiny, "--out", taken), f"--out {taken}", "not a folder")
     assert taken.read_text() == "kept\n"
+
+
+def test_a_grid_over_cost_lmbda_and_init_counts_what_train_counts_and_names_them(data_dir, tmp_path):
+    """Chapter 3's axes: each member is `gpunet train` with its --cost, --lmbda and --init, the table names them."""
+    grid = ["--cost", "quadratic,cross-entropy", "--lmbda", "0,5", "--init", "large,default", "--eta", "0.5"]
+    run = cli("sweep", "--seeds", "2", "--epochs", 2, "--data-dir", data_dir, "--out", tmp_path / "out", *SMALL, *grid)
+    assert run.returncode == 0, run.stderr
+    assert "x 2 cost x 2 lmbda x 2 init = 8 networks" in run.stdout
+    assert "[64,12,10] eta 0.5 batch 10 float32 cost cross-entropy lmbda 5 init default | test accuracy" in run.stdout
+    assert "[64,12,10] eta 0.5 batch 10 float32 | test accuracy" in run.stdout  # chapter 1's, named as before
+    rows, _ = sweep_files(tmp_path / "out")
+    assert len(rows) == 8 and len({(r["cost"], r["lmbda"], r["init"]) for r in rows}) == 8
+    for r in rows:
+        flags = ("--cost", r["cost"], "--lmbda", r["lmbda"], "--init", r["init"], "--eta", "0.5", "--epochs", 2)
+        lines = [json.loads(l) for l in (tmp_path / "out" / "sweep.jsonl").read_text().splitlines()[1:]]
+        counts = [l["correct"] for l in lines if l["config"] == r["configuration"]]
+        assert counts == train_counts(data_dir, 2, *flags), r
+    assert_one_line_error(cli("sweep", "--seeds", "1", "--cost", "hinge", *SMALL), "--cost", "hinge")
+
+
+def test_a_sweep_from_before_chapter_3_reads_as_chapter_1s():
+    old = {"seeds": "1-3", "etas": [3.0], "sizes": [[784, 30, 10]], "batch_sizes": [10], "dtypes": ["float32"],
+           "epochs": 30, "eval": "test"}  # fmt: skip
+    grid = Grid.from_json(old)
+    assert (grid.costs, grid.lmbdas, grid.inits) == (("quadratic",), (0.0,), ("large",))
+    assert [c.label for c in grid.configs()] == ["[784,30,10] eta 3 batch 10 float32"]
+    assert Grid.from_json(Grid.create("1", costs="cross-entropy", lmbdas="5").to_json()).costs == ("cross-entropy",)

@@ -3,19 +3,11 @@ runs, and a resumed run keeps the kernel it was started with."""
 
 import json
 
-import pytest
-from helpers import cli, write_mnist_like
+from helpers import cli
 
 from gpunet.io.jsonl import read_log
 
 SMALL = ["--device", "cpu", "--sizes", "64,8,4", "--validation-size", "20"]
-
-
-@pytest.fixture(scope="module")
-def data_dir(tmp_path_factory):
-    folder = tmp_path_factory.mktemp("data")
-    write_mnist_like(folder, 120, 40, rows=8, cols=8, n_classes=4)
-    return folder
 
 
 def test_the_same_command_runs_again_after_a_stop_before_the_first_epoch(data_dir, tmp_path):

@@ -9,16 +9,9 @@ import sys
 
 import fake_cupy
 import pytest
-from helpers import ROOT, assert_one_line_error, cli, write_mnist_like
+from helpers import ROOT, assert_one_line_error, cli
 
 SMALL = ["--device", "cpu", "--sizes", "64,8,4", "--validation-size", "20", "--kernel", "portable"]
-
-
-@pytest.fixture(scope="module")
-def data_dir(tmp_path_factory):
-    folder = tmp_path_factory.mktemp("data")
-    write_mnist_like(folder, 120, 40, rows=8, cols=8, n_classes=4)
-    return folder
 
 
 def train(data_dir, *flags):

@@ -4,18 +4,11 @@
 import re
 
 import pytest
-from helpers import assert_one_line_error, cli, write_mnist_like
+from helpers import assert_one_line_error, cli
 
 from gpunet.network import Network
 
 SMALL = ["--device", "cpu", "--sizes", "64,8,4", "--validation-size", "20", "--kernel", "portable"]
-
-
-@pytest.fixture(scope="module")
-def data_dir(tmp_path_factory):
-    folder = tmp_path_factory.mktemp("data")
-    write_mnist_like(folder, 120, 40, rows=8, cols=8, n_classes=4)
-    return folder
 
 
 @pytest.mark.parametrize(

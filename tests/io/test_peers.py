@@ -37,27 +37,7 @@ class Touch:
 def fake_scheduler():
     """Returns a function that starts a peer on 127.0.0.1 answering every message with the next of ``replies``
     (bytes), and returns its tcp:// address."""
-    servers = []
-
-    def start(*replies: bytes) -> str:
-        server = socket.create_server(("127.0.0.1", 0))
-        servers.append(server)
-
-        def serve():
-            connection, _ = server.accept()
-            with connection:
-                for reply in replies:
-                    size = struct.unpack("<Q", connection.recv(8, socket.MSG_WAITALL))[0]
-                    connection.recv(size, socket.MSG_WAITALL)
-                    connection.sendall(reply)
-                connection.recv(1)
-
-        threading.Thread(target=serve, daemon=True).start()
-        return f"tcp://127.0.0.1:{server.getsockname()[1]}"
-
-    yield start
-    for server in servers:
-        server.close()
+    return lambda *replies: _serving(replies)
 
 
 HANDSHAKE = dask_message(msgpack.dumps({"compression": None, "python": (3, 11, 0), "pickle-protocol": 5}))

@@ -218,3 +218,14 @@ def quick(monkeypatch):
 
     monkeypatch.setattr(gpunet.io.download, "GRACE_SECONDS", 1.0)
     monkeypatch.setattr(gpunet.io.download, "CONNECT_SECONDS", 2.0)
+
+
+@pytest.fixture(scope="module")
+def data_dir(tmp_path_factory):
+    """An MNIST-like folder of its own for each test module (120 training and 40 test images of 8x8, 4 classes);
+    modules whose tests need other data define their own ``data_dir``."""
+    from helpers import write_mnist_like
+
+    folder = tmp_path_factory.mktemp("data")
+    write_mnist_like(folder, 120, 40, rows=8, cols=8, n_classes=4)
+    return folder

@@ -90,12 +90,16 @@ def weight_decay(eta, lmbda, n: int):
     return 1.0 - eta * (lmbda / max(n, 1))
 
 
+def l2_term(weights, lmbda: float, n: int):
+    """Returns L2's term of the cost, ½(λ/n) Σ_w w² (eq. 85), a 0-d array (biases are not regularised)."""
+    xp = array_namespace(weights[0])
+    return 0.5 * (lmbda / n) * sum(xp.sum(w * w, axis=(-2, -1)) for w in weights)
+
+
 def total_cost(weights, biases, x, y, cost=QuadraticCost, lmbda: float = 0.0):
     """Returns C = (1/n) Σ_x C_x + ½(λ/n) Σ_w w² (eq. 85) over the n columns of ``x`` and ``y``, a 0-d array."""
-    xp = array_namespace(x)
     n = x.shape[-1]
-    squares = sum(xp.sum(w * w, axis=(-2, -1)) for w in weights)
-    return cost.fn(feedforward(weights, biases, x), y) / n + 0.5 * (lmbda / n) * squares
+    return cost.fn(feedforward(weights, biases, x), y) / n + l2_term(weights, lmbda, n)
 
 
 def feedforward(weights, biases, a):

@@ -26,6 +26,7 @@ from .maths import (
     cost_derivative,
     feedforward,
     initial_parameters,
+    l2_term,
     mini_batch,
     parameter_count,
     sgd_step,
@@ -362,10 +363,9 @@ class Network:
         """Returns the mean cost over (x, one-hot y), either form, with L2's term: C = (1/n) Σ_x C_x + ½(λ/n) Σ_w w²
         (eq. 85); for the quadratic cost and λ = 0, C = 1/(2n) Σ_x ‖y(x) - a^L(x)‖² (eq. 6)."""
         x, y = book_data.training_arrays(data, self.sizes)
-        lmbda = Settings(lmbda=lmbda).lmbda
-        n, xp = x.shape[0], self.xp
+        lmbda, n = Settings(lmbda=lmbda).lmbda, x.shape[0]
         cost = float(self.cost.fn(self.outputs(x), self.backend.asarray(y, dtype=self.dtype))) / n
-        return cost + 0.5 * (lmbda / n) * sum(float(xp.sum(w * w)) for w in self.weights) if lmbda else cost
+        return cost + float(l2_term(self.weights, lmbda, n)) if lmbda else cost
 
 
 @contextlib.contextmanager

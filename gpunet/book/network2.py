@@ -100,9 +100,7 @@ class Network(network.Network):
         if convert:
             x, labels = pairs.test_arrays(data, self.sizes)
             data = (x, np.eye(self.sizes[-1])[np.asarray(labels, np.int64)])
-        else:
-            data = pairs.arrays(data, None, self.sizes)[0]
-        return super().total_cost(data, lmbda)
+        return super().total_cost(data, lmbda)  # either form of (x, one-hot y)
 
     def save(self, filename) -> None:  # type: ignore[override]  # the book's JSON, not gpunet's .npz
         """Writes sizes, weights, biases and the cost's class name to ``filename`` as the book's JSON."""

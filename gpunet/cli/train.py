@@ -293,7 +293,7 @@ def run(args) -> int:
             if result.stopped:  # kept in the log and the checkpoint: a resumed run that stopped does no more
                 entry["stopped"] = record["stopped"] = result.stopped
                 print(f"stopped after epoch {result.epoch}: {result.stopped}", flush=True)
-            if plan.monitor_cost:
+            if plan.monitor_cost and "training_cost" not in entry:  # --monitor training-cost has it already
                 entry["training_cost"] = net.total_cost(data.training_data, s.lmbda)
             files.after_epoch(net, entry, record)
 
